@@ -1,0 +1,55 @@
+# StudioVault: `make demo` runs the main job, `make test` passes the tests.
+# Both first install the Debian packages they need (only when missing).
+
+SWIFT        ?= swift
+BUILD_FLAGS  ?=
+DEMO_DIR     ?= demo
+VAULT_DEBUG  := .build/debug/vault
+VAULT        := .build/release/vault
+
+# Packages every build needs; the benchmarks add the peers they compare against.
+DEPS_PKGCONFIG   := libsodium libzstd
+DEPS_APT         := libsodium-dev libzstd-dev pkg-config
+BENCH_PKGCONFIG  := sqlite3 sqlcipher
+BENCH_APT        := libsqlite3-dev libsqlcipher-dev
+
+.PHONY: all deps bench-deps build demo test lint format bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh "$(DEPS_PKGCONFIG)" "$(DEPS_APT)"
+
+bench-deps: deps
+	@scripts/install-deps.sh "$(BENCH_PKGCONFIG)" "$(BENCH_APT)"
+
+build: deps
+	$(SWIFT) build $(BUILD_FLAGS)
+
+# The main job: build the CLI in release mode, create a vault, inspect it.
+demo: deps
+	$(SWIFT) build -c release --product vault
+	rm -rf $(DEMO_DIR)
+	mkdir -p $(DEMO_DIR)
+	$(VAULT) init $(DEMO_DIR)/studio.vault
+	$(VAULT) info $(DEMO_DIR)/studio.vault
+	$(VAULT) check $(DEMO_DIR)/studio.vault
+
+test: deps
+	$(SWIFT) build $(BUILD_FLAGS)
+	$(SWIFT) test $(BUILD_FLAGS)
+	$(SWIFT) format lint --strict --recursive Sources Tests
+
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests
+
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Benchmarks/Sources
+
+# Side by side with SQLite; prints the ratios.
+bench: bench-deps
+	cd Benchmarks && $(SWIFT) build -c release
+	cd Benchmarks && .build/release/vault-bench $(BENCH_ARGS)
+
+clean:
+	rm -rf .build Benchmarks/.build Fuzz/.build $(DEMO_DIR)

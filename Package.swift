@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+// StudioVault: an encrypted, audited, embedded storage engine for photo and video studios.
+//
+// Layers, bottom up (a layer never imports one above it):
+//   CSodium, CZstd  system C libraries (Debian packages, found with pkg-config)
+//   VaultCore       the error type and identity scalars every layer shares
+//   VaultCrypto     hashing, randomness, compression: the only user of the C modules
+//   VaultFormat     bytes <-> structures of the file format, pure, no I/O
+//   VaultStorage    file I/O, page cache, copy-on-write B+tree, transactions, check
+//   VaultCLI        the `vault` command line, as a library so tests drive it in-process
+//   vault           the executable
+import PackageDescription
+
+let package = Package(
+  name: "StudioVault",
+  products: [
+    .library(name: "VaultStorage", targets: ["VaultStorage"]),
+    .executable(name: "vault", targets: ["vault"]),
+  ],
+  targets: [
+    .systemLibrary(
+      name: "CSodium",
+      pkgConfig: "libsodium",
+      providers: [.apt(["libsodium-dev"])]
+    ),
+    .systemLibrary(
+      name: "CZstd",
+      pkgConfig: "libzstd",
+      providers: [.apt(["libzstd-dev"])]
+    ),
+    .target(name: "VaultCore"),
+    .target(name: "VaultCrypto", dependencies: ["VaultCore", "CSodium", "CZstd"]),
+    .target(name: "VaultFormat", dependencies: ["VaultCore", "VaultCrypto"]),
+    .target(name: "VaultStorage", dependencies: ["VaultCore", "VaultCrypto", "VaultFormat"]),
+    .target(name: "VaultCLI", dependencies: ["VaultCore", "VaultFormat", "VaultStorage"]),
+    .executableTarget(name: "vault", dependencies: ["VaultCLI"]),
+    .executableTarget(
+      name: "vault-test-helper",
+      dependencies: ["VaultStorage"],
+      path: "Tests/Helper"
+    ),
+    .testTarget(
+      name: "VaultTests",
+      dependencies: [
+        "VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "VaultCLI",
+        "vault-test-helper",
+      ],
+      resources: [.copy("../../Format/vectors")]
+    ),
+  ],
+  swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,41 @@
+/// The number of a page in the vault file: page `n` starts at byte `n × pageSize`.
+public struct PageNumber: RawRepresentable, Hashable, Comparable, Sendable,
+  CustomStringConvertible
+{
+  public var rawValue: UInt64
+  public init(rawValue: UInt64) { self.rawValue = rawValue }
+  public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+  public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+  public var description: String { String(rawValue) }
+}
+
+/// The identity of a committed transaction. Transaction ids grow by one per commit.
+public struct TransactionID: RawRepresentable, Hashable, Comparable, Sendable,
+  CustomStringConvertible
+{
+  public var rawValue: UInt64
+  public init(rawValue: UInt64) { self.rawValue = rawValue }
+  public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+  public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+  public var description: String { String(rawValue) }
+  /// The transaction that follows this one.
+  public var next: TransactionID { TransactionID(rawValue &+ 1) }
+}
+
+/// The identity of a B+tree in the vault. Every page records the tree it belongs to.
+public struct TreeID: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
+  public var rawValue: UInt64
+  public init(rawValue: UInt64) { self.rawValue = rawValue }
+  public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+  public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+  public var description: String { String(rawValue) }
+
+  /// Pages that belong to no tree: the file header and meta pages.
+  public static let none = TreeID(0)
+  /// The catalog: the tree of named trees.
+  public static let catalog = TreeID(1)
+  /// The free-page tree.
+  public static let freeList = TreeID(2)
+  /// The first id handed out to a named tree.
+  public static let firstUser = TreeID(16)
+}

@@ -1,0 +1,52 @@
+import VaultCore
+
+/// Constants of the vault file format, version 1. `Format/FORMAT.md` is the
+/// specification; every value here appears there.
+public enum FileFormat {
+  /// The format version this code writes and the newest it reads.
+  public static let version: UInt16 = 1
+
+  /// The first 16 bytes of a header page body: "StudioVault", NUL, CR, LF, SUB, LF.
+  /// The line-ending bytes catch a file mangled by a text-mode transfer.
+  public static let magic: [UInt8] = Array("StudioVault".utf8) + [0x00, 0x0D, 0x0A, 0x1A, 0x0A]
+
+  /// Incompatible feature bits this code understands (none yet). A file with any
+  /// other incompatible bit set is refused.
+  public static let knownIncompatibleFeatures: UInt32 = 0
+
+  /// The smallest page size (4 KiB).
+  public static let minimumPageSize = 4096
+  /// The largest page size (64 KiB).
+  public static let maximumPageSize = 65_536
+  /// The page size used unless the creator picks another.
+  public static let defaultPageSize = 4096
+
+  /// The common header at the start of every page.
+  public static let pageHeaderSize = 64
+  /// One page link: page number, transaction id, checksum.
+  public static let linkSize = 32
+  /// The bytes at the end of every page reserved for sealing (nonce and tag).
+  public static let sealTrailerSize = 40
+
+  /// The two copies of the file header.
+  public static let headerPages: [PageNumber] = [PageNumber(0), PageNumber(1)]
+  /// The two meta pages: even transactions commit to the first, odd ones to the second.
+  public static let metaPages: [PageNumber] = [PageNumber(2), PageNumber(3)]
+  /// The first page that trees and the free list may use.
+  public static let firstDataPage = PageNumber(4)
+
+  /// The meta page that transaction `id` writes.
+  public static func metaPage(for id: TransactionID) -> PageNumber {
+    metaPages[Int(id.rawValue & 1)]
+  }
+
+  /// The longest key a tree accepts.
+  public static let maximumKeyLength = 512
+  /// The longest tree name.
+  public static let maximumTreeNameLength = 255
+
+  /// Whether `size` is a page size this format allows: a power of two in 4–64 KiB.
+  public static func isValidPageSize(_ size: Int) -> Bool {
+    size >= minimumPageSize && size <= maximumPageSize && size & (size - 1) == 0
+  }
+}

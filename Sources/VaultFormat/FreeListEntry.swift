@@ -1,0 +1,72 @@
+import VaultCore
+
+/// Entries of the free-list tree (tree id 2): the pages a transaction freed.
+///
+/// A page freed by transaction F was part of state F − 1 but not of F. It may be reused
+/// once no reader can still see a state older than F.
+///
+/// Key (12 bytes): the freeing transaction id as a big-endian `u64`, then a chunk index
+/// as a big-endian `u32` (one transaction's list is split into chunks that each fit
+/// inline in a leaf). Value (inline): page numbers as little-endian `u64`, strictly
+/// ascending, at least one.
+public struct FreeListEntry: Equatable, Sendable {
+  public var freedBy: TransactionID
+  public var chunk: UInt32
+  public var pages: [PageNumber]
+
+  public init(freedBy: TransactionID, chunk: UInt32, pages: [PageNumber]) {
+    self.freedBy = freedBy
+    self.chunk = chunk
+    self.pages = pages
+  }
+
+  public static let keyLength = 12
+
+  /// The most page numbers one chunk holds in a page of `pageSize` bytes.
+  public static func maximumPagesPerChunk(pageSize: Int) -> Int {
+    (LeafPage.maximumInlineCellSize(pageSize: pageSize)
+      - LeafPage.inlineCellSize(keyLength: keyLength, valueLength: 0)) / 8
+  }
+
+  public static func key(freedBy: TransactionID, chunk: UInt32) -> [UInt8] {
+    var writer = ByteWriter(capacity: keyLength)
+    writer.writeBigEndian(freedBy.rawValue)
+    writer.writeBigEndian(chunk)
+    return writer.bytes
+  }
+
+  public var key: [UInt8] { Self.key(freedBy: freedBy, chunk: chunk) }
+
+  public var value: [UInt8] {
+    var writer = ByteWriter(capacity: pages.count * 8)
+    for page in pages { writer.write(page.rawValue) }
+    return writer.bytes
+  }
+
+  /// Decodes an entry from a free-list leaf cell.
+  public init(key: ArraySlice<UInt8>, value: ArraySlice<UInt8>, page: UInt64? = nil)
+    throws(VaultError)
+  {
+    guard key.count == Self.keyLength else {
+      throw VaultError(.corruptPage, "free-list key has \(key.count) bytes, not 12", page: page)
+    }
+    var keyReader = ByteReader(Array(key), page: page)
+    freedBy = TransactionID(try keyReader.readUInt64BigEndian())
+    chunk = try keyReader.readUInt32BigEndian()
+    guard !value.isEmpty, value.count % 8 == 0 else {
+      throw VaultError(
+        .corruptPage, "free-list value of \(value.count) bytes is not a page list", page: page)
+    }
+    var reader = ByteReader(Array(value), page: page)
+    var pages = [PageNumber]()
+    pages.reserveCapacity(value.count / 8)
+    while !reader.isAtEnd {
+      let number = PageNumber(try reader.readUInt64("free page number"))
+      if let last = pages.last, last >= number {
+        throw VaultError(.corruptPage, "free-list pages are not ascending", page: page)
+      }
+      pages.append(number)
+    }
+    self.pages = pages
+  }
+}

@@ -1,0 +1,75 @@
+import VaultCore
+
+/// Encoding and decoding of B+tree interior pages.
+///
+/// Links: the N + 1 children, left to right (never null).
+///
+/// Body layout:
+///
+/// | size | field |
+/// |---|---|
+/// | 2 | separator count N (at least 1; equals link count − 1) |
+/// | ... | N separators: `u16` length, key bytes, strictly ascending |
+///
+/// Child `i` holds the keys `k` with `separator[i−1] ≤ k < separator[i]`.
+public enum InteriorPage {
+  /// Bytes a separator adds to the page, including the link of the child to its right.
+  public static func entrySize(keyLength: Int) -> Int { 2 + keyLength + FileFormat.linkSize }
+
+  /// Content bytes of an interior page with these separators: the first child's link,
+  /// the count, and one entry per separator.
+  public static func contentSize(separatorBytes: Int) -> Int {
+    FileFormat.linkSize + 2 + separatorBytes
+  }
+
+  /// An interior page. `children.count` must be `separators.count + 1`.
+  public static func encode(
+    separators: [ArraySlice<UInt8>], children: [PageLink], page: PageNumber,
+    transaction: TransactionID, tree: TreeID, pageSize: Int
+  ) -> [UInt8] {
+    precondition(children.count == separators.count + 1 && !separators.isEmpty)
+    var body = ByteWriter(capacity: pageSize)
+    body.write(UInt16(separators.count))
+    for key in separators {
+      body.write(UInt16(key.count))
+      body.write(key)
+    }
+    let header = PageHeader(
+      type: .interior, pageNumber: page, transaction: transaction, tree: tree,
+      linkCount: children.count, bodyLength: body.count)
+    return Page.build(header: header, links: children, body: body.bytes, pageSize: pageSize)
+  }
+
+  /// The separators of an interior page (slices of its bytes). Its children are
+  /// `page.links`.
+  public static func decode(_ page: Page) throws(VaultError) -> [ArraySlice<UInt8>] {
+    let number = page.header.pageNumber.rawValue
+    guard page.header.type == .interior else {
+      throw VaultError(
+        .corruptPage, "expected an interior page, found \(page.header.type)", page: number)
+    }
+    var reader = page.bodyReader()
+    let count = Int(try reader.readUInt16("separator count"))
+    guard count >= 1, count + 1 == page.links.count else {
+      throw reader.corrupt("\(count) separators for \(page.links.count) children")
+    }
+    var separators = [ArraySlice<UInt8>]()
+    separators.reserveCapacity(count)
+    for _ in 0..<count {
+      let length = Int(try reader.readUInt16("separator length"))
+      guard length <= FileFormat.maximumKeyLength else {
+        throw reader.corrupt("separator length \(length) exceeds the maximum")
+      }
+      let key = page.bytes[try reader.readRange(length, "separator")]
+      if let previous = separators.last, !KeyOrder.less(previous, key) {
+        throw reader.corrupt("separators are not in ascending order")
+      }
+      separators.append(key)
+    }
+    guard reader.isAtEnd else { throw reader.corrupt("unexpected bytes after the separators") }
+    if page.links.contains(where: \.isNull) {
+      throw VaultError(.corruptPage, "interior page has a null child", page: number, offset: 64)
+    }
+    return separators
+  }
+}

@@ -1,0 +1,64 @@
+/// The order of keys in every tree: bytewise unsigned comparison, a proper prefix first.
+public enum KeyOrder {
+  /// Whether `lhs` sorts before `rhs`.
+  @inlinable
+  public static func less<A: RandomAccessCollection<UInt8>, B: RandomAccessCollection<UInt8>>(
+    _ lhs: A, _ rhs: B
+  ) -> Bool {
+    compare(lhs, rhs) < 0
+  }
+
+  /// -1, 0 or 1 as `lhs` sorts before, equal to, or after `rhs`.
+  @inlinable
+  public static func compare<A: RandomAccessCollection<UInt8>, B: RandomAccessCollection<UInt8>>(
+    _ lhs: A, _ rhs: B
+  ) -> Int {
+    let fast = lhs.withContiguousStorageIfAvailable { left in
+      rhs.withContiguousStorageIfAvailable { right in
+        compareBuffers(UnsafeRawBufferPointer(left), UnsafeRawBufferPointer(right))
+      }
+    }
+    if let fast = fast ?? nil { return fast }
+    var left = lhs.makeIterator()
+    var right = rhs.makeIterator()
+    while true {
+      switch (left.next(), right.next()) {
+      case (nil, nil): return 0
+      case (nil, _): return -1
+      case (_, nil): return 1
+      case (let a?, let b?): if a != b { return a < b ? -1 : 1 }
+      }
+    }
+  }
+
+  @inlinable
+  static func compareBuffers(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer)
+    -> Int
+  {
+    let common = Swift.min(left.count, right.count)
+    if common > 0 {
+      let result = memcmpBytes(left.baseAddress!, right.baseAddress!, common)
+      if result != 0 { return result < 0 ? -1 : 1 }
+    }
+    return left.count == right.count ? 0 : (left.count < right.count ? -1 : 1)
+  }
+
+  @inlinable
+  static func memcmpBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Int {
+    var index = 0
+    // Compare 8 bytes at a time as big-endian integers, then the tail bytewise.
+    while index + 8 <= count {
+      let x = UInt64(bigEndian: a.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+      let y = UInt64(bigEndian: b.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+      if x != y { return x < y ? -1 : 1 }
+      index += 8
+    }
+    while index < count {
+      let x = a.load(fromByteOffset: index, as: UInt8.self)
+      let y = b.load(fromByteOffset: index, as: UInt8.self)
+      if x != y { return x < y ? -1 : 1 }
+      index += 1
+    }
+    return 0
+  }
+}

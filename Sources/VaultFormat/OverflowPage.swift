@@ -1,0 +1,44 @@
+import VaultCore
+
+/// Encoding and decoding of overflow pages: a chain holding one large value.
+///
+/// Links: the next page of the chain, or none on the last page.
+/// Body: the next piece of the value (every page but the last is full).
+public enum OverflowPage {
+  /// Value bytes one overflow page carries.
+  public static func capacity(pageSize: Int) -> Int {
+    FileFormat.contentCapacity(pageSize: pageSize) - FileFormat.linkSize
+  }
+
+  /// Overflow pages needed for a value of `length` bytes.
+  public static func pagesNeeded(length: Int, pageSize: Int) -> Int {
+    let per = capacity(pageSize: pageSize)
+    return (length + per - 1) / per
+  }
+
+  public static func encode(
+    piece: ArraySlice<UInt8>, next: PageLink?, page: PageNumber, transaction: TransactionID,
+    tree: TreeID, pageSize: Int
+  ) -> [UInt8] {
+    let links = next.map { [$0] } ?? []
+    let header = PageHeader(
+      type: .overflow, pageNumber: page, transaction: transaction, tree: tree,
+      linkCount: links.count, bodyLength: piece.count)
+    return Page.build(header: header, links: links, body: Array(piece), pageSize: pageSize)
+  }
+
+  /// The piece an overflow page carries and the link to the next page, if any.
+  public static func decode(_ page: Page) throws(VaultError) -> (
+    piece: ArraySlice<UInt8>, next: PageLink?
+  ) {
+    let number = page.header.pageNumber.rawValue
+    guard page.header.type == .overflow, page.header.linkCount <= 1 else {
+      throw VaultError(
+        .corruptPage, "expected an overflow page, found \(page.header.type)", page: number)
+    }
+    if let next = page.links.first, next.isNull {
+      throw VaultError(.corruptPage, "overflow page has a null next link", page: number)
+    }
+    return (page.bytes[page.bodyRange], page.links.first)
+  }
+}

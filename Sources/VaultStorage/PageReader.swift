@@ -1,0 +1,201 @@
+import VaultCore
+import VaultCrypto
+import VaultFormat
+
+/// Reads pages of one vault file and verifies each against the link that leads to it.
+/// Every read of committed tree content goes through here.
+struct PageReader: Sendable {
+  let file: any FileIO
+  let pageSize: Int
+  let cache: PageCache
+
+  /// The raw bytes of page `number`, framing parsed but content not yet verified.
+  func readPage(_ number: PageNumber) throws(VaultError) -> Page {
+    let bytes = try file.read(at: number.rawValue &* UInt64(pageSize), count: pageSize)
+    guard bytes.count == pageSize else {
+      throw VaultError(
+        .corruptPage, "page lies beyond the end of the file (file truncated?)",
+        page: number.rawValue)
+    }
+    return try Page(bytes, location: number)
+  }
+
+  /// Reads and verifies the page `link` refers to, as of the state `meta` describes.
+  func readVerified(_ link: PageLink, in meta: MetaPage) throws(VaultError) -> Page {
+    guard link.page >= FileFormat.firstDataPage, link.page.rawValue < meta.pageCount,
+      link.transaction <= meta.transaction
+    else {
+      throw VaultError(
+        .corruptPage,
+        "link to page \(link.page) written by transaction \(link.transaction) is impossible in"
+          + " a state of \(meta.pageCount) pages at transaction \(meta.transaction)",
+        page: link.page.rawValue)
+    }
+    let page = try readPage(link.page)
+    try page.verify(against: link)
+    return page
+  }
+
+  /// The decoded tree node `link` refers to, from the cache or the file.
+  func node(_ link: PageLink, tree: TreeID, in meta: MetaPage) throws(VaultError) -> Node {
+    if let cached = cache.node(for: link) {
+      guard cached.tree == tree else { throw wrongTree(link, found: cached.tree, expected: tree) }
+      return cached
+    }
+    let page = try readVerified(link, in: meta)
+    guard page.header.tree == tree else {
+      throw wrongTree(link, found: page.header.tree, expected: tree)
+    }
+    let node = try Node(page: page)
+    cache.insert(node)
+    return node
+  }
+
+  private func wrongTree(_ link: PageLink, found: TreeID, expected: TreeID) -> VaultError {
+    VaultError(
+      .corruptPage, "page belongs to tree \(found), but tree \(expected) links to it",
+      page: link.page.rawValue, offset: 40)
+  }
+
+  /// Follows an overflow chain and returns the value it holds.
+  func overflowValue(head: PageLink, length: UInt64, tree: TreeID, in meta: MetaPage)
+    throws(VaultError) -> [UInt8]
+  {
+    let expectedPages = OverflowPage.pagesNeeded(length: Int(clamping: length), pageSize: pageSize)
+    guard length <= UInt64(Int.max / 2), UInt64(expectedPages) <= meta.pageCount else {
+      throw VaultError(
+        .corruptPage, "overflow value of \(length) bytes cannot fit in the file",
+        page: head.page.rawValue)
+    }
+    var value = [UInt8]()
+    value.reserveCapacity(Int(length))
+    var next: PageLink? = head
+    var visited = 0
+    while let link = next {
+      visited += 1
+      guard visited <= expectedPages else {
+        throw VaultError(
+          .corruptPage, "overflow chain is longer than its value", page: link.page.rawValue)
+      }
+      let page = try readVerified(link, in: meta)
+      guard page.header.tree == tree else {
+        throw wrongTree(link, found: page.header.tree, expected: tree)
+      }
+      let (piece, following) = try OverflowPage.decode(page)
+      value.append(contentsOf: piece)
+      next = following
+    }
+    guard value.count == Int(length) else {
+      throw VaultError(
+        .corruptPage, "overflow chain holds \(value.count) bytes, its cell says \(length)",
+        page: head.page.rawValue)
+    }
+    return value
+  }
+
+  /// The page numbers of an overflow chain (to free it), verifying each page.
+  func overflowPages(head: PageLink, length: UInt64, tree: TreeID, in meta: MetaPage)
+    throws(VaultError) -> [PageNumber]
+  {
+    var pages = [PageNumber]()
+    let limit = OverflowPage.pagesNeeded(length: Int(clamping: length), pageSize: pageSize)
+    var next: PageLink? = head
+    while let link = next {
+      guard pages.count < limit else {
+        throw VaultError(
+          .corruptPage, "overflow chain is longer than its value", page: link.page.rawValue)
+      }
+      let page = try readVerified(link, in: meta)
+      guard page.header.tree == tree else {
+        throw wrongTree(link, found: page.header.tree, expected: tree)
+      }
+      pages.append(link.page)
+      next = try OverflowPage.decode(page).next
+    }
+    return pages
+  }
+
+  /// Reads both header copies and returns the newest valid one, with a problem
+  /// description for each copy that is damaged.
+  func readHeader() throws(VaultError) -> (header: FileHeader, problems: [VaultError]) {
+    try PageReader.readHeader(file)
+  }
+
+  static func readHeader(_ file: any FileIO) throws(VaultError) -> (
+    header: FileHeader, problems: [VaultError]
+  ) {
+    var candidates = [FileHeader]()
+    var problems = [VaultError]()
+    var sawMagic = false
+    // Copy 0 sits at offset 0. Copy 1 sits at offset pageSize, which copy 0 would tell;
+    // when copy 0 is damaged, try every possible page size.
+    let prefix = try file.read(at: 0, count: FileFormat.minimumPageSize)
+    var sizes = [Int]()
+    do throws(VaultError) {
+      let size = try FileHeader.peekPageSize(prefix, page: PageNumber(0))
+      sawMagic = true
+      sizes = [size]
+      candidates.append(try decodeHeader(file, page: PageNumber(0), pageSize: size))
+    } catch {
+      if error.code == .unsupportedVersion { throw error }
+      if error.code != .notAVault { sawMagic = true }
+      problems.append(error)
+      sizes = Array(12...16).map { 1 << $0 }
+    }
+    var copyOneProblem: VaultError?
+    for size in sizes {
+      do throws(VaultError) {
+        let prefix = try file.read(at: UInt64(size), count: FileFormat.minimumPageSize)
+        guard try FileHeader.peekPageSize(prefix, page: PageNumber(1)) == size else { continue }
+        sawMagic = true
+        candidates.append(try decodeHeader(file, page: PageNumber(1), pageSize: size))
+        copyOneProblem = nil
+        break
+      } catch {
+        if error.code == .unsupportedVersion { throw error }
+        if error.code != .notAVault { sawMagic = true }
+        copyOneProblem = copyOneProblem ?? error
+      }
+    }
+    if let copyOneProblem { problems.append(copyOneProblem) }
+    guard let best = candidates.max(by: { $0.generation < $1.generation }) else {
+      if sawMagic {
+        throw VaultError(.corruptPage, "both copies of the file header are damaged", page: 0)
+      }
+      throw VaultError(.notAVault, "not a StudioVault file (no header magic)")
+    }
+    if candidates.count == 2, candidates[0] != candidates[1],
+      candidates[0].generation == candidates[1].generation
+    {
+      problems.append(
+        VaultError(.corruptPage, "the two header copies disagree at the same generation", page: 1))
+    }
+    return (best, problems)
+  }
+
+  private static func decodeHeader(_ file: any FileIO, page: PageNumber, pageSize: Int)
+    throws(VaultError) -> FileHeader
+  {
+    let bytes = try file.read(at: page.rawValue * UInt64(pageSize), count: pageSize)
+    guard bytes.count == pageSize else {
+      throw VaultError(.truncated, "file ends inside header page \(page)", page: page.rawValue)
+    }
+    let parsed = try Page(bytes, location: page)
+    guard parsed.hasValidChecksum else {
+      throw VaultError(.corruptPage, "header page checksum does not match", page: page.rawValue)
+    }
+    return try FileHeader(page: parsed)
+  }
+
+  /// The meta page in slot `page`, decoded, or the reason it cannot be used.
+  func readMeta(_ page: PageNumber, vaultID: [UInt8]) throws(VaultError) -> (
+    meta: MetaPage, checksum: Checksum
+  ) {
+    let parsed = try readPage(page)
+    let meta = try MetaPage(page: parsed)
+    guard meta.vaultID == vaultID else {
+      throw VaultError(.corruptPage, "meta page belongs to another vault", page: page.rawValue)
+    }
+    return (meta, parsed.storedChecksum)
+  }
+}

@@ -1,0 +1,161 @@
+import Synchronization
+import VaultCore
+import VaultFormat
+
+/// A consistent, read-only view of one committed state of the vault.
+///
+/// Every read sees exactly the state as of the commit the snapshot was taken at,
+/// whatever writers commit meanwhile. Close a snapshot (or let ``VaultStore/read(_:)``
+/// do it) so writers can reuse the pages only it still reads.
+public final class Snapshot: Sendable {
+  let store: VaultStore
+  /// The meta page of the state this snapshot reads.
+  public let meta: MetaPage
+  private let isOpen = Atomic<Bool>(true)
+
+  init(store: VaultStore, meta: MetaPage) {
+    self.store = store
+    self.meta = meta
+  }
+
+  deinit { close() }
+
+  /// Releases the snapshot. Reads after this fail with `.misuse`.
+  public func close() {
+    if isOpen.exchange(false, ordering: .acquiringAndReleasing) {
+      store.unregisterSnapshot(meta.transaction)
+    }
+  }
+
+  func requireOpen() throws(VaultError) {
+    guard isOpen.load(ordering: .relaxed) else {
+      throw VaultError(.misuse, "the snapshot was closed")
+    }
+  }
+
+  /// The transaction whose state this snapshot shows.
+  public var transactionID: TransactionID { meta.transaction }
+
+  var reader: PageReader { store.reader }
+
+  /// The tree named `name`, or nil.
+  public func tree(named name: String) throws(VaultError) -> ReadTree? {
+    try requireOpen()
+    let catalog = ReadTree(snapshot: self, root: TreeRoot(root: meta.catalogRoot, id: .catalog, count: meta.treeCount), name: "")
+    guard let value = try catalog.storedValue(forKey: Array(name.utf8)) else { return nil }
+    guard case .tree(let root) = value else {
+      throw VaultError(.corrupt, "catalog entry \"\(name)\" is not a tree")
+    }
+    return ReadTree(snapshot: self, root: root, name: name)
+  }
+
+  /// The names of all trees, in byte order.
+  public func treeNames() throws(VaultError) -> [String] {
+    try requireOpen()
+    var names = [String]()
+    let catalog = ReadTree(snapshot: self, root: TreeRoot(root: meta.catalogRoot, id: .catalog, count: meta.treeCount), name: "")
+    try catalog.forEachStored { key, _ throws(VaultError) in
+      names.append(String(decoding: key, as: UTF8.self))
+      return true
+    }
+    return names
+  }
+}
+
+/// A tree as a snapshot sees it.
+public struct ReadTree: Sendable {
+  let snapshot: Snapshot
+  /// The tree's root, id and key count.
+  public let root: TreeRoot
+  /// The tree's name.
+  public let name: String
+
+  /// The number of keys in the tree.
+  public var count: UInt64 { root.count }
+
+  /// The value stored under `key`, or nil.
+  ///
+  /// - Complexity: O(log n) page visits, most of them served by the page cache.
+  public func value(forKey key: [UInt8]) throws(VaultError) -> [UInt8]? {
+    guard let stored = try storedValue(forKey: key) else { return nil }
+    return try materialize(stored)
+  }
+
+  func storedValue(forKey key: [UInt8]) throws(VaultError) -> CellValue? {
+    try snapshot.requireOpen()
+    var link = root.root
+    let reader = snapshot.reader
+    while !link.isNull {
+      let node = try reader.node(link, tree: root.id, in: snapshot.meta)
+      if node.isLeaf {
+        let (index, found) = node.search(key)
+        return found ? node.values[index] : nil
+      }
+      link = node.children[node.childIndex(for: key)]
+    }
+    return nil
+  }
+
+  func materialize(_ value: CellValue) throws(VaultError) -> [UInt8] {
+    switch value {
+    case .inline(let bytes): return Array(bytes)
+    case .overflow(let length, let head):
+      return try snapshot.reader.overflowValue(
+        head: head, length: length, tree: root.id, in: snapshot.meta)
+    case .tree:
+      throw VaultError(.corrupt, "a tree entry is not a value")
+    }
+  }
+
+  /// Calls `body` with each key and value whose key is in `start ..< end` (nil: no
+  /// bound), in key order, until `body` returns false.
+  public func forEach(
+    from start: [UInt8]? = nil, to end: [UInt8]? = nil,
+    _ body: (_ key: [UInt8], _ value: [UInt8]) throws -> Bool
+  ) throws {
+    var failure: (any Error)?
+    try forEachStored(from: start, to: end) { key, value throws(VaultError) in
+      let bytes = try materialize(value)
+      do {
+        return try body(Array(key), bytes)
+      } catch {
+        failure = error
+        return false
+      }
+    }
+    if let failure { throw failure }
+  }
+
+  func forEachStored(
+    from start: [UInt8]? = nil, to end: [UInt8]? = nil,
+    _ body: (ArraySlice<UInt8>, CellValue) throws(VaultError) -> Bool
+  ) throws(VaultError) {
+    try snapshot.requireOpen()
+    guard !root.root.isNull else { return }
+    _ = try visit(root.root, from: start, to: end, body)
+  }
+
+  private func visit(
+    _ link: PageLink, from start: [UInt8]?, to end: [UInt8]?,
+    _ body: (ArraySlice<UInt8>, CellValue) throws(VaultError) -> Bool
+  ) throws(VaultError) -> Bool {
+    let node = try snapshot.reader.node(link, tree: root.id, in: snapshot.meta)
+    if node.isLeaf {
+      var index = start.map { node.keys.lowerBound(of: $0).index } ?? 0
+      while index < node.keys.count {
+        if let end, KeyOrder.compare(node.keys[index], end) >= 0 { return false }
+        if try !body(node.keys[index], node.values[index]) { return false }
+        index += 1
+      }
+      return true
+    }
+    let first = start.map { node.keys.upperBound(of: $0) } ?? 0
+    for index in first..<node.children.count {
+      if let end, index > 0, KeyOrder.compare(node.keys[index - 1], end) >= 0 { return false }
+      if try !visit(node.children[index], from: index == first ? start : nil, to: end, body) {
+        return false
+      }
+    }
+    return true
+  }
+}

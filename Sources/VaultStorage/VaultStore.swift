@@ -1,0 +1,336 @@
+import Dispatch
+import Glibc
+import Synchronization
+import VaultCore
+import VaultCrypto
+import VaultFormat
+
+/// One open vault file: the page store under everything StudioVault keeps.
+///
+/// Many named B+trees map byte keys to byte values. One writer at a time (across all
+/// processes) changes them in a ``WriteTransaction``; any number of readers, in this and
+/// other processes, read consistent snapshots in parallel and never wait for the writer:
+///
+/// ```swift
+/// let store = try VaultStore.create(at: path)
+/// try store.write { tx in
+///   try tx.openTree(named: "clients").insert(body, forKey: id)
+/// }
+/// let body = try store.read { snapshot in
+///   try snapshot.tree(named: "clients")?.value(forKey: id)
+/// }
+/// ```
+///
+/// A commit is atomic and durable when `write` returns (one `fdatasync`). A crash at
+/// any moment leaves the vault at its last commit or the one before it: never in
+/// between, never unreadable.
+public final class VaultStore: Sendable {
+  /// How a store is opened.
+  public struct Options: Sendable {
+    /// Open for reading only: `write` fails with `.readOnly`.
+    public var readOnly = false
+    /// Bytes of decoded pages kept in memory (default 64 MiB).
+    public var cacheBytes = 64 << 20
+    /// Seconds a writer waits for another writer before failing with `.locked`.
+    public var lockTimeout: Double = 5
+
+    public init(readOnly: Bool = false, cacheBytes: Int = 64 << 20, lockTimeout: Double = 5) {
+      self.readOnly = readOnly
+      self.cacheBytes = cacheBytes
+      self.lockTimeout = lockTimeout
+    }
+  }
+
+  /// The vault file's path.
+  public let path: String
+  /// The file header as read at open.
+  public let header: FileHeader
+  /// Problems found in the header copies at open (a damaged copy is survivable).
+  package let headerProblems: [VaultError]
+  public var pageSize: Int { header.pageSize }
+  let options: Options
+  let file: any FileIO
+  let reader: PageReader
+  let lock: LockFile
+  /// This process's writers take turns here before taking the file's writer lock.
+  private let writerTurn = DispatchSemaphore(value: 1)
+  /// The newest durable state this store knows of.
+  private let newest: Mutex<MetaPage>
+  /// Live snapshots of this store by transaction, for the reader table.
+  private let liveSnapshots = Mutex<[UInt64: Int]>([:])
+
+  // MARK: Opening
+
+  /// Opens an existing vault.
+  ///
+  /// - Throws: `.notFound`, `.notAVault`, `.unsupportedVersion`, `.corruptPage` when no
+  ///   committed state is intact, `.permissionDenied`, `.io`.
+  public static func open(at path: String, options: Options = Options()) throws(VaultError)
+    -> VaultStore
+  {
+    let file = try PosixFile(openingExisting: path, readOnly: options.readOnly)
+    return try VaultStore(path: path, file: file, options: options)
+  }
+
+  /// Opens a vault through `file` (tests pass simulated disks); `path` names the lock
+  /// file.
+  package init(path: String, file: any FileIO, options: Options) throws(VaultError) {
+    self.path = path
+    self.file = file
+    self.options = options
+    (header, headerProblems) = try PageReader.readHeader(file)
+    reader = PageReader(
+      file: file, pageSize: header.pageSize,
+      cache: PageCache(budgetBytes: options.cacheBytes, pageSize: header.pageSize))
+    lock = try LockFile(vaultPath: path, vaultID: header.vaultID)
+    if lock.isFirstOpener {
+      // Nobody else has the vault open: find the newest intact commit, make sure it is
+      // on disk (a crashed writer may have left it only in the OS cache), publish it.
+      let recovered = try Recovery.newestIntactState(
+        reader: reader, vaultID: header.vaultID,
+        trusted: (lock.durableTransaction, lock.durableChecksum))
+      try file.sync()
+      lock.publishDurable(recovered.meta.transaction, metaChecksum: recovered.checksum)
+      try lock.finishInitialization()
+    }
+    newest = Mutex(try VaultStore.loadDurableMeta(reader: reader, lock: lock, vaultID: header.vaultID))
+  }
+
+  private static func loadDurableMeta(reader: PageReader, lock: LockFile, vaultID: [UInt8])
+    throws(VaultError) -> MetaPage
+  {
+    for _ in 0..<1000 {
+      let durable = lock.durableTransaction
+      let (meta, _) = try reader.readMeta(FileFormat.metaPage(for: durable), vaultID: vaultID)
+      // The slot may already hold a newer commit (two commits raced our read): retry.
+      if meta.transaction == durable { return meta }
+    }
+    throw VaultError(.io, "the vault changed too fast to read its newest commit")
+  }
+
+  /// The newest durable state.
+  func currentMeta() throws(VaultError) -> MetaPage {
+    let durable = lock.durableTransaction
+    let known = newest.withLock { $0 }
+    if known.transaction == durable { return known }
+    let meta = try VaultStore.loadDurableMeta(reader: reader, lock: lock, vaultID: header.vaultID)
+    newest.withLock { if $0.transaction < meta.transaction { $0 = meta } }
+    return meta
+  }
+
+  // MARK: Creating
+
+  /// Creates a new, empty vault at `path`, atomically: the file is built under a
+  /// temporary name, synced, and linked into place only when complete, so a crash never
+  /// leaves a half-made vault.
+  ///
+  /// - Parameters:
+  ///   - pageSize: a power of two from 4096 to 65536.
+  ///   - keySlot: key material for the header (the encryption layer's).
+  /// - Throws: `.alreadyExists`, `.invalidArgument`, `.io`, `.permissionDenied`.
+  public static func create(
+    at path: String, pageSize: Int = FileFormat.defaultPageSize, keySlot: [UInt8] = [],
+    options: Options = Options()
+  ) throws(VaultError) -> VaultStore {
+    guard FileFormat.isValidPageSize(pageSize) else {
+      throw VaultError(
+        .invalidArgument, "page size \(pageSize) must be a power of two from 4096 to 65536")
+    }
+    guard keySlot.count <= FileHeader.maximumKeySlotLength(pageSize: pageSize) else {
+      throw VaultError(.invalidArgument, "key slot of \(keySlot.count) bytes does not fit")
+    }
+    if access(path, F_OK) == 0 {
+      throw VaultError(.alreadyExists, "\(path) already exists; choose another path")
+    }
+    let header = FileHeader(
+      pageSize: pageSize, vaultID: SecureRandom.bytes(FileHeader.vaultIDLength),
+      createdAtMilliseconds: wallClockMilliseconds(), keySlot: keySlot)
+    let temporary = path + ".tmp-" + SecureRandom.bytes(6).map { String($0, radix: 16) }.joined()
+    do throws(VaultError) {
+      let file = try PosixFile(creatingNew: temporary)
+      try file.write(initialPages(header), at: 0)
+      try file.fullSync()
+    } catch {
+      unlink(temporary)
+      throw error
+    }
+    // link(2) fails if `path` appeared meanwhile: never replace someone's vault.
+    if link(temporary, path) != 0 {
+      let code = errno
+      unlink(temporary)
+      throw PosixFile.openError(path: path, errno: code)
+    }
+    unlink(temporary)
+    try PosixFile.syncDirectory(of: path)
+    return try open(at: path, options: options)
+  }
+
+  /// The four pages of an empty vault: two header copies and two meta pages (states 0
+  /// and 1, both empty), so that either meta page can be lost.
+  package static func initialPages(_ header: FileHeader) -> [[UInt8]] {
+    let created = header.createdAtMilliseconds
+    let metas = [TransactionID(0), TransactionID(1)].map { id in
+      MetaPage(
+        transaction: id, catalogRoot: .null, freeListRoot: .null, vaultID: header.vaultID,
+        pageCount: FileFormat.firstDataPage.rawValue, committedAtMilliseconds: created,
+        nextTreeID: .firstUser, freePageCount: 0, treeCount: 0
+      ).encode(pageSize: header.pageSize)
+    }
+    return [
+      header.encodePage(FileFormat.headerPages[0], transaction: TransactionID(0)),
+      header.encodePage(FileFormat.headerPages[1], transaction: TransactionID(0)),
+    ] + metas
+  }
+
+  // MARK: Reading
+
+  /// Runs `body` with a snapshot of the newest committed state. The snapshot does not
+  /// change while `body` runs, whatever writers do meanwhile.
+  public func read<T>(_ body: (Snapshot) throws -> T) throws -> T {
+    let snapshot = try makeSnapshot()
+    defer { snapshot.close() }
+    return try body(snapshot)
+  }
+
+  /// A snapshot of the newest committed state, kept until ``Snapshot/close()`` (or until
+  /// it is released). While it lives, writers keep every page it can reach.
+  public func makeSnapshot() throws(VaultError) -> Snapshot {
+    for _ in 0..<1000 {
+      let durable = lock.durableTransaction
+      registerSnapshot(durable)
+      // The other half of the handshake with writers: if no newer commit appeared
+      // after we announced `durable`, every later writer sees the announcement.
+      guard lock.durableTransaction == durable else {
+        unregisterSnapshot(durable)
+        continue
+      }
+      do throws(VaultError) {
+        let meta = try currentMeta()
+        guard meta.transaction == durable else {
+          unregisterSnapshot(durable)
+          continue
+        }
+        return Snapshot(store: self, meta: meta)
+      } catch {
+        unregisterSnapshot(durable)
+        throw error
+      }
+    }
+    throw VaultError(.io, "the vault changed too fast to take a snapshot")
+  }
+
+  private func registerSnapshot(_ transaction: TransactionID) {
+    liveSnapshots.withLock { live in
+      live[transaction.rawValue, default: 0] += 1
+      lock.setReaderSlot(TransactionID(live.keys.min()!))
+    }
+  }
+
+  func unregisterSnapshot(_ transaction: TransactionID) {
+    liveSnapshots.withLock { live in
+      let remaining = (live[transaction.rawValue] ?? 1) - 1
+      live[transaction.rawValue] = remaining > 0 ? remaining : nil
+      lock.setReaderSlot(live.keys.min().map { TransactionID($0) })
+    }
+  }
+
+  // MARK: Writing
+
+  /// Runs `body` in a write transaction and commits it when `body` returns; discards
+  /// every change when `body` throws. Waits up to ``Options/lockTimeout`` for other
+  /// writers in this or another process.
+  ///
+  /// - Throws: what `body` throws; `.locked` when the wait runs out; `.readOnly`;
+  ///   `.io` or `.noSpace` when the commit cannot be written (nothing of it is then
+  ///   visible, and the store stays usable).
+  public func write<T>(_ body: (WriteTransaction) throws -> T) throws -> T {
+    guard !options.readOnly else {
+      throw VaultError(.readOnly, "the vault was opened read-only")
+    }
+    guard writerTurn.wait(timeout: .now() + options.lockTimeout) == .success else {
+      throw VaultError(
+        .locked, "another writer in this process held the vault for \(options.lockTimeout) s")
+    }
+    defer { writerTurn.signal() }
+    try lock.lockWriter(timeout: options.lockTimeout)
+    defer { lock.unlockWriter() }
+
+    let base = try currentMeta()
+    let transaction = WriteTransaction(
+      store: self, base: base, oldestReader: lock.oldestReader(newest: base.transaction))
+    defer { transaction.isActive = false }
+    let result = try body(transaction)
+    if let meta = try transaction.commit() {
+      newest.withLock { $0 = meta }
+    }
+    return result
+  }
+
+  /// Writes a transaction's pages and meta page, syncs once, and publishes the commit.
+  func persist(pages: [(PageNumber, [UInt8])], meta: MetaPage, cacheable: [Node])
+    throws(VaultError)
+  {
+    let pageSize = UInt64(self.pageSize)
+    try extendFile(toHold: meta.pageCount)
+    // Consecutive pages go out in one pwritev.
+    let sorted = pages.sorted { $0.0 < $1.0 }
+    var runStart = 0
+    for index in 1...max(sorted.count, 1) where !sorted.isEmpty {
+      let continues =
+        index < sorted.count && sorted[index].0.rawValue == sorted[index - 1].0.rawValue + 1
+      if continues { continue }
+      let run = sorted[runStart..<index]
+      try file.write(run.map(\.1), at: run.first!.0.rawValue * pageSize)
+      runStart = index
+    }
+    let metaBytes = meta.encode(pageSize: self.pageSize)
+    let metaPage = FileFormat.metaPage(for: meta.transaction)
+    try file.write([metaBytes], at: metaPage.rawValue * pageSize)
+    do throws(VaultError) {
+      try file.sync()
+    } catch {
+      // After a failed sync the kernel may have dropped our writes while still showing
+      // them in its cache (the "fsyncgate" lesson): trust nothing cached, and leave
+      // the previous state as the only one a future open can pick.
+      reader.cache.removeAll()
+      try? file.write([[UInt8](repeating: 0, count: self.pageSize)], at: metaPage.rawValue * pageSize)
+      try? file.sync()
+      throw error
+    }
+    let checksum = Page.computeChecksum(of: metaBytes)
+    lock.publishDurable(meta.transaction, metaChecksum: checksum)
+    for node in cacheable { reader.cache.insert(node) }
+  }
+
+  /// Grows the file, with zeros, so that `pageCount` pages fit. Growth comes in steps of
+  /// an eighth of the file (1–64 MiB) written with real zeros: later commits then
+  /// overwrite allocated blocks, and `fdatasync` need not update file-system metadata.
+  private func extendFile(toHold pageCount: UInt64) throws(VaultError) {
+    let needed = pageCount * UInt64(pageSize)
+    let current = try file.size()
+    guard needed > current else { return }
+    let step = min(max(current / 8, 1 << 20), 64 << 20)
+    var target = max(needed, current + step)
+    target = (target + UInt64(pageSize) - 1) / UInt64(pageSize) * UInt64(pageSize)
+    let chunk = [UInt8](repeating: 0, count: 1 << 20)
+    var offset = current
+    while offset < target {
+      let length = Int(min(UInt64(chunk.count), target - offset))
+      try file.write([length == chunk.count ? chunk : Array(chunk[..<length])], at: offset)
+      offset += UInt64(length)
+    }
+  }
+
+  // MARK: Information
+
+  /// The transaction id of the newest commit.
+  public var lastCommittedTransaction: TransactionID {
+    get throws(VaultError) { try currentMeta().transaction }
+  }
+
+  /// The newest commit's meta page.
+  public func newestMeta() throws(VaultError) -> MetaPage { try currentMeta() }
+
+  /// Page cache hits and misses since open.
+  package var cacheStatistics: (hits: Int, misses: Int) { reader.cache.statistics }
+}

@@ -1,0 +1,206 @@
+import VaultCore
+import VaultFormat
+
+/// A read-write transaction: everything it changes becomes visible to others at once,
+/// when ``VaultStore/write(_:)`` commits it, or never.
+///
+/// Use it only inside the closure passed to ``VaultStore/write(_:)`` and only from that
+/// closure's thread.
+public final class WriteTransaction {
+  let store: VaultStore
+  let reader: PageReader
+  let base: MetaPage
+  /// The transaction this one will commit as.
+  public let id: TransactionID
+  /// Pages freed by transactions up to this one are free for reuse now.
+  let oldestReader: TransactionID
+  let capacity: Int
+  let maximumInlineCell: Int
+
+  var catalog: TreeState
+  var freeList: TreeState
+  var trees: [String: TreeState] = [:]
+  var nextTreeID: TreeID
+  /// Committed pages this transaction stopped using. Older snapshots may still read
+  /// them, and so may state `base` if this commit is lost: never reused here.
+  var pendingFree: [PageNumber] = []
+  /// Pages taken from the free list that this transaction may overwrite.
+  var reusable: [PageNumber] = []
+  var reusableTaken: UInt64 = 0
+  /// Pages in this transaction's own free-list entry, once settled.
+  var freeListEntryPages = 0
+  var isActive = true
+  /// Bumped by every change, so that iteration notices changes made inside it.
+  var changeCount = 0
+
+  init(store: VaultStore, base: MetaPage, oldestReader: TransactionID) {
+    self.store = store
+    self.reader = store.reader
+    self.base = base
+    self.id = base.transaction.next
+    self.oldestReader = oldestReader
+    self.capacity = FileFormat.contentCapacity(pageSize: store.pageSize)
+    self.maximumInlineCell = LeafPage.maximumInlineCellSize(pageSize: store.pageSize)
+    catalog = TreeState(name: nil, id: .catalog, root: base.catalogRoot, count: base.treeCount)
+    freeList = TreeState(name: nil, id: .freeList, root: base.freeListRoot, count: 0)
+    nextTreeID = base.nextTreeID
+  }
+
+  func requireActive() throws(VaultError) {
+    guard isActive else {
+      throw VaultError(.misuse, "the transaction has ended; use it only inside its closure")
+    }
+  }
+
+  // MARK: Trees
+
+  /// The tree named `name`, or nil when there is none.
+  public func tree(named name: String) throws(VaultError) -> WriteTree? {
+    try requireActive()
+    return try treeState(named: name).map { WriteTree(transaction: self, state: $0) }
+  }
+
+  /// Creates a tree named `name`.
+  ///
+  /// - Throws: `.alreadyExists` when the vault has one; `.invalidArgument` for an empty
+  ///   name or one longer than 255 bytes.
+  @discardableResult
+  public func createTree(named name: String) throws(VaultError) -> WriteTree {
+    try requireActive()
+    let nameBytes = Array(name.utf8)
+    guard !nameBytes.isEmpty, nameBytes.count <= FileFormat.maximumTreeNameLength else {
+      throw VaultError(.invalidArgument, "a tree name must be 1 to 255 bytes of UTF-8")
+    }
+    if try treeState(named: name) != nil {
+      throw VaultError(.alreadyExists, "a tree named \"\(name)\" already exists")
+    }
+    let state = TreeState(name: name, id: nextTreeID, root: .null, count: 0)
+    nextTreeID = TreeID(nextTreeID.rawValue + 1)
+    state.isModified = true
+    trees[name] = state
+    changeCount += 1
+    return WriteTree(transaction: self, state: state)
+  }
+
+  /// The tree named `name`, created when missing.
+  public func openTree(named name: String) throws(VaultError) -> WriteTree {
+    if let existing = try tree(named: name) { return existing }
+    return try createTree(named: name)
+  }
+
+  /// Deletes the tree named `name` and frees all its pages.
+  ///
+  /// - Returns: whether there was such a tree.
+  /// - Complexity: O(pages of the tree): every page is visited to free it.
+  @discardableResult
+  public func dropTree(named name: String) throws(VaultError) -> Bool {
+    try requireActive()
+    guard let state = try treeState(named: name) else { return false }
+    if let root = state.root { try freeSubtree(root, tree: state.id) }
+    state.root = nil
+    state.count = 0
+    state.isDropped = true
+    state.isModified = true
+    changeCount += 1
+    return true
+  }
+
+  /// The names of all trees, in byte order.
+  public func treeNames() throws(VaultError) -> [String] {
+    try requireActive()
+    var names = Set<String>()
+    try forEachEntry(in: catalog, from: nil, to: nil) { key, _ throws(VaultError) in
+      names.insert(String(decoding: key, as: UTF8.self))
+      return true
+    }
+    for (name, state) in trees {
+      if state.isDropped { names.remove(name) } else { names.insert(name) }
+    }
+    return names.sorted { KeyOrder.less(Array($0.utf8), Array($1.utf8)) }
+  }
+
+  func treeState(named name: String) throws(VaultError) -> TreeState? {
+    if let state = trees[name] { return state.isDropped ? nil : state }
+    guard let found = try lookup(Array(name.utf8), in: catalog) else { return nil }
+    guard case .stored(.tree(let root)) = found else {
+      throw VaultError(.corrupt, "catalog entry \"\(name)\" is not a tree")
+    }
+    let state = TreeState(name: name, id: root.id, root: root.root, count: root.count)
+    trees[name] = state
+    return state
+  }
+
+  /// Whether anything will be written at commit.
+  var hasChanges: Bool { trees.values.contains { $0.isModified } }
+}
+
+/// A tree inside a write transaction.
+public struct WriteTree {
+  let transaction: WriteTransaction
+  let state: TreeState
+
+  /// The tree's name.
+  public var name: String { state.name ?? "" }
+
+  /// The number of keys in the tree.
+  public var count: UInt64 { state.count }
+
+  /// The value stored under `key`, or nil.
+  ///
+  /// - Complexity: O(log n) page visits.
+  public func value(forKey key: [UInt8]) throws(VaultError) -> [UInt8]? {
+    try transaction.requireActive()
+    guard let value = try transaction.lookup(key, in: state) else { return nil }
+    return try transaction.materialize(value, tree: state.id)
+  }
+
+  /// Stores `value` under `key`, replacing any value there.
+  ///
+  /// - Throws: `.tooLarge` for a key over 512 bytes.
+  public func insert(_ value: [UInt8], forKey key: [UInt8]) throws(VaultError) {
+    try transaction.requireActive()
+    guard key.count <= FileFormat.maximumKeyLength else {
+      throw VaultError(
+        .tooLarge, "key of \(key.count) bytes exceeds the \(FileFormat.maximumKeyLength)-byte limit")
+    }
+    let cell = LeafPage.inlineCellSize(keyLength: key.count, valueLength: value.count)
+    let pending: PendingValue =
+      cell <= transaction.maximumInlineCell ? .stored(.inline(value[...])) : .large(value)
+    try transaction.insert(pending, forKey: key[...], in: state)
+    state.isModified = true
+  }
+
+  /// Removes the value under `key`.
+  ///
+  /// - Returns: whether there was one.
+  @discardableResult
+  public func removeValue(forKey key: [UInt8]) throws(VaultError) -> Bool {
+    try transaction.requireActive()
+    let removed = try transaction.remove(key, from: state)
+    if removed { state.isModified = true }
+    return removed
+  }
+
+  /// Calls `body` with each key and value whose key is in `start ..< end` (either bound
+  /// may be nil: unbounded), in key order, until `body` returns false.
+  ///
+  /// - Throws: `.misuse` if `body` changes the transaction.
+  public func forEach(
+    from start: [UInt8]? = nil, to end: [UInt8]? = nil,
+    _ body: (_ key: [UInt8], _ value: [UInt8]) throws -> Bool
+  ) throws {
+    try transaction.requireActive()
+    let tree = state.id
+    var failure: (any Error)?
+    try transaction.forEachEntry(in: state, from: start, to: end) { key, value throws(VaultError) in
+      let bytes = try transaction.materialize(value, tree: tree)
+      do {
+        return try body(Array(key), bytes)
+      } catch {
+        failure = error
+        return false
+      }
+    }
+    if let failure { throw failure }
+  }
+}
