@@ -187,6 +187,11 @@ struct PageReader: Sendable {
     return try FileHeader(page: parsed)
   }
 
+  /// Whether page `number` is all zero bytes: a meta slot blanked after a crash.
+  func isBlank(_ number: PageNumber) throws(VaultError) -> Bool {
+    try file.read(at: number.rawValue * UInt64(pageSize), count: pageSize).allSatisfy { $0 == 0 }
+  }
+
   /// The meta page in slot `page`, decoded, or the reason it cannot be used.
   func readMeta(_ page: PageNumber, vaultID: [UInt8]) throws(VaultError) -> (
     meta: MetaPage, checksum: Checksum

@@ -4,6 +4,15 @@ import VaultFormat
 
 /// Choosing the committed state to open, as the first process to open a vault.
 enum Recovery {
+  struct Outcome {
+    var meta: MetaPage
+    var checksum: Checksum
+    /// Why meta pages were passed over: damaged, or a commit a crash interrupted.
+    var skipped: [VaultError]
+    /// Meta slots holding nothing usable: a writer may blank them.
+    var unusableSlots: [PageNumber]
+  }
+
   /// The newest meta page whose transaction's pages are all intact.
   ///
   /// A commit is trusted without reading its pages when the lock file recorded it as
@@ -17,26 +26,38 @@ enum Recovery {
   /// - Complexity: O(pages written by the newest commit), O(1) when trusted.
   static func newestIntactState(
     reader: PageReader, vaultID: [UInt8], trusted: (TransactionID, Checksum)
-  ) throws(VaultError) -> (meta: MetaPage, checksum: Checksum) {
+  ) throws(VaultError) -> Outcome {
     var candidates = [(meta: MetaPage, checksum: Checksum)]()
     var failures = [VaultError]()
+    var unusable = [PageNumber]()
     for page in FileFormat.metaPages {
       do throws(VaultError) {
+        if try reader.isBlank(page) { continue }
         candidates.append(try reader.readMeta(page, vaultID: vaultID))
       } catch {
         failures.append(error)
+        unusable.append(page)
       }
     }
     candidates.sort { $0.meta.transaction > $1.meta.transaction }
     for candidate in candidates {
       if candidate.meta.transaction == trusted.0 && candidate.checksum == trusted.1 {
-        return candidate
+        return Outcome(
+          meta: candidate.meta, checksum: candidate.checksum, skipped: failures,
+          unusableSlots: unusable)
       }
       if let failure = firstDamagedPage(of: candidate.meta, reader: reader) {
-        failures.append(failure)
+        failures.append(
+          VaultError(
+            .corruptPage,
+            "commit \(candidate.meta.transaction) is incomplete (\(failure)); using the one before",
+            page: FileFormat.metaPage(for: candidate.meta.transaction).rawValue))
+        unusable.append(FileFormat.metaPage(for: candidate.meta.transaction))
         continue
       }
-      return candidate
+      return Outcome(
+        meta: candidate.meta, checksum: candidate.checksum, skipped: failures,
+        unusableSlots: unusable)
     }
     let detail = failures.map(\.description).joined(separator: "; ")
     throw VaultError(

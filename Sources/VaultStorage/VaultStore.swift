@@ -47,6 +47,10 @@ public final class VaultStore: Sendable {
   public let header: FileHeader
   /// Problems found in the header copies at open (a damaged copy is survivable).
   package let headerProblems: [VaultError]
+  /// What recovery skipped and could not repair at open (damaged meta pages, an
+  /// incomplete last commit): only a read-only first opener leaves these. Empty when
+  /// another store had the vault open, or when this one repaired them.
+  package let recoveryProblems: [VaultError]
   public var pageSize: Int { header.pageSize }
   let options: Options
   let file: any FileIO
@@ -83,16 +87,28 @@ public final class VaultStore: Sendable {
       file: file, pageSize: header.pageSize,
       cache: PageCache(budgetBytes: options.cacheBytes, pageSize: header.pageSize))
     lock = try LockFile(vaultPath: path, vaultID: header.vaultID)
+    var recoveryProblems = [VaultError]()
     if lock.isFirstOpener {
       // Nobody else has the vault open: find the newest intact commit, make sure it is
       // on disk (a crashed writer may have left it only in the OS cache), publish it.
       let recovered = try Recovery.newestIntactState(
         reader: reader, vaultID: header.vaultID,
         trusted: (lock.durableTransaction, lock.durableChecksum))
+      recoveryProblems = recovered.skipped
+      if !options.readOnly && !recovered.unusableSlots.isEmpty {
+        // A torn or incomplete commit's meta page: blank it, so that the vault reads
+        // as exactly what it is, the recovered state, and `check` finds it clean.
+        let blank = [UInt8](repeating: 0, count: header.pageSize)
+        for slot in recovered.unusableSlots {
+          try file.write([blank], at: slot.rawValue * UInt64(header.pageSize))
+        }
+        recoveryProblems = []
+      }
       try file.sync()
       lock.publishDurable(recovered.meta.transaction, metaChecksum: recovered.checksum)
       try lock.finishInitialization()
     }
+    self.recoveryProblems = recoveryProblems
     newest = Mutex(try VaultStore.loadDurableMeta(reader: reader, lock: lock, vaultID: header.vaultID))
   }
 
@@ -333,4 +349,19 @@ public final class VaultStore: Sendable {
 
   /// Page cache hits and misses since open.
   package var cacheStatistics: (hits: Int, misses: Int) { reader.cache.statistics }
+}
+
+extension VaultStore {
+  /// The vault file's length in bytes.
+  package func fileSize() throws(VaultError) -> UInt64 { try file.size() }
+
+  /// Page `number` as stored, framing parsed, content not verified (inspection tools).
+  package func rawPage(_ number: PageNumber) throws(VaultError) -> Page {
+    try reader.readPage(number)
+  }
+
+  /// Page `number`'s bytes as stored, whatever they hold.
+  package func rawBytes(ofPage number: PageNumber) throws(VaultError) -> [UInt8] {
+    try file.read(at: number.rawValue * UInt64(pageSize), count: pageSize)
+  }
 }

@@ -1,0 +1,64 @@
+import VaultCore
+import VaultStorage
+
+/// `vault check PATH [--json]`
+enum CheckCommand: Command {
+  static let name = "check"
+  static let summary = "verify every page in use and the free-page accounting (no key needed)"
+  static let usage = "vault check PATH [--json]"
+  static let discussion = """
+    Verifies both header copies, both meta pages, and every page reachable from the
+    newest intact commit: checksum, page number, writer transaction, owning tree, type,
+    structure and key order. Then checks that every page is either in use or free,
+    never both and never neither. Goes on past damaged pages and lists every problem.
+    Needs no key and works while another process writes the vault.
+    """
+  static let options: [OptionSpec] = [.flag("json", "print one JSON document")]
+  static var exitCodes: [(ExitCode, String)] {
+    [
+      (.success, "no problem found"),
+      (.problemsFound, "problems found (listed)"),
+      (.usage, "usage error"),
+      (.dataError, "not a vault, or an unsupported version"),
+      (.noInput, "the vault file is missing or unreadable"),
+    ]
+  }
+
+  static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
+    let path = try arguments.require("PATH")[0]
+    let report = Checker.check(path: path)
+    // A file that cannot be opened at all is an input error, not a list of problems.
+    if report.transaction == nil, let first = report.problems.first,
+      ["open", "notAVault"].contains(first.kind)
+    {
+      if first.kind == "notAVault" {
+        throw VaultError(.notAVault, first.detail)
+      }
+      if first.detail.hasPrefix("no such file") || first.detail.hasPrefix("permission denied") {
+        throw VaultError(.notFound, first.detail)
+      }
+    }
+    if arguments.flag("json") {
+      console.json([
+        "ok": .bool(report.ok),
+        "pagesChecked": .int(Int64(report.pagesChecked)),
+        "transactionId": report.transaction.map { .uint($0.rawValue) } ?? .null,
+        "problems": .array(
+          report.problems.map {
+            ["page": $0.page.map { .uint($0) } ?? .null, "kind": .string($0.kind), "detail": .string($0.detail)]
+          }),
+      ])
+    } else {
+      for problem in report.problems {
+        let place = problem.page.map { "page \($0)" } ?? "vault"
+        console.line("\(place): \(problem.kind): \(problem.detail)")
+      }
+      if report.ok {
+        console.line("ok: \(report.pagesChecked) pages checked, no problems")
+      } else {
+        console.line("\(report.problems.count) problems found (\(report.pagesChecked) pages checked)")
+      }
+    }
+    return report.ok ? .success : .problemsFound
+  }
+}

@@ -1,0 +1,141 @@
+import VaultCore
+import VaultFormat
+import VaultStorage
+
+/// `vault page PATH N [--json]`
+enum PageCommand: Command {
+  static let name = "page"
+  static let summary = "decode one page: header, links, structure, hex (no key needed)"
+  static let usage = "vault page PATH N [--json]"
+  static let discussion = """
+    Shows page N as stored: its header fields, whether its checksum matches, its links,
+    its decoded structure (header, meta, interior, leaf or overflow) and a hex dump.
+    A free page shows whatever stale bytes it holds.
+    """
+  static let options: [OptionSpec] = [.flag("json", "print one JSON document")]
+
+  static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
+    let positionals = try arguments.require("PATH", "N")
+    guard let number = UInt64(positionals[1]) else {
+      throw UsageError("N must be a page number, not \"\(positionals[1])\"")
+    }
+    let store = try VaultStore.open(at: positionals[0], options: .init(readOnly: true))
+    let meta = try store.newestMeta()
+    guard number < meta.pageCount else {
+      throw UsageError("page \(number) does not exist: the vault has \(meta.pageCount) pages")
+    }
+    let bytes = try store.rawBytes(ofPage: PageNumber(number))
+    let description = describe(bytes, number: PageNumber(number), store: store)
+    if arguments.flag("json") {
+      var fields = description
+      fields["hex"] = .string(Formatting.hex(bytes))
+      console.json(.object(fields))
+      return .success
+    }
+    for key in description.keys.sorted() {
+      console.line(key.padding(to: 16) + (description[key].map(render) ?? ""))
+    }
+    console.line()
+    console.write(Formatting.hexDump(bytes))
+    return .success
+  }
+
+  private static func render(_ value: JSON) -> String {
+    if case .string(let text) = value { return text }
+    return value.encoded
+  }
+
+  static func describe(_ bytes: [UInt8], number: PageNumber, store: VaultStore) -> [String: JSON] {
+    var fields: [String: JSON] = ["page": .uint(number.rawValue)]
+    let page: Page
+    do throws(VaultError) {
+      page = try Page(bytes, location: number)
+    } catch {
+      fields["error"] = .string(error.description)
+      return fields
+    }
+    let header = page.header
+    let computed = Page.computeChecksum(of: bytes)
+    fields["type"] = .string(header.type.description)
+    fields["transactionId"] = .uint(header.transaction.rawValue)
+    fields["tree"] = .uint(header.tree.rawValue)
+    fields["flags"] = .int(Int64(header.flags))
+    fields["bodyLength"] = .int(Int64(header.bodyLength))
+    fields["checksum"] = .string(page.storedChecksum.description)
+    fields["checksumValid"] = .bool(computed == page.storedChecksum)
+    fields["links"] = .array(
+      page.links.map {
+        [
+          "page": .uint($0.page.rawValue), "transactionId": .uint($0.transaction.rawValue),
+          "checksum": .string($0.checksum.description),
+        ]
+      })
+    do throws(VaultError) {
+      fields["structure"] = try structure(of: page)
+    } catch {
+      fields["error"] = .string(error.description)
+    }
+    return fields
+  }
+
+  private static func structure(of page: Page) throws(VaultError) -> JSON {
+    switch page.header.type {
+    case .header:
+      let header = try FileHeader(page: page)
+      return [
+        "formatVersion": .int(Int64(header.formatVersion)),
+        "pageSize": .int(Int64(header.pageSize)),
+        "vaultId": .string(Formatting.uuid(header.vaultID)),
+        "createdAt": .string(Formatting.timestamp(milliseconds: header.createdAtMilliseconds)),
+        "generation": .uint(header.generation),
+        "incompatibleFeatures": .uint(UInt64(header.incompatibleFeatures)),
+        "compatibleFeatures": .uint(UInt64(header.compatibleFeatures)),
+        "keySlotLength": .int(Int64(header.keySlot.count)),
+      ]
+    case .meta:
+      let meta = try MetaPage(page: page)
+      return [
+        "pageCount": .uint(meta.pageCount),
+        "committedAt": .string(Formatting.timestamp(milliseconds: meta.committedAtMilliseconds)),
+        "nextTreeId": .uint(meta.nextTreeID.rawValue),
+        "freePages": .uint(meta.freePageCount),
+        "trees": .uint(meta.treeCount),
+        "catalogRoot": .uint(meta.catalogRoot.page.rawValue),
+        "freeListRoot": .uint(meta.freeListRoot.page.rawValue),
+      ]
+    case .interior:
+      let separators = try InteriorPage.decode(page)
+      return ["separators": .array(separators.map { .string(Formatting.hex($0)) })]
+    case .leaf:
+      let cells = try LeafPage.decode(page)
+      return [
+        "cells": .array(
+          cells.map { cell in
+            var fields: [String: JSON] = ["key": .string(Formatting.hex(cell.key))]
+            switch cell.value {
+            case .inline(let bytes):
+              fields["kind"] = "inline"
+              fields["length"] = .int(Int64(bytes.count))
+            case .overflow(let length, let head):
+              fields["kind"] = "overflow"
+              fields["length"] = .uint(length)
+              fields["firstPage"] = .uint(head.page.rawValue)
+            case .tree(let root):
+              fields["kind"] = "tree"
+              fields["name"] = .string(String(decoding: cell.key, as: UTF8.self))
+              fields["treeId"] = .uint(root.id.rawValue)
+              fields["keys"] = .uint(root.count)
+              fields["root"] = root.root.isNull ? .null : .uint(root.root.page.rawValue)
+            }
+            return .object(fields)
+          })
+      ]
+    case .overflow:
+      let (piece, next) = try OverflowPage.decode(page)
+      return [
+        "length": .int(Int64(piece.count)),
+        "next": next.map { .uint($0.page.rawValue) } ?? .null,
+      ]
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import VaultCore
+import VaultFormat
+import VaultStorage
+
+/// `vault stats PATH [--json]`
+enum StatsCommand: Command {
+  static let name = "stats"
+  static let summary = "space by page type and tree, free pages, fragmentation (no key needed)"
+  static let usage = "vault stats PATH [--json]"
+  static let discussion = """
+    Walks the newest commit, like sqlite3_analyzer: pages and bytes per page type and
+    per tree, how full the pages are, how many pages are free, and how fragmented the
+    free space is.
+    """
+  static let options: [OptionSpec] = [.flag("json", "print one JSON document")]
+
+  static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
+    let path = try arguments.require("PATH")[0]
+    let store = try VaultStore.open(at: path, options: .init(readOnly: true))
+    let stats = try store.read { (snapshot: Snapshot) -> JSON in
+      try statistics(store: store, snapshot: snapshot)
+    }
+    if arguments.flag("json") {
+      console.json(stats)
+      return .success
+    }
+    guard case .object(let fields) = stats else { return .internalError }
+    for key in ["pageSize", "pageCount", "fileBytes", "freePages", "freeRuns", "fragmentation"] {
+      console.line(key.padding(to: 16) + (fields[key]?.encoded ?? ""))
+    }
+    console.line("\npages by type:")
+    if case .object(let types)? = fields["types"] {
+      for name in types.keys.sorted() {
+        guard case .object(let row)? = types[name] else { continue }
+        console.line(
+          "  " + name.padding(to: 12) + "\(row["pages"]?.encoded ?? "0") pages, fill "
+            + "\(row["fill"]?.encoded ?? "0")")
+      }
+    }
+    console.line("\ntrees:")
+    if case .array(let trees)? = fields["trees"] {
+      for case .object(let row) in trees {
+        console.line(
+          "  " + (row["name"].map { if case .string(let s) = $0 { s } else { $0.encoded } } ?? "?")
+            .padding(to: 24) + "\(row["keys"]?.encoded ?? "0") keys, "
+            + "\(row["pages"]?.encoded ?? "0") pages, fill \(row["fill"]?.encoded ?? "0")")
+      }
+    }
+    return .success
+  }
+
+  static func statistics(store: VaultStore, snapshot: Snapshot) throws -> JSON {
+    let inspection = Inspection(snapshot: snapshot)
+    let pageSize = store.pageSize
+    var byType: [String: (pages: Int, used: Int)] = [:]
+    var byTree: [TreeID: (pages: Int, used: Int)] = [:]
+    for (page, info) in inspection.reachable {
+      let type = inspection.typeName(of: page)
+      byType[type, default: (0, 0)].pages += 1
+      byType[type, default: (0, 0)].used += info.usedBytes
+      byTree[info.tree, default: (0, 0)].pages += 1
+      byTree[info.tree, default: (0, 0)].used += info.usedBytes
+    }
+    byType["header"] = (2, 0)
+    byType["meta"] = (2, 0)
+    if !inspection.free.isEmpty { byType["free"] = (inspection.free.count, 0) }
+    let freePages = inspection.free.keys.sorted()
+    var runs = 0
+    for (index, page) in freePages.enumerated() where index == 0 || freePages[index - 1] + 1 != page {
+      runs += 1
+    }
+    let dataPages = max(1, Int(snapshot.meta.pageCount) - Int(FileFormat.firstDataPage.rawValue))
+    func fill(_ used: Int, _ pages: Int) -> JSON {
+      pages == 0 ? .double(0) : .double(Formatting.fraction(Double(used) / Double(pages * pageSize)))
+    }
+    return [
+      "pageSize": .int(Int64(pageSize)),
+      "pageCount": .uint(snapshot.meta.pageCount),
+      "fileBytes": .uint((try? store.fileSize()) ?? 0),
+      "freePages": .int(Int64(freePages.count)),
+      "freeRuns": .int(Int64(runs)),
+      // Free pages as a share of the data pages: space a compaction could return.
+      "fragmentation": .double(Formatting.fraction(Double(freePages.count) / Double(dataPages))),
+      "types": .object(
+        byType.mapValues {
+          ["pages": .int(Int64($0.pages)), "bytes": .int(Int64($0.pages * pageSize)), "fill": fill($0.used, $0.pages)]
+        }),
+      "trees": .array(
+        byTree.keys.sorted().map { tree in
+          let row = byTree[tree]!
+          return [
+            "name": .string(inspection.treeNames[tree] ?? tree.description),
+            "id": .uint(tree.rawValue),
+            "keys": .uint(inspection.keysCounted[tree] ?? 0),
+            "pages": .int(Int64(row.pages)),
+            "bytes": .int(Int64(row.pages * pageSize)),
+            "fill": fill(row.used, row.pages),
+          ]
+        }),
+    ]
+  }
+}

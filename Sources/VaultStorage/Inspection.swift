@@ -1,0 +1,220 @@
+import VaultCore
+import VaultFormat
+
+/// One problem found by ``Inspection``: where, what kind, and a human explanation.
+package struct CheckProblem: Sendable, Hashable {
+  package var page: UInt64?
+  package var kind: String
+  package var detail: String
+
+  package init(page: UInt64?, kind: String, detail: String) {
+    self.page = page
+    self.kind = kind
+    self.detail = detail
+  }
+
+  init(_ error: VaultError, kind: String? = nil) {
+    page = error.page
+    self.kind = kind ?? CheckProblem.kind(of: error)
+    detail = error.message
+  }
+
+  /// A short classification of a page error for scripts.
+  static func kind(of error: VaultError) -> String {
+    let message = error.message
+    if message.contains("checksum") { return "checksum" }
+    if message.contains("not the version its parent expects") { return "staleWrite" }
+    if message.contains("misdirected") { return "misdirectedWrite" }
+    if message.contains("beyond the end of the file") { return "truncated" }
+    return "structure"
+  }
+}
+
+/// What one reachable page is.
+package struct PageInfo: Sendable {
+  package var type: PageType
+  package var tree: TreeID
+  package var transaction: TransactionID
+  /// Bytes used by header, links and body.
+  package var usedBytes: Int
+  /// Set for tree nodes: keys (leaf) or separators (interior) on the page.
+  package var keyCount: Int
+}
+
+/// A keyless survey of one committed state: every reachable page verified and
+/// classified, the free list read, the page accounting done. `vault check`, `vault
+/// pages` and `vault stats` are views of it.
+package struct Inspection: Sendable {
+  package let meta: MetaPage
+  package let pageSize: Int
+  package private(set) var reachable: [UInt64: PageInfo] = [:]
+  /// Free pages and the transaction that freed each.
+  package private(set) var free: [UInt64: TransactionID] = [:]
+  package private(set) var treeNames: [TreeID: String] = [.catalog: "(catalog)", .freeList: "(free list)"]
+  /// Keys each tree holds, as counted in its leaves.
+  package private(set) var keysCounted: [TreeID: UInt64] = [:]
+  /// Keys each tree should hold, per its catalog entry.
+  package private(set) var keysDeclared: [TreeID: UInt64] = [:]
+  package private(set) var problems: [CheckProblem] = []
+  /// Pages whose content was verified (reachable pages that passed, and failed ones).
+  package private(set) var pagesChecked = 0
+
+  /// Walks the state `snapshot` reads.
+  package init(snapshot: Snapshot) {
+    meta = snapshot.meta
+    pageSize = snapshot.store.pageSize
+    var leafDepths: [TreeID: Set<Int>] = [:]
+    var damagedStructure = false
+    var duplicates = Set<UInt64>()
+    let walker = StructureWalker(reader: snapshot.reader, meta: meta)
+    walker.walk(
+      follow: { _ in true },
+      visited: { visit, page, content in
+        pagesChecked += 1
+        let number = visit.link.page.rawValue
+        if reachable[number] != nil {
+          duplicates.insert(number)
+          return
+        }
+        var info = PageInfo(
+          type: page.header.type, tree: page.header.tree, transaction: page.header.transaction,
+          usedBytes: FileFormat.pageHeaderSize + page.header.linkCount * FileFormat.linkSize
+            + page.header.bodyLength,
+          keyCount: 0)
+        switch content {
+        case .interior(let separators):
+          info.keyCount = separators.count
+        case .leaf(let cells):
+          info.keyCount = cells.count
+          leafDepths[visit.tree, default: []].insert(visit.depth)
+          keysCounted[visit.tree, default: 0] += UInt64(cells.count)
+          for cell in cells { record(cell, in: visit.tree, page: number) }
+        case .overflow:
+          break
+        }
+        reachable[number] = info
+      },
+      problem: { _, error in
+        pagesChecked += 1
+        damagedStructure = true
+        problems.append(CheckProblem(error))
+        return true
+      })
+
+    for page in duplicates.sorted() {
+      problems.append(
+        CheckProblem(page: page, kind: "sharedPage", detail: "page is linked from two places"))
+    }
+    for (tree, depths) in leafDepths where depths.count > 1 {
+      problems.append(
+        CheckProblem(
+          page: nil, kind: "structure",
+          detail: "tree \(treeNames[tree] ?? tree.description) has leaves at different depths"
+            + " \(depths.sorted())"))
+    }
+    if !damagedStructure {
+      checkCounts()
+      checkAccounting()
+    } else {
+      let unaccounted = (FileFormat.firstDataPage.rawValue..<meta.pageCount).filter {
+        reachable[$0] == nil && free[$0] == nil
+      }.count
+      if unaccounted > 0 {
+        problems.append(
+          CheckProblem(
+            page: nil, kind: "lostPages",
+            detail: "\(unaccounted) pages are neither reachable nor free, most likely below"
+              + " the damaged pages listed above"))
+      }
+    }
+  }
+
+  private mutating func record(_ cell: (key: ArraySlice<UInt8>, value: CellValue), in tree: TreeID, page: UInt64) {
+    switch (tree, cell.value) {
+    case (.catalog, .tree(let root)):
+      treeNames[root.id] = String(decoding: cell.key, as: UTF8.self)
+      keysDeclared[root.id] = root.count
+    case (.freeList, .inline(let value)):
+      do throws(VaultError) {
+        let entry = try FreeListEntry(key: cell.key, value: value, page: page)
+        if entry.freedBy > meta.transaction {
+          problems.append(
+            CheckProblem(
+              page: page, kind: "freeList",
+              detail: "entry freed by future transaction \(entry.freedBy)"))
+        }
+        for free in entry.pages {
+          if self.free[free.rawValue] != nil {
+            problems.append(
+              CheckProblem(page: free.rawValue, kind: "freeList", detail: "page is listed free twice"))
+          }
+          self.free[free.rawValue] = entry.freedBy
+        }
+      } catch {
+        problems.append(CheckProblem(error, kind: "freeList"))
+      }
+    default:
+      break
+    }
+  }
+
+  private mutating func checkCounts() {
+    for (tree, declared) in keysDeclared.sorted(by: { $0.key < $1.key }) {
+      let counted = keysCounted[tree] ?? 0
+      if counted != declared {
+        problems.append(
+          CheckProblem(
+            page: nil, kind: "count",
+            detail: "tree \(treeNames[tree] ?? "?") declares \(declared) keys but holds \(counted)"))
+      }
+    }
+    let trees = UInt64(keysDeclared.count)
+    if trees != meta.treeCount {
+      problems.append(
+        CheckProblem(
+          page: nil, kind: "count",
+          detail: "meta page declares \(meta.treeCount) trees, the catalog holds \(trees)"))
+    }
+  }
+
+  /// Every page from the first data page to the page count must be reachable or free,
+  /// never both.
+  private mutating func checkAccounting() {
+    if UInt64(free.count) != meta.freePageCount {
+      problems.append(
+        CheckProblem(
+          page: nil, kind: "freeList",
+          detail: "meta page declares \(meta.freePageCount) free pages, the free list holds"
+            + " \(free.count)"))
+    }
+    for page in free.keys.sorted() {
+      if page < FileFormat.firstDataPage.rawValue || page >= meta.pageCount {
+        problems.append(
+          CheckProblem(page: page, kind: "freeList", detail: "free list names a page outside the file"))
+      } else if reachable[page] != nil {
+        problems.append(
+          CheckProblem(page: page, kind: "sharedPage", detail: "page is both in use and free"))
+      }
+    }
+    for page in FileFormat.firstDataPage.rawValue..<meta.pageCount
+    where reachable[page] == nil && free[page] == nil {
+      problems.append(
+        CheckProblem(page: page, kind: "lostPage", detail: "page is neither in use nor free"))
+    }
+  }
+
+  /// The name `vault pages` shows for a page's type.
+  package func typeName(of page: UInt64) -> String {
+    if page < 2 { return "header" }
+    if page < 4 { return "meta" }
+    if let info = reachable[page] {
+      switch info.tree {
+      case .catalog: return "catalog"
+      case .freeList: return "freelist"
+      default: return info.type.description
+      }
+    }
+    if free[page] != nil { return "free" }
+    return page < meta.pageCount ? "lost" : "unused"
+  }
+}
