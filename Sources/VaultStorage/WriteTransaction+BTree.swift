@@ -195,7 +195,8 @@ extension WriteTransaction {
     tree.root = .dirty(root)
     try remove(key, from: root, tree: tree.id)
     try fixRoot(of: tree)
-    tree.count -= 1
+    // The free list does not record its key count; every other tree does.
+    if tree.count > 0 { tree.count -= 1 }
     return true
   }
 

@@ -257,6 +257,11 @@ struct PageOutput {
           cells.append((key, .tree(TreeRoot(root: root, id: state.id, count: state.count))))
         }
       }
+      let size = 2 + cells.reduce(0) { $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value) }
+      assert(size == node.contentSize, "leaf size \(size) != tracked \(node.contentSize)")
+      guard size <= FileFormat.contentCapacity(pageSize: pageSize) else {
+        throw VaultError(.internal, "a leaf outgrew its page (\(size) bytes)")
+      }
       let page = try takePage()
       let bytes = LeafPage.encode(
         cells: cells, page: page, transaction: transaction, tree: tree, pageSize: pageSize)
@@ -265,6 +270,12 @@ struct PageOutput {
     var links = [PageLink]()
     links.reserveCapacity(node.children.count)
     for child in node.children { links.append(try write(child, tree: tree)) }
+    let size = InteriorPage.contentSize(
+      separatorBytes: node.keys.reduce(0) { $0 + InteriorPage.entrySize(keyLength: $1.count) })
+    assert(size == node.contentSize, "interior size \(size) != tracked \(node.contentSize)")
+    guard size <= FileFormat.contentCapacity(pageSize: pageSize), !node.keys.isEmpty else {
+      throw VaultError(.internal, "an interior node outgrew its page or lost its keys")
+    }
     let page = try takePage()
     let bytes = InteriorPage.encode(
       separators: node.keys, children: links, page: page, transaction: transaction, tree: tree,
