@@ -28,7 +28,7 @@ final class PageCache: Sendable {
   private let pageSize: Int
 
   init(budgetBytes: Int, pageSize: Int) {
-    self.budget = max(budgetBytes, pageSize * 16)
+    self.budget = max(budgetBytes, pageSize * 4)
     self.pageSize = pageSize
   }
 

@@ -1,1 +1,83 @@
+// A second process for the concurrency tests: it holds a snapshot, holds the write
+// lock, or writes, on a vault the test process also has open.
+import Foundation
+import VaultCore
 import VaultStorage
+
+/// Every value of tree "data" is the same 8-byte generation number, rewritten as a
+/// whole by each commit: a consistent snapshot sees one generation throughout.
+func generations(_ snapshot: Snapshot) throws -> Set<UInt64> {
+  var seen = Set<UInt64>()
+  try snapshot.tree(named: "data")?.forEach { _, value in
+    seen.insert(value.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+    return true
+  }
+  return seen
+}
+
+func say(_ text: String) {
+  FileHandle.standardOutput.write((text + "\n").data(using: .utf8)!)
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 4 else {
+  say("usage: vault-test-helper hold-snapshot|hold-write-lock|write PATH N")
+  exit(64)
+}
+let path = arguments[2]
+let amount = Double(arguments[3]) ?? 1
+do {
+  // A tiny page cache: every read goes to the file, where reused pages would show.
+  let store = try VaultStore.open(at: path, options: .init(cacheBytes: 0))
+  switch arguments[1] {
+  case "hold-snapshot":
+    let snapshot = try store.makeSnapshot()
+    let first = try generations(snapshot)
+    guard first.count == 1 else {
+      say("fail: snapshot mixes generations \(first.sorted())")
+      exit(1)
+    }
+    say("ready \(first.first!)")
+    let deadline = Date().addingTimeInterval(amount)
+    var reads = 0
+    while Date() < deadline {
+      let again = try generations(snapshot)
+      guard again == first else {
+        say("fail: snapshot changed from \(first.sorted()) to \(again.sorted())")
+        exit(1)
+      }
+      reads += 1
+    }
+    say("ok \(reads)")
+  case "hold-write-lock":
+    try store.write { tx in
+      try tx.openTree(named: "lock-holder").insert([1], forKey: [1])
+      say("ready")
+      Thread.sleep(forTimeInterval: amount)
+    }
+    say("ok")
+  case "write":
+    for _ in 0..<Int(amount) {
+      try store.write { tx in
+        let tree = try tx.openTree(named: "data")
+        var generation: UInt64 = 0
+        try tree.forEach { _, value in
+          generation = value.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+          return false
+        }
+        generation += 1
+        for key in 0..<2000 {
+          let value = withUnsafeBytes(of: generation) { Array($0) } + [UInt8](repeating: 9, count: 100)
+          try tree.insert(value, forKey: Array("key-\(key)".utf8))
+        }
+      }
+    }
+    say("ok")
+  default:
+    say("unknown mode \(arguments[1])")
+    exit(64)
+  }
+} catch {
+  say("fail: \(error)")
+  exit(1)
+}
