@@ -11,6 +11,13 @@ enum Recovery {
     var skipped: [VaultError]
     /// Meta slots holding nothing usable: a writer may blank them.
     var unusableSlots: [PageNumber]
+
+    /// Whether a commit the lock file recorded as durable is among what was skipped:
+    /// then the skipped meta page or pages were damaged after the commit, not torn by a
+    /// crash during it, and falling back would silently lose acknowledged data.
+    func losesDurableCommit(trusted: TransactionID) -> Bool {
+      !unusableSlots.isEmpty && trusted > meta.transaction
+    }
   }
 
   /// The newest meta page whose transaction's pages are all intact.
@@ -50,8 +57,9 @@ enum Recovery {
         failures.append(
           VaultError(
             .corruptPage,
-            "commit \(candidate.meta.transaction) is incomplete (\(failure)); using the one before",
-            page: FileFormat.metaPage(for: candidate.meta.transaction).rawValue))
+            "commit \(candidate.meta.transaction) is incomplete (\(failure.message));"
+              + " using the one before",
+            page: failure.page))
         unusable.append(FileFormat.metaPage(for: candidate.meta.transaction))
         continue
       }

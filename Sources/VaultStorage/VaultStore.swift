@@ -60,6 +60,9 @@ public final class VaultStore: Sendable {
   private let writerTurn = DispatchSemaphore(value: 1)
   /// The newest durable state this store knows of.
   private let newest: Mutex<MetaPage>
+  /// Set when a read-only first opener found the durable commit damaged and fell back
+  /// to an older state: this store then reads that state, and nothing newer.
+  private let pinnedState: MetaPage?
   /// Live snapshots of this store by transaction, for the reader table.
   private let liveSnapshots = Mutex<[UInt64: Int]>([:])
 
@@ -88,6 +91,7 @@ public final class VaultStore: Sendable {
       cache: PageCache(budgetBytes: options.cacheBytes, pageSize: header.pageSize))
     lock = try LockFile(vaultPath: path, vaultID: header.vaultID)
     var recoveryProblems = [VaultError]()
+    var pinnedState: MetaPage?
     if lock.isFirstOpener {
       // Nobody else has the vault open: find the newest intact commit, make sure it is
       // on disk (a crashed writer may have left it only in the OS cache), publish it.
@@ -95,7 +99,19 @@ public final class VaultStore: Sendable {
         reader: reader, vaultID: header.vaultID,
         trusted: (lock.durableTransaction, lock.durableChecksum))
       recoveryProblems = recovered.skipped
-      if !options.readOnly && !recovered.unusableSlots.isEmpty {
+      if recovered.losesDurableCommit(trusted: lock.durableTransaction) {
+        // Reading the older state is fine (that is how `check` and salvage see it);
+        // writing on top of it would destroy the newer, durable one for good.
+        pinnedState = recovered.meta
+        guard options.readOnly else {
+          try? lock.finishInitialization()
+          throw VaultError(
+            .corruptPage,
+            "commit \(lock.durableTransaction) was durable but is now damaged ("
+              + recovered.skipped.map(\.description).joined(separator: "; ")
+              + "); open read-only to inspect, run `vault check` to list the damage")
+        }
+      } else if !options.readOnly && !recovered.unusableSlots.isEmpty {
         // A torn or incomplete commit's meta page: blank it, so that the vault reads
         // as exactly what it is, the recovered state, and `check` finds it clean.
         let blank = [UInt8](repeating: 0, count: header.pageSize)
@@ -105,11 +121,21 @@ public final class VaultStore: Sendable {
         recoveryProblems = []
       }
       try file.sync()
-      lock.publishDurable(recovered.meta.transaction, metaChecksum: recovered.checksum)
+      // A read-only opener that fell back below a durable commit does not publish: the
+      // lock file keeps vouching for the commit that was lost, so writers refuse too.
+      if !recovered.losesDurableCommit(trusted: lock.durableTransaction) {
+        lock.publishDurable(recovered.meta.transaction, metaChecksum: recovered.checksum)
+      }
       try lock.finishInitialization()
     }
     self.recoveryProblems = recoveryProblems
-    newest = Mutex(try VaultStore.loadDurableMeta(reader: reader, lock: lock, vaultID: header.vaultID))
+    self.pinnedState = pinnedState
+    if let pinnedState {
+      newest = Mutex(pinnedState)
+    } else {
+      newest = Mutex(
+        try VaultStore.loadDurableMeta(reader: reader, lock: lock, vaultID: header.vaultID))
+    }
   }
 
   private static func loadDurableMeta(reader: PageReader, lock: LockFile, vaultID: [UInt8])
@@ -126,6 +152,7 @@ public final class VaultStore: Sendable {
 
   /// The newest durable state.
   func currentMeta() throws(VaultError) -> MetaPage {
+    if let pinnedState { return pinnedState }
     let durable = lock.durableTransaction
     let known = newest.withLock { $0 }
     if known.transaction == durable { return known }
@@ -212,11 +239,11 @@ public final class VaultStore: Sendable {
   /// it is released). While it lives, writers keep every page it can reach.
   public func makeSnapshot() throws(VaultError) -> Snapshot {
     for _ in 0..<1000 {
-      let durable = lock.durableTransaction
+      let durable = durableTransaction
       registerSnapshot(durable)
       // The other half of the handshake with writers: if no newer commit appeared
       // after we announced `durable`, every later writer sees the announcement.
-      guard lock.durableTransaction == durable else {
+      guard durableTransaction == durable else {
         unregisterSnapshot(durable)
         continue
       }
@@ -233,6 +260,11 @@ public final class VaultStore: Sendable {
       }
     }
     throw VaultError(.io, "the vault changed too fast to take a snapshot")
+  }
+
+  /// The commit new snapshots read.
+  private var durableTransaction: TransactionID {
+    pinnedState?.transaction ?? lock.durableTransaction
   }
 
   private func registerSnapshot(_ transaction: TransactionID) {

@@ -1,0 +1,141 @@
+import Testing
+import VaultCore
+import VaultCrypto
+import VaultFormat
+
+@Suite struct FormatTests {
+  let vaultID = Array(0..<16).map { UInt8($0) }
+
+  @Test(arguments: [4096, 8192, 16_384, 32_768, 65_536])
+  func headerRoundTrips(pageSize: Int) throws {
+    let header = FileHeader(
+      pageSize: pageSize, vaultID: vaultID, createdAtMilliseconds: 1_700_000_000_123,
+      generation: 3, keySlot: [9, 8, 7])
+    let bytes = header.encodePage(PageNumber(1), transaction: TransactionID(5))
+    #expect(bytes.count == pageSize)
+    #expect(try FileHeader.peekPageSize(Array(bytes.prefix(4096)), page: PageNumber(1)) == pageSize)
+    let page = try Page(bytes, location: PageNumber(1))
+    #expect(page.hasValidChecksum)
+    #expect(try FileHeader(page: page) == header)
+  }
+
+  @Test func headerFromTheFutureIsRefused() throws {
+    var header = FileHeader(pageSize: 4096, vaultID: vaultID, createdAtMilliseconds: 0)
+    header.incompatibleFeatures = 0x80
+    let page = try Page(header.encodePage(PageNumber(0), transaction: TransactionID(0)), location: PageNumber(0))
+    #expect { try FileHeader(page: page) } throws: { ($0 as? VaultError)?.code == .unsupportedVersion }
+    header.incompatibleFeatures = 0
+    header.formatVersion = 2
+    let newer = header.encodePage(PageNumber(0), transaction: TransactionID(0))
+    #expect {
+      try FileHeader.peekPageSize(Array(newer.prefix(4096)), page: PageNumber(0))
+    } throws: { ($0 as? VaultError)?.code == .unsupportedVersion }
+  }
+
+  @Test func metaRoundTripsAndSitsInItsSlot() throws {
+    let link = PageLink(page: PageNumber(9), transaction: TransactionID(4), checksum: Checksum(low: 1, high: 2))
+    let meta = MetaPage(
+      transaction: TransactionID(7), catalogRoot: link, freeListRoot: .null, vaultID: vaultID,
+      pageCount: 20, committedAtMilliseconds: 5, nextTreeID: TreeID(17), freePageCount: 3,
+      treeCount: 1)
+    let bytes = meta.encode(pageSize: 4096)
+    #expect(FileFormat.metaPage(for: TransactionID(7)) == PageNumber(3))
+    #expect(try MetaPage(page: Page(bytes, location: PageNumber(3))) == meta)
+    // The same bytes read from the other slot are a misdirected write.
+    #expect(throws: VaultError.self) { try Page(bytes, location: PageNumber(2)) }
+  }
+
+  @Test func leafRoundTripsEveryValueKind() throws {
+    let head = PageLink(page: PageNumber(30), transaction: TransactionID(2), checksum: Checksum(low: 5, high: 6))
+    let root = PageLink(page: PageNumber(31), transaction: TransactionID(2), checksum: Checksum(low: 7, high: 8))
+    let cells: [(key: ArraySlice<UInt8>, value: CellValue)] = [
+      ([][...], .inline([1, 2, 3][...])),
+      ([0x61][...], .overflow(length: 100_000, head: head)),
+      ([0x62][...], .tree(TreeRoot(root: root, id: TreeID(16), count: 44))),
+      ([0x63][...], .tree(TreeRoot(root: .null, id: TreeID(17), count: 0))),
+    ]
+    let bytes = LeafPage.encode(
+      cells: cells, page: PageNumber(12), transaction: TransactionID(3), tree: TreeID(1), pageSize: 4096)
+    let page = try Page(bytes, location: PageNumber(12))
+    #expect(page.links == [head, root])
+    let decoded = try LeafPage.decode(page)
+    #expect(decoded.map(\.key) == cells.map(\.key))
+    #expect(decoded.map(\.value) == cells.map(\.value))
+    let expectedSize = 2 + cells.reduce(0) { $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value) }
+    #expect(page.header.linkCount * 32 + page.header.bodyLength == expectedSize)
+  }
+
+  @Test func interiorAndOverflowRoundTrip() throws {
+    let children = (1...3).map {
+      PageLink(page: PageNumber(UInt64(10 + $0)), transaction: TransactionID(1), checksum: Checksum(low: UInt64($0), high: 0))
+    }
+    let separators: [ArraySlice<UInt8>] = [[5][...], [5, 1][...]]
+    let interior = InteriorPage.encode(
+      separators: separators, children: children, page: PageNumber(8), transaction: TransactionID(2),
+      tree: TreeID(16), pageSize: 4096)
+    let page = try Page(interior, location: PageNumber(8))
+    #expect(try InteriorPage.decode(page) == separators)
+    #expect(page.links == children)
+    let piece = Array(repeating: UInt8(3), count: OverflowPage.capacity(pageSize: 4096))
+    let overflow = OverflowPage.encode(
+      piece: piece[...], next: children[0], page: PageNumber(9), transaction: TransactionID(2),
+      tree: TreeID(16), pageSize: 4096)
+    let decoded = try OverflowPage.decode(Page(overflow, location: PageNumber(9)))
+    #expect(Array(decoded.piece) == piece && decoded.next == children[0])
+  }
+
+  @Test func freeListEntriesRoundTripAndSortByTransaction() throws {
+    let entry = FreeListEntry(freedBy: TransactionID(300), chunk: 2, pages: [PageNumber(5), PageNumber(9)])
+    #expect(try FreeListEntry(key: entry.key[...], value: entry.value[...]) == entry)
+    #expect(KeyOrder.less(FreeListEntry.key(freedBy: TransactionID(2), chunk: 9), entry.key))
+    #expect(throws: VaultError.self) {
+      try FreeListEntry(key: entry.key[...], value: (entry.value.suffix(8) + entry.value.prefix(8))[...])
+    }
+  }
+
+  @Test func keyOrderIsBytewiseWithPrefixesFirst() {
+    #expect(KeyOrder.less([UInt8](), [0]))
+    #expect(KeyOrder.less([1, 2], [1, 2, 0]))
+    #expect(KeyOrder.less([1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 5, 6, 7, 9]))
+    #expect(KeyOrder.less([0x7F], [0x80]))
+    #expect(KeyOrder.compare([9, 9], [9, 9]) == 0)
+  }
+
+  /// Random bytes fed to every decoder: typed errors, never a trap.
+  @Test func decodersRejectRandomPagesWithoutTrapping() throws {
+    var random = SeededGenerator(seed: testSeed(2026))
+    for round in 0..<3000 {
+      var bytes = random.bytes(4096)
+      // Make the framing plausible often, so decoders past it get exercised too.
+      if round % 2 == 0 {
+        bytes[16] = UInt8(1 + round % 5)
+        bytes[17] = 0
+        bytes[18] = UInt8(round % 4)
+        bytes[19] = 0
+        let length = UInt32(round % 600)
+        withUnsafeBytes(of: length.littleEndian) { bytes.replaceSubrange(20..<24, with: $0) }
+        withUnsafeBytes(of: UInt64(7).littleEndian) { bytes.replaceSubrange(24..<32, with: $0) }
+      }
+      guard let page = try? Page(bytes, location: PageNumber(7)) else { continue }
+      _ = try? LeafPage.decode(page)
+      _ = try? InteriorPage.decode(page)
+      _ = try? OverflowPage.decode(page)
+      _ = try? MetaPage(page: page)
+      _ = try? FileHeader(page: page)
+    }
+  }
+
+  @Test func zstdRoundTripsAndRefusesOversizedFrames() throws {
+    let text = Array(String(repeating: "studio vault ", count: 500).utf8)
+    let compressed = try Zstd.compress(text)
+    #expect(compressed.count < text.count / 10)
+    #expect(try Zstd.decompress(compressed, maximumSize: text.count) == text)
+    #expect(throws: VaultError.self) { try Zstd.decompress(compressed, maximumSize: 100) }
+    #expect(throws: VaultError.self) { try Zstd.decompress([1, 2, 3, 4, 5, 6], maximumSize: 100) }
+  }
+
+  @Test func checksumIsBlake2b128() {
+    // BLAKE2b-128 of the empty string (RFC 7693 parameters, 16-byte output).
+    #expect(Checksum(of: [UInt8]()).description == "cae66941d9efbd404e4d88758ea67670")
+  }
+}
