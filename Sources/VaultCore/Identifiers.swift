@@ -32,10 +32,9 @@ public struct TreeID: RawRepresentable, Hashable, Comparable, Sendable, CustomSt
 
   /// Pages that belong to no tree: the file header and meta pages.
   public static let none = TreeID(0)
-  /// The catalog: the tree of named trees.
-  public static let catalog = TreeID(1)
-  /// The free-page tree.
-  public static let freeList = TreeID(2)
+  /// The system tree: the catalog of named trees and the free list. Its root node lives
+  /// in the meta page.
+  public static let system = TreeID(1)
   /// The first id handed out to a named tree.
   public static let firstUser = TreeID(16)
 }

@@ -30,14 +30,33 @@ public enum FileFormat {
 
   /// The two copies of the file header.
   public static let headerPages: [PageNumber] = [PageNumber(0), PageNumber(1)]
+  /// Data pages between the two meta pages. Each meta page is followed by pages that a
+  /// commit prefers for the nodes it rewrites every time (tree roots, system-tree
+  /// pages): a small commit then writes its meta page and those nodes as one
+  /// contiguous run, which the disk takes as one request.
+  public static let hotAreaSize = 8
   /// The two meta pages: even transactions commit to the first, odd ones to the second.
-  public static let metaPages: [PageNumber] = [PageNumber(2), PageNumber(3)]
+  public static let metaPages: [PageNumber] = [PageNumber(2), PageNumber(3 + UInt64(hotAreaSize))]
   /// The first page that trees and the free list may use.
-  public static let firstDataPage = PageNumber(4)
+  public static let firstDataPage = PageNumber(3)
+  /// The page count of a new vault: the header pages, the meta pages, and the hot area
+  /// between them (free).
+  public static let initialPageCount = metaPages[1].rawValue + 1
 
   /// The meta page that transaction `id` writes.
   public static func metaPage(for id: TransactionID) -> PageNumber {
     metaPages[Int(id.rawValue & 1)]
+  }
+
+  /// The pages right after transaction `id`'s meta page, preferred for its hot nodes.
+  public static func hotArea(for id: TransactionID) -> Range<UInt64> {
+    let start = metaPage(for: id).rawValue + 1
+    return start..<start + UInt64(hotAreaSize)
+  }
+
+  /// Whether page `number` can hold tree data: not a header or meta page.
+  public static func isDataPage(_ number: PageNumber) -> Bool {
+    number >= firstDataPage && number != metaPages[1]
   }
 
   /// The longest key a tree accepts.

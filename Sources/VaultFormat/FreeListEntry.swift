@@ -1,13 +1,13 @@
 import VaultCore
 
-/// Entries of the free-list tree (tree id 2): the pages a transaction freed.
+/// Free-list entries of the system tree: the pages one transaction freed.
 ///
 /// A page freed by transaction F was part of state F − 1 but not of F. It may be reused
 /// once no reader can still see a state older than F.
 ///
-/// Key (12 bytes): the freeing transaction id as a big-endian `u64`, then a chunk index
-/// as a big-endian `u32` (one transaction's list is split into chunks that each fit
-/// inline in a leaf). Value (inline): page numbers as little-endian `u64`, strictly
+/// Key (13 bytes): ``SystemTree/freeListPrefix`` (`0x02`), the freeing transaction id as
+/// a big-endian `u64`, then a chunk index as a big-endian `u32` (one transaction's list
+/// is split into chunks that each fit inline in a leaf). Value (inline): page numbers as little-endian `u64`, strictly
 /// ascending, at least one.
 public struct FreeListEntry: Equatable, Sendable {
   public var freedBy: TransactionID
@@ -20,7 +20,7 @@ public struct FreeListEntry: Equatable, Sendable {
     self.pages = pages
   }
 
-  public static let keyLength = 12
+  public static let keyLength = 13
 
   /// The most page numbers one chunk holds in a page of `pageSize` bytes.
   public static func maximumPagesPerChunk(pageSize: Int) -> Int {
@@ -30,6 +30,7 @@ public struct FreeListEntry: Equatable, Sendable {
 
   public static func key(freedBy: TransactionID, chunk: UInt32) -> [UInt8] {
     var writer = ByteWriter(capacity: keyLength)
+    writer.write(SystemTree.freeListPrefix)
     writer.writeBigEndian(freedBy.rawValue)
     writer.writeBigEndian(chunk)
     return writer.bytes
@@ -47,10 +48,10 @@ public struct FreeListEntry: Equatable, Sendable {
   public init(key: ArraySlice<UInt8>, value: ArraySlice<UInt8>, page: UInt64? = nil)
     throws(VaultError)
   {
-    guard key.count == Self.keyLength else {
-      throw VaultError(.corruptPage, "free-list key has \(key.count) bytes, not 12", page: page)
+    guard key.count == Self.keyLength, key.first == SystemTree.freeListPrefix else {
+      throw VaultError(.corruptPage, "malformed free-list key of \(key.count) bytes", page: page)
     }
-    var keyReader = ByteReader(Array(key), page: page)
+    var keyReader = ByteReader(Array(key.dropFirst()), page: page)
     freedBy = TransactionID(try keyReader.readUInt64BigEndian())
     chunk = try keyReader.readUInt32BigEndian()
     guard !value.isEmpty, value.count % 8 == 0 else {
@@ -64,6 +65,9 @@ public struct FreeListEntry: Equatable, Sendable {
       let number = PageNumber(try reader.readUInt64("free page number"))
       if let last = pages.last, last >= number {
         throw VaultError(.corruptPage, "free-list pages are not ascending", page: page)
+      }
+      guard FileFormat.isDataPage(number) else {
+        throw VaultError(.corruptPage, "free list names reserved page \(number)", page: page)
       }
       pages.append(number)
     }

@@ -28,30 +28,48 @@ public enum InteriorPage {
     transaction: TransactionID, tree: TreeID, pageSize: Int
   ) -> [UInt8] {
     precondition(children.count == separators.count + 1 && !separators.isEmpty)
-    var body = ByteWriter(capacity: pageSize)
+    let bodyLength = separators.reduce(2) { $0 + 2 + $1.count }
+    let header = PageHeader(
+      type: .interior, pageNumber: page, transaction: transaction, tree: tree,
+      linkCount: children.count, bodyLength: bodyLength)
+    return Page.build(header: header, links: children, bodyLength: bodyLength, pageSize: pageSize) {
+      var body = RawWriter($0)
+      body.write(UInt16(separators.count))
+      for key in separators {
+        body.write(UInt16(key.count))
+        body.write(key)
+      }
+    }
+  }
+
+  /// Appends the body of an interior node (its separators) to `body`.
+  public static func encodeBody(separators: [ArraySlice<UInt8>], into body: inout ByteWriter) {
     body.write(UInt16(separators.count))
     for key in separators {
       body.write(UInt16(key.count))
       body.write(key)
     }
-    let header = PageHeader(
-      type: .interior, pageNumber: page, transaction: transaction, tree: tree,
-      linkCount: children.count, bodyLength: body.count)
-    return Page.build(header: header, links: children, body: body.bytes, pageSize: pageSize)
   }
 
   /// The separators of an interior page (slices of its bytes). Its children are
   /// `page.links`.
   public static func decode(_ page: Page) throws(VaultError) -> [ArraySlice<UInt8>] {
-    let number = page.header.pageNumber.rawValue
     guard page.header.type == .interior else {
       throw VaultError(
-        .corruptPage, "expected an interior page, found \(page.header.type)", page: number)
+        .corruptPage, "expected an interior page, found \(page.header.type)",
+        page: page.header.pageNumber.rawValue)
     }
     var reader = page.bodyReader()
+    return try decodeBody(&reader, links: page.links)
+  }
+
+  /// Decodes an interior body from `reader` up to its limit; `links` are its children.
+  public static func decodeBody(_ reader: inout ByteReader, links: [PageLink]) throws(VaultError)
+    -> [ArraySlice<UInt8>]
+  {
     let count = Int(try reader.readUInt16("separator count"))
-    guard count >= 1, count + 1 == page.links.count else {
-      throw reader.corrupt("\(count) separators for \(page.links.count) children")
+    guard count >= 1, count + 1 == links.count else {
+      throw reader.corrupt("\(count) separators for \(links.count) children")
     }
     var separators = [ArraySlice<UInt8>]()
     separators.reserveCapacity(count)
@@ -60,15 +78,15 @@ public enum InteriorPage {
       guard length <= FileFormat.maximumKeyLength else {
         throw reader.corrupt("separator length \(length) exceeds the maximum")
       }
-      let key = page.bytes[try reader.readRange(length, "separator")]
+      let key = reader.bytes[try reader.readRange(length, "separator")]
       if let previous = separators.last, !KeyOrder.less(previous, key) {
         throw reader.corrupt("separators are not in ascending order")
       }
       separators.append(key)
     }
     guard reader.isAtEnd else { throw reader.corrupt("unexpected bytes after the separators") }
-    if page.links.contains(where: \.isNull) {
-      throw VaultError(.corruptPage, "interior page has a null child", page: number, offset: 64)
+    if links.contains(where: \.isNull) {
+      throw reader.corrupt("interior node has a null child")
     }
     return separators
   }

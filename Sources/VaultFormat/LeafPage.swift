@@ -50,7 +50,53 @@ public enum LeafPage {
     transaction: TransactionID, tree: TreeID, pageSize: Int
   ) -> [UInt8] {
     var links = [PageLink]()
-    var body = ByteWriter(capacity: pageSize)
+    var bodyLength = 2
+    for cell in cells {
+      bodyLength += cellSize(keyLength: cell.key.count, value: cell.value)
+      if let link = cell.value.link {
+        links.append(link)
+        bodyLength -= FileFormat.linkSize
+      }
+    }
+    let header = PageHeader(
+      type: .leaf, pageNumber: page, transaction: transaction, tree: tree,
+      linkCount: links.count, bodyLength: bodyLength)
+    return Page.build(header: header, links: links, bodyLength: bodyLength, pageSize: pageSize) {
+      var body = RawWriter($0)
+      body.write(UInt16(cells.count))
+      var linkIndex: UInt16 = 0
+      for cell in cells {
+        body.write(UInt16(cell.key.count))
+        body.write(cell.key)
+        body.write(cell.value.kind)
+        switch cell.value {
+        case .inline(let bytes):
+          body.write(UInt32(bytes.count))
+          body.write(bytes)
+        case .overflow(let length, _):
+          body.write(length)
+          body.write(linkIndex)
+          linkIndex += 1
+        case .tree(let root):
+          if root.root.isNull {
+            body.write(noLink)
+          } else {
+            body.write(linkIndex)
+            linkIndex += 1
+          }
+          body.write(root.id.rawValue)
+          body.write(root.count)
+        }
+      }
+    }
+  }
+
+  /// Appends the body of a leaf holding `cells` to `body`; returns the links the cells
+  /// refer to, in order.
+  public static func encodeBody(
+    cells: [(key: ArraySlice<UInt8>, value: CellValue)], into body: inout ByteWriter
+  ) -> [PageLink] {
+    var links = [PageLink]()
     body.write(UInt16(cells.count))
     for cell in cells {
       body.write(UInt16(cell.key.count))
@@ -75,10 +121,7 @@ public enum LeafPage {
         body.write(root.count)
       }
     }
-    let header = PageHeader(
-      type: .leaf, pageNumber: page, transaction: transaction, tree: tree,
-      linkCount: links.count, bodyLength: body.count)
-    return Page.build(header: header, links: links, body: body.bytes, pageSize: pageSize)
+    return links
   }
 
   /// Decodes the cells of a leaf page. Checks that keys ascend, every link is used once
@@ -87,13 +130,21 @@ public enum LeafPage {
   public static func decode(_ page: Page) throws(VaultError) -> [(
     key: ArraySlice<UInt8>, value: CellValue
   )] {
-    let number = page.header.pageNumber.rawValue
     guard page.header.type == .leaf else {
-      throw VaultError(.corruptPage, "expected a leaf page, found \(page.header.type)", page: number)
+      throw VaultError(
+        .corruptPage, "expected a leaf page, found \(page.header.type)",
+        page: page.header.pageNumber.rawValue)
     }
     var reader = page.bodyReader()
+    return try decodeBody(&reader, links: page.links)
+  }
+
+  /// Decodes a leaf body from `reader` up to its limit; `links` are the page's links.
+  public static func decodeBody(_ reader: inout ByteReader, links: [PageLink]) throws(VaultError)
+    -> [(key: ArraySlice<UInt8>, value: CellValue)]
+  {
     let count = Int(try reader.readUInt16("cell count"))
-    guard count >= 1 else { throw reader.corrupt("leaf page has no cells") }
+    guard count >= 1 else { throw reader.corrupt("leaf has no cells") }
     var cells = [(key: ArraySlice<UInt8>, value: CellValue)]()
     cells.reserveCapacity(count)
     var nextLink = 0
@@ -102,7 +153,7 @@ public enum LeafPage {
       guard keyLength <= FileFormat.maximumKeyLength else {
         throw reader.corrupt("key length \(keyLength) exceeds the maximum")
       }
-      let key = page.bytes[try reader.readRange(keyLength, "key")]
+      let key = reader.bytes[try reader.readRange(keyLength, "key")]
       if let previous = cells.last?.key, !KeyOrder.less(previous, key) {
         throw reader.corrupt("leaf keys are not in ascending order")
       }
@@ -111,25 +162,23 @@ public enum LeafPage {
       switch kind {
       case 0:
         let length = Int(try reader.readUInt32("value length"))
-        value = .inline(page.bytes[try reader.readRange(length, "value")])
+        value = .inline(reader.bytes[try reader.readRange(length, "value")])
       case 1:
         let length = try reader.readUInt64("overflow length")
         let index = Int(try reader.readUInt16("link index"))
-        guard index == nextLink, index < page.links.count, !page.links[index].isNull else {
+        guard index == nextLink, index < links.count, !links[index].isNull else {
           throw reader.corrupt("overflow cell refers to link \(index), expected \(nextLink)")
         }
         nextLink += 1
-        value = .overflow(length: length, head: page.links[index])
+        value = .overflow(length: length, head: links[index])
       case 2:
         let index = try reader.readUInt16("link index")
         var root = PageLink.null
         if index != noLink {
-          guard Int(index) == nextLink, Int(index) < page.links.count,
-            !page.links[Int(index)].isNull
-          else {
+          guard Int(index) == nextLink, Int(index) < links.count, !links[Int(index)].isNull else {
             throw reader.corrupt("tree cell refers to link \(index), expected \(nextLink)")
           }
-          root = page.links[Int(index)]
+          root = links[Int(index)]
           nextLink += 1
         }
         let id = TreeID(try reader.readUInt64("tree id"))
@@ -140,10 +189,8 @@ public enum LeafPage {
       }
       cells.append((key, value))
     }
-    guard nextLink == page.links.count else {
-      throw VaultError(
-        .corruptPage, "leaf has \(page.links.count) links but its cells use \(nextLink)",
-        page: number, offset: 18)
+    guard nextLink == links.count else {
+      throw reader.corrupt("leaf has \(links.count) links but its cells use \(nextLink)")
     }
     guard reader.isAtEnd else { throw reader.corrupt("unexpected bytes after the last cell") }
     return cells

@@ -1,11 +1,36 @@
 import VaultCore
 
+/// The root node of the system tree, which a meta page embeds.
+public enum SystemRoot: Sendable {
+  /// The system tree is empty (a new vault).
+  case empty
+  /// The whole system tree is this one leaf.
+  case leaf(cells: [(key: ArraySlice<UInt8>, value: CellValue)])
+  /// The root of a taller system tree.
+  case interior(separators: [ArraySlice<UInt8>], children: [PageLink])
+
+  /// The links the root stores in the meta page's link array.
+  public var links: [PageLink] {
+    switch self {
+    case .empty: []
+    case .leaf(let cells): cells.compactMap(\.value.link)
+    case .interior(_, let children): children
+    }
+  }
+}
+
 /// A meta page: the root of one committed state of the vault.
 ///
-/// Pages 2 and 3 alternate: transaction N writes page `2 + N mod 2`, so the previous
-/// state's meta page is never overwritten by the commit that follows it.
+/// Pages 2 and 11 alternate: even transactions write page 2, odd ones page 11, so the
+/// previous state's meta page is never overwritten by the commit that follows it.
 ///
-/// Links: `[catalog root, free-list root]` (null for an empty tree).
+/// A meta page is also the root node of the *system tree* (tree 1), which holds the
+/// catalog of named trees and the free list (see ``SystemTree``). Embedding it means a
+/// small commit rewrites only its own pages and the meta page, never a separate catalog
+/// or free-list page.
+///
+/// Links: those of the embedded root node (a leaf's tree roots, or an interior node's
+/// children).
 ///
 /// Body layout (little-endian):
 ///
@@ -17,49 +42,67 @@ import VaultCore
 /// | 32 | 8 | the next tree id to hand out |
 /// | 40 | 8 | number of pages in the free list |
 /// | 48 | 8 | number of named trees in the catalog |
-public struct MetaPage: Equatable, Sendable {
+/// | 56 | 1 | root kind: 0 empty, 1 leaf, 2 interior |
+/// | 57 | … | the root node's body, as in a leaf or interior page |
+public struct MetaPage: Sendable {
   public var transaction: TransactionID
-  public var catalogRoot: PageLink
-  public var freeListRoot: PageLink
   public var vaultID: [UInt8]
   public var pageCount: UInt64
   public var committedAtMilliseconds: Int64
   public var nextTreeID: TreeID
   public var freePageCount: UInt64
   public var treeCount: UInt64
+  public var root: SystemRoot
 
-  static let bodyLength = 56
+  /// Bytes of the body before the embedded root node's body.
+  public static let fieldsLength = 57
+
+  /// Content bytes (links and body) the embedded root node may take.
+  public static func rootCapacity(pageSize: Int) -> Int {
+    FileFormat.contentCapacity(pageSize: pageSize) - fieldsLength
+  }
 
   public init(
-    transaction: TransactionID, catalogRoot: PageLink, freeListRoot: PageLink,
-    vaultID: [UInt8], pageCount: UInt64, committedAtMilliseconds: Int64,
-    nextTreeID: TreeID, freePageCount: UInt64, treeCount: UInt64
+    transaction: TransactionID, vaultID: [UInt8], pageCount: UInt64,
+    committedAtMilliseconds: Int64, nextTreeID: TreeID, freePageCount: UInt64,
+    treeCount: UInt64, root: SystemRoot
   ) {
     self.transaction = transaction
-    self.catalogRoot = catalogRoot
-    self.freeListRoot = freeListRoot
     self.vaultID = vaultID
     self.pageCount = pageCount
     self.committedAtMilliseconds = committedAtMilliseconds
     self.nextTreeID = nextTreeID
     self.freePageCount = freePageCount
     self.treeCount = treeCount
+    self.root = root
   }
 
   /// The meta page's bytes, for page `FileFormat.metaPage(for: transaction)`.
   public func encode(pageSize: Int) -> [UInt8] {
-    var body = ByteWriter(capacity: Self.bodyLength)
+    var body = ByteWriter(capacity: pageSize)
     body.write(vaultID)
     body.write(pageCount)
     body.write(committedAtMilliseconds)
     body.write(nextTreeID.rawValue)
     body.write(freePageCount)
     body.write(treeCount)
+    let links: [PageLink]
+    switch root {
+    case .empty:
+      body.write(UInt8(0))
+      links = []
+    case .leaf(let cells):
+      body.write(UInt8(1))
+      links = LeafPage.encodeBody(cells: cells, into: &body)
+    case .interior(let separators, let children):
+      body.write(UInt8(2))
+      InteriorPage.encodeBody(separators: separators, into: &body)
+      links = children
+    }
     let header = PageHeader(
       type: .meta, pageNumber: FileFormat.metaPage(for: transaction), transaction: transaction,
-      tree: .none, linkCount: 2, bodyLength: body.count)
-    return Page.build(
-      header: header, links: [catalogRoot, freeListRoot], body: body.bytes, pageSize: pageSize)
+      tree: .system, linkCount: links.count, bodyLength: body.count)
+    return Page.build(header: header, links: links, body: body.bytes, pageSize: pageSize)
   }
 
   /// Decodes a meta page whose framing has been parsed. Checks the checksum and that
@@ -69,7 +112,7 @@ public struct MetaPage: Equatable, Sendable {
     guard page.hasValidChecksum else {
       throw VaultError(.corruptPage, "meta page checksum does not match", page: number)
     }
-    guard page.header.type == .meta, page.header.linkCount == 2 else {
+    guard page.header.type == .meta, page.header.tree == .system else {
       throw VaultError(.corruptPage, "page is not a meta page", page: number, offset: 16)
     }
     guard FileFormat.metaPage(for: page.header.transaction) == page.header.pageNumber else {
@@ -78,8 +121,6 @@ public struct MetaPage: Equatable, Sendable {
         page: number, offset: 32)
     }
     transaction = page.header.transaction
-    catalogRoot = page.links[0]
-    freeListRoot = page.links[1]
     var reader = page.bodyReader()
     vaultID = try reader.readBytes(FileHeader.vaultIDLength, "vault id")
     pageCount = try reader.readUInt64("page count")
@@ -87,13 +128,34 @@ public struct MetaPage: Equatable, Sendable {
     nextTreeID = TreeID(try reader.readUInt64("next tree id"))
     freePageCount = try reader.readUInt64("free page count")
     treeCount = try reader.readUInt64("tree count")
-    guard reader.isAtEnd else { throw reader.corrupt("unexpected bytes after the meta fields") }
-    for link in [catalogRoot, freeListRoot] where !link.isNull {
-      guard link.page >= FileFormat.firstDataPage, link.page.rawValue < pageCount,
+    let kind = try reader.readUInt8("root kind")
+    switch kind {
+    case 0:
+      guard reader.isAtEnd, page.links.isEmpty else {
+        throw reader.corrupt("an empty system tree has no root content")
+      }
+      root = .empty
+    case 1:
+      root = .leaf(cells: try LeafPage.decodeBody(&reader, links: page.links))
+    case 2:
+      let separators = try InteriorPage.decodeBody(&reader, links: page.links)
+      root = .interior(separators: separators, children: page.links)
+    default:
+      throw reader.corrupt("unknown system root kind \(kind)")
+    }
+    for link in page.links {
+      guard FileFormat.isDataPage(link.page), link.page.rawValue < pageCount,
         link.transaction <= transaction
       else {
         throw VaultError(.corruptPage, "meta page links to impossible page \(link)", page: number)
       }
     }
+  }
+}
+
+extension MetaPage: Equatable {
+  public static func == (lhs: MetaPage, rhs: MetaPage) -> Bool {
+    lhs.encode(pageSize: FileFormat.minimumPageSize * 16)
+      == rhs.encode(pageSize: FileFormat.minimumPageSize * 16)
   }
 }

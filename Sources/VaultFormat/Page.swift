@@ -80,13 +80,59 @@ public struct Page: Sendable {
     }
   }
 
-  /// The checksum the bytes actually have (BLAKE2b-128 of bytes 16 ..< end).
-  public static func computeChecksum(of bytes: [UInt8]) -> Checksum {
-    bytes.withUnsafeBytes { Checksum(of: UnsafeRawBufferPointer(rebasing: $0[16...])) }
+  /// Where a page's content ends: after the header, its links and its body. Everything
+  /// from here to the end of the page must be zero.
+  public static func contentEnd(of bytes: [UInt8]) -> Int {
+    guard bytes.count >= FileFormat.pageHeaderSize else { return bytes.count }
+    let (links, body) = bytes.withUnsafeBytes {
+      (
+        Int(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: 18, as: UInt16.self))),
+        Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 20, as: UInt32.self)))
+      )
+    }
+    return min(FileFormat.pageHeaderSize + links * FileFormat.linkSize + body, bytes.count)
   }
 
-  /// Whether the stored checksum matches the content.
-  public var hasValidChecksum: Bool { Page.computeChecksum(of: bytes) == storedChecksum }
+  /// The checksum the bytes actually have: BLAKE2b-128 of bytes 16 ..< content end.
+  /// Hashing only the content keeps every byte covered (the rest must be zero, which
+  /// ``hasZeroPadding`` checks far faster than hashing it) and makes a mostly empty
+  /// page, like a meta page, nearly free to checksum.
+  public static func computeChecksum(of bytes: [UInt8]) -> Checksum {
+    let end = max(contentEnd(of: bytes), 16)
+    return bytes.withUnsafeBytes { Checksum(of: UnsafeRawBufferPointer(rebasing: $0[16..<end])) }
+  }
+
+  /// The checksum stored in bytes 0 ..< 16 of an encoded page.
+  public static func storedChecksum(of bytes: [UInt8]) -> Checksum {
+    bytes.withUnsafeBytes {
+      Checksum(
+        low: UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+        high: UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+    }
+  }
+
+  /// Whether every byte after the content is zero.
+  public var hasZeroPadding: Bool {
+    let end = header.bodyOffset + header.bodyLength
+    return bytes.withUnsafeBytes { raw in
+      var index = end
+      // Eight bytes at a time, then the tail.
+      while index + 8 <= raw.count {
+        if raw.loadUnaligned(fromByteOffset: index, as: UInt64.self) != 0 { return false }
+        index += 8
+      }
+      while index < raw.count {
+        if raw[index] != 0 { return false }
+        index += 1
+      }
+      return true
+    }
+  }
+
+  /// Whether the stored checksum matches the content and the padding is zero.
+  public var hasValidChecksum: Bool {
+    Page.computeChecksum(of: bytes) == storedChecksum && hasZeroPadding
+  }
 
   /// Checks the page against the link that led to it: checksum, writer transaction.
   /// (The page number was already checked by the initializer.)
@@ -95,6 +141,10 @@ public struct Page: Sendable {
     let actual = Page.computeChecksum(of: bytes)
     guard actual == storedChecksum else {
       throw VaultError(.corruptPage, "page checksum does not match its content", page: page)
+    }
+    guard hasZeroPadding else {
+      throw VaultError(
+        .corruptPage, "bytes after the page's content are not zero (checksum padding)", page: page)
     }
     guard actual == link.checksum, header.transaction == link.transaction else {
       throw VaultError(
@@ -111,25 +161,45 @@ public struct Page: Sendable {
   public static func build(
     header: PageHeader, links: [PageLink], body: [UInt8], pageSize: Int
   ) -> [UInt8] {
-    precondition(links.count == header.linkCount && body.count == header.bodyLength)
-    var writer = ByteWriter(capacity: pageSize)
-    writer.writeZeros(16)
-    writer.write(header.type.rawValue)
-    writer.write(header.flags)
-    writer.write(UInt16(header.linkCount))
-    writer.write(UInt32(header.bodyLength))
-    writer.write(header.pageNumber.rawValue)
-    writer.write(header.transaction.rawValue)
-    writer.write(header.tree.rawValue)
-    writer.writeZeros(16)
-    for link in links { link.write(to: &writer) }
-    writer.write(body)
-    precondition(writer.count <= pageSize - FileFormat.sealTrailerSize, "page content too large")
-    writer.writeZeros(pageSize - writer.count)
-    var bytes = writer.bytes
-    let checksum = computeChecksum(of: bytes)
-    withUnsafeBytes(of: checksum.low.littleEndian) { bytes.replaceSubrange(0..<8, with: $0) }
-    withUnsafeBytes(of: checksum.high.littleEndian) { bytes.replaceSubrange(8..<16, with: $0) }
+    build(header: header, links: links, bodyLength: body.count, pageSize: pageSize) { output in
+      body.withUnsafeBytes { output.copyMemory(from: $0) }
+    }
+  }
+
+  /// Builds a page whose body `writeBody` stores directly into the page buffer (exactly
+  /// `bodyLength` bytes), avoiding an intermediate copy.
+  public static func build(
+    header: PageHeader, links: [PageLink], bodyLength: Int, pageSize: Int,
+    writeBody: (UnsafeMutableRawBufferPointer) -> Void
+  ) -> [UInt8] {
+    precondition(links.count == header.linkCount && bodyLength == header.bodyLength)
+    let bodyOffset = header.bodyOffset
+    precondition(
+      bodyOffset + bodyLength <= pageSize - FileFormat.sealTrailerSize, "page content too large")
+    var bytes = [UInt8](repeating: 0, count: pageSize)
+    bytes.withUnsafeMutableBytes { raw in
+      raw.storeBytes(of: header.type.rawValue, toByteOffset: 16, as: UInt8.self)
+      raw.storeBytes(of: header.flags, toByteOffset: 17, as: UInt8.self)
+      raw.storeBytes(of: UInt16(header.linkCount).littleEndian, toByteOffset: 18, as: UInt16.self)
+      raw.storeBytes(of: UInt32(bodyLength).littleEndian, toByteOffset: 20, as: UInt32.self)
+      raw.storeBytes(of: header.pageNumber.rawValue.littleEndian, toByteOffset: 24, as: UInt64.self)
+      raw.storeBytes(of: header.transaction.rawValue.littleEndian, toByteOffset: 32, as: UInt64.self)
+      raw.storeBytes(of: header.tree.rawValue.littleEndian, toByteOffset: 40, as: UInt64.self)
+      var offset = FileFormat.pageHeaderSize
+      for link in links {
+        raw.storeBytes(of: link.page.rawValue.littleEndian, toByteOffset: offset, as: UInt64.self)
+        raw.storeBytes(
+          of: link.transaction.rawValue.littleEndian, toByteOffset: offset + 8, as: UInt64.self)
+        raw.storeBytes(of: link.checksum.low.littleEndian, toByteOffset: offset + 16, as: UInt64.self)
+        raw.storeBytes(of: link.checksum.high.littleEndian, toByteOffset: offset + 24, as: UInt64.self)
+        offset += FileFormat.linkSize
+      }
+      writeBody(UnsafeMutableRawBufferPointer(rebasing: raw[bodyOffset..<bodyOffset + bodyLength]))
+      let checksum = Checksum(
+        of: UnsafeRawBufferPointer(rebasing: raw[16..<bodyOffset + bodyLength]))
+      raw.storeBytes(of: checksum.low.littleEndian, toByteOffset: 0, as: UInt64.self)
+      raw.storeBytes(of: checksum.high.littleEndian, toByteOffset: 8, as: UInt64.self)
+    }
     return bytes
   }
 

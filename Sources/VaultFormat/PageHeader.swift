@@ -6,7 +6,7 @@ import VaultCore
 ///
 /// | offset | size | field |
 /// |---|---|---|
-/// | 0 | 16 | checksum: BLAKE2b-128 of bytes 16 ..< pageSize |
+/// | 0 | 16 | checksum: BLAKE2b-128 of bytes 16 ..< content end (64 + 32 L + B) |
 /// | 16 | 1 | page type (``PageType``) |
 /// | 17 | 1 | flags (0 in format version 1) |
 /// | 18 | 2 | link count L |
@@ -17,7 +17,7 @@ import VaultCore
 /// | 48 | 16 | reserved, zero |
 ///
 /// L links of 32 bytes follow at offset 64, then B body bytes; the rest of the page is
-/// zero. The last ``FileFormat/sealTrailerSize`` bytes are never used by the body.
+/// zero (checked on every read, so the checksum need not hash it). The last ``FileFormat/sealTrailerSize`` bytes are never used by the body.
 public struct PageHeader: Equatable, Sendable {
   public var type: PageType
   public var flags: UInt8

@@ -50,7 +50,7 @@ package struct Inspection: Sendable {
   package private(set) var reachable: [UInt64: PageInfo] = [:]
   /// Free pages and the transaction that freed each.
   package private(set) var free: [UInt64: TransactionID] = [:]
-  package private(set) var treeNames: [TreeID: String] = [.catalog: "(catalog)", .freeList: "(free list)"]
+  package private(set) var treeNames: [TreeID: String] = [.system: "(system)"]
   /// Keys each tree holds, as counted in its leaves.
   package private(set) var keysCounted: [TreeID: UInt64] = [:]
   /// Keys each tree should hold, per its catalog entry.
@@ -70,16 +70,23 @@ package struct Inspection: Sendable {
     walker.walk(
       follow: { _ in true },
       visited: { visit, page, content in
-        pagesChecked += 1
         let number = visit.link.page.rawValue
-        if reachable[number] != nil {
-          duplicates.insert(number)
-          return
+        // The system tree's root lives in the meta page, which is not a data page.
+        let isDataPage = page != nil
+        if isDataPage {
+          pagesChecked += 1
+          if reachable[number] != nil {
+            duplicates.insert(number)
+            return
+          }
         }
         var info = PageInfo(
-          type: page.header.type, tree: page.header.tree, transaction: page.header.transaction,
-          usedBytes: FileFormat.pageHeaderSize + page.header.linkCount * FileFormat.linkSize
-            + page.header.bodyLength,
+          type: page?.header.type ?? .meta, tree: visit.tree,
+          transaction: visit.link.transaction,
+          usedBytes: page.map {
+            FileFormat.pageHeaderSize + $0.header.linkCount * FileFormat.linkSize
+              + $0.header.bodyLength
+          } ?? 0,
           keyCount: 0)
         switch content {
         case .interior(let separators):
@@ -87,12 +94,12 @@ package struct Inspection: Sendable {
         case .leaf(let cells):
           info.keyCount = cells.count
           leafDepths[visit.tree, default: []].insert(visit.depth)
-          keysCounted[visit.tree, default: 0] += UInt64(cells.count)
+          if visit.tree != .system { keysCounted[visit.tree, default: 0] += UInt64(cells.count) }
           for cell in cells { record(cell, in: visit.tree, page: number) }
         case .overflow:
           break
         }
-        reachable[number] = info
+        if isDataPage { reachable[number] = info }
       },
       problem: { _, error in
         pagesChecked += 1
@@ -105,7 +112,7 @@ package struct Inspection: Sendable {
       problems.append(
         CheckProblem(page: page, kind: "sharedPage", detail: "page is linked from two places"))
     }
-    for (tree, depths) in leafDepths where depths.count > 1 {
+    for (tree, depths) in leafDepths.sorted(by: { $0.key < $1.key }) where depths.count > 1 {
       problems.append(
         CheckProblem(
           page: nil, kind: "structure",
@@ -117,7 +124,7 @@ package struct Inspection: Sendable {
       checkAccounting()
     } else {
       let unaccounted = (FileFormat.firstDataPage.rawValue..<meta.pageCount).filter {
-        reachable[$0] == nil && free[$0] == nil
+        FileFormat.isDataPage(PageNumber($0)) && reachable[$0] == nil && free[$0] == nil
       }.count
       if unaccounted > 0 {
         problems.append(
@@ -129,12 +136,15 @@ package struct Inspection: Sendable {
     }
   }
 
-  private mutating func record(_ cell: (key: ArraySlice<UInt8>, value: CellValue), in tree: TreeID, page: UInt64) {
-    switch (tree, cell.value) {
-    case (.catalog, .tree(let root)):
-      treeNames[root.id] = String(decoding: cell.key, as: UTF8.self)
+  private mutating func record(
+    _ cell: (key: ArraySlice<UInt8>, value: CellValue), in tree: TreeID, page: UInt64
+  ) {
+    guard tree == .system else { return }
+    switch cell.value {
+    case .tree(let root):
+      treeNames[root.id] = SystemTree.treeName(fromKey: cell.key) ?? "?"
       keysDeclared[root.id] = root.count
-    case (.freeList, .inline(let value)):
+    case .inline(let value):
       do throws(VaultError) {
         let entry = try FreeListEntry(key: cell.key, value: value, page: page)
         if entry.freedBy > meta.transaction {
@@ -153,7 +163,7 @@ package struct Inspection: Sendable {
       } catch {
         problems.append(CheckProblem(error, kind: "freeList"))
       }
-    default:
+    case .overflow:
       break
     }
   }
@@ -188,7 +198,7 @@ package struct Inspection: Sendable {
             + " \(free.count)"))
     }
     for page in free.keys.sorted() {
-      if page < FileFormat.firstDataPage.rawValue || page >= meta.pageCount {
+      if !FileFormat.isDataPage(PageNumber(page)) || page >= meta.pageCount {
         problems.append(
           CheckProblem(page: page, kind: "freeList", detail: "free list names a page outside the file"))
       } else if reachable[page] != nil {
@@ -197,7 +207,7 @@ package struct Inspection: Sendable {
       }
     }
     for page in FileFormat.firstDataPage.rawValue..<meta.pageCount
-    where reachable[page] == nil && free[page] == nil {
+    where FileFormat.isDataPage(PageNumber(page)) && reachable[page] == nil && free[page] == nil {
       problems.append(
         CheckProblem(page: page, kind: "lostPage", detail: "page is neither in use nor free"))
     }
@@ -205,14 +215,10 @@ package struct Inspection: Sendable {
 
   /// The name `vault pages` shows for a page's type.
   package func typeName(of page: UInt64) -> String {
-    if page < 2 { return "header" }
-    if page < 4 { return "meta" }
+    if FileFormat.headerPages.contains(PageNumber(page)) { return "header" }
+    if FileFormat.metaPages.contains(PageNumber(page)) { return "meta" }
     if let info = reachable[page] {
-      switch info.tree {
-      case .catalog: return "catalog"
-      case .freeList: return "freelist"
-      default: return info.type.description
-      }
+      return info.tree == .system ? "catalog" : info.type.description
     }
     if free[page] != nil { return "free" }
     return page < meta.pageCount ? "lost" : "unused"

@@ -48,6 +48,17 @@ final class MutableNode {
     recomputeSize()
   }
 
+  /// A mutable copy of the system tree's root, embedded in a meta page.
+  convenience init?(systemRoot: SystemRoot) {
+    switch systemRoot {
+    case .empty: return nil
+    case .leaf(let cells):
+      self.init(leafKeys: cells.map(\.key), values: cells.map { .stored($0.value) }, pageSize: 0)
+    case .interior(let separators, let children):
+      self.init(separators: separators, children: children.map { .clean($0) })
+    }
+  }
+
   /// A mutable copy of a committed node. Copies arrays of slices, never key bytes.
   init(copying node: Node) {
     isLeaf = node.isLeaf
@@ -91,9 +102,12 @@ extension PageLink {
 
 /// A tree as one write transaction sees it.
 final class TreeState {
-  /// The catalog name, or nil for the catalog and the free list themselves.
+  /// The catalog name, or nil for the system tree.
   let name: String?
   let id: TreeID
+  /// The most content bytes the root may hold: a page's, or for the system tree, what
+  /// the meta page leaves for it.
+  let rootCapacity: Int
   var root: ChildRef?
   var count: UInt64
   /// Changed by this transaction (its catalog entry must be rewritten).
@@ -102,10 +116,21 @@ final class TreeState {
   /// The root as written at commit.
   var writtenRoot: PageLink?
 
-  init(name: String?, id: TreeID, root: PageLink, count: UInt64) {
+  init(name: String?, id: TreeID, root: PageLink, count: UInt64, rootCapacity: Int) {
     self.name = name
     self.id = id
     self.root = root.isNull ? nil : .clean(root)
     self.count = count
+    self.rootCapacity = rootCapacity
+  }
+
+  /// The system tree as of `meta`: its root is always a mutable copy, since every
+  /// commit rewrites the meta page that holds it.
+  init(systemOf meta: MetaPage, pageSize: Int) {
+    name = nil
+    id = .system
+    root = MutableNode(systemRoot: meta.root).map { .dirty($0) }
+    count = 0
+    rootCapacity = MetaPage.rootCapacity(pageSize: pageSize)
   }
 }

@@ -43,6 +43,32 @@ final class Node: Sendable {
     }
   }
 
+  /// The system tree's root as embedded in a meta page, or nil for an empty system tree.
+  init?(systemRootOf meta: MetaPage) {
+    link = PageLink(
+      page: FileFormat.metaPage(for: meta.transaction), transaction: meta.transaction,
+      checksum: .zero)
+    tree = .system
+    switch meta.root {
+    case .empty:
+      return nil
+    case .leaf(let cells):
+      isLeaf = true
+      keys = cells.map(\.key)
+      values = cells.map(\.value)
+      children = []
+      contentSize =
+        2 + cells.reduce(0) { $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value) }
+    case .interior(let separators, let links):
+      isLeaf = false
+      keys = separators
+      values = []
+      children = links
+      contentSize = InteriorPage.contentSize(
+        separatorBytes: separators.reduce(0) { $0 + InteriorPage.entrySize(keyLength: $1.count) })
+    }
+  }
+
   /// The index of the first key not less than `key`, and whether it equals `key`.
   func search(_ key: [UInt8]) -> (index: Int, found: Bool) {
     keys.lowerBound(of: key)

@@ -22,7 +22,7 @@ struct PageReader: Sendable {
 
   /// Reads and verifies the page `link` refers to, as of the state `meta` describes.
   func readVerified(_ link: PageLink, in meta: MetaPage) throws(VaultError) -> Page {
-    guard link.page >= FileFormat.firstDataPage, link.page.rawValue < meta.pageCount,
+    guard FileFormat.isDataPage(link.page), link.page.rawValue < meta.pageCount,
       link.transaction <= meta.transaction
     else {
       throw VaultError(

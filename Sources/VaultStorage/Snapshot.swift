@@ -38,11 +38,19 @@ public final class Snapshot: Sendable {
 
   var reader: PageReader { store.reader }
 
+  /// The system tree: catalog and free list, rooted in the meta page.
+  var systemTree: ReadTree {
+    ReadTree(
+      snapshot: self, root: TreeRoot(root: .null, id: .system, count: 0), name: "",
+      embeddedRoot: Node(systemRootOf: meta))
+  }
+
   /// The tree named `name`, or nil.
   public func tree(named name: String) throws(VaultError) -> ReadTree? {
     try requireOpen()
-    let catalog = ReadTree(snapshot: self, root: TreeRoot(root: meta.catalogRoot, id: .catalog, count: meta.treeCount), name: "")
-    guard let value = try catalog.storedValue(forKey: Array(name.utf8)) else { return nil }
+    guard let value = try systemTree.storedValue(forKey: SystemTree.catalogKey(name)) else {
+      return nil
+    }
     guard case .tree(let root) = value else {
       throw VaultError(.corrupt, "catalog entry \"\(name)\" is not a tree")
     }
@@ -53,9 +61,9 @@ public final class Snapshot: Sendable {
   public func treeNames() throws(VaultError) -> [String] {
     try requireOpen()
     var names = [String]()
-    let catalog = ReadTree(snapshot: self, root: TreeRoot(root: meta.catalogRoot, id: .catalog, count: meta.treeCount), name: "")
-    try catalog.forEachStored { key, _ throws(VaultError) in
-      names.append(String(decoding: key, as: UTF8.self))
+    let range = SystemTree.catalogRange
+    try systemTree.forEachStored(from: range.start, to: range.end) { key, _ throws(VaultError) in
+      if let name = SystemTree.treeName(fromKey: key) { names.append(name) }
       return true
     }
     return names
@@ -69,6 +77,22 @@ public struct ReadTree: Sendable {
   public let root: TreeRoot
   /// The tree's name.
   public let name: String
+  /// The root node when it is embedded in the meta page (the system tree).
+  var embeddedRoot: Node?
+
+  init(snapshot: Snapshot, root: TreeRoot, name: String, embeddedRoot: Node? = nil) {
+    self.snapshot = snapshot
+    self.root = root
+    self.name = name
+    self.embeddedRoot = embeddedRoot
+  }
+
+  /// The root node, or nil for an empty tree.
+  private func rootNode() throws(VaultError) -> Node? {
+    if let embeddedRoot { return embeddedRoot }
+    guard !root.root.isNull else { return nil }
+    return try snapshot.reader.node(root.root, tree: root.id, in: snapshot.meta)
+  }
 
   /// The number of keys in the tree.
   public var count: UInt64 { root.count }
@@ -83,17 +107,13 @@ public struct ReadTree: Sendable {
 
   func storedValue(forKey key: [UInt8]) throws(VaultError) -> CellValue? {
     try snapshot.requireOpen()
-    var link = root.root
+    guard var node = try rootNode() else { return nil }
     let reader = snapshot.reader
-    while !link.isNull {
-      let node = try reader.node(link, tree: root.id, in: snapshot.meta)
-      if node.isLeaf {
-        let (index, found) = node.search(key)
-        return found ? node.values[index] : nil
-      }
-      link = node.children[node.childIndex(for: key)]
+    while !node.isLeaf {
+      node = try reader.node(node.children[node.childIndex(for: key)], tree: root.id, in: snapshot.meta)
     }
-    return nil
+    let (index, found) = node.search(key)
+    return found ? node.values[index] : nil
   }
 
   func materialize(_ value: CellValue) throws(VaultError) -> [UInt8] {
@@ -131,15 +151,14 @@ public struct ReadTree: Sendable {
     _ body: (ArraySlice<UInt8>, CellValue) throws(VaultError) -> Bool
   ) throws(VaultError) {
     try snapshot.requireOpen()
-    guard !root.root.isNull else { return }
-    _ = try visit(root.root, from: start, to: end, body)
+    guard let node = try rootNode() else { return }
+    _ = try visit(node, from: start, to: end, body)
   }
 
   private func visit(
-    _ link: PageLink, from start: [UInt8]?, to end: [UInt8]?,
+    _ node: Node, from start: [UInt8]?, to end: [UInt8]?,
     _ body: (ArraySlice<UInt8>, CellValue) throws(VaultError) -> Bool
   ) throws(VaultError) -> Bool {
-    let node = try snapshot.reader.node(link, tree: root.id, in: snapshot.meta)
     if node.isLeaf {
       var index = start.map { node.keys.lowerBound(of: $0).index } ?? 0
       while index < node.keys.count {
@@ -152,7 +171,8 @@ public struct ReadTree: Sendable {
     let first = start.map { node.keys.upperBound(of: $0) } ?? 0
     for index in first..<node.children.count {
       if let end, index > 0, KeyOrder.compare(node.keys[index - 1], end) >= 0 { return false }
-      if try !visit(node.children[index], from: index == first ? start : nil, to: end, body) {
+      let child = try snapshot.reader.node(node.children[index], tree: root.id, in: snapshot.meta)
+      if try !visit(child, from: index == first ? start : nil, to: end, body) {
         return false
       }
     }

@@ -24,8 +24,8 @@ struct StructureWalker {
     /// Keys on this page must lie in `lower ..< upper` (nil: unbounded).
     let lower: ArraySlice<UInt8>?
     let upper: ArraySlice<UInt8>?
-    /// The page that links here (nil for the meta page's roots).
-    let parent: PageNumber?
+    /// The page that links here.
+    let parent: PageNumber
   }
 
   /// What a visited page turned out to be.
@@ -38,29 +38,40 @@ struct StructureWalker {
   let reader: PageReader
   let meta: MetaPage
 
-  /// The roots of the state: the catalog and the free list.
-  var roots: [Visit] {
-    [(meta.catalogRoot, TreeID.catalog), (meta.freeListRoot, TreeID.freeList)]
-      .filter { !$0.0.isNull }
-      .map {
-        Visit(
-          link: $0.0, tree: $0.1, role: .treeNode, depth: 0, lower: nil, upper: nil, parent: nil)
-      }
-  }
+  var metaPage: PageNumber { FileFormat.metaPage(for: meta.transaction) }
 
-  /// Visits pages depth-first. Links for which `follow` returns false are skipped.
-  /// `visited` sees each page that verified; `problem` each that did not, and returns
-  /// whether to go on.
+  /// Visits pages depth-first, starting with the system tree's root embedded in the meta
+  /// page (reported with a nil page). Links for which `follow` returns false are
+  /// skipped. `visited` sees each page that verified; `problem` each that did not, and
+  /// returns whether to go on.
   func walk(
     follow: (PageLink) -> Bool,
-    visited: (Visit, Page, Content) -> Void,
+    visited: (Visit, Page?, Content) -> Void,
     problem: (Visit, VaultError) -> Bool
   ) {
-    var stack = Array(roots.reversed())
+    let rootVisit = Visit(
+      link: PageLink(page: metaPage, transaction: meta.transaction, checksum: .zero),
+      tree: .system, role: .treeNode, depth: 0, lower: nil, upper: nil, parent: metaPage)
+    var stack = [Visit]()
+    do throws(VaultError) {
+      let content: Content
+      switch meta.root {
+      case .empty: return
+      case .leaf(let cells): content = .leaf(cells: cells)
+      case .interior(let separators, _): content = .interior(separators: separators)
+      }
+      let children = try self.children(of: content, links: meta.root.links, visit: rootVisit)
+      visited(rootVisit, nil, content)
+      stack = children.reversed()
+    } catch {
+      _ = problem(rootVisit, error.onPage(metaPage.rawValue))
+      return
+    }
     while let visit = stack.popLast() {
       guard follow(visit.link) else { continue }
       do throws(VaultError) {
-        let (page, content, children) = try examine(visit)
+        let (page, content) = try examine(visit)
+        let children = try self.children(of: content, links: page.links, visit: visit)
         visited(visit, page, content)
         stack += children.reversed()
       } catch {
@@ -69,7 +80,7 @@ struct StructureWalker {
     }
   }
 
-  private func examine(_ visit: Visit) throws(VaultError) -> (Page, Content, [Visit]) {
+  private func examine(_ visit: Visit) throws(VaultError) -> (Page, Content) {
     let page = try reader.readVerified(visit.link, in: meta)
     let number = visit.link.page.rawValue
     guard page.header.tree == visit.tree else {
@@ -77,73 +88,92 @@ struct StructureWalker {
         .corruptPage, "page belongs to tree \(page.header.tree), expected \(visit.tree)",
         page: number, offset: 40)
     }
+    let content: Content
     switch (visit.role, page.header.type) {
     case (.overflow, .overflow):
-      let (piece, next) = try OverflowPage.decode(page)
-      let children = next.map {
-        [
-          Visit(
-            link: $0, tree: visit.tree, role: .overflow, depth: visit.depth, lower: nil,
-            upper: nil, parent: page.header.pageNumber)
-        ]
-      }
-      return (page, .overflow(length: piece.count), children ?? [])
+      content = .overflow(length: try OverflowPage.decode(page).piece.count)
     case (.treeNode, .interior):
-      let separators = try InteriorPage.decode(page)
-      try checkRange(separators, visit, page: number)
-      var children = [Visit]()
-      for (index, link) in page.links.enumerated() {
-        children.append(
-          Visit(
-            link: link, tree: visit.tree, role: .treeNode, depth: visit.depth + 1,
-            lower: index == 0 ? visit.lower : separators[index - 1],
-            upper: index == separators.count ? visit.upper : separators[index],
-            parent: page.header.pageNumber))
-      }
-      return (page, .interior(separators: separators), children)
+      content = .interior(separators: try InteriorPage.decode(page))
     case (.treeNode, .leaf):
-      let cells = try LeafPage.decode(page)
-      try checkRange(cells.map(\.key), visit, page: number)
-      var children = [Visit]()
-      for cell in cells {
-        switch cell.value {
-        case .inline:
-          guard visit.tree != .catalog else {
-            throw VaultError(.corruptPage, "catalog holds a value that is not a tree", page: number)
-          }
-        case .overflow(_, let head):
-          guard visit.tree != .catalog, visit.tree != .freeList else {
-            throw VaultError(.corruptPage, "system tree holds an overflow value", page: number)
-          }
-          children.append(
-            Visit(
-              link: head, tree: visit.tree, role: .overflow, depth: 0, lower: nil, upper: nil,
-              parent: page.header.pageNumber))
-        case .tree(let root):
-          guard visit.tree == .catalog, root.id >= .firstUser, root.id < meta.nextTreeID else {
-            throw VaultError(.corruptPage, "misplaced or impossible tree entry", page: number)
-          }
-          if !root.root.isNull {
-            children.append(
-              Visit(
-                link: root.root, tree: root.id, role: .treeNode, depth: 0, lower: nil,
-                upper: nil, parent: page.header.pageNumber))
-          }
-        }
-      }
-      return (page, .leaf(cells: cells), children)
+      content = .leaf(cells: try LeafPage.decode(page))
     default:
       throw VaultError(
         .corruptPage, "found a \(page.header.type) page where a \(visit.role) was expected",
         page: number, offset: 16)
     }
+    return (page, content)
+  }
+
+  /// The pages a node or overflow page links to, checking what it holds on the way.
+  private func children(of content: Content, links: [PageLink], visit: Visit) throws(VaultError)
+    -> [Visit]
+  {
+    let number = visit.link.page
+    switch content {
+    case .overflow:
+      return links.map {
+        Visit(
+          link: $0, tree: visit.tree, role: .overflow, depth: 0, lower: nil, upper: nil,
+          parent: number)
+      }
+    case .interior(let separators):
+      try checkRange(separators, visit)
+      return links.enumerated().map { index, link in
+        Visit(
+          link: link, tree: visit.tree, role: .treeNode, depth: visit.depth + 1,
+          lower: index == 0 ? visit.lower : separators[index - 1],
+          upper: index == separators.count ? visit.upper : separators[index],
+          parent: number)
+      }
+    case .leaf(let cells):
+      try checkRange(cells.map(\.key), visit)
+      var children = [Visit]()
+      for cell in cells {
+        try checkPlacement(cell, tree: visit.tree, page: number.rawValue)
+        switch cell.value {
+        case .inline:
+          break
+        case .overflow(_, let head):
+          children.append(
+            Visit(
+              link: head, tree: visit.tree, role: .overflow, depth: 0, lower: nil, upper: nil,
+              parent: number))
+        case .tree(let root):
+          if !root.root.isNull {
+            children.append(
+              Visit(
+                link: root.root, tree: root.id, role: .treeNode, depth: 0, lower: nil,
+                upper: nil, parent: number))
+          }
+        }
+      }
+      return children
+    }
+  }
+
+  /// The system tree holds tree entries under catalog keys and page lists under
+  /// free-list keys; other trees hold plain values only.
+  private func checkPlacement(
+    _ cell: (key: ArraySlice<UInt8>, value: CellValue), tree: TreeID, page: UInt64
+  ) throws(VaultError) {
+    switch (tree == .system, cell.key.first, cell.value) {
+    case (true, SystemTree.catalogPrefix?, .tree(let root)):
+      guard root.id >= .firstUser, root.id < meta.nextTreeID, cell.key.count > 1 else {
+        throw VaultError(.corruptPage, "catalog entry names impossible tree \(root.id)", page: page)
+      }
+    case (true, SystemTree.freeListPrefix?, .inline):
+      break
+    case (false, _, .inline), (false, _, .overflow):
+      break
+    default:
+      throw VaultError(.corruptPage, "a cell of tree \(tree) holds the wrong kind of value", page: page)
+    }
   }
 
   /// Keys of a page must lie within the range its parent's separators give it.
-  private func checkRange(_ keys: [ArraySlice<UInt8>], _ visit: Visit, page: UInt64)
-    throws(VaultError)
-  {
+  private func checkRange(_ keys: [ArraySlice<UInt8>], _ visit: Visit) throws(VaultError) {
     guard let first = keys.first, let last = keys.last else { return }
+    let page = visit.link.page.rawValue
     if let lower = visit.lower, KeyOrder.compare(first, lower) < 0 {
       throw VaultError(.corruptPage, "keys sort before the parent's separator", page: page)
     }

@@ -65,6 +65,9 @@ public final class VaultStore: Sendable {
   private let pinnedState: MetaPage?
   /// Live snapshots of this store by transaction, for the reader table.
   private let liveSnapshots = Mutex<[UInt64: Int]>([:])
+  /// The file's size after this store's last commit, and that commit: valid while no
+  /// other process has committed since (only writers grow the file).
+  private let sizeAfterLastCommit = Mutex<(transaction: TransactionID, size: UInt64)?>(nil)
 
   // MARK: Opening
 
@@ -208,21 +211,26 @@ public final class VaultStore: Sendable {
     return try open(at: path, options: options)
   }
 
-  /// The four pages of an empty vault: two header copies and two meta pages (states 0
-  /// and 1, both empty), so that either meta page can be lost.
+  /// The pages of an empty vault: two header copies and two meta pages (states 0 and
+  /// 1, both empty, so that either meta page can be lost), and between the meta pages
+  /// the free hot area of even transactions. Pages are listed from page 0 on.
   package static func initialPages(_ header: FileHeader) -> [[UInt8]] {
-    let created = header.createdAtMilliseconds
+    let hotArea = FileFormat.hotArea(for: TransactionID(0)).map { PageNumber($0) }
+    let entry = FreeListEntry(freedBy: TransactionID(0), chunk: 0, pages: hotArea)
     let metas = [TransactionID(0), TransactionID(1)].map { id in
       MetaPage(
-        transaction: id, catalogRoot: .null, freeListRoot: .null, vaultID: header.vaultID,
-        pageCount: FileFormat.firstDataPage.rawValue, committedAtMilliseconds: created,
-        nextTreeID: .firstUser, freePageCount: 0, treeCount: 0
+        transaction: id, vaultID: header.vaultID, pageCount: FileFormat.initialPageCount,
+        committedAtMilliseconds: header.createdAtMilliseconds, nextTreeID: .firstUser,
+        freePageCount: UInt64(hotArea.count), treeCount: 0,
+        root: .leaf(cells: [(entry.key[...], .inline(entry.value[...]))])
       ).encode(pageSize: header.pageSize)
     }
+    let blank = [UInt8](repeating: 0, count: header.pageSize)
     return [
       header.encodePage(FileFormat.headerPages[0], transaction: TransactionID(0)),
       header.encodePage(FileFormat.headerPages[1], transaction: TransactionID(0)),
-    ] + metas
+      metas[0],
+    ] + hotArea.map { _ in blank } + [metas[1]]
   }
 
   // MARK: Reading
@@ -315,11 +323,12 @@ public final class VaultStore: Sendable {
   }
 
   /// Writes a transaction's pages and meta page, syncs once, and publishes the commit.
-  func persist(pages: [(PageNumber, [UInt8])], meta: MetaPage, cacheable: [Node])
-    throws(VaultError)
-  {
+  func persist(
+    pages: [(PageNumber, [UInt8])], meta: MetaPage, base: TransactionID, cacheable: [Node]
+  ) throws(VaultError) {
     let pageSize = UInt64(self.pageSize)
-    try extendFile(toHold: meta.pageCount)
+    sizeAfterLastCommit.withLock { $0 = nil }
+    let fileSize = try extendFile(toHold: meta.pageCount, base: base)
     // Consecutive pages go out in one pwritev.
     let sorted = pages.sorted { $0.0 < $1.0 }
     var runStart = 0
@@ -345,18 +354,22 @@ public final class VaultStore: Sendable {
       try? file.sync()
       throw error
     }
-    let checksum = Page.computeChecksum(of: metaBytes)
+    let checksum = Page.storedChecksum(of: metaBytes)
     lock.publishDurable(meta.transaction, metaChecksum: checksum)
+    sizeAfterLastCommit.withLock { $0 = (meta.transaction, fileSize) }
     for node in cacheable { reader.cache.insert(node) }
   }
 
   /// Grows the file, with zeros, so that `pageCount` pages fit. Growth comes in steps of
   /// an eighth of the file (1–64 MiB) written with real zeros: later commits then
   /// overwrite allocated blocks, and `fdatasync` need not update file-system metadata.
-  private func extendFile(toHold pageCount: UInt64) throws(VaultError) {
+  private func extendFile(toHold pageCount: UInt64, base: TransactionID) throws(VaultError)
+    -> UInt64
+  {
     let needed = pageCount * UInt64(pageSize)
-    let current = try file.size()
-    guard needed > current else { return }
+    let cached = sizeAfterLastCommit.withLock { $0 }
+    let current = cached?.transaction == base ? cached!.size : try file.size()
+    guard needed > current else { return current }
     let step = min(max(current / 8, 1 << 20), 64 << 20)
     var target = max(needed, current + step)
     target = (target + UInt64(pageSize) - 1) / UInt64(pageSize) * UInt64(pageSize)
@@ -367,6 +380,7 @@ public final class VaultStore: Sendable {
       try file.write([length == chunk.count ? chunk : Array(chunk[..<length])], at: offset)
       offset += UInt64(length)
     }
+    return target
   }
 
   // MARK: Information

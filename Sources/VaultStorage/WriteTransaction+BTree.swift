@@ -327,16 +327,29 @@ extension WriteTransaction {
     return right.prefix(length)
   }
 
-  /// Grows or shrinks the tree by a level when its root split or emptied.
+  /// Grows or shrinks the tree by a level when its root outgrew its space or emptied.
   private func fixRoot(of tree: TreeState) throws(VaultError) {
-    guard case .dirty(let root) = tree.root else { return }
-    if root.contentSize > capacity {
-      let (separator, right) = split(root, appending: false)
-      tree.root = .dirty(MutableNode(separators: [separator], children: [.dirty(root), .dirty(right)]))
-      return
-    }
-    if root.keys.isEmpty {
-      tree.root = root.isLeaf ? nil : root.children.first
+    while case .dirty(let root) = tree.root {
+      if root.contentSize > tree.rootCapacity {
+        let (separator, right) = split(root, appending: false)
+        tree.root = .dirty(
+          MutableNode(separators: [separator], children: [.dirty(root), .dirty(right)]))
+        return
+      }
+      guard root.keys.isEmpty else { return }
+      if root.isLeaf {
+        tree.root = nil
+        return
+      }
+      // The only child becomes the root. The system tree's root lives in the meta
+      // page, so it must be in memory, and has less room than a page: it may need
+      // splitting again, hence the loop.
+      guard let child = root.children.first else { return }
+      guard tree.id == .system else {
+        tree.root = child
+        return
+      }
+      tree.root = .dirty(try makeMutable(child, tree: tree.id))
     }
   }
 }

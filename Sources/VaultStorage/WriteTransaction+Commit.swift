@@ -24,22 +24,29 @@ extension WriteTransaction {
 
     var output = PageOutput(
       transaction: id, pageSize: reader.pageSize, allocation: allocation)
-    for name in trees.keys.sorted() {
-      guard let state = trees[name], state.isModified, !state.isDropped else { continue }
-      state.writtenRoot = try output.write(state.root, tree: state.id)
+    // Everything below the roots first, then the roots and the system tree's pages:
+    // those come last in the allocation, on the pages next to the meta page.
+    let modified = trees.keys.sorted().compactMap { name in
+      trees[name].flatMap { $0.isModified && !$0.isDropped ? $0 : nil }
     }
-    let catalogRoot = try output.write(catalog.root, tree: .catalog)
-    let freeListRoot = try output.write(freeList.root, tree: .freeList)
+    var preparedRoots = [PageOutput.PreparedRoot]()
+    for state in modified {
+      preparedRoots.append(try output.writeBelowRoot(state.root, tree: state.id))
+    }
+    for (state, prepared) in zip(modified, preparedRoots) {
+      state.writtenRoot = try output.writeRoot(prepared, tree: state.id)
+    }
+    let systemRoot = try output.writeSystemRoot(system.root)
     guard output.isAllocationExhausted else {
       throw VaultError(.internal, "page allocation does not match the pages written")
     }
 
     let meta = MetaPage(
-      transaction: id, catalogRoot: catalogRoot, freeListRoot: freeListRoot,
-      vaultID: base.vaultID, pageCount: allocation.pageCount,
+      transaction: id, vaultID: base.vaultID, pageCount: allocation.pageCount,
       committedAtMilliseconds: wallClockMilliseconds(), nextTreeID: nextTreeID,
-      freePageCount: freePageCount, treeCount: catalog.count)
-    try store.persist(pages: output.pages, meta: meta, cacheable: output.nodes)
+      freePageCount: freePageCount, treeCount: treeCount, root: systemRoot)
+    try store.persist(
+      pages: output.pages, meta: meta, base: base.transaction, cacheable: output.nodes)
     return meta
   }
 
@@ -49,11 +56,11 @@ extension WriteTransaction {
   private func updateCatalog() throws(VaultError) {
     for name in trees.keys.sorted() {
       guard let state = trees[name], state.isModified else { continue }
-      let key = Array(name.utf8)
+      let key = SystemTree.catalogKey(name)
       if state.isDropped {
-        _ = try remove(key, from: catalog)
+        _ = try remove(key, from: system)
       } else {
-        try insert(.tree(state), forKey: key[...], in: catalog)
+        try insert(.tree(state), forKey: key[...], in: system)
       }
     }
   }
@@ -74,27 +81,30 @@ extension WriteTransaction {
   /// every page taken from the free list and not used.
   private func settleFreeList() throws(VaultError) -> PageAllocation {
     let perChunk = FreeListEntry.maximumPagesPerChunk(pageSize: reader.pageSize)
-    try takeReusablePages(atLeast: try countPagesToWrite() + 4)
+    try takeReusablePages(atLeast: try countPagesToWrite().total + 4)
 
-    var frozen: [PageNumber]?
+    var frozen: (general: [PageNumber], hot: [PageNumber])?
     var lastFreed: [PageNumber]?
     var lastNeeded = -1
     var chunksWritten = 0
     for round in 0..<64 {
-      let needed = try countPagesToWrite()
-      let assigned = frozen ?? choosePages(needed, from: reusable)
-      guard assigned.count <= needed else {
+      let (needed, hotNeeded) = try countPagesToWrite()
+      let assigned = frozen ?? choosePages(needed, hot: hotNeeded, from: reusable)
+      let assignedCount = assigned.general.count + assigned.hot.count
+      guard assignedCount <= needed else {
         throw VaultError(.internal, "free-list settlement shrank below its frozen allocation")
       }
-      let assignedSet = Set(assigned)
+      let assignedSet = Set(assigned.general + assigned.hot)
       let freed = (pendingFree + reusable.filter { !assignedSet.contains($0) }).sorted()
       if freed == lastFreed, needed == lastNeeded {
         freeListEntryPages = freed.count
-        let fresh = needed - assigned.count
+        let fresh = needed - assignedCount
         let first = base.pageCount
         let extra = (0..<UInt64(fresh)).map { PageNumber(first + $0) }
+        // Pages are handed out in this order; the hot ones go to the nodes written last.
         return PageAllocation(
-          pages: (assigned + extra).sorted(), pageCount: base.pageCount + UInt64(fresh))
+          pages: (assigned.general + extra).sorted() + assigned.hot.sorted(),
+          pageCount: base.pageCount + UInt64(fresh))
       }
       if Set(freed).count != freed.count {
         throw VaultError(.internal, "a page was freed twice in one transaction")
@@ -104,11 +114,11 @@ extension WriteTransaction {
       }
       for (index, pages) in chunks.enumerated() {
         let entry = FreeListEntry(freedBy: id, chunk: UInt32(index), pages: pages)
-        try insert(.stored(.inline(entry.value[...])), forKey: entry.key[...], in: freeList)
+        try insert(.stored(.inline(entry.value[...])), forKey: entry.key[...], in: system)
       }
       if chunks.count < chunksWritten {
         for index in chunks.count..<chunksWritten {
-          _ = try remove(FreeListEntry.key(freedBy: id, chunk: UInt32(index)), from: freeList)
+          _ = try remove(FreeListEntry.key(freedBy: id, chunk: UInt32(index)), from: system)
         }
       }
       chunksWritten = chunks.count
@@ -126,7 +136,8 @@ extension WriteTransaction {
   private func takeReusablePages(atLeast target: Int) throws(VaultError) {
     while reusable.count < target {
       var first: (key: [UInt8], entry: FreeListEntry)?
-      try forEachEntry(in: freeList, from: nil, to: nil) { key, value throws(VaultError) in
+      let range = SystemTree.freeListRange
+      try forEachEntry(in: system, from: range.start, to: range.end) { key, value throws(VaultError) in
         guard case .stored(.inline(let bytes)) = value else {
           throw VaultError(.corrupt, "free-list entry is not an inline page list")
         }
@@ -135,35 +146,60 @@ extension WriteTransaction {
       }
       guard let first, first.entry.freedBy <= oldestReader else { return }
       for page in first.entry.pages
-      where page < FileFormat.firstDataPage || page.rawValue >= base.pageCount {
+      where !FileFormat.isDataPage(page) || page.rawValue >= base.pageCount {
         throw VaultError(.corrupt, "free list names impossible page \(page)")
       }
-      _ = try remove(first.key, from: freeList)
+      _ = try remove(first.key, from: system)
       reusable += first.entry.pages
       reusableTaken += UInt64(first.entry.pages.count)
     }
   }
 
-  /// `count` pages from `pool`: the lowest run of consecutive pages long enough, so the
-  /// transaction is written with few large writes; else simply the lowest pages.
-  private func choosePages(_ count: Int, from pool: [PageNumber]) -> [PageNumber] {
-    guard count > 0, !pool.isEmpty else { return [] }
-    let sorted = pool.sorted()
-    guard count < sorted.count else { return sorted }
+  /// `count` pages from `pool`: for the `hot` nodes, the free pages right after this
+  /// transaction's meta page (so they and the meta page form one write); for the rest,
+  /// as few runs of consecutive pages as possible (longest runs first, lowest first
+  /// among equals), so the commit goes out in few writes.
+  private func choosePages(_ count: Int, hot: Int, from pool: [PageNumber]) -> (
+    general: [PageNumber], hot: [PageNumber]
+  ) {
+    guard count > 0, !pool.isEmpty else { return ([], []) }
+    let available = Set(pool)
+    var hotPages = [PageNumber]()
+    for page in FileFormat.hotArea(for: id) {
+      guard hotPages.count < min(hot, count), available.contains(PageNumber(page)) else { break }
+      hotPages.append(PageNumber(page))
+    }
+    let taken = Set(hotPages)
+    let sorted = pool.filter { !taken.contains($0) }.sorted()
+    let wanted = count - hotPages.count
+    guard wanted > 0, !sorted.isEmpty else { return ([], hotPages) }
+    guard wanted < sorted.count else { return (sorted, hotPages) }
+    var runs = [Range<Int>]()
     var runStart = 0
-    for index in 1...sorted.count {
-      let continues =
-        index < sorted.count && sorted[index].rawValue == sorted[index - 1].rawValue + 1
-      if continues { continue }
-      if index - runStart >= count { return Array(sorted[runStart..<runStart + count]) }
+    for index in 1...sorted.count
+    where index == sorted.count || sorted[index].rawValue != sorted[index - 1].rawValue + 1 {
+      runs.append(runStart..<index)
       runStart = index
     }
-    return Array(sorted.prefix(count))
+    // The shortest single run that fits leaves the larger ones for bigger commits.
+    if let fit = runs.filter({ $0.count >= wanted }).min(by: { $0.count < $1.count }) {
+      return (Array(sorted[fit.lowerBound..<fit.lowerBound + wanted]), hotPages)
+    }
+    var chosen = [PageNumber]()
+    let longestFirst = runs.sorted {
+      $0.count > $1.count || ($0.count == $1.count && $0.lowerBound < $1.lowerBound)
+    }
+    for run in longestFirst {
+      chosen += sorted[run.lowerBound..<min(run.upperBound, run.lowerBound + wanted - chosen.count)]
+      if chosen.count == wanted { break }
+    }
+    return (chosen, hotPages)
   }
 
   /// Pages this transaction will write: every dirty node and every overflow page of a
-  /// new large value.
-  func countPagesToWrite() throws(VaultError) -> Int {
+  /// new large value; and how many of them are hot (tree roots and the system tree's
+  /// pages, written last).
+  func countPagesToWrite() throws(VaultError) -> (total: Int, hot: Int) {
     var count = 0
     func visit(_ reference: ChildRef?) {
       guard case .dirty(let node)? = reference else { return }
@@ -175,14 +211,22 @@ extension WriteTransaction {
         }
       }
     }
-    for state in trees.values where state.isModified && !state.isDropped { visit(state.root) }
-    visit(catalog.root)
-    visit(freeList.root)
-    return count
+    var hot = 0
+    for state in trees.values where state.isModified && !state.isDropped {
+      visit(state.root)
+      if case .dirty? = state.root { hot += 1 }
+    }
+    let beforeSystem = count
+    visit(system.root)
+    // The system tree's root goes into the meta page, not a page of its own.
+    if system.root != nil { count -= 1 }
+    hot += count - beforeSystem
+    return (count, hot)
   }
 }
 
-/// The pages a commit writes to, ascending, and the page count afterwards.
+/// The pages a commit writes to, in the order they are handed out, and the page count
+/// afterwards.
 struct PageAllocation {
   var pages: [PageNumber]
   var pageCount: UInt64
@@ -219,12 +263,7 @@ struct PageOutput {
     -> PageLink
   {
     let link = PageLink(
-      page: page, transaction: transaction,
-      checksum: bytes.withUnsafeBytes {
-        Checksum(
-          low: UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-          high: UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-      })
+      page: page, transaction: transaction, checksum: Page.storedChecksum(of: bytes))
     pages.append((page, bytes))
     if decode { nodes.append(try Node(page: try Page(bytes, location: page))) }
     return link
@@ -239,37 +278,64 @@ struct PageOutput {
     }
   }
 
+  /// A tree root whose descendants are written and whose own page is not yet.
+  enum PreparedRoot {
+    case unchanged(PageLink)
+    case leaf(MutableNode, [(key: ArraySlice<UInt8>, value: CellValue)])
+    case interior(MutableNode, [PageLink])
+  }
+
+  /// Writes every page below a tree's root (the first phase of a commit).
+  mutating func writeBelowRoot(_ reference: ChildRef?, tree: TreeID) throws(VaultError)
+    -> PreparedRoot
+  {
+    switch reference {
+    case nil: return .unchanged(.null)
+    case .clean(let link)?: return .unchanged(link)
+    case .dirty(let node)?:
+      if node.isLeaf { return .leaf(node, try resolveCells(node, tree: tree)) }
+      var links = [PageLink]()
+      for child in node.children { links.append(try write(child, tree: tree)) }
+      return .interior(node, links)
+    }
+  }
+
+  /// Writes a prepared root's own page (the second phase); returns the link to it.
+  mutating func writeRoot(_ prepared: PreparedRoot, tree: TreeID) throws(VaultError) -> PageLink {
+    switch prepared {
+    case .unchanged(let link): return link
+    case .leaf(let node, let cells): return try writeLeaf(node, cells: cells, tree: tree)
+    case .interior(let node, let links): return try writeInterior(node, links: links, tree: tree)
+    }
+  }
+
   private mutating func write(_ node: MutableNode, tree: TreeID) throws(VaultError) -> PageLink {
     if node.isLeaf {
-      var cells = [(key: ArraySlice<UInt8>, value: CellValue)]()
-      cells.reserveCapacity(node.keys.count)
-      for (key, value) in zip(node.keys, node.values) {
-        switch value {
-        case .stored(let stored):
-          cells.append((key, stored))
-        case .large(let bytes):
-          let head = try writeOverflow(bytes, tree: tree)
-          cells.append((key, .overflow(length: UInt64(bytes.count), head: head)))
-        case .tree(let state):
-          guard let root = state.writtenRoot else {
-            throw VaultError(.internal, "catalog entry written before its tree")
-          }
-          cells.append((key, .tree(TreeRoot(root: root, id: state.id, count: state.count))))
-        }
-      }
-      let size = 2 + cells.reduce(0) { $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value) }
-      assert(size == node.contentSize, "leaf size \(size) != tracked \(node.contentSize)")
-      guard size <= FileFormat.contentCapacity(pageSize: pageSize) else {
-        throw VaultError(.internal, "a leaf outgrew its page (\(size) bytes)")
-      }
-      let page = try takePage()
-      let bytes = LeafPage.encode(
-        cells: cells, page: page, transaction: transaction, tree: tree, pageSize: pageSize)
-      return try emit(page, bytes, decode: true)
+      return try writeLeaf(node, cells: try resolveCells(node, tree: tree), tree: tree)
     }
     var links = [PageLink]()
     links.reserveCapacity(node.children.count)
     for child in node.children { links.append(try write(child, tree: tree)) }
+    return try writeInterior(node, links: links, tree: tree)
+  }
+
+  private mutating func writeLeaf(
+    _ node: MutableNode, cells: [(key: ArraySlice<UInt8>, value: CellValue)], tree: TreeID
+  ) throws(VaultError) -> PageLink {
+    let size = 2 + cells.reduce(0) { $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value) }
+    assert(size == node.contentSize, "leaf size \(size) != tracked \(node.contentSize)")
+    guard size <= FileFormat.contentCapacity(pageSize: pageSize) else {
+      throw VaultError(.internal, "a leaf outgrew its page (\(size) bytes)")
+    }
+    let page = try takePage()
+    let bytes = LeafPage.encode(
+      cells: cells, page: page, transaction: transaction, tree: tree, pageSize: pageSize)
+    return try emit(page, bytes, decode: true)
+  }
+
+  private mutating func writeInterior(_ node: MutableNode, links: [PageLink], tree: TreeID)
+    throws(VaultError) -> PageLink
+  {
     let size = InteriorPage.contentSize(
       separatorBytes: node.keys.reduce(0) { $0 + InteriorPage.entrySize(keyLength: $1.count) })
     assert(size == node.contentSize, "interior size \(size) != tracked \(node.contentSize)")
@@ -281,6 +347,47 @@ struct PageOutput {
       separators: node.keys, children: links, page: page, transaction: transaction, tree: tree,
       pageSize: pageSize)
     return try emit(page, bytes, decode: true)
+  }
+
+  /// Writes the system tree's pages below its root, and returns the root itself, for
+  /// the meta page.
+  mutating func writeSystemRoot(_ reference: ChildRef?) throws(VaultError) -> SystemRoot {
+    let root: MutableNode
+    switch reference {
+    case nil: return .empty
+    case .clean?: throw VaultError(.internal, "the system tree's root is not in memory")
+    case .dirty(let node)?: root = node
+    }
+    if root.isLeaf {
+      return .leaf(cells: try resolveCells(root, tree: .system))
+    }
+    var links = [PageLink]()
+    for child in root.children { links.append(try write(child, tree: .system)) }
+    return .interior(separators: root.keys, children: links)
+  }
+
+  /// The cells of a dirty leaf as stored: large values written to overflow chains,
+  /// catalog entries pointing at their trees' written roots.
+  private mutating func resolveCells(_ node: MutableNode, tree: TreeID) throws(VaultError)
+    -> [(key: ArraySlice<UInt8>, value: CellValue)]
+  {
+    var cells = [(key: ArraySlice<UInt8>, value: CellValue)]()
+    cells.reserveCapacity(node.keys.count)
+    for (key, value) in zip(node.keys, node.values) {
+      switch value {
+      case .stored(let stored):
+        cells.append((key, stored))
+      case .large(let bytes):
+        let head = try writeOverflow(bytes, tree: tree)
+        cells.append((key, .overflow(length: UInt64(bytes.count), head: head)))
+      case .tree(let state):
+        guard let root = state.writtenRoot else {
+          throw VaultError(.internal, "catalog entry written before its tree")
+        }
+        cells.append((key, .tree(TreeRoot(root: root, id: state.id, count: state.count))))
+      }
+    }
+    return cells
   }
 
   /// Writes a value across a chain of overflow pages; returns the link to its first.

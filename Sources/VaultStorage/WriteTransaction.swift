@@ -17,10 +17,11 @@ public final class WriteTransaction {
   let capacity: Int
   let maximumInlineCell: Int
 
-  var catalog: TreeState
-  var freeList: TreeState
+  /// The catalog and the free list (``SystemTree``), rooted in the meta page.
+  var system: TreeState
   var trees: [String: TreeState] = [:]
   var nextTreeID: TreeID
+  var treeCount: UInt64
   /// Committed pages this transaction stopped using. Older snapshots may still read
   /// them, and so may state `base` if this commit is lost: never reused here.
   var pendingFree: [PageNumber] = []
@@ -41,9 +42,9 @@ public final class WriteTransaction {
     self.oldestReader = oldestReader
     self.capacity = FileFormat.contentCapacity(pageSize: store.pageSize)
     self.maximumInlineCell = LeafPage.maximumInlineCellSize(pageSize: store.pageSize)
-    catalog = TreeState(name: nil, id: .catalog, root: base.catalogRoot, count: base.treeCount)
-    freeList = TreeState(name: nil, id: .freeList, root: base.freeListRoot, count: 0)
+    system = TreeState(systemOf: base, pageSize: store.pageSize)
     nextTreeID = base.nextTreeID
+    treeCount = base.treeCount
   }
 
   func requireActive() throws(VaultError) {
@@ -74,10 +75,11 @@ public final class WriteTransaction {
     if try treeState(named: name) != nil {
       throw VaultError(.alreadyExists, "a tree named \"\(name)\" already exists")
     }
-    let state = TreeState(name: name, id: nextTreeID, root: .null, count: 0)
+    let state = TreeState(name: name, id: nextTreeID, root: .null, count: 0, rootCapacity: capacity)
     nextTreeID = TreeID(nextTreeID.rawValue + 1)
     state.isModified = true
     trees[name] = state
+    treeCount += 1
     changeCount += 1
     return WriteTree(transaction: self, state: state)
   }
@@ -101,6 +103,7 @@ public final class WriteTransaction {
     state.count = 0
     state.isDropped = true
     state.isModified = true
+    treeCount -= 1
     changeCount += 1
     return true
   }
@@ -109,8 +112,9 @@ public final class WriteTransaction {
   public func treeNames() throws(VaultError) -> [String] {
     try requireActive()
     var names = Set<String>()
-    try forEachEntry(in: catalog, from: nil, to: nil) { key, _ throws(VaultError) in
-      names.insert(String(decoding: key, as: UTF8.self))
+    let range = SystemTree.catalogRange
+    try forEachEntry(in: system, from: range.start, to: range.end) { key, _ throws(VaultError) in
+      if let name = SystemTree.treeName(fromKey: key) { names.insert(name) }
       return true
     }
     for (name, state) in trees {
@@ -121,11 +125,12 @@ public final class WriteTransaction {
 
   func treeState(named name: String) throws(VaultError) -> TreeState? {
     if let state = trees[name] { return state.isDropped ? nil : state }
-    guard let found = try lookup(Array(name.utf8), in: catalog) else { return nil }
+    guard let found = try lookup(SystemTree.catalogKey(name), in: system) else { return nil }
     guard case .stored(.tree(let root)) = found else {
       throw VaultError(.corrupt, "catalog entry \"\(name)\" is not a tree")
     }
-    let state = TreeState(name: name, id: root.id, root: root.root, count: root.count)
+    let state = TreeState(
+      name: name, id: root.id, root: root.root, count: root.count, rootCapacity: capacity)
     trees[name] = state
     return state
   }

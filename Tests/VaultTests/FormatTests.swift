@@ -32,17 +32,31 @@ import VaultFormat
     } throws: { ($0 as? VaultError)?.code == .unsupportedVersion }
   }
 
-  @Test func metaRoundTripsAndSitsInItsSlot() throws {
+  @Test func metaRoundTripsWithEachKindOfEmbeddedRoot() throws {
     let link = PageLink(page: PageNumber(9), transaction: TransactionID(4), checksum: Checksum(low: 1, high: 2))
-    let meta = MetaPage(
-      transaction: TransactionID(7), catalogRoot: link, freeListRoot: .null, vaultID: vaultID,
-      pageCount: 20, committedAtMilliseconds: 5, nextTreeID: TreeID(17), freePageCount: 3,
-      treeCount: 1)
-    let bytes = meta.encode(pageSize: 4096)
-    #expect(FileFormat.metaPage(for: TransactionID(7)) == PageNumber(3))
-    #expect(try MetaPage(page: Page(bytes, location: PageNumber(3))) == meta)
-    // The same bytes read from the other slot are a misdirected write.
-    #expect(throws: VaultError.self) { try Page(bytes, location: PageNumber(2)) }
+    let other = PageLink(page: PageNumber(12), transaction: TransactionID(6), checksum: Checksum(low: 3, high: 4))
+    let roots: [SystemRoot] = [
+      .empty,
+      .leaf(cells: [
+        (SystemTree.catalogKey("clients")[...], .tree(TreeRoot(root: link, id: TreeID(16), count: 5))),
+        (FreeListEntry(freedBy: TransactionID(3), chunk: 0, pages: [PageNumber(8)]).key[...],
+         .inline(FreeListEntry(freedBy: TransactionID(3), chunk: 0, pages: [PageNumber(8)]).value[...])),
+      ]),
+      .interior(separators: [[2][...]], children: [link, other]),
+    ]
+    for root in roots {
+      let meta = MetaPage(
+        transaction: TransactionID(7), vaultID: vaultID, pageCount: 20,
+        committedAtMilliseconds: 5, nextTreeID: TreeID(17), freePageCount: 3, treeCount: 1,
+        root: root)
+      let bytes = meta.encode(pageSize: 4096)
+      #expect(FileFormat.metaPage(for: TransactionID(7)) == PageNumber(11))
+      let decoded = try MetaPage(page: Page(bytes, location: PageNumber(11)))
+      #expect(decoded == meta)
+      #expect(decoded.root.links == root.links)
+      // The same bytes read from the other slot are a misdirected write.
+      #expect(throws: VaultError.self) { try Page(bytes, location: PageNumber(2)) }
+    }
   }
 
   @Test func leafRoundTripsEveryValueKind() throws {

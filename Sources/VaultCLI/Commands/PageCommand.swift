@@ -100,16 +100,38 @@ enum PageCommand: Command {
         "nextTreeId": .uint(meta.nextTreeID.rawValue),
         "freePages": .uint(meta.freePageCount),
         "trees": .uint(meta.treeCount),
-        "catalogRoot": .uint(meta.catalogRoot.page.rawValue),
-        "freeListRoot": .uint(meta.freeListRoot.page.rawValue),
+        "systemRoot": systemRoot(meta.root),
       ]
     case .interior:
       let separators = try InteriorPage.decode(page)
       return ["separators": .array(separators.map { .string(Formatting.hex($0)) })]
     case .leaf:
-      let cells = try LeafPage.decode(page)
+      return ["cells": cellsJSON(try LeafPage.decode(page))]
+    case .overflow:
+      let (piece, next) = try OverflowPage.decode(page)
       return [
-        "cells": .array(
+        "length": .int(Int64(piece.count)),
+        "next": next.map { .uint($0.page.rawValue) } ?? .null,
+      ]
+    }
+  }
+
+  /// The system tree's root embedded in a meta page.
+  private static func systemRoot(_ root: SystemRoot) -> JSON {
+    switch root {
+    case .empty: return ["kind": "empty"]
+    case .leaf(let cells): return ["kind": "leaf", "cells": cellsJSON(cells)]
+    case .interior(let separators, let children):
+      return [
+        "kind": "interior",
+        "separators": .array(separators.map { .string(Formatting.hex($0)) }),
+        "children": .array(children.map { .uint($0.page.rawValue) }),
+      ]
+    }
+  }
+
+  private static func cellsJSON(_ cells: [(key: ArraySlice<UInt8>, value: CellValue)]) -> JSON {
+    .array(
           cells.map { cell in
             var fields: [String: JSON] = ["key": .string(Formatting.hex(cell.key))]
             switch cell.value {
@@ -122,20 +144,12 @@ enum PageCommand: Command {
               fields["firstPage"] = .uint(head.page.rawValue)
             case .tree(let root):
               fields["kind"] = "tree"
-              fields["name"] = .string(String(decoding: cell.key, as: UTF8.self))
+              fields["name"] = .string(SystemTree.treeName(fromKey: cell.key) ?? "")
               fields["treeId"] = .uint(root.id.rawValue)
               fields["keys"] = .uint(root.count)
               fields["root"] = root.root.isNull ? .null : .uint(root.root.page.rawValue)
             }
             return .object(fields)
           })
-      ]
-    case .overflow:
-      let (piece, next) = try OverflowPage.decode(page)
-      return [
-        "length": .int(Int64(piece.count)),
-        "next": next.map { .uint($0.page.rawValue) } ?? .null,
-      ]
-    }
   }
 }

@@ -62,7 +62,7 @@ enum PagesCommand: Command {
         row.tree = inspection.treeNames[info.tree] ?? info.tree.description
         row.transaction = info.transaction.rawValue
         row.fill = Formatting.fraction(Double(info.usedBytes) / Double(store.pageSize))
-      } else if page < FileFormat.firstDataPage.rawValue,
+      } else if !FileFormat.isDataPage(PageNumber(page)),
         let header = try? store.rawPage(PageNumber(page)).header
       {
         row.transaction = header.transaction.rawValue

@@ -69,7 +69,7 @@ enum StatsCommand: Command {
     for (index, page) in freePages.enumerated() where index == 0 || freePages[index - 1] + 1 != page {
       runs += 1
     }
-    let dataPages = max(1, Int(snapshot.meta.pageCount) - Int(FileFormat.firstDataPage.rawValue))
+    let dataPages = max(1, Int(snapshot.meta.pageCount) - 4)
     func fill(_ used: Int, _ pages: Int) -> JSON {
       pages == 0 ? .double(0) : .double(Formatting.fraction(Double(used) / Double(pages * pageSize)))
     }

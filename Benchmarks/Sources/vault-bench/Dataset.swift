@@ -1,0 +1,60 @@
+/// Deterministic test data: client records shaped like the JSON a studio stores
+/// (~350 bytes), and their 16-byte random ids.
+struct Dataset {
+  let ids: [[UInt8]]
+  let bodies: [[UInt8]]
+
+  init(count: Int, seed: UInt64) {
+    var random = SplitMix(seed: seed)
+    let first = ["Ava", "Liam", "Maya", "Noah", "Zoe", "Omar", "Ines", "Kai", "Lena", "Jon"]
+    let last = ["Okafor", "Lindqvist", "Moreau", "Tanaka", "Silva", "Novak", "Haddad", "Berg"]
+    let cities = ["Lisbon", "Austin", "Osaka", "Lyon", "Tampere", "Cork", "Porto", "Denver"]
+    var ids = [[UInt8]]()
+    var bodies = [[UInt8]]()
+    ids.reserveCapacity(count)
+    bodies.reserveCapacity(count)
+    for index in 0..<count {
+      ids.append((0..<16).map { _ in UInt8(truncatingIfNeeded: random.next()) })
+      let name = "\(first[Int(random.next() % 10)]) \(last[Int(random.next() % 8)])"
+      let city = cities[Int(random.next() % 8)]
+      let phone = "+1-555-\(1000 + random.next() % 9000)"
+      let body = """
+        {"displayName":"\(name)","emails":["\(name.lowercased().replacingSpaces())@example.com"],\
+        "phones":["\(phone)"],"address":{"line1":"\(random.next() % 999) Harbor Street",\
+        "city":"\(city)","postalCode":"\(10000 + random.next() % 89999)","country":"US"},\
+        "notes":"Referred by a past wedding client; prefers evening calls. #\(index)",\
+        "leadSource":"referral","tags":["wedding","2027"],"branch":"branch-\(random.next() % 8)"}
+        """
+      bodies.append(Array(body.utf8))
+    }
+    self.ids = ids
+    self.bodies = bodies
+  }
+}
+
+struct SplitMix {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+}
+
+extension String {
+  func replacingSpaces() -> String { String(map { $0 == " " ? "." : $0 }) }
+}
+
+/// An order-sensitive checksum over results, consumed so nothing is optimized away
+/// and compared between engines so both returned the same data.
+struct ResultChecksum: Equatable {
+  var value: UInt64 = 0xCBF2_9CE4_8422_2325
+  mutating func add(_ bytes: [UInt8]) {
+    for byte in bytes {
+      value = (value ^ UInt64(byte)) &* 0x100_0000_01B3
+    }
+  }
+}
