@@ -39,9 +39,9 @@ public enum FileFormat {
   public static let metaPages: [PageNumber] = [PageNumber(2), PageNumber(3 + UInt64(hotAreaSize))]
   /// The first page that trees and the free list may use.
   public static let firstDataPage = PageNumber(3)
-  /// The page count of a new vault: the header pages, the meta pages, and the hot area
-  /// between them (free).
-  public static let initialPageCount = metaPages[1].rawValue + 1
+  /// The page count of a new vault: the header pages, the meta pages, and both hot
+  /// areas (free), so that new pages at the end of the file never land in a hot area.
+  public static let initialPageCount = metaPages[1].rawValue + 1 + UInt64(hotAreaSize)
 
   /// The meta page that transaction `id` writes.
   public static func metaPage(for id: TransactionID) -> PageNumber {

@@ -43,6 +43,8 @@ package final class LockFile: @unchecked Sendable {
     static let durableTransaction = 24
     static let durableChecksumLow = 32
     static let durableChecksumHigh = 40
+    /// One past the highest reader slot ever claimed: writers scan only that far.
+    static let slotHighWater = 48
   }
 
   let descriptor: Int32
@@ -125,6 +127,14 @@ package final class LockFile: @unchecked Sendable {
     self.memory = mapped
     self.slot = claimed
     self.isFirstOpener = first
+    let highWater = (mapped + Field.slotHighWater).assumingMemoryBound(to: Atomic<UInt64>.self)
+    var seen = highWater.pointee.load(ordering: .relaxed)
+    while seen < UInt64(claimed + 1) {
+      let (exchanged, original) = highWater.pointee.compareExchange(
+        expected: seen, desired: UInt64(claimed + 1), ordering: .sequentiallyConsistent)
+      if exchanged { break }
+      seen = original
+    }
     let slotBase = mapped + LockFile.slotsOffset + claimed * LockFile.slotSize
     slotBase.bindMemory(to: Atomic<UInt64>.self, capacity: 2)[0].store(
       0, ordering: .sequentiallyConsistent)
@@ -198,7 +208,10 @@ package final class LockFile: @unchecked Sendable {
   func oldestReader(newest: TransactionID) -> TransactionID {
     atomicMemoryFence(ordering: .sequentiallyConsistent)
     var oldest = newest
-    for index in 0..<LockFile.slotCount {
+    let used = Int(
+      min(atomicWord(at: Field.slotHighWater).pointee.load(ordering: .acquiring),
+        UInt64(LockFile.slotCount)))
+    for index in 0..<used {
       let value = slotWord(index).pointee.load(ordering: .sequentiallyConsistent)
       guard value != 0, value < oldest.rawValue else { continue }
       // A value only holds pages back while its owner lives.

@@ -212,16 +212,17 @@ public final class VaultStore: Sendable {
   }
 
   /// The pages of an empty vault: two header copies and two meta pages (states 0 and
-  /// 1, both empty, so that either meta page can be lost), and between the meta pages
-  /// the free hot area of even transactions. Pages are listed from page 0 on.
+  /// 1, both empty, so that either meta page can be lost), each followed by its free
+  /// hot area. Pages are listed from page 0 on.
   package static func initialPages(_ header: FileHeader) -> [[UInt8]] {
-    let hotArea = FileFormat.hotArea(for: TransactionID(0)).map { PageNumber($0) }
-    let entry = FreeListEntry(freedBy: TransactionID(0), chunk: 0, pages: hotArea)
+    let hotAreas = [TransactionID(0), TransactionID(1)].map { FileFormat.hotArea(for: $0) }
+    let free = hotAreas.flatMap { $0.map { PageNumber($0) } }
+    let entry = FreeListEntry(freedBy: TransactionID(0), chunk: 0, pages: free)
     let metas = [TransactionID(0), TransactionID(1)].map { id in
       MetaPage(
         transaction: id, vaultID: header.vaultID, pageCount: FileFormat.initialPageCount,
         committedAtMilliseconds: header.createdAtMilliseconds, nextTreeID: .firstUser,
-        freePageCount: UInt64(hotArea.count), treeCount: 0,
+        freePageCount: UInt64(free.count), treeCount: 0,
         root: .leaf(cells: [(entry.key[...], .inline(entry.value[...]))])
       ).encode(pageSize: header.pageSize)
     }
@@ -230,7 +231,7 @@ public final class VaultStore: Sendable {
       header.encodePage(FileFormat.headerPages[0], transaction: TransactionID(0)),
       header.encodePage(FileFormat.headerPages[1], transaction: TransactionID(0)),
       metas[0],
-    ] + hotArea.map { _ in blank } + [metas[1]]
+    ] + hotAreas[0].map { _ in blank } + [metas[1]] + hotAreas[1].map { _ in blank }
   }
 
   // MARK: Reading
@@ -327,22 +328,24 @@ public final class VaultStore: Sendable {
     pages: [(PageNumber, [UInt8])], meta: MetaPage, base: TransactionID, cacheable: [Node]
   ) throws(VaultError) {
     let pageSize = UInt64(self.pageSize)
-    sizeAfterLastCommit.withLock { $0 = nil }
     let fileSize = try extendFile(toHold: meta.pageCount, base: base)
-    // Consecutive pages go out in one pwritev.
-    let sorted = pages.sorted { $0.0 < $1.0 }
+    // Until this commit is durable, the cached size may not describe the file.
+    sizeAfterLastCommit.withLock { $0 = nil }
+    // Consecutive pages go out in one pwritev; the meta page usually joins the run of
+    // hot pages right after it. Order does not matter: one sync covers them all, and
+    // until it returns a crash may keep any subset, which open handles.
+    let metaBytes = meta.encode(pageSize: self.pageSize)
+    let metaPage = FileFormat.metaPage(for: meta.transaction)
+    let sorted = (pages + [(metaPage, metaBytes)]).sorted { $0.0 < $1.0 }
     var runStart = 0
-    for index in 1...max(sorted.count, 1) where !sorted.isEmpty {
+    for index in 1...sorted.count {
       let continues =
         index < sorted.count && sorted[index].0.rawValue == sorted[index - 1].0.rawValue + 1
       if continues { continue }
       let run = sorted[runStart..<index]
-      try file.write(run.map(\.1), at: run.first!.0.rawValue * pageSize)
+      try file.write(run.map(\.1), at: run[run.startIndex].0.rawValue * pageSize)
       runStart = index
     }
-    let metaBytes = meta.encode(pageSize: self.pageSize)
-    let metaPage = FileFormat.metaPage(for: meta.transaction)
-    try file.write([metaBytes], at: metaPage.rawValue * pageSize)
     do throws(VaultError) {
       try file.sync()
     } catch {

@@ -24,17 +24,18 @@ extension WriteTransaction {
 
     var output = PageOutput(
       transaction: id, pageSize: reader.pageSize, allocation: allocation)
-    // Everything below the roots first, then the roots and the system tree's pages:
-    // those come last in the allocation, on the pages next to the meta page.
+    // Everything below the top two levels of each tree first, then those levels and the
+    // system tree's pages: they come last in the allocation, on the pages next to the
+    // meta page, since nearly every commit rewrites them.
     let modified = trees.keys.sorted().compactMap { name in
       trees[name].flatMap { $0.isModified && !$0.isDropped ? $0 : nil }
     }
-    var preparedRoots = [PageOutput.PreparedRoot]()
+    var prepared = [PageOutput.Prepared]()
     for state in modified {
-      preparedRoots.append(try output.writeBelowRoot(state.root, tree: state.id))
+      prepared.append(try output.prepare(state.root, tree: state.id, depth: 0))
     }
-    for (state, prepared) in zip(modified, preparedRoots) {
-      state.writtenRoot = try output.writeRoot(prepared, tree: state.id)
+    for (state, top) in zip(modified, prepared) {
+      state.writtenRoot = try output.finish(top, tree: state.id)
     }
     let systemRoot = try output.writeSystemRoot(system.root)
     guard output.isAllocationExhausted else {
@@ -81,7 +82,7 @@ extension WriteTransaction {
   /// every page taken from the free list and not used.
   private func settleFreeList() throws(VaultError) -> PageAllocation {
     let perChunk = FreeListEntry.maximumPagesPerChunk(pageSize: reader.pageSize)
-    try takeReusablePages(atLeast: try countPagesToWrite().total + 4)
+    try takeReusablePages(atLeast: try countPagesToWrite().total)
 
     var frozen: (general: [PageNumber], hot: [PageNumber])?
     var lastFreed: [PageNumber]?
@@ -131,49 +132,77 @@ extension WriteTransaction {
     throw VaultError(.internal, "free-list settlement did not converge")
   }
 
-  /// Moves free-list entries that no reader can still need into `reusable`, oldest
-  /// first, until there are at least `target` pages or no such entry is left.
+  /// Moves free-list entries that no reader can still need into `reusable`: first those
+  /// of the newest transaction whose pages may be reused (usually the previous commit,
+  /// whose freed pages include the hot pages next to this commit's meta page), then
+  /// the oldest, until there are at least `target` pages or no such entry is left.
   private func takeReusablePages(atLeast target: Int) throws(VaultError) {
+    let newest = FreeListEntry.key(freedBy: oldestReader, chunk: 0)
+    let pastNewest = FreeListEntry.key(freedBy: oldestReader.next, chunk: 0)
+    for entry in try freeListEntries(from: newest, to: pastNewest, limit: Int.max) {
+      try take(entry)
+    }
     while reusable.count < target {
-      var first: (key: [UInt8], entry: FreeListEntry)?
-      let range = SystemTree.freeListRange
-      try forEachEntry(in: system, from: range.start, to: range.end) { key, value throws(VaultError) in
-        guard case .stored(.inline(let bytes)) = value else {
-          throw VaultError(.corrupt, "free-list entry is not an inline page list")
-        }
-        first = (Array(key), try FreeListEntry(key: key, value: bytes))
-        return false
-      }
-      guard let first, first.entry.freedBy <= oldestReader else { return }
-      for page in first.entry.pages
-      where !FileFormat.isDataPage(page) || page.rawValue >= base.pageCount {
-        throw VaultError(.corrupt, "free list names impossible page \(page)")
-      }
-      _ = try remove(first.key, from: system)
-      reusable += first.entry.pages
-      reusableTaken += UInt64(first.entry.pages.count)
+      guard let first = try freeListEntries(from: nil, to: nil, limit: 1).first,
+        first.freedBy <= oldestReader
+      else { return }
+      try take(first)
     }
   }
 
-  /// `count` pages from `pool`: for the `hot` nodes, the free pages right after this
-  /// transaction's meta page (so they and the meta page form one write); for the rest,
-  /// as few runs of consecutive pages as possible (longest runs first, lowest first
-  /// among equals), so the commit goes out in few writes.
+  /// Free-list entries with keys in `start ..< end` (the whole free list by default).
+  private func freeListEntries(from start: [UInt8]?, to end: [UInt8]?, limit: Int)
+    throws(VaultError) -> [FreeListEntry]
+  {
+    var entries = [FreeListEntry]()
+    let range = SystemTree.freeListRange
+    try forEachEntry(in: system, from: start ?? range.start, to: end ?? range.end) {
+      key, value throws(VaultError) in
+      guard case .stored(.inline(let bytes)) = value else {
+        throw VaultError(.corrupt, "free-list entry is not an inline page list")
+      }
+      entries.append(try FreeListEntry(key: key, value: bytes))
+      return entries.count < limit
+    }
+    return entries
+  }
+
+  /// Removes `entry` from the free list and makes its pages reusable.
+  private func take(_ entry: FreeListEntry) throws(VaultError) {
+    for page in entry.pages
+    where !FileFormat.isDataPage(page) || page.rawValue >= base.pageCount {
+      throw VaultError(.corrupt, "free list names impossible page \(page)")
+    }
+    _ = try remove(entry.key, from: system)
+    reusable += entry.pages
+    reusableTaken += UInt64(entry.pages.count)
+  }
+
+  /// `count` pages from `pool`. The `hot` nodes get the free pages right after this
+  /// transaction's meta page, so they and the meta page go out as few writes. The other
+  /// nodes get pages in as few runs of consecutive pages as possible (longest runs first,
+  /// lowest first among equals), never from a hot area: a cold page parked there would
+  /// stay a long time and split the run next to the meta page. (The hot areas hold 16
+  /// pages: at most that many stay free for lack of hot nodes.) Whatever the pool lacks
+  /// comes from the end of the file.
   private func choosePages(_ count: Int, hot: Int, from pool: [PageNumber]) -> (
     general: [PageNumber], hot: [PageNumber]
   ) {
     guard count > 0, !pool.isEmpty else { return ([], []) }
-    let available = Set(pool)
-    var hotPages = [PageNumber]()
-    for page in FileFormat.hotArea(for: id) {
-      guard hotPages.count < min(hot, count), available.contains(PageNumber(page)) else { break }
-      hotPages.append(PageNumber(page))
-    }
-    let taken = Set(hotPages)
-    let sorted = pool.filter { !taken.contains($0) }.sorted()
+    let ourArea = FileFormat.hotArea(for: id)
+    let otherArea = FileFormat.hotArea(for: id.next)
+    let sorted = pool.sorted()
+    let ours = sorted.filter { ourArea.contains($0.rawValue) }
+    let rest = sorted.filter { !ourArea.contains($0.rawValue) && !otherArea.contains($0.rawValue) }
+    let hotPages = Array(ours.prefix(min(hot, count)))
     let wanted = count - hotPages.count
-    guard wanted > 0, !sorted.isEmpty else { return ([], hotPages) }
-    guard wanted < sorted.count else { return (sorted, hotPages) }
+    return (fewestRuns(wanted, from: rest), hotPages)
+  }
+
+  /// Up to `count` pages of `sorted` in as few runs of consecutive pages as possible.
+  private func fewestRuns(_ count: Int, from sorted: [PageNumber]) -> [PageNumber] {
+    guard count > 0, !sorted.isEmpty else { return [] }
+    guard count < sorted.count else { return sorted }
     var runs = [Range<Int>]()
     var runStart = 0
     for index in 1...sorted.count
@@ -182,24 +211,25 @@ extension WriteTransaction {
       runStart = index
     }
     // The shortest single run that fits leaves the larger ones for bigger commits.
-    if let fit = runs.filter({ $0.count >= wanted }).min(by: { $0.count < $1.count }) {
-      return (Array(sorted[fit.lowerBound..<fit.lowerBound + wanted]), hotPages)
+    if let fit = runs.filter({ $0.count >= count }).min(by: { $0.count < $1.count }) {
+      return Array(sorted[fit.lowerBound..<fit.lowerBound + count])
     }
     var chosen = [PageNumber]()
     let longestFirst = runs.sorted {
       $0.count > $1.count || ($0.count == $1.count && $0.lowerBound < $1.lowerBound)
     }
     for run in longestFirst {
-      chosen += sorted[run.lowerBound..<min(run.upperBound, run.lowerBound + wanted - chosen.count)]
-      if chosen.count == wanted { break }
+      chosen += sorted[run.lowerBound..<min(run.upperBound, run.lowerBound + count - chosen.count)]
+      if chosen.count == count { break }
     }
-    return (chosen, hotPages)
+    return chosen
   }
 
   /// Pages this transaction will write: every dirty node and every overflow page of a
-  /// new large value; and how many of them are hot (tree roots and the system tree's
-  /// pages, written last).
+  /// new large value; and how many of them are hot (the top two levels of each tree
+  /// and the system tree's pages, written last).
   func countPagesToWrite() throws(VaultError) -> (total: Int, hot: Int) {
+    if let memo = pageCountMemo, memo.changeCount == changeCount { return memo.counts }
     var count = 0
     func visit(_ reference: ChildRef?) {
       guard case .dirty(let node)? = reference else { return }
@@ -212,15 +242,21 @@ extension WriteTransaction {
       }
     }
     var hot = 0
+    func countHot(_ reference: ChildRef?, depth: Int) {
+      guard case .dirty(let node)? = reference, depth <= PageOutput.hotDepth else { return }
+      hot += 1
+      for child in node.children { countHot(child, depth: depth + 1) }
+    }
     for state in trees.values where state.isModified && !state.isDropped {
       visit(state.root)
-      if case .dirty? = state.root { hot += 1 }
+      countHot(state.root, depth: 0)
     }
     let beforeSystem = count
     visit(system.root)
     // The system tree's root goes into the meta page, not a page of its own.
     if system.root != nil { count -= 1 }
     hot += count - beforeSystem
+    pageCountMemo = (changeCount, (count, hot))
     return (count, hot)
   }
 }
@@ -278,34 +314,45 @@ struct PageOutput {
     }
   }
 
-  /// A tree root whose descendants are written and whose own page is not yet.
-  enum PreparedRoot {
-    case unchanged(PageLink)
+  /// Nodes this deep or less (roots are at depth 0) are hot: written last, next to the
+  /// meta page.
+  static let hotDepth = 0
+
+  /// A top-level node whose descendants below the hot levels are written and whose own
+  /// page is not yet.
+  indirect enum Prepared {
+    case written(PageLink)
     case leaf(MutableNode, [(key: ArraySlice<UInt8>, value: CellValue)])
-    case interior(MutableNode, [PageLink])
+    case interior(MutableNode, [Prepared])
   }
 
-  /// Writes every page below a tree's root (the first phase of a commit).
-  mutating func writeBelowRoot(_ reference: ChildRef?, tree: TreeID) throws(VaultError)
-    -> PreparedRoot
+  /// The first phase of a commit: writes every page of the subtree below the hot levels.
+  mutating func prepare(_ reference: ChildRef?, tree: TreeID, depth: Int) throws(VaultError)
+    -> Prepared
   {
     switch reference {
-    case nil: return .unchanged(.null)
-    case .clean(let link)?: return .unchanged(link)
+    case nil: return .written(.null)
+    case .clean(let link)?: return .written(link)
     case .dirty(let node)?:
+      guard depth <= Self.hotDepth else { return .written(try write(node, tree: tree)) }
       if node.isLeaf { return .leaf(node, try resolveCells(node, tree: tree)) }
-      var links = [PageLink]()
-      for child in node.children { links.append(try write(child, tree: tree)) }
-      return .interior(node, links)
+      var children = [Prepared]()
+      for child in node.children {
+        children.append(try prepare(child, tree: tree, depth: depth + 1))
+      }
+      return .interior(node, children)
     }
   }
 
-  /// Writes a prepared root's own page (the second phase); returns the link to it.
-  mutating func writeRoot(_ prepared: PreparedRoot, tree: TreeID) throws(VaultError) -> PageLink {
+  /// The second phase: writes the hot levels; returns the link to the top node.
+  mutating func finish(_ prepared: Prepared, tree: TreeID) throws(VaultError) -> PageLink {
     switch prepared {
-    case .unchanged(let link): return link
+    case .written(let link): return link
     case .leaf(let node, let cells): return try writeLeaf(node, cells: cells, tree: tree)
-    case .interior(let node, let links): return try writeInterior(node, links: links, tree: tree)
+    case .interior(let node, let children):
+      var links = [PageLink]()
+      for child in children { links.append(try finish(child, tree: tree)) }
+      return try writeInterior(node, links: links, tree: tree)
     }
   }
 

@@ -33,6 +33,8 @@ public final class WriteTransaction {
   var isActive = true
   /// Bumped by every change, so that iteration notices changes made inside it.
   var changeCount = 0
+  /// ``countPagesToWrite()`` as of a change count.
+  var pageCountMemo: (changeCount: Int, counts: (total: Int, hot: Int))?
 
   init(store: VaultStore, base: MetaPage, oldestReader: TransactionID) {
     self.store = store
