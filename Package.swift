@@ -44,8 +44,7 @@ let package = Package(
       dependencies: [
         "VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "VaultCLI",
         "vault-test-helper",
-      ],
-      resources: [.copy("../../Format/vectors")]
+      ]
     ),
   ],
   swiftLanguageModes: [.v6]

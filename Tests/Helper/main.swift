@@ -20,9 +20,29 @@ func say(_ text: String) {
 }
 
 let arguments = CommandLine.arguments
-guard arguments.count >= 4 else {
-  say("usage: vault-test-helper hold-snapshot|hold-write-lock|write PATH N")
+guard arguments.count >= 4 || (arguments.count == 3 && arguments[1] == "make-vectors") else {
+  say("usage: vault-test-helper hold-snapshot|hold-write-lock|write PATH N | make-vectors DIR")
   exit(64)
+}
+if arguments.count == 3 && arguments[1] == "make-vectors" {
+  do {
+    try Vectors.make(in: arguments[2])
+    for name in ["v1-4k.vault", "v2-16k.vault"] {
+      let path = arguments[2] + "/" + name
+      let store = try VaultStore.open(at: path, options: .init(readOnly: true))
+      try Vectors.manifest(of: store).write(
+        toFile: arguments[2] + "/" + name.replacingOccurrences(of: ".vault", with: ".contents"),
+        atomically: true, encoding: .utf8)
+      // Drop the zeros written ahead of need: the file ends at its last page.
+      let end = try store.newestMeta().pageCount * UInt64(store.pageSize)
+      guard truncate(path, off_t(end)) == 0 else { throw VaultError(.io, "cannot truncate \(path)") }
+      unlink(path + "-lock")
+    }
+    exit(0)
+  } catch {
+    say("fail: \(error)")
+    exit(1)
+  }
 }
 let path = arguments[2]
 let amount = Double(arguments[3]) ?? 1

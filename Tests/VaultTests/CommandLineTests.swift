@@ -1,0 +1,174 @@
+import Foundation
+import Testing
+import VaultCLI
+import VaultCore
+import VaultFormat
+
+@testable import VaultStorage
+
+/// Runs `vault ARGUMENTS` in-process; returns exit code, standard output and error.
+func vault(_ arguments: String...) -> (status: Int32, output: String, errors: String) {
+  let console = CapturedConsole()
+  let status = CommandLineTool.run(arguments, console: console)
+  return (status, console.output, console.errors)
+}
+
+/// Parses one JSON document printed by the CLI.
+func parseJSON(_ text: String) throws -> [String: Any] {
+  let object = try JSONSerialization.jsonObject(with: Data(text.utf8))
+  return try #require(object as? [String: Any])
+}
+
+@Suite struct CommandLineTests {
+  @Test func initCreatesAVaultAndRefusesToOverwrite() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("studio.vault")
+    let created = vault("init", path, "--page-size", "8192")
+    #expect(created.status == 0, "\(created.errors)")
+    #expect(created.output.contains("created"))
+    #expect(try VaultStore.open(at: path).pageSize == 8192)
+    let again = vault("init", path)
+    #expect(again.status == 64)
+    #expect(again.errors.hasPrefix("vault: error: ") && again.errors.contains("already exists"))
+    #expect(vault("init", dir.file("odd.vault"), "--page-size", "5000").status == 64)
+    #expect(vault("init", dir.file("odd.vault"), "--page-size", "big").status == 64)
+    #expect(!FileManager.default.fileExists(atPath: dir.file("odd.vault")))
+    #expect(vault("init").status == 64)
+  }
+
+  @Test func infoPrintsTheContractFields() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("v.vault")
+    #expect(vault("init", path).status == 0)
+    let result = vault("info", "--json", path)
+    #expect(result.status == 0)
+    let info = try parseJSON(result.output)
+    for field in ["formatVersion", "pageSize", "pageCount", "transactionId", "vaultId", "createdAt", "kdf", "auditVerifierKey"] {
+      #expect(info[field] != nil, "missing \(field)")
+    }
+    #expect(info["formatVersion"] as? Int == 1)
+    #expect(info["pageSize"] as? Int == 4096)
+    #expect((info["vaultId"] as? String)?.count == 36)
+    // Options may follow the path, and the document is deterministic (sorted keys).
+    #expect(vault("info", path, "--json").output == result.output)
+    // Every value of `info` is a scalar, so the keys in print order are the top level's.
+    let keys = result.output.matches(of: /"([a-zA-Z]+)":/).map { String($0.1) }
+    #expect(keys.count == info.count && keys == keys.sorted())
+    #expect(vault("info", dir.file("missing.vault")).status == 66)
+    let notVault = dir.file("notes.txt")
+    try Data("hello".utf8).write(to: URL(fileURLWithPath: notVault))
+    #expect(vault("info", notVault).status == 65)
+  }
+
+  @Test func checkReportsDamageWithPageAndExitCodeOne() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("v.vault")
+    do {
+      let store = try VaultStore.create(at: path)
+      try store.write { tx in
+        let tree = try tx.createTree(named: "clients")
+        for index in 0..<400 { try tree.insert([UInt8](repeating: 3, count: 100), forKey: bytes("c\(index)")) }
+      }
+    }
+    let clean = vault("check", path, "--json")
+    #expect(clean.status == 0)
+    let report = try parseJSON(clean.output)
+    #expect(report["ok"] as? Bool == true)
+    #expect((report["pagesChecked"] as? Int ?? 0) > 10)
+    #expect((report["problems"] as? [Any])?.isEmpty == true)
+
+    // Damage one leaf in the middle of the file.
+    let inspection = try VaultStore.open(at: path, options: .init(readOnly: true)).read { Inspection(snapshot: $0) }
+    let leaf = try #require(inspection.reachable.first { $0.value.type == .leaf }?.key)
+    let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+    try handle.seek(toOffset: leaf * 4096 + 700)
+    try handle.write(contentsOf: Data([0xEE]))
+    try handle.close()
+    let damaged = vault("check", "--json", path)
+    #expect(damaged.status == 1)
+    let problems = try #require(try parseJSON(damaged.output)["problems"] as? [[String: Any]])
+    #expect(problems.contains { ($0["page"] as? Int).map(UInt64.init) == leaf })
+    #expect(problems.allSatisfy { $0["kind"] is String && $0["detail"] is String })
+    let text = vault("check", path)
+    #expect(text.status == 1 && text.output.contains("page \(leaf)"))
+    #expect(vault("check", dir.file("missing")).status == 66)
+  }
+
+  @Test func pagesPageAndStatsDescribeTheFile() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("v.vault")
+    do {
+      let store = try VaultStore.create(at: path)
+      try store.write { tx in
+        let tree = try tx.createTree(named: "media")
+        for index in 0..<300 { try tree.insert([UInt8](repeating: 1, count: 150), forKey: bytes("m\(index)")) }
+        try tree.insert([UInt8](repeating: 2, count: 9000), forKey: bytes("big"))
+      }
+    }
+    let pages = try parseJSON(vault("pages", path, "--json").output)
+    let list = try #require(pages["pages"] as? [[String: Any]])
+    let types = Set(list.compactMap { $0["type"] as? String })
+    #expect(types.isSuperset(of: ["header", "meta", "interior", "leaf", "overflow", "free"]))
+    #expect(list.allSatisfy { $0["page"] is Int && $0.keys.contains("transactionId") && $0.keys.contains("fill") })
+    #expect(list.first { $0["type"] as? String == "leaf" }?["tree"] as? String == "media")
+
+    let leafNumber = try #require(list.first { $0["type"] as? String == "leaf" }?["page"] as? Int)
+    let page = try parseJSON(vault("page", path, String(leafNumber), "--json").output)
+    #expect(page["type"] as? String == "leaf")
+    #expect(page["checksumValid"] as? Bool == true)
+    #expect((page["hex"] as? String)?.count == 8192)
+    #expect(vault("page", path, "999999").status == 64)
+    #expect(vault("page", path, "-1").status == 64)
+    #expect(vault("page", path).status == 64)
+    #expect(vault("page", path, "2").output.contains("meta"))
+
+    let stats = try parseJSON(vault("stats", "--json", path).output)
+    let trees = try #require(stats["trees"] as? [[String: Any]])
+    #expect(trees.contains { $0["name"] as? String == "media" && $0["keys"] as? Int == 301 })
+    #expect(stats["freePages"] is Int && stats["fragmentation"] is Double || stats["fragmentation"] is Int)
+    #expect(vault("stats", path).status == 0)
+  }
+
+  @Test(arguments: ["init", "info", "check", "pages", "page", "stats", "version"])
+  func helpIsTheSameBothWaysAndListsExitCodes(command: String) {
+    let viaHelp = vault("help", command)
+    let viaFlag = vault(command, "--help")
+    #expect(viaHelp.status == 0 && viaFlag.status == 0)
+    #expect(viaHelp.output == viaFlag.output)
+    #expect(viaHelp.output.contains("usage: vault \(command)"))
+    #expect(viaHelp.output.contains("exit codes:"))
+  }
+
+  @Test func badInvocationsAreUsageErrors() {
+    #expect(vault().status == 64)
+    #expect(vault("frobnicate").status == 64)
+    #expect(vault("info", "--no-such-option", "x").status == 64)
+    #expect(vault("info", "a", "b").status == 64)
+    #expect(vault("help", "frobnicate").status == 64)
+    #expect(vault("help").output.contains("commands:"))
+    let version = vault("version", "--json")
+    #expect(version.status == 0 && version.output.contains("\"formatVersion\":1"))
+  }
+
+  @Test func theVaultBinaryExitsWithTheContractCodes() throws {
+    let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let binary = directory.appendingPathComponent("vault").path
+    try #require(FileManager.default.isExecutableFile(atPath: binary))
+    func run(_ arguments: [String]) throws -> Int32 {
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: binary)
+      process.arguments = arguments
+      process.standardOutput = FileHandle.nullDevice
+      process.standardError = FileHandle.nullDevice
+      try process.run()
+      process.waitUntilExit()
+      #expect(process.terminationReason == .exit, "\(arguments) died by a signal")
+      return process.terminationStatus
+    }
+    let dir = TemporaryDirectory()
+    #expect(try run(["init", dir.file("v.vault")]) == 0)
+    #expect(try run(["check", dir.file("v.vault")]) == 0)
+    #expect(try run(["info", dir.file("nothing")]) == 66)
+    #expect(try run(["bogus"]) == 64)
+  }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+import VaultCLI
+import VaultCore
+import VaultCrypto
+
+@testable import VaultStorage
+
+/// The vault files in Format/vectors must stay readable, exactly as their manifests say.
+@Suite struct VectorTests {
+  static let directory = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Format/vectors").path
+
+  static func hex(_ bytes: [UInt8]) -> String {
+    bytes.map { String(format: "%02x", $0) }.joined()
+  }
+
+  @Test(arguments: ["v1-4k", "v2-16k"])
+  func vectorHoldsExactlyItsManifest(name: String) throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("\(name).vault")
+    try FileManager.default.copyItem(atPath: "\(Self.directory)/\(name).vault", toPath: path)
+    let manifest = try String(contentsOfFile: "\(Self.directory)/\(name).contents", encoding: .utf8)
+
+    var expectedTrees = [String: UInt64]()
+    var expectedEntries = [String: [String: (length: Int, sha256: String)]]()
+    for line in manifest.split(separator: "\n") where !line.hasPrefix("#") {
+      let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+      switch fields.first {
+      case "tree":
+        expectedTrees[fields[1]] = UInt64(fields[2])
+      case "entry":
+        expectedEntries[fields[1], default: [:]][fields[2]] = (Int(fields[3])!, fields[4])
+      default:
+        Issue.record("unexpected manifest line: \(line)")
+      }
+    }
+    #expect(!expectedTrees.isEmpty)
+
+    let store = try VaultStore.open(at: path, options: .init(readOnly: true))
+    try store.read { snapshot in
+      #expect(Set(try snapshot.treeNames()) == Set(expectedTrees.keys))
+      for (treeName, keys) in expectedTrees {
+        let tree = try #require(try snapshot.tree(named: treeName))
+        #expect(tree.count == keys, "\(name): tree \(treeName) count")
+        var seen = 0
+        try tree.forEach { key, value in
+          seen += 1
+          let expected = expectedEntries[treeName]?[Self.hex(key)]
+          #expect(expected?.length == value.count, "\(name): \(treeName) \(Self.hex(key))")
+          #expect(expected?.sha256 == Self.hex(SHA256.hash(value)))
+          return true
+        }
+        #expect(seen == expectedEntries[treeName, default: [:]].count)
+      }
+    }
+    let report = Checker.check(path: path)
+    #expect(report.ok, "\(report.problems)")
+    let console = CapturedConsole()
+    #expect(CommandLineTool.run(["check", path], console: console) == 0)
+  }
+}
