@@ -78,7 +78,9 @@ package struct Arguments: Sendable {
   /// An integer option, or `defaultValue` when absent.
   package func integer(_ name: String, default defaultValue: Int) throws(UsageError) -> Int {
     guard let text = values[name] else { return defaultValue }
-    guard let value = Int(text) else { throw UsageError("--\(name) needs a number, not \"\(text)\"") }
+    guard let value = Int(text) else {
+      throw UsageError("--\(name) needs a number, not \"\(text)\"")
+    }
     return value
   }
 

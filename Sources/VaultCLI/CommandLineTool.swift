@@ -11,8 +11,8 @@ package enum CommandLineTool {
 
   static var commands: [any Command.Type] {
     [
-    InitCommand.self, InfoCommand.self, CheckCommand.self, PagesCommand.self,
-    PageCommand.self, StatsCommand.self, VersionCommand.self,
+      InitCommand.self, InfoCommand.self, CheckCommand.self, PagesCommand.self,
+      PageCommand.self, StatsCommand.self, VersionCommand.self,
     ]
   }
 

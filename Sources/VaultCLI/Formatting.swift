@@ -53,7 +53,8 @@ enum Formatting {
         let h = String(byte, radix: 16)
         return h.count == 1 ? "0" + h : h
       }.joined(separator: " ")
-      text += "  " + String(line.map { (32...126).contains($0) ? Character(UnicodeScalar($0)) : "." })
+      text +=
+        "  " + String(line.map { (32...126).contains($0) ? Character(UnicodeScalar($0)) : "." })
       text += "\n"
     }
     return text

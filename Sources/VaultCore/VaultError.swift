@@ -76,8 +76,11 @@ public struct VaultError: Error, Sendable, Hashable, CustomStringConvertible {
 
   public var description: String {
     var text = message
-    if let page { text += " (page \(page)" + (offset.map { ", offset \($0)" } ?? "") + ")" }
-    else if let offset { text += " (offset \(offset))" }
+    if let page {
+      text += " (page \(page)" + (offset.map { ", offset \($0)" } ?? "") + ")"
+    } else if let offset {
+      text += " (offset \(offset))"
+    }
     if let errno { text += " [errno \(errno)]" }
     return text
   }

@@ -183,15 +183,18 @@ public struct Page: Sendable {
       raw.storeBytes(of: UInt16(header.linkCount).littleEndian, toByteOffset: 18, as: UInt16.self)
       raw.storeBytes(of: UInt32(bodyLength).littleEndian, toByteOffset: 20, as: UInt32.self)
       raw.storeBytes(of: header.pageNumber.rawValue.littleEndian, toByteOffset: 24, as: UInt64.self)
-      raw.storeBytes(of: header.transaction.rawValue.littleEndian, toByteOffset: 32, as: UInt64.self)
+      raw.storeBytes(
+        of: header.transaction.rawValue.littleEndian, toByteOffset: 32, as: UInt64.self)
       raw.storeBytes(of: header.tree.rawValue.littleEndian, toByteOffset: 40, as: UInt64.self)
       var offset = FileFormat.pageHeaderSize
       for link in links {
         raw.storeBytes(of: link.page.rawValue.littleEndian, toByteOffset: offset, as: UInt64.self)
         raw.storeBytes(
           of: link.transaction.rawValue.littleEndian, toByteOffset: offset + 8, as: UInt64.self)
-        raw.storeBytes(of: link.checksum.low.littleEndian, toByteOffset: offset + 16, as: UInt64.self)
-        raw.storeBytes(of: link.checksum.high.littleEndian, toByteOffset: offset + 24, as: UInt64.self)
+        raw.storeBytes(
+          of: link.checksum.low.littleEndian, toByteOffset: offset + 16, as: UInt64.self)
+        raw.storeBytes(
+          of: link.checksum.high.littleEndian, toByteOffset: offset + 24, as: UInt64.self)
         offset += FileFormat.linkSize
       }
       writeBody(UnsafeMutableRawBufferPointer(rebasing: raw[bodyOffset..<bodyOffset + bodyLength]))

@@ -22,7 +22,11 @@ public enum SystemTree {
   }
 
   /// The first key of the catalog range and the first key past it.
-  public static let catalogRange: (start: [UInt8], end: [UInt8]) = ([catalogPrefix], [catalogPrefix + 1])
+  public static let catalogRange: (start: [UInt8], end: [UInt8]) = (
+    [catalogPrefix], [catalogPrefix + 1]
+  )
   /// The first key of the free-list range and the first key past it.
-  public static let freeListRange: (start: [UInt8], end: [UInt8]) = ([freeListPrefix], [freeListPrefix + 1])
+  public static let freeListRange: (start: [UInt8], end: [UInt8]) = (
+    [freeListPrefix], [freeListPrefix + 1]
+  )
 }

@@ -25,7 +25,8 @@ package enum Checker {
     do throws(VaultError) {
       store = try VaultStore.open(at: path, options: .init(readOnly: true))
     } catch {
-      report.problems.append(CheckProblem(error, kind: error.code == .notAVault ? "notAVault" : "open"))
+      report.problems.append(
+        CheckProblem(error, kind: error.code == .notAVault ? "notAVault" : "open"))
       return report
     }
     report.pagesChecked += 2

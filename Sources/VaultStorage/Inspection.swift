@@ -156,7 +156,8 @@ package struct Inspection: Sendable {
         for free in entry.pages {
           if self.free[free.rawValue] != nil {
             problems.append(
-              CheckProblem(page: free.rawValue, kind: "freeList", detail: "page is listed free twice"))
+              CheckProblem(
+                page: free.rawValue, kind: "freeList", detail: "page is listed free twice"))
           }
           self.free[free.rawValue] = entry.freedBy
         }
@@ -175,7 +176,8 @@ package struct Inspection: Sendable {
         problems.append(
           CheckProblem(
             page: nil, kind: "count",
-            detail: "tree \(treeNames[tree] ?? "?") declares \(declared) keys but holds \(counted)"))
+            detail: "tree \(treeNames[tree] ?? "?") declares \(declared) keys but holds \(counted)")
+        )
       }
     }
     let trees = UInt64(keysDeclared.count)
@@ -200,7 +202,8 @@ package struct Inspection: Sendable {
     for page in free.keys.sorted() {
       if !FileFormat.isDataPage(PageNumber(page)) || page >= meta.pageCount {
         problems.append(
-          CheckProblem(page: page, kind: "freeList", detail: "free list names a page outside the file"))
+          CheckProblem(
+            page: page, kind: "freeList", detail: "free list names a page outside the file"))
       } else if reachable[page] != nil {
         problems.append(
           CheckProblem(page: page, kind: "sharedPage", detail: "page is both in use and free"))

@@ -144,7 +144,6 @@ package final class LockFile: @unchecked Sendable {
     mappedOK = true
   }
 
-
   deinit {
     munmap(memory, LockFile.fileSize)
     Glibc.close(descriptor)  // releases every OFD lock this store holds
@@ -209,7 +208,8 @@ package final class LockFile: @unchecked Sendable {
     atomicMemoryFence(ordering: .sequentiallyConsistent)
     var oldest = newest
     let used = Int(
-      min(atomicWord(at: Field.slotHighWater).pointee.load(ordering: .acquiring),
+      min(
+        atomicWord(at: Field.slotHighWater).pointee.load(ordering: .acquiring),
         UInt64(LockFile.slotCount)))
     for index in 0..<used {
       let value = slotWord(index).pointee.load(ordering: .sequentiallyConsistent)
@@ -227,7 +227,7 @@ package final class LockFile: @unchecked Sendable {
     request.l_whence = Int16(SEEK_SET)
     request.l_start = off_t(LockFile.slotsOffset + index * LockFile.slotSize)
     request.l_len = 1
-    guard fcntl(descriptor, LockFile.F_OFD_GETLK, &request) == 0 else {
+    guard fcntl(descriptor, LockFile.ofdGetLock, &request) == 0 else {
       return true  // when in doubt, keep the pages
     }
     return request.l_type != Int16(F_UNLCK)
@@ -262,25 +262,25 @@ package final class LockFile: @unchecked Sendable {
     request.l_whence = Int16(SEEK_SET)
     request.l_start = off_t(LockFile.writerByte)
     request.l_len = 1
-    _ = fcntl(descriptor, LockFile.F_OFD_SETLK, &request)
+    _ = fcntl(descriptor, LockFile.ofdSetLock, &request)
   }
 
   // MARK: fcntl
 
-  // Linux values; Glibc exposes these only under _GNU_SOURCE.
-  static let F_OFD_GETLK: Int32 = 36
-  static let F_OFD_SETLK: Int32 = 37
-  static let F_OFD_SETLKW: Int32 = 38
+  // F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW: Linux values, which Glibc exposes only under
+  // _GNU_SOURCE.
+  static let ofdGetLock: Int32 = 36
+  static let ofdSetLock: Int32 = 37
+  static let ofdSetLockWait: Int32 = 38
 
   /// Locks one byte. Returns false when `wait` is false and another holder conflicts.
-  static func lock(_ fd: Int32, byte: Int, exclusive: Bool, wait: Bool) throws(VaultError) -> Bool
-  {
+  static func lock(_ fd: Int32, byte: Int, exclusive: Bool, wait: Bool) throws(VaultError) -> Bool {
     var request = flock()
     request.l_type = Int16(exclusive ? F_WRLCK : F_RDLCK)
     request.l_whence = Int16(SEEK_SET)
     request.l_start = off_t(byte)
     request.l_len = 1
-    while fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &request) != 0 {
+    while fcntl(fd, wait ? ofdSetLockWait : ofdSetLock, &request) != 0 {
       switch errno {
       case EINTR: continue
       case EAGAIN, EACCES: return false

@@ -157,7 +157,9 @@ package final class PosixFile: FileIO {
     let fd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     guard fd >= 0 else { throw openError(path: directory, errno: errno) }
     defer { Glibc.close(fd) }
-    guard fsync(fd) == 0 else { throw ioError("fsync of directory \(directory) failed", errno: errno) }
+    guard fsync(fd) == 0 else {
+      throw ioError("fsync of directory \(directory) failed", errno: errno)
+    }
   }
 
   package static func parentDirectory(of path: String) -> String {

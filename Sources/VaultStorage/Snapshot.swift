@@ -110,7 +110,8 @@ public struct ReadTree: Sendable {
     guard var node = try rootNode() else { return nil }
     let reader = snapshot.reader
     while !node.isLeaf {
-      node = try reader.node(node.children[node.childIndex(for: key)], tree: root.id, in: snapshot.meta)
+      node = try reader.node(
+        node.children[node.childIndex(for: key)], tree: root.id, in: snapshot.meta)
     }
     let (index, found) = node.search(key)
     return found ? node.values[index] : nil
@@ -129,7 +130,7 @@ public struct ReadTree: Sendable {
 
   /// Calls `body` with each key and value whose key is in `start ..< end` (nil: no
   /// bound), in key order, until `body` returns false.
-  public func forEach(
+  public func scan(
     from start: [UInt8]? = nil, to end: [UInt8]? = nil,
     _ body: (_ key: [UInt8], _ value: [UInt8]) throws -> Bool
   ) throws {

@@ -166,7 +166,8 @@ struct StructureWalker {
     case (false, _, .inline), (false, _, .overflow):
       break
     default:
-      throw VaultError(.corruptPage, "a cell of tree \(tree) holds the wrong kind of value", page: page)
+      throw VaultError(
+        .corruptPage, "a cell of tree \(tree) holds the wrong kind of value", page: page)
     }
   }
 

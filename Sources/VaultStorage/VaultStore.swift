@@ -353,7 +353,8 @@ public final class VaultStore: Sendable {
       // them in its cache (the "fsyncgate" lesson): trust nothing cached, and leave
       // the previous state as the only one a future open can pick.
       reader.cache.removeAll()
-      try? file.write([[UInt8](repeating: 0, count: self.pageSize)], at: metaPage.rawValue * pageSize)
+      try? file.write(
+        [[UInt8](repeating: 0, count: self.pageSize)], at: metaPage.rawValue * pageSize)
       try? file.sync()
       throw error
     }

@@ -166,7 +166,8 @@ extension WriteTransaction {
       let size = MutableNode.cellSize(key: key, value: value)
       if found {
         try release(node.values[index], tree: tree)
-        node.contentSize += size - MutableNode.cellSize(key: node.keys[index], value: node.values[index])
+        node.contentSize +=
+          size - MutableNode.cellSize(key: node.keys[index], value: node.values[index])
         node.values[index] = value
         return true
       }

@@ -369,7 +369,8 @@ struct PageOutput {
   private mutating func writeLeaf(
     _ node: MutableNode, cells: [(key: ArraySlice<UInt8>, value: CellValue)], tree: TreeID
   ) throws(VaultError) -> PageLink {
-    let size = 2 + cells.reduce(0) { $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value) }
+    let size =
+      2 + cells.reduce(0) { $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value) }
     assert(size == node.contentSize, "leaf size \(size) != tracked \(node.contentSize)")
     guard size <= FileFormat.contentCapacity(pageSize: pageSize) else {
       throw VaultError(.internal, "a leaf outgrew its page (\(size) bytes)")

@@ -168,7 +168,8 @@ public struct WriteTree {
     try transaction.requireActive()
     guard key.count <= FileFormat.maximumKeyLength else {
       throw VaultError(
-        .tooLarge, "key of \(key.count) bytes exceeds the \(FileFormat.maximumKeyLength)-byte limit")
+        .tooLarge, "key of \(key.count) bytes exceeds the \(FileFormat.maximumKeyLength)-byte limit"
+      )
     }
     let cell = LeafPage.inlineCellSize(keyLength: key.count, valueLength: value.count)
     let pending: PendingValue =
@@ -192,7 +193,7 @@ public struct WriteTree {
   /// may be nil: unbounded), in key order, until `body` returns false.
   ///
   /// - Throws: `.misuse` if `body` changes the transaction.
-  public func forEach(
+  public func scan(
     from start: [UInt8]? = nil, to end: [UInt8]? = nil,
     _ body: (_ key: [UInt8], _ value: [UInt8]) throws -> Bool
   ) throws {

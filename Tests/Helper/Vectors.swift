@@ -35,7 +35,8 @@ enum Vectors {
     try store.write { tx in
       let clients = try tx.createTree(named: "clients")
       for index in 0..<60 {
-        let value = Array("name=Client \(index);email=c\(index)@example.com;".utf8)
+        let value =
+          Array("name=Client \(index);email=c\(index)@example.com;".utf8)
           + random.text(40 + index)
         try clients.insert(value, forKey: Array(String(format: "client-%03d", index).utf8))
       }
@@ -55,7 +56,8 @@ enum Vectors {
     try store.write { tx in
       guard let clients = try tx.tree(named: "clients") else { return }
       for index in stride(from: 0, to: 60, by: 6) {
-        try clients.insert(random.text(90), forKey: Array(String(format: "client-%03d", index).utf8))
+        try clients.insert(
+          random.text(90), forKey: Array(String(format: "client-%03d", index).utf8))
       }
       for index in stride(from: 1, to: 60, by: 12) {
         try clients.removeValue(forKey: Array(String(format: "client-%03d", index).utf8))
@@ -95,7 +97,7 @@ enum Vectors {
       for name in try snapshot.treeNames() {
         guard let tree = try snapshot.tree(named: name) else { continue }
         lines.append("tree\t\(name)\t\(tree.count)")
-        try tree.forEach { key, value in
+        try tree.scan { key, value in
           entries.append(
             "entry\t\(name)\t\(hex(key))\t\(value.count)\t\(hex(SHA256.hash(value)))")
           return true

@@ -8,7 +8,7 @@ import VaultStorage
 /// whole by each commit: a consistent snapshot sees one generation throughout.
 func generations(_ snapshot: Snapshot) throws -> Set<UInt64> {
   var seen = Set<UInt64>()
-  try snapshot.tree(named: "data")?.forEach { _, value in
+  try snapshot.tree(named: "data")?.scan { _, value in
     seen.insert(value.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
     return true
   }
@@ -35,7 +35,9 @@ if arguments.count == 3 && arguments[1] == "make-vectors" {
         atomically: true, encoding: .utf8)
       // Drop the zeros written ahead of need: the file ends at its last page.
       let end = try store.newestMeta().pageCount * UInt64(store.pageSize)
-      guard truncate(path, off_t(end)) == 0 else { throw VaultError(.io, "cannot truncate \(path)") }
+      guard truncate(path, off_t(end)) == 0 else {
+        throw VaultError(.io, "cannot truncate \(path)")
+      }
       unlink(path + "-lock")
     }
     exit(0)
@@ -81,13 +83,14 @@ do {
       try store.write { tx in
         let tree = try tx.openTree(named: "data")
         var generation: UInt64 = 0
-        try tree.forEach { _, value in
+        try tree.scan { _, value in
           generation = value.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
           return false
         }
         generation += 1
         for key in 0..<2000 {
-          let value = withUnsafeBytes(of: generation) { Array($0) } + [UInt8](repeating: 9, count: 100)
+          let value =
+            withUnsafeBytes(of: generation) { Array($0) } + [UInt8](repeating: 9, count: 100)
           try tree.insert(value, forKey: Array("key-\(key)".utf8))
         }
       }

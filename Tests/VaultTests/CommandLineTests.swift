@@ -43,7 +43,10 @@ func parseJSON(_ text: String) throws -> [String: Any] {
     let result = vault("info", "--json", path)
     #expect(result.status == 0)
     let info = try parseJSON(result.output)
-    for field in ["formatVersion", "pageSize", "pageCount", "transactionId", "vaultId", "createdAt", "kdf", "auditVerifierKey"] {
+    for field in [
+      "formatVersion", "pageSize", "pageCount", "transactionId", "vaultId", "createdAt", "kdf",
+      "auditVerifierKey",
+    ] {
       #expect(info[field] != nil, "missing \(field)")
     }
     #expect(info["formatVersion"] as? Int == 1)
@@ -67,7 +70,9 @@ func parseJSON(_ text: String) throws -> [String: Any] {
       let store = try VaultStore.create(at: path)
       try store.write { tx in
         let tree = try tx.createTree(named: "clients")
-        for index in 0..<400 { try tree.insert([UInt8](repeating: 3, count: 100), forKey: bytes("c\(index)")) }
+        for index in 0..<400 {
+          try tree.insert([UInt8](repeating: 3, count: 100), forKey: bytes("c\(index)"))
+        }
       }
     }
     let clean = vault("check", path, "--json")
@@ -78,7 +83,9 @@ func parseJSON(_ text: String) throws -> [String: Any] {
     #expect((report["problems"] as? [Any])?.isEmpty == true)
 
     // Damage one leaf in the middle of the file.
-    let inspection = try VaultStore.open(at: path, options: .init(readOnly: true)).read { Inspection(snapshot: $0) }
+    let inspection = try VaultStore.open(at: path, options: .init(readOnly: true)).read {
+      Inspection(snapshot: $0)
+    }
     let leaf = try #require(inspection.reachable.first { $0.value.type == .leaf }?.key)
     let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
     try handle.seek(toOffset: leaf * 4096 + 700)
@@ -101,7 +108,9 @@ func parseJSON(_ text: String) throws -> [String: Any] {
       let store = try VaultStore.create(at: path)
       try store.write { tx in
         let tree = try tx.createTree(named: "media")
-        for index in 0..<300 { try tree.insert([UInt8](repeating: 1, count: 150), forKey: bytes("m\(index)")) }
+        for index in 0..<300 {
+          try tree.insert([UInt8](repeating: 1, count: 150), forKey: bytes("m\(index)"))
+        }
         try tree.insert([UInt8](repeating: 2, count: 9000), forKey: bytes("big"))
       }
     }
@@ -109,7 +118,10 @@ func parseJSON(_ text: String) throws -> [String: Any] {
     let list = try #require(pages["pages"] as? [[String: Any]])
     let types = Set(list.compactMap { $0["type"] as? String })
     #expect(types.isSuperset(of: ["header", "meta", "interior", "leaf", "overflow", "free"]))
-    #expect(list.allSatisfy { $0["page"] is Int && $0.keys.contains("transactionId") && $0.keys.contains("fill") })
+    #expect(
+      list.allSatisfy {
+        $0["page"] is Int && $0.keys.contains("transactionId") && $0.keys.contains("fill")
+      })
     #expect(list.first { $0["type"] as? String == "leaf" }?["tree"] as? String == "media")
 
     let leafNumber = try #require(list.first { $0["type"] as? String == "leaf" }?["page"] as? Int)
@@ -125,7 +137,9 @@ func parseJSON(_ text: String) throws -> [String: Any] {
     let stats = try parseJSON(vault("stats", "--json", path).output)
     let trees = try #require(stats["trees"] as? [[String: Any]])
     #expect(trees.contains { $0["name"] as? String == "media" && $0["keys"] as? Int == 301 })
-    #expect(stats["freePages"] is Int && stats["fragmentation"] is Double || stats["fragmentation"] is Int)
+    #expect(
+      stats["freePages"] is Int && stats["fragmentation"] is Double || stats["fragmentation"] is Int
+    )
     #expect(vault("stats", path).status == 0)
   }
 

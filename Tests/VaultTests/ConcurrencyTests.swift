@@ -18,7 +18,7 @@ func writeGeneration(_ generation: UInt64, to store: VaultStore, keys: Int = 200
 
 func generationsSeen(_ snapshot: Snapshot) throws -> Set<UInt64> {
   var seen = Set<UInt64>()
-  try snapshot.tree(named: "data")?.forEach { _, value in
+  try snapshot.tree(named: "data")?.scan { _, value in
     seen.insert(value.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
     return true
   }

@@ -44,7 +44,8 @@ struct PopulatedVault {
       }
     }
     let inspection = try store.read { Inspection(snapshot: $0) }
-    pagesInUse = [(0, "header"), (1, "header"), (2, "meta"), (11, "meta")]
+    pagesInUse =
+      [(0, "header"), (1, "header"), (2, "meta"), (11, "meta")]
       + inspection.reachable.keys.sorted().map { ($0, inspection.typeName(of: $0)) }
     newestMetaPage = FileFormat.metaPage(for: inspection.meta.transaction).rawValue
   }
@@ -68,17 +69,22 @@ struct PopulatedVault {
 }
 
 @Suite struct CorruptionTests {
-  static let offsets = [0, 15, 16, 17, 18, 20, 24, 32, 40, 48, 63, 64, 65, 80, 100, 1000, 2050, 4055, 4095]
+  static let offsets = [
+    0, 15, 16, 17, 18, 20, 24, 32, 40, 48, 63, 64, 65, 80, 100, 1000, 2050, 4055, 4095,
+  ]
 
   @Test func checkNamesEveryDamagedPageInUse() throws {
     let vault = try PopulatedVault()
     #expect(Checker.check(path: vault.path).ok)
     #expect(vault.pagesInUse.count > 30)
     #expect(
-      Set(vault.pagesInUse.map(\.type)) == ["header", "meta", "catalog", "interior", "leaf", "overflow"])
+      Set(vault.pagesInUse.map(\.type)) == [
+        "header", "meta", "catalog", "interior", "leaf", "overflow",
+      ])
     for (page, type) in vault.pagesInUse {
       for offset in Self.offsets {
-        let copy = try vault.damagedCopy(page: page, offset: offset, name: "p\(page)-\(offset).vault")
+        let copy = try vault.damagedCopy(
+          page: page, offset: offset, name: "p\(page)-\(offset).vault")
         defer { vault.remove(copy) }
         let report = Checker.check(path: copy)
         #expect(!report.ok, "flip at page \(page) (\(type)) offset \(offset) went unnoticed")
@@ -179,7 +185,10 @@ struct PopulatedVault {
       ("short", bytes("hello")),
       ("random", random.bytes(20_000)),
       ("zeros", [UInt8](repeating: 0, count: 16_384)),
-      ("magicOnly", [UInt8](repeating: 0, count: 64) + FileFormat.magic + [UInt8](repeating: 0xFF, count: 8000)),
+      (
+        "magicOnly",
+        [UInt8](repeating: 0, count: 64) + FileFormat.magic + [UInt8](repeating: 0xFF, count: 8000)
+      ),
     ]
     for (name, content) in cases {
       let path = dir.file(name)

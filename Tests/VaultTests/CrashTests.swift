@@ -15,7 +15,7 @@ func contents(of store: VaultStore) throws -> VaultContents {
     for name in try snapshot.treeNames() {
       let tree = try #require(try snapshot.tree(named: name))
       var entries = [[UInt8]: [UInt8]]()
-      try tree.forEach { key, value in
+      try tree.scan { key, value in
         entries[key] = value
         return true
       }
@@ -145,7 +145,8 @@ struct CrashWorkload {
           Issue.record(Comment(rawValue: message))
         }
         let report = Checker.check(path: target)
-        #expect(report.ok, "seed \(seed), crash at \(crashAt), image \(variant): \(report.problems)")
+        #expect(
+          report.ok, "seed \(seed), crash at \(crashAt), image \(variant): \(report.problems)")
         // The recovered vault keeps working.
         try store.write { tx in try tx.openTree(named: "after").insert([1], forKey: [1]) }
       }

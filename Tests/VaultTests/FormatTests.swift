@@ -22,8 +22,11 @@ import VaultFormat
   @Test func headerFromTheFutureIsRefused() throws {
     var header = FileHeader(pageSize: 4096, vaultID: vaultID, createdAtMilliseconds: 0)
     header.incompatibleFeatures = 0x80
-    let page = try Page(header.encodePage(PageNumber(0), transaction: TransactionID(0)), location: PageNumber(0))
-    #expect { try FileHeader(page: page) } throws: { ($0 as? VaultError)?.code == .unsupportedVersion }
+    let page = try Page(
+      header.encodePage(PageNumber(0), transaction: TransactionID(0)), location: PageNumber(0))
+    #expect { try FileHeader(page: page) } throws: {
+      ($0 as? VaultError)?.code == .unsupportedVersion
+    }
     header.incompatibleFeatures = 0
     header.formatVersion = 2
     let newer = header.encodePage(PageNumber(0), transaction: TransactionID(0))
@@ -33,14 +36,22 @@ import VaultFormat
   }
 
   @Test func metaRoundTripsWithEachKindOfEmbeddedRoot() throws {
-    let link = PageLink(page: PageNumber(9), transaction: TransactionID(4), checksum: Checksum(low: 1, high: 2))
-    let other = PageLink(page: PageNumber(12), transaction: TransactionID(6), checksum: Checksum(low: 3, high: 4))
+    let link = PageLink(
+      page: PageNumber(9), transaction: TransactionID(4), checksum: Checksum(low: 1, high: 2))
+    let other = PageLink(
+      page: PageNumber(12), transaction: TransactionID(6), checksum: Checksum(low: 3, high: 4))
     let roots: [SystemRoot] = [
       .empty,
       .leaf(cells: [
-        (SystemTree.catalogKey("clients")[...], .tree(TreeRoot(root: link, id: TreeID(16), count: 5))),
-        (FreeListEntry(freedBy: TransactionID(3), chunk: 0, pages: [PageNumber(8)]).key[...],
-         .inline(FreeListEntry(freedBy: TransactionID(3), chunk: 0, pages: [PageNumber(8)]).value[...])),
+        (
+          SystemTree.catalogKey("clients")[...],
+          .tree(TreeRoot(root: link, id: TreeID(16), count: 5))
+        ),
+        (
+          FreeListEntry(freedBy: TransactionID(3), chunk: 0, pages: [PageNumber(8)]).key[...],
+          .inline(
+            FreeListEntry(freedBy: TransactionID(3), chunk: 0, pages: [PageNumber(8)]).value[...])
+        ),
       ]),
       .interior(separators: [[2][...]], children: [link, other]),
     ]
@@ -60,8 +71,10 @@ import VaultFormat
   }
 
   @Test func leafRoundTripsEveryValueKind() throws {
-    let head = PageLink(page: PageNumber(30), transaction: TransactionID(2), checksum: Checksum(low: 5, high: 6))
-    let root = PageLink(page: PageNumber(31), transaction: TransactionID(2), checksum: Checksum(low: 7, high: 8))
+    let head = PageLink(
+      page: PageNumber(30), transaction: TransactionID(2), checksum: Checksum(low: 5, high: 6))
+    let root = PageLink(
+      page: PageNumber(31), transaction: TransactionID(2), checksum: Checksum(low: 7, high: 8))
     let cells: [(key: ArraySlice<UInt8>, value: CellValue)] = [
       ([][...], .inline([1, 2, 3][...])),
       ([0x61][...], .overflow(length: 100_000, head: head)),
@@ -69,23 +82,28 @@ import VaultFormat
       ([0x63][...], .tree(TreeRoot(root: .null, id: TreeID(17), count: 0))),
     ]
     let bytes = LeafPage.encode(
-      cells: cells, page: PageNumber(12), transaction: TransactionID(3), tree: TreeID(1), pageSize: 4096)
+      cells: cells, page: PageNumber(12), transaction: TransactionID(3), tree: TreeID(1),
+      pageSize: 4096)
     let page = try Page(bytes, location: PageNumber(12))
     #expect(page.links == [head, root])
     let decoded = try LeafPage.decode(page)
     #expect(decoded.map(\.key) == cells.map(\.key))
     #expect(decoded.map(\.value) == cells.map(\.value))
-    let expectedSize = 2 + cells.reduce(0) { $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value) }
+    let expectedSize =
+      2 + cells.reduce(0) { $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value) }
     #expect(page.header.linkCount * 32 + page.header.bodyLength == expectedSize)
   }
 
   @Test func interiorAndOverflowRoundTrip() throws {
     let children = (1...3).map {
-      PageLink(page: PageNumber(UInt64(10 + $0)), transaction: TransactionID(1), checksum: Checksum(low: UInt64($0), high: 0))
+      PageLink(
+        page: PageNumber(UInt64(10 + $0)), transaction: TransactionID(1),
+        checksum: Checksum(low: UInt64($0), high: 0))
     }
     let separators: [ArraySlice<UInt8>] = [[5][...], [5, 1][...]]
     let interior = InteriorPage.encode(
-      separators: separators, children: children, page: PageNumber(8), transaction: TransactionID(2),
+      separators: separators, children: children, page: PageNumber(8),
+      transaction: TransactionID(2),
       tree: TreeID(16), pageSize: 4096)
     let page = try Page(interior, location: PageNumber(8))
     #expect(try InteriorPage.decode(page) == separators)
@@ -99,11 +117,13 @@ import VaultFormat
   }
 
   @Test func freeListEntriesRoundTripAndSortByTransaction() throws {
-    let entry = FreeListEntry(freedBy: TransactionID(300), chunk: 2, pages: [PageNumber(5), PageNumber(9)])
+    let entry = FreeListEntry(
+      freedBy: TransactionID(300), chunk: 2, pages: [PageNumber(5), PageNumber(9)])
     #expect(try FreeListEntry(key: entry.key[...], value: entry.value[...]) == entry)
     #expect(KeyOrder.less(FreeListEntry.key(freedBy: TransactionID(2), chunk: 9), entry.key))
     #expect(throws: VaultError.self) {
-      try FreeListEntry(key: entry.key[...], value: (entry.value.suffix(8) + entry.value.prefix(8))[...])
+      try FreeListEntry(
+        key: entry.key[...], value: (entry.value.suffix(8) + entry.value.prefix(8))[...])
     }
   }
 

@@ -17,7 +17,7 @@ import VaultFormat
     switch Int.random(in: 0..<20, using: &random) {
     case 0:
       // Long keys, near the limit, make interior pages small-fanout.
-      return bytes("long-") + random.bytes(Int.random(in: 100...500, using: &random)) .prefix(400)
+      return bytes("long-") + random.bytes(Int.random(in: 100...500, using: &random)).prefix(400)
     case 1:
       return []
     default:
@@ -42,10 +42,11 @@ import VaultFormat
     let start = Bool.random(using: &random) ? nil : Self.randomKey(&random)
     let end = Bool.random(using: &random) ? nil : Self.randomKey(&random)
     let expected = sortedKeys.filter { key in
-      (start.map { !KeyOrder.less(key, $0) } ?? true) && (end.map { KeyOrder.less(key, $0) } ?? true)
+      (start.map { !KeyOrder.less(key, $0) } ?? true)
+        && (end.map { KeyOrder.less(key, $0) } ?? true)
     }
     var found = [[UInt8]]()
-    try tree?.forEach(from: start, to: end) { key, value in
+    try tree?.scan(from: start, to: end) { key, value in
       found.append(key)
       #expect(model?[key] == value, "seed \(seed): scanned value differs")
       return true
@@ -114,7 +115,9 @@ import VaultFormat
       }
     }
     let final = try contents(of: store!)
-    #expect(final == model.trees, "seed \(seed): final contents differ after \(transactions) transactions")
+    #expect(
+      final == model.trees, "seed \(seed): final contents differ after \(transactions) transactions"
+    )
     store = nil
     let report = Checker.check(path: path)
     #expect(report.ok, "seed \(seed): \(report.problems.prefix(5))")

@@ -42,7 +42,8 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
       throw VaultError(.io, "simulated power loss")
     }
     if let failure = failOperation, failure.number == operations {
-      throw VaultError(failure.code, "simulated \(failure.code) failure", errno: failure.code == .noSpace ? 28 : 5)
+      throw VaultError(
+        failure.code, "simulated \(failure.code) failure", errno: failure.code == .noSpace ? 28 : 5)
     }
   }
 

@@ -37,7 +37,7 @@ import VaultCore
       let tree = try #require(try snapshot.tree(named: "clients"))
       #expect(tree.count == 1333)
       var seen = 0
-      try tree.forEach { _, _ in
+      try tree.scan { _, _ in
         seen += 1
         return true
       }

@@ -38,7 +38,8 @@ import VaultCore
     try store.write { tx in
       let tree = try tx.createTree(named: "big")
       for index in 0..<3000 {
-        try tree.insert([UInt8](repeating: 1, count: index % 100 == 0 ? 10_000 : 200), forKey: bytes("k\(index)"))
+        try tree.insert(
+          [UInt8](repeating: 1, count: index % 100 == 0 ? 10_000 : 200), forKey: bytes("k\(index)"))
       }
     }
     let pagesBefore = try store.newestMeta().pageCount
@@ -49,7 +50,8 @@ import VaultCore
     try store.write { tx in
       let tree = try tx.createTree(named: "big2")
       for index in 0..<3000 {
-        try tree.insert([UInt8](repeating: 2, count: index % 100 == 0 ? 10_000 : 200), forKey: bytes("k\(index)"))
+        try tree.insert(
+          [UInt8](repeating: 2, count: index % 100 == 0 ? 10_000 : 200), forKey: bytes("k\(index)"))
       }
     }
     let pagesAfter = try store.newestMeta().pageCount

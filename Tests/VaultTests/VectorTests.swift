@@ -45,7 +45,7 @@ import VaultCrypto
         let tree = try #require(try snapshot.tree(named: treeName))
         #expect(tree.count == keys, "\(name): tree \(treeName) count")
         var seen = 0
-        try tree.forEach { key, value in
+        try tree.scan { key, value in
           seen += 1
           let expected = expectedEntries[treeName]?[Self.hex(key)]
           #expect(expected?.length == value.count, "\(name): \(treeName) \(Self.hex(key))")

@@ -45,7 +45,10 @@ enum CheckCommand: Command {
         "transactionId": report.transaction.map { .uint($0.rawValue) } ?? .null,
         "problems": .array(
           report.problems.map {
-            ["page": $0.page.map { .uint($0) } ?? .null, "kind": .string($0.kind), "detail": .string($0.detail)]
+            [
+              "page": $0.page.map { .uint($0) } ?? .null, "kind": .string($0.kind),
+              "detail": .string($0.detail),
+            ]
           }),
       ])
     } else {
@@ -56,7 +59,8 @@ enum CheckCommand: Command {
       if report.ok {
         console.line("ok: \(report.pagesChecked) pages checked, no problems")
       } else {
-        console.line("\(report.problems.count) problems found (\(report.pagesChecked) pages checked)")
+        console.line(
+          "\(report.problems.count) problems found (\(report.pagesChecked) pages checked)")
       }
     }
     return report.ok ? .success : .problemsFound

@@ -132,24 +132,24 @@ enum PageCommand: Command {
 
   private static func cellsJSON(_ cells: [(key: ArraySlice<UInt8>, value: CellValue)]) -> JSON {
     .array(
-          cells.map { cell in
-            var fields: [String: JSON] = ["key": .string(Formatting.hex(cell.key))]
-            switch cell.value {
-            case .inline(let bytes):
-              fields["kind"] = "inline"
-              fields["length"] = .int(Int64(bytes.count))
-            case .overflow(let length, let head):
-              fields["kind"] = "overflow"
-              fields["length"] = .uint(length)
-              fields["firstPage"] = .uint(head.page.rawValue)
-            case .tree(let root):
-              fields["kind"] = "tree"
-              fields["name"] = .string(SystemTree.treeName(fromKey: cell.key) ?? "")
-              fields["treeId"] = .uint(root.id.rawValue)
-              fields["keys"] = .uint(root.count)
-              fields["root"] = root.root.isNull ? .null : .uint(root.root.page.rawValue)
-            }
-            return .object(fields)
-          })
+      cells.map { cell in
+        var fields: [String: JSON] = ["key": .string(Formatting.hex(cell.key))]
+        switch cell.value {
+        case .inline(let bytes):
+          fields["kind"] = "inline"
+          fields["length"] = .int(Int64(bytes.count))
+        case .overflow(let length, let head):
+          fields["kind"] = "overflow"
+          fields["length"] = .uint(length)
+          fields["firstPage"] = .uint(head.page.rawValue)
+        case .tree(let root):
+          fields["kind"] = "tree"
+          fields["name"] = .string(SystemTree.treeName(fromKey: cell.key) ?? "")
+          fields["treeId"] = .uint(root.id.rawValue)
+          fields["keys"] = .uint(root.count)
+          fields["root"] = root.root.isNull ? .null : .uint(root.root.page.rawValue)
+        }
+        return .object(fields)
+      })
   }
 }

@@ -24,8 +24,9 @@ enum PagesCommand: Command {
       console.json(["pages": .array(rows.map { (row: Row) -> JSON in row.json })])
       return .success
     }
-    console.line("page".padding(to: 9) + "type".padding(to: 10) + "tree".padding(to: 20)
-      + "transaction".padding(to: 13) + "fill")
+    console.line(
+      "page".padding(to: 9) + "type".padding(to: 10) + "tree".padding(to: 20)
+        + "transaction".padding(to: 13) + "fill")
     for row in rows {
       let transaction = row.transaction.map { String($0) } ?? "-"
       let fill = row.fill.map { "\(Int(($0 * 100).rounded()))%" } ?? "-"

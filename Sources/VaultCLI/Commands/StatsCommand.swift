@@ -41,7 +41,8 @@ enum StatsCommand: Command {
     if case .array(let trees)? = fields["trees"] {
       for case .object(let row) in trees {
         console.line(
-          "  " + (row["name"].map { if case .string(let s) = $0 { s } else { $0.encoded } } ?? "?")
+          "  "
+            + (row["name"].map { if case .string(let s) = $0 { s } else { $0.encoded } } ?? "?")
             .padding(to: 24) + "\(row["keys"]?.encoded ?? "0") keys, "
             + "\(row["pages"]?.encoded ?? "0") pages, fill \(row["fill"]?.encoded ?? "0")")
       }
@@ -66,12 +67,14 @@ enum StatsCommand: Command {
     if !inspection.free.isEmpty { byType["free"] = (inspection.free.count, 0) }
     let freePages = inspection.free.keys.sorted()
     var runs = 0
-    for (index, page) in freePages.enumerated() where index == 0 || freePages[index - 1] + 1 != page {
+    for (index, page) in freePages.enumerated() where index == 0 || freePages[index - 1] + 1 != page
+    {
       runs += 1
     }
     let dataPages = max(1, Int(snapshot.meta.pageCount) - 4)
     func fill(_ used: Int, _ pages: Int) -> JSON {
-      pages == 0 ? .double(0) : .double(Formatting.fraction(Double(used) / Double(pages * pageSize)))
+      pages == 0
+        ? .double(0) : .double(Formatting.fraction(Double(used) / Double(pages * pageSize)))
     }
     return [
       "pageSize": .int(Int64(pageSize)),
@@ -83,7 +86,10 @@ enum StatsCommand: Command {
       "fragmentation": .double(Formatting.fraction(Double(freePages.count) / Double(dataPages))),
       "types": .object(
         byType.mapValues {
-          ["pages": .int(Int64($0.pages)), "bytes": .int(Int64($0.pages * pageSize)), "fill": fill($0.used, $0.pages)]
+          [
+            "pages": .int(Int64($0.pages)), "bytes": .int(Int64($0.pages * pageSize)),
+            "fill": fill($0.used, $0.pages),
+          ]
         }),
       "trees": .array(
         byTree.keys.sorted().map { tree in
