@@ -22,64 +22,74 @@ public enum InteriorPage {
     FileFormat.linkSize + 2 + separatorBytes
   }
 
-  /// An interior page. `children.count` must be `separators.count + 1`.
+  /// Bytes of body (links excluded) for these separators.
+  public static func bodyLength(of separators: some Collection<Range<Int>>) -> Int {
+    separators.reduce(2) { $0 + 2 + $1.count }
+  }
+
+  /// An interior page. `children.count` must be `separators.count + 1`; separators are
+  /// ranges of `bytes`.
   public static func encode(
-    separators: [ArraySlice<UInt8>], children: [PageLink], page: PageNumber,
+    separators: [Range<Int>], in bytes: [UInt8], children: [PageLink], page: PageNumber,
     transaction: TransactionID, tree: TreeID, pageSize: Int
   ) -> [UInt8] {
     precondition(children.count == separators.count + 1 && !separators.isEmpty)
-    let bodyLength = separators.reduce(2) { $0 + 2 + $1.count }
+    let bodyLength = bodyLength(of: separators)
     let header = PageHeader(
       type: .interior, pageNumber: page, transaction: transaction, tree: tree,
       linkCount: children.count, bodyLength: bodyLength)
     return Page.build(header: header, links: children, bodyLength: bodyLength, pageSize: pageSize) {
-      var body = RawWriter($0)
-      body.write(UInt16(separators.count))
-      for key in separators {
-        body.write(UInt16(key.count))
-        body.write(key)
+      output in
+      bytes.withUnsafeBytes { source in
+        var body = RawWriter(output)
+        writeBody(separators, source: source, into: &body)
       }
     }
   }
 
-  /// Appends the body of an interior node (its separators) to `body`.
-  public static func encodeBody(separators: [ArraySlice<UInt8>], into body: inout ByteWriter) {
+  /// Writes an interior body; `source` holds the separators' bytes.
+  public static func writeBody(
+    _ separators: [Range<Int>], source: UnsafeRawBufferPointer, into body: inout RawWriter
+  ) {
     body.write(UInt16(separators.count))
-    for key in separators {
-      body.write(UInt16(key.count))
-      body.write(key)
+    for range in separators {
+      body.write(UInt16(range.count))
+      body.write(UnsafeRawBufferPointer(rebasing: source[range]))
     }
   }
 
-  /// The separators of an interior page (slices of its bytes). Its children are
-  /// `page.links`.
-  public static func decode(_ page: Page) throws(VaultError) -> [ArraySlice<UInt8>] {
+  /// Decodes an interior page: separators as ranges of its bytes, children its links.
+  public static func decode(_ page: Page) throws(VaultError) -> InteriorNode {
     guard page.header.type == .interior else {
       throw VaultError(
         .corruptPage, "expected an interior page, found \(page.header.type)",
         page: page.header.pageNumber.rawValue)
     }
     var reader = page.bodyReader()
-    return try decodeBody(&reader, links: page.links)
+    return InteriorNode(
+      bytes: page.bytes, separators: try decodeBody(&reader, links: page.links),
+      children: page.links)
   }
 
   /// Decodes an interior body from `reader` up to its limit; `links` are its children.
   public static func decodeBody(_ reader: inout ByteReader, links: [PageLink]) throws(VaultError)
-    -> [ArraySlice<UInt8>]
+    -> [Range<Int>]
   {
     let count = Int(try reader.readUInt16("separator count"))
     guard count >= 1, count + 1 == links.count else {
       throw reader.corrupt("\(count) separators for \(links.count) children")
     }
-    var separators = [ArraySlice<UInt8>]()
+    var separators = [Range<Int>]()
     separators.reserveCapacity(count)
     for _ in 0..<count {
       let length = Int(try reader.readUInt16("separator length"))
       guard length <= FileFormat.maximumKeyLength else {
         throw reader.corrupt("separator length \(length) exceeds the maximum")
       }
-      let key = reader.bytes[try reader.readRange(length, "separator")]
-      if let previous = separators.last, !KeyOrder.less(previous, key) {
+      let key = try reader.readRange(length, "separator")
+      if let previous = separators.last,
+        KeyOrder.compare(reader.bytes[previous], reader.bytes[key]) >= 0
+      {
         throw reader.corrupt("separators are not in ascending order")
       }
       separators.append(key)

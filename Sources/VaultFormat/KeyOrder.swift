@@ -1,3 +1,5 @@
+import Glibc
+
 /// The order of keys in every tree: bytewise unsigned comparison, a proper prefix first.
 public enum KeyOrder {
   /// Whether `lhs` sorts before `rhs`.
@@ -31,34 +33,16 @@ public enum KeyOrder {
     }
   }
 
+  /// -1, 0 or 1 as the bytes of `left` sort before, equal to, or after those of `right`.
   @inlinable
-  static func compareBuffers(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer)
-    -> Int
-  {
+  public static func compareBuffers(
+    _ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer
+  ) -> Int {
     let common = Swift.min(left.count, right.count)
     if common > 0 {
-      let result = memcmpBytes(left.baseAddress!, right.baseAddress!, common)
+      let result = memcmp(left.baseAddress!, right.baseAddress!, common)
       if result != 0 { return result < 0 ? -1 : 1 }
     }
     return left.count == right.count ? 0 : (left.count < right.count ? -1 : 1)
-  }
-
-  @inlinable
-  static func memcmpBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Int {
-    var index = 0
-    // Compare 8 bytes at a time as big-endian integers, then the tail bytewise.
-    while index + 8 <= count {
-      let x = UInt64(bigEndian: a.loadUnaligned(fromByteOffset: index, as: UInt64.self))
-      let y = UInt64(bigEndian: b.loadUnaligned(fromByteOffset: index, as: UInt64.self))
-      if x != y { return x < y ? -1 : 1 }
-      index += 8
-    }
-    while index < count {
-      let x = a.load(fromByteOffset: index, as: UInt8.self)
-      let y = b.load(fromByteOffset: index, as: UInt8.self)
-      if x != y { return x < y ? -1 : 1 }
-      index += 1
-    }
-    return 0
   }
 }

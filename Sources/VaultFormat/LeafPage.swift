@@ -21,13 +21,8 @@ public enum LeafPage {
   public static let noLink: UInt16 = 0xFFFF
 
   /// Bytes a cell takes in the body, plus the link it adds.
-  public static func cellSize(keyLength: Int, value: CellValue) -> Int {
-    let fixed = 2 + keyLength + 1
-    switch value {
-    case .inline(let bytes): return fixed + 4 + bytes.count
-    case .overflow: return fixed + 8 + 2 + FileFormat.linkSize
-    case .tree(let root): return fixed + 2 + 8 + 8 + (root.root.isNull ? 0 : FileFormat.linkSize)
-    }
+  public static func cellSize(keyLength: Int, value: StoredValue) -> Int {
+    2 + keyLength + 1 + value.encodedSize + (value.link == nil ? 0 : FileFormat.linkSize)
   }
 
   /// Size of an inline cell holding `valueLength` bytes under a key of `keyLength`.
@@ -35,117 +30,88 @@ public enum LeafPage {
     2 + keyLength + 1 + 4 + valueLength
   }
 
-  /// Content bytes (links plus body) of a leaf whose cells total `cellBytes`.
-  public static func contentSize(cellBytes: Int) -> Int { 2 + cellBytes }
-
   /// The largest inline cell: a quarter of the page's content, so a leaf always holds
   /// at least four cells and a split always yields two leaves that fit.
   public static func maximumInlineCellSize(pageSize: Int) -> Int {
     (FileFormat.contentCapacity(pageSize: pageSize) - 2) / 4
   }
 
-  /// A leaf page holding `cells`, which must be sorted and fit the page.
+  /// Bytes of body (links excluded) a leaf of these cells takes.
+  public static func bodyLength(of cells: some Collection<LeafCell>) -> Int {
+    cells.reduce(2) { $0 + 2 + $1.key.count + 1 + $1.value.encodedSize }
+  }
+
+  /// A leaf page holding `cells` (keys and inline values in `bytes`), which must be
+  /// sorted and fit the page.
   public static func encode(
-    cells: [(key: ArraySlice<UInt8>, value: CellValue)], page: PageNumber,
-    transaction: TransactionID, tree: TreeID, pageSize: Int
+    _ cells: [LeafCell], in bytes: [UInt8], page: PageNumber, transaction: TransactionID,
+    tree: TreeID, pageSize: Int
   ) -> [UInt8] {
-    var links = [PageLink]()
-    var bodyLength = 2
-    for cell in cells {
-      bodyLength += cellSize(keyLength: cell.key.count, value: cell.value)
-      if let link = cell.value.link {
-        links.append(link)
-        bodyLength -= FileFormat.linkSize
-      }
-    }
+    let links = cells.compactMap(\.value.link)
+    let bodyLength = bodyLength(of: cells)
     let header = PageHeader(
       type: .leaf, pageNumber: page, transaction: transaction, tree: tree,
       linkCount: links.count, bodyLength: bodyLength)
     return Page.build(header: header, links: links, bodyLength: bodyLength, pageSize: pageSize) {
-      var body = RawWriter($0)
-      body.write(UInt16(cells.count))
-      var linkIndex: UInt16 = 0
-      for cell in cells {
-        body.write(UInt16(cell.key.count))
-        body.write(cell.key)
-        body.write(cell.value.kind)
-        switch cell.value {
-        case .inline(let bytes):
-          body.write(UInt32(bytes.count))
-          body.write(bytes)
-        case .overflow(let length, _):
-          body.write(length)
-          body.write(linkIndex)
-          linkIndex += 1
-        case .tree(let root):
-          if root.root.isNull {
-            body.write(noLink)
-          } else {
-            body.write(linkIndex)
-            linkIndex += 1
-          }
-          body.write(root.id.rawValue)
-          body.write(root.count)
-        }
+      output in
+      bytes.withUnsafeBytes { source in
+        var body = RawWriter(output)
+        writeBody(cells, source: source, into: &body)
       }
     }
   }
 
-  /// Appends the body of a leaf holding `cells` to `body`; returns the links the cells
-  /// refer to, in order.
-  public static func encodeBody(
-    cells: [(key: ArraySlice<UInt8>, value: CellValue)], into body: inout ByteWriter
-  ) -> [PageLink] {
-    var links = [PageLink]()
+  /// Writes a leaf body; `source` holds the keys and inline values.
+  public static func writeBody(
+    _ cells: [LeafCell], source: UnsafeRawBufferPointer, into body: inout RawWriter
+  ) {
     body.write(UInt16(cells.count))
+    var linkIndex: UInt16 = 0
     for cell in cells {
       body.write(UInt16(cell.key.count))
-      body.write(cell.key)
+      body.write(UnsafeRawBufferPointer(rebasing: source[cell.key]))
       body.write(cell.value.kind)
       switch cell.value {
-      case .inline(let bytes):
-        body.write(UInt32(bytes.count))
-        body.write(bytes)
-      case .overflow(let length, let head):
+      case .inline(let range):
+        body.write(UInt32(range.count))
+        body.write(UnsafeRawBufferPointer(rebasing: source[range]))
+      case .overflow(let length, _):
         body.write(length)
-        body.write(UInt16(links.count))
-        links.append(head)
+        body.write(linkIndex)
+        linkIndex += 1
       case .tree(let root):
         if root.root.isNull {
           body.write(noLink)
         } else {
-          body.write(UInt16(links.count))
-          links.append(root.root)
+          body.write(linkIndex)
+          linkIndex += 1
         }
         body.write(root.id.rawValue)
         body.write(root.count)
       }
     }
-    return links
   }
 
-  /// Decodes the cells of a leaf page. Checks that keys ascend, every link is used once
-  /// in order, and the body holds nothing else. Keys and inline values are slices of the
-  /// page's bytes: no copy.
-  public static func decode(_ page: Page) throws(VaultError) -> [(
-    key: ArraySlice<UInt8>, value: CellValue
-  )] {
+  /// Decodes a leaf page. Checks that keys ascend, every link is used once in order,
+  /// and the body holds nothing else. Cells are ranges of the page's bytes: no copy.
+  public static func decode(_ page: Page) throws(VaultError) -> LeafNode {
     guard page.header.type == .leaf else {
       throw VaultError(
         .corruptPage, "expected a leaf page, found \(page.header.type)",
         page: page.header.pageNumber.rawValue)
     }
     var reader = page.bodyReader()
-    return try decodeBody(&reader, links: page.links)
+    return LeafNode(bytes: page.bytes, cells: try decodeBody(&reader, links: page.links))
   }
 
   /// Decodes a leaf body from `reader` up to its limit; `links` are the page's links.
+  /// Ranges refer to `reader.bytes`.
   public static func decodeBody(_ reader: inout ByteReader, links: [PageLink]) throws(VaultError)
-    -> [(key: ArraySlice<UInt8>, value: CellValue)]
+    -> [LeafCell]
   {
     let count = Int(try reader.readUInt16("cell count"))
     guard count >= 1 else { throw reader.corrupt("leaf has no cells") }
-    var cells = [(key: ArraySlice<UInt8>, value: CellValue)]()
+    var cells = [LeafCell]()
     cells.reserveCapacity(count)
     var nextLink = 0
     for _ in 0..<count {
@@ -153,16 +119,18 @@ public enum LeafPage {
       guard keyLength <= FileFormat.maximumKeyLength else {
         throw reader.corrupt("key length \(keyLength) exceeds the maximum")
       }
-      let key = reader.bytes[try reader.readRange(keyLength, "key")]
-      if let previous = cells.last?.key, !KeyOrder.less(previous, key) {
+      let key = try reader.readRange(keyLength, "key")
+      if let previous = cells.last?.key,
+        KeyOrder.compare(reader.bytes[previous], reader.bytes[key]) >= 0
+      {
         throw reader.corrupt("leaf keys are not in ascending order")
       }
       let kind = try reader.readUInt8("value kind")
-      let value: CellValue
+      let value: StoredValue
       switch kind {
       case 0:
         let length = Int(try reader.readUInt32("value length"))
-        value = .inline(reader.bytes[try reader.readRange(length, "value")])
+        value = .inline(try reader.readRange(length, "value"))
       case 1:
         let length = try reader.readUInt64("overflow length")
         let index = Int(try reader.readUInt16("link index"))
@@ -187,7 +155,7 @@ public enum LeafPage {
       default:
         throw reader.corrupt("unknown value kind \(kind)")
       }
-      cells.append((key, value))
+      cells.append(LeafCell(key: key, value: value))
     }
     guard nextLink == links.count else {
       throw reader.corrupt("leaf has \(links.count) links but its cells use \(nextLink)")

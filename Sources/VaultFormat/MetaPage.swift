@@ -5,16 +5,16 @@ public enum SystemRoot: Sendable {
   /// The system tree is empty (a new vault).
   case empty
   /// The whole system tree is this one leaf.
-  case leaf(cells: [(key: ArraySlice<UInt8>, value: CellValue)])
+  case leaf(LeafNode)
   /// The root of a taller system tree.
-  case interior(separators: [ArraySlice<UInt8>], children: [PageLink])
+  case interior(InteriorNode)
 
   /// The links the root stores in the meta page's link array.
   public var links: [PageLink] {
     switch self {
     case .empty: []
-    case .leaf(let cells): cells.compactMap(\.value.link)
-    case .interior(_, let children): children
+    case .leaf(let node): node.links
+    case .interior(let node): node.children
     }
   }
 }
@@ -79,30 +79,39 @@ public struct MetaPage: Sendable {
 
   /// The meta page's bytes, for page `FileFormat.metaPage(for: transaction)`.
   public func encode(pageSize: Int) -> [UInt8] {
-    var body = ByteWriter(capacity: pageSize)
-    body.write(vaultID)
-    body.write(pageCount)
-    body.write(committedAtMilliseconds)
-    body.write(nextTreeID.rawValue)
-    body.write(freePageCount)
-    body.write(treeCount)
-    let links: [PageLink]
+    let rootLength: Int
     switch root {
-    case .empty:
-      body.write(UInt8(0))
-      links = []
-    case .leaf(let cells):
-      body.write(UInt8(1))
-      links = LeafPage.encodeBody(cells: cells, into: &body)
-    case .interior(let separators, let children):
-      body.write(UInt8(2))
-      InteriorPage.encodeBody(separators: separators, into: &body)
-      links = children
+    case .empty: rootLength = 0
+    case .leaf(let node): rootLength = LeafPage.bodyLength(of: node.cells)
+    case .interior(let node): rootLength = InteriorPage.bodyLength(of: node.separators)
     }
+    let links = root.links
+    let bodyLength = Self.fieldsLength + rootLength
     let header = PageHeader(
       type: .meta, pageNumber: FileFormat.metaPage(for: transaction), transaction: transaction,
-      tree: .system, linkCount: links.count, bodyLength: body.count)
-    return Page.build(header: header, links: links, body: body.bytes, pageSize: pageSize)
+      tree: .system, linkCount: links.count, bodyLength: bodyLength)
+    return Page.build(header: header, links: links, bodyLength: bodyLength, pageSize: pageSize) {
+      output in
+      var body = RawWriter(output)
+      vaultID.withUnsafeBytes { body.write($0) }
+      body.write(pageCount)
+      body.write(UInt64(bitPattern: committedAtMilliseconds))
+      body.write(nextTreeID.rawValue)
+      body.write(freePageCount)
+      body.write(treeCount)
+      switch root {
+      case .empty:
+        body.write(UInt8(0))
+      case .leaf(let node):
+        body.write(UInt8(1))
+        node.bytes.withUnsafeBytes { LeafPage.writeBody(node.cells, source: $0, into: &body) }
+      case .interior(let node):
+        body.write(UInt8(2))
+        node.bytes.withUnsafeBytes {
+          InteriorPage.writeBody(node.separators, source: $0, into: &body)
+        }
+      }
+    }
   }
 
   /// Decodes a meta page whose framing has been parsed. Checks the checksum and that
@@ -136,10 +145,12 @@ public struct MetaPage: Sendable {
       }
       root = .empty
     case 1:
-      root = .leaf(cells: try LeafPage.decodeBody(&reader, links: page.links))
+      root = .leaf(
+        LeafNode(bytes: page.bytes, cells: try LeafPage.decodeBody(&reader, links: page.links)))
     case 2:
       let separators = try InteriorPage.decodeBody(&reader, links: page.links)
-      root = .interior(separators: separators, children: page.links)
+      root = .interior(
+        InteriorNode(bytes: page.bytes, separators: separators, children: page.links))
     default:
       throw reader.corrupt("unknown system root kind \(kind)")
     }

@@ -22,6 +22,12 @@ public struct RawWriter {
     buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self)
     offset += 8
   }
+  public mutating func write(_ bytes: UnsafeRawBufferPointer) {
+    if let base = bytes.baseAddress, !bytes.isEmpty {
+      (buffer.baseAddress! + offset).copyMemory(from: base, byteCount: bytes.count)
+    }
+    offset += bytes.count
+  }
   public mutating func write(_ bytes: ArraySlice<UInt8>) {
     bytes.withUnsafeBytes { source in
       if let base = source.baseAddress, !source.isEmpty {

@@ -89,13 +89,15 @@ package struct Inspection: Sendable {
           } ?? 0,
           keyCount: 0)
         switch content {
-        case .interior(let separators):
-          info.keyCount = separators.count
-        case .leaf(let cells):
-          info.keyCount = cells.count
+        case .interior(let node):
+          info.keyCount = node.separators.count
+        case .leaf(let node):
+          info.keyCount = node.cells.count
           leafDepths[visit.tree, default: []].insert(visit.depth)
-          if visit.tree != .system { keysCounted[visit.tree, default: 0] += UInt64(cells.count) }
-          for cell in cells { record(cell, in: visit.tree, page: number) }
+          if visit.tree != .system {
+            keysCounted[visit.tree, default: 0] += UInt64(node.cells.count)
+          }
+          for cell in node.cells { record(cell, of: node, in: visit.tree, page: number) }
         case .overflow:
           break
         }
@@ -136,17 +138,16 @@ package struct Inspection: Sendable {
     }
   }
 
-  private mutating func record(
-    _ cell: (key: ArraySlice<UInt8>, value: CellValue), in tree: TreeID, page: UInt64
-  ) {
+  private mutating func record(_ cell: LeafCell, of node: LeafNode, in tree: TreeID, page: UInt64) {
     guard tree == .system else { return }
+    let key = node.bytes[cell.key]
     switch cell.value {
     case .tree(let root):
-      treeNames[root.id] = SystemTree.treeName(fromKey: cell.key) ?? "?"
+      treeNames[root.id] = SystemTree.treeName(fromKey: key) ?? "?"
       keysDeclared[root.id] = root.count
     case .inline(let value):
       do throws(VaultError) {
-        let entry = try FreeListEntry(key: cell.key, value: value, page: page)
+        let entry = try FreeListEntry(key: key, value: node.bytes[value], page: page)
         if entry.freedBy > meta.transaction {
           problems.append(
             CheckProblem(

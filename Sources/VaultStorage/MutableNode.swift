@@ -8,89 +8,156 @@ enum ChildRef {
   case dirty(MutableNode)
 }
 
-/// A leaf value during a write transaction.
+/// A leaf value during a write transaction. Plain data: copying cells touches no
+/// reference counts.
 enum PendingValue {
-  /// A value as committed (inline bytes, an overflow chain, or a tree root).
-  case stored(CellValue)
-  /// A new value too large for a leaf; its overflow chain is written at commit.
-  case large([UInt8])
-  /// A catalog entry for a tree this transaction changed; its root is written first.
-  case tree(TreeState)
+  /// A value as committed, or new and small: inline ranges refer to the node's arena.
+  case stored(StoredValue)
+  /// A new value too large for a leaf, by index in the transaction's large values; its
+  /// overflow chain is written at commit.
+  case large(Int)
+  /// A catalog entry for a tree this transaction changed, by index in the transaction's
+  /// tree states, and whether the tree has a root page; its root is written first.
+  case tree(Int, rooted: Bool)
 }
 
-/// A B+tree node changed by the current write transaction. It gets a page number only
-/// at commit, when every dirty page of the transaction is allocated at once so that
-/// they land in as few contiguous runs as possible.
+/// One cell of a mutable leaf.
+struct MutableCell {
+  var key: Range<Int>
+  var value: PendingValue
+
+  /// The same cell after its arena bytes moved by `offset`.
+  func shifted(by offset: Int) -> MutableCell {
+    var copy = self
+    copy.key = key.shifted(by: offset)
+    if case .stored(.inline(let range)) = value {
+      copy.value = .stored(.inline(range.shifted(by: offset)))
+    }
+    return copy
+  }
+}
+
+extension Range<Int> {
+  func shifted(by offset: Int) -> Range<Int> { lowerBound + offset..<upperBound + offset }
+}
+
+/// A B+tree node changed by the current write transaction.
+///
+/// Keys and inline values live in `arena`, a byte buffer that starts as the committed
+/// page's bytes (shared, not copied, until the first change) and to which new keys
+/// and values are appended. The node gets a page number only at commit, when every
+/// dirty page of the transaction is allocated at once.
 final class MutableNode {
   var isLeaf: Bool
-  /// Leaf keys or interior separators. Slices share the storage of committed pages.
-  var keys: [ArraySlice<UInt8>]
-  var values: [PendingValue]
+  var arena: [UInt8]
+  /// Leaf cells, keys ascending.
+  var cells: [MutableCell]
+  /// Interior separators, ranges of `arena`.
+  var separators: [Range<Int>]
   var children: [ChildRef]
   /// Exactly the bytes the node's links and body will take when encoded.
   var contentSize: Int
 
-  init(leafKeys keys: [ArraySlice<UInt8>], values: [PendingValue], pageSize: Int) {
+  init(leafArena arena: [UInt8], cells: [MutableCell]) {
     isLeaf = true
-    self.keys = keys
-    self.values = values
+    self.arena = arena
+    self.cells = cells
+    separators = []
     children = []
     contentSize = 0
     recomputeSize()
   }
 
-  init(separators: [ArraySlice<UInt8>], children: [ChildRef]) {
+  init(interiorArena arena: [UInt8], separators: [Range<Int>], children: [ChildRef]) {
     isLeaf = false
-    keys = separators
-    values = []
+    self.arena = arena
+    cells = []
+    self.separators = separators
     self.children = children
     contentSize = 0
     recomputeSize()
   }
 
-  /// A mutable copy of the system tree's root, embedded in a meta page.
-  convenience init?(systemRoot: SystemRoot) {
-    switch systemRoot {
-    case .empty: return nil
-    case .leaf(let cells):
-      self.init(leafKeys: cells.map(\.key), values: cells.map { .stored($0.value) }, pageSize: 0)
-    case .interior(let separators, let children):
-      self.init(separators: separators, children: children.map { .clean($0) })
-    }
-  }
-
-  /// A mutable copy of a committed node. Copies arrays of slices, never key bytes.
+  /// A mutable copy of a committed node. Shares the page's bytes until the first change.
   init(copying node: Node) {
     isLeaf = node.isLeaf
-    keys = node.keys
-    values = node.values.map { .stored($0) }
+    arena = node.bytes
+    cells = node.cells.map { MutableCell(key: $0.key, value: .stored($0.value)) }
+    separators = node.separators
     children = node.children.map { .clean($0) }
     contentSize = node.contentSize
   }
 
   func recomputeSize() {
     if isLeaf {
-      contentSize =
-        2 + zip(keys, values).reduce(0) { $0 + MutableNode.cellSize(key: $1.0, value: $1.1) }
+      contentSize = cells.reduce(2) { $0 + MutableNode.cellSize($1) }
     } else {
       contentSize = InteriorPage.contentSize(
-        separatorBytes: keys.reduce(0) { $0 + InteriorPage.entrySize(keyLength: $1.count) })
+        separatorBytes: separators.reduce(0) { $0 + InteriorPage.entrySize(keyLength: $1.count) })
     }
   }
 
   /// The bytes a leaf cell takes, including the link it adds.
-  static func cellSize(key: ArraySlice<UInt8>, value: PendingValue) -> Int {
+  static func cellSize(_ cell: MutableCell) -> Int {
+    cellSize(keyLength: cell.key.count, value: cell.value)
+  }
+
+  static func cellSize(keyLength: Int, value: PendingValue) -> Int {
     switch value {
     case .stored(let stored):
-      return LeafPage.cellSize(keyLength: key.count, value: stored)
+      return LeafPage.cellSize(keyLength: keyLength, value: stored)
     case .large:
       return LeafPage.cellSize(
-        keyLength: key.count, value: .overflow(length: 0, head: PageLink.null))
-    case .tree(let state):
-      let root = state.root == nil ? PageLink.null : PageLink.placeholder
+        keyLength: keyLength, value: .overflow(length: 0, head: .placeholder))
+    case .tree(_, let rooted):
       return LeafPage.cellSize(
-        keyLength: key.count, value: .tree(TreeRoot(root: root, id: state.id, count: 0)))
+        keyLength: keyLength,
+        value: .tree(TreeRoot(root: rooted ? .placeholder : .null, id: .none, count: 0)))
     }
+  }
+
+  /// Appends `bytes` to the arena; returns their range.
+  func append<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Range<Int> {
+    let start = arena.count
+    arena.append(contentsOf: bytes)
+    return start..<arena.count
+  }
+
+  func key(_ index: Int) -> ArraySlice<UInt8> { arena[cells[index].key] }
+  func separator(_ index: Int) -> ArraySlice<UInt8> { arena[separators[index]] }
+
+  /// The first cell whose key is not less than `key`, and whether it equals `key`.
+  func search(_ key: [UInt8]) -> (index: Int, found: Bool) {
+    KeySearch.lowerBound(of: key, in: arena, count: cells.count) { cells[$0].key }
+  }
+
+  /// The child an interior node routes `key` to.
+  func childIndex(for key: [UInt8]) -> Int {
+    KeySearch.upperBound(of: key, in: arena, count: separators.count) { separators[$0] }
+  }
+
+  /// Rebuilds the arena with only the bytes still referenced, once dead bytes (from
+  /// replaced or removed cells) outweigh the live ones.
+  func compactIfBloated(pageSize: Int) {
+    guard arena.count > 2 * pageSize else { return }
+    var fresh = [UInt8]()
+    fresh.reserveCapacity(pageSize)
+    func move(_ range: Range<Int>) -> Range<Int> {
+      let start = fresh.count
+      fresh.append(contentsOf: arena[range])
+      return start..<fresh.count
+    }
+    if isLeaf {
+      for index in cells.indices {
+        cells[index].key = move(cells[index].key)
+        if case .stored(.inline(let range)) = cells[index].value {
+          cells[index].value = .stored(.inline(move(range)))
+        }
+      }
+    } else {
+      for index in separators.indices { separators[index] = move(separators[index]) }
+    }
+    arena = fresh
   }
 }
 
@@ -129,7 +196,7 @@ final class TreeState {
   init(systemOf meta: MetaPage, pageSize: Int) {
     name = nil
     id = .system
-    root = MutableNode(systemRoot: meta.root).map { .dirty($0) }
+    root = Node(systemRootOf: meta).map { .dirty(MutableNode(copying: $0)) }
     count = 0
     rootCapacity = MetaPage.rootCapacity(pageSize: pageSize)
   }

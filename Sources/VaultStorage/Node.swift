@@ -4,16 +4,19 @@ import VaultFormat
 /// A committed B+tree page, decoded and verified: immutable, shared by every snapshot
 /// and the writer, kept in the ``PageCache``.
 ///
-/// Keys and inline values are slices of the page's bytes: decoding copies nothing.
+/// Keys and inline values are ranges of the page's bytes: decoding copies nothing and
+/// cells are plain data.
 final class Node: Sendable {
   /// The link that led to this page (its number, writer transaction and checksum).
   let link: PageLink
   let tree: TreeID
   let isLeaf: Bool
-  /// Leaf keys, or interior separators.
-  let keys: [ArraySlice<UInt8>]
-  /// Leaf values (empty for interior nodes).
-  let values: [CellValue]
+  /// The page's bytes; cells and separators are ranges of it.
+  let bytes: [UInt8]
+  /// Leaf cells (empty for interior nodes).
+  let cells: [LeafCell]
+  /// Interior separators (empty for leaves).
+  let separators: [Range<Int>]
   /// Interior children (empty for leaves).
   let children: [PageLink]
   /// Bytes the page's links and body take: the node's fill.
@@ -23,19 +26,20 @@ final class Node: Sendable {
   init(page: Page) throws(VaultError) {
     link = page.link
     tree = page.header.tree
-    contentSize = page.header.linkCount * 32 + page.header.bodyLength
+    bytes = page.bytes
+    contentSize = page.header.linkCount * FileFormat.linkSize + page.header.bodyLength
     switch page.header.type {
     case .leaf:
       isLeaf = true
-      let cells = try LeafPage.decode(page)
-      keys = cells.map(\.key)
-      values = cells.map(\.value)
+      cells = try LeafPage.decode(page).cells
+      separators = []
       children = []
     case .interior:
       isLeaf = false
-      keys = try InteriorPage.decode(page)
-      values = []
-      children = page.links
+      let node = try InteriorPage.decode(page)
+      cells = []
+      separators = node.separators
+      children = node.children
     default:
       throw VaultError(
         .corruptPage, "expected a tree page, found \(page.header.type)",
@@ -52,54 +56,84 @@ final class Node: Sendable {
     switch meta.root {
     case .empty:
       return nil
-    case .leaf(let cells):
+    case .leaf(let node):
       isLeaf = true
-      keys = cells.map(\.key)
-      values = cells.map(\.value)
+      bytes = node.bytes
+      cells = node.cells
+      separators = []
       children = []
       contentSize =
         2 + cells.reduce(0) { $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value) }
-    case .interior(let separators, let links):
+    case .interior(let node):
       isLeaf = false
-      keys = separators
-      values = []
-      children = links
+      bytes = node.bytes
+      cells = []
+      separators = node.separators
+      children = node.children
       contentSize = InteriorPage.contentSize(
         separatorBytes: separators.reduce(0) { $0 + InteriorPage.entrySize(keyLength: $1.count) })
     }
   }
 
-  /// The index of the first key not less than `key`, and whether it equals `key`.
+  /// The index of the first cell whose key is not less than `key`, and whether it
+  /// equals `key`.
   func search(_ key: [UInt8]) -> (index: Int, found: Bool) {
-    keys.lowerBound(of: key)
+    KeySearch.lowerBound(of: key, in: bytes, count: cells.count) { cells[$0].key }
   }
 
   /// The child an interior node routes `key` to.
   func childIndex(for key: [UInt8]) -> Int {
-    keys.upperBound(of: key)
+    KeySearch.upperBound(of: key, in: bytes, count: separators.count) { separators[$0] }
   }
+
+  func key(_ index: Int) -> [UInt8] { Array(bytes[cells[index].key]) }
 }
 
-extension Array where Element == ArraySlice<UInt8> {
-  /// Binary search: the first index whose key is not less than `key`.
-  func lowerBound<Key: RandomAccessCollection<UInt8>>(of key: Key) -> (index: Int, found: Bool) {
-    var low = 0
-    var high = count
-    while low < high {
-      let middle = (low + high) / 2
-      if KeyOrder.compare(self[middle], key) < 0 { low = middle + 1 } else { high = middle }
+/// Binary search over keys stored as ranges of one buffer.
+enum KeySearch {
+  /// The first index whose key is not less than `key`, and whether it equals `key`.
+  @inline(__always)
+  static func lowerBound(
+    of key: [UInt8], in bytes: [UInt8], count: Int, range: (Int) -> Range<Int>
+  ) -> (index: Int, found: Bool) {
+    bytes.withUnsafeBytes { buffer in
+      key.withUnsafeBytes { wanted in
+        var low = 0
+        var high = count
+        var found = false
+        while low < high {
+          let middle = (low + high) / 2
+          let order = KeyOrder.compareBuffers(
+            UnsafeRawBufferPointer(rebasing: buffer[range(middle)]), wanted)
+          if order < 0 {
+            low = middle + 1
+          } else {
+            if order == 0 { found = true }
+            high = middle
+          }
+        }
+        return (low, found && low < count)
+      }
     }
-    return (low, low < count && KeyOrder.compare(self[low], key) == 0)
   }
 
-  /// Binary search: the first index whose key is greater than `key`.
-  func upperBound<Key: RandomAccessCollection<UInt8>>(of key: Key) -> Int {
-    var low = 0
-    var high = count
-    while low < high {
-      let middle = (low + high) / 2
-      if KeyOrder.compare(self[middle], key) <= 0 { low = middle + 1 } else { high = middle }
+  /// The first index whose key is greater than `key`.
+  @inline(__always)
+  static func upperBound(of key: [UInt8], in bytes: [UInt8], count: Int, range: (Int) -> Range<Int>)
+    -> Int
+  {
+    bytes.withUnsafeBytes { buffer in
+      key.withUnsafeBytes { wanted in
+        var low = 0
+        var high = count
+        while low < high {
+          let middle = (low + high) / 2
+          let order = KeyOrder.compareBuffers(
+            UnsafeRawBufferPointer(rebasing: buffer[range(middle)]), wanted)
+          if order <= 0 { low = middle + 1 } else { high = middle }
+        }
+        return low
+      }
     }
-    return low
   }
 }

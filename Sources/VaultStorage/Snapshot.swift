@@ -48,10 +48,10 @@ public final class Snapshot: Sendable {
   /// The tree named `name`, or nil.
   public func tree(named name: String) throws(VaultError) -> ReadTree? {
     try requireOpen()
-    guard let value = try systemTree.storedValue(forKey: SystemTree.catalogKey(name)) else {
+    guard let (node, index) = try systemTree.cell(forKey: SystemTree.catalogKey(name)) else {
       return nil
     }
-    guard case .tree(let root) = value else {
+    guard case .tree(let root) = node.cells[index].value else {
       throw VaultError(.corrupt, "catalog entry \"\(name)\" is not a tree")
     }
     return ReadTree(snapshot: self, root: root, name: name)
@@ -62,8 +62,10 @@ public final class Snapshot: Sendable {
     try requireOpen()
     var names = [String]()
     let range = SystemTree.catalogRange
-    try systemTree.forEachStored(from: range.start, to: range.end) { key, _ throws(VaultError) in
-      if let name = SystemTree.treeName(fromKey: key) { names.append(name) }
+    try systemTree.forEachCell(from: range.start, to: range.end) { node, index throws(VaultError) in
+      if let name = SystemTree.treeName(fromKey: node.bytes[node.cells[index].key]) {
+        names.append(name)
+      }
       return true
     }
     return names
@@ -101,11 +103,12 @@ public struct ReadTree: Sendable {
   ///
   /// - Complexity: O(log n) page visits, most of them served by the page cache.
   public func value(forKey key: [UInt8]) throws(VaultError) -> [UInt8]? {
-    guard let stored = try storedValue(forKey: key) else { return nil }
-    return try materialize(stored)
+    guard let (node, index) = try cell(forKey: key) else { return nil }
+    return try materialize(node.cells[index].value, in: node)
   }
 
-  func storedValue(forKey key: [UInt8]) throws(VaultError) -> CellValue? {
+  /// The leaf holding `key` and the cell's index in it, or nil.
+  func cell(forKey key: [UInt8]) throws(VaultError) -> (Node, Int)? {
     try snapshot.requireOpen()
     guard var node = try rootNode() else { return nil }
     let reader = snapshot.reader
@@ -114,12 +117,12 @@ public struct ReadTree: Sendable {
         node.children[node.childIndex(for: key)], tree: root.id, in: snapshot.meta)
     }
     let (index, found) = node.search(key)
-    return found ? node.values[index] : nil
+    return found ? (node, index) : nil
   }
 
-  func materialize(_ value: CellValue) throws(VaultError) -> [UInt8] {
+  func materialize(_ value: StoredValue, in node: Node) throws(VaultError) -> [UInt8] {
     switch value {
-    case .inline(let bytes): return Array(bytes)
+    case .inline(let range): return Array(node.bytes[range])
     case .overflow(let length, let head):
       return try snapshot.reader.overflowValue(
         head: head, length: length, tree: root.id, in: snapshot.meta)
@@ -135,10 +138,11 @@ public struct ReadTree: Sendable {
     _ body: (_ key: [UInt8], _ value: [UInt8]) throws -> Bool
   ) throws {
     var failure: (any Error)?
-    try forEachStored(from: start, to: end) { key, value throws(VaultError) in
-      let bytes = try materialize(value)
+    try forEachCell(from: start, to: end) { node, index throws(VaultError) in
+      let cell = node.cells[index]
+      let bytes = try materialize(cell.value, in: node)
       do {
-        return try body(Array(key), bytes)
+        return try body(Array(node.bytes[cell.key]), bytes)
       } catch {
         failure = error
         return false
@@ -147,9 +151,10 @@ public struct ReadTree: Sendable {
     if let failure { throw failure }
   }
 
-  func forEachStored(
+  /// Calls `body` with the leaf and index of each cell whose key is in `start ..< end`.
+  func forEachCell(
     from start: [UInt8]? = nil, to end: [UInt8]? = nil,
-    _ body: (ArraySlice<UInt8>, CellValue) throws(VaultError) -> Bool
+    _ body: (Node, Int) throws(VaultError) -> Bool
   ) throws(VaultError) {
     try snapshot.requireOpen()
     guard let node = try rootNode() else { return }
@@ -158,20 +163,22 @@ public struct ReadTree: Sendable {
 
   private func visit(
     _ node: Node, from start: [UInt8]?, to end: [UInt8]?,
-    _ body: (ArraySlice<UInt8>, CellValue) throws(VaultError) -> Bool
+    _ body: (Node, Int) throws(VaultError) -> Bool
   ) throws(VaultError) -> Bool {
     if node.isLeaf {
-      var index = start.map { node.keys.lowerBound(of: $0).index } ?? 0
-      while index < node.keys.count {
-        if let end, KeyOrder.compare(node.keys[index], end) >= 0 { return false }
-        if try !body(node.keys[index], node.values[index]) { return false }
+      var index = start.map { node.search($0).index } ?? 0
+      while index < node.cells.count {
+        if let end, KeyOrder.compare(node.bytes[node.cells[index].key], end) >= 0 { return false }
+        if try !body(node, index) { return false }
         index += 1
       }
       return true
     }
-    let first = start.map { node.keys.upperBound(of: $0) } ?? 0
+    let first = start.map { node.childIndex(for: $0) } ?? 0
     for index in first..<node.children.count {
-      if let end, index > 0, KeyOrder.compare(node.keys[index - 1], end) >= 0 { return false }
+      if let end, index > 0, KeyOrder.compare(node.bytes[node.separators[index - 1]], end) >= 0 {
+        return false
+      }
       let child = try snapshot.reader.node(node.children[index], tree: root.id, in: snapshot.meta)
       if try !visit(child, from: index == first ? start : nil, to: end, body) {
         return false

@@ -30,8 +30,8 @@ struct StructureWalker {
 
   /// What a visited page turned out to be.
   enum Content {
-    case interior(separators: [ArraySlice<UInt8>])
-    case leaf(cells: [(key: ArraySlice<UInt8>, value: CellValue)])
+    case interior(InteriorNode)
+    case leaf(LeafNode)
     case overflow(length: Int)
   }
 
@@ -57,8 +57,8 @@ struct StructureWalker {
       let content: Content
       switch meta.root {
       case .empty: return
-      case .leaf(let cells): content = .leaf(cells: cells)
-      case .interior(let separators, _): content = .interior(separators: separators)
+      case .leaf(let node): content = .leaf(node)
+      case .interior(let node): content = .interior(node)
       }
       let children = try self.children(of: content, links: meta.root.links, visit: rootVisit)
       visited(rootVisit, nil, content)
@@ -93,9 +93,9 @@ struct StructureWalker {
     case (.overflow, .overflow):
       content = .overflow(length: try OverflowPage.decode(page).piece.count)
     case (.treeNode, .interior):
-      content = .interior(separators: try InteriorPage.decode(page))
+      content = .interior(try InteriorPage.decode(page))
     case (.treeNode, .leaf):
-      content = .leaf(cells: try LeafPage.decode(page))
+      content = .leaf(try LeafPage.decode(page))
     default:
       throw VaultError(
         .corruptPage, "found a \(page.header.type) page where a \(visit.role) was expected",
@@ -116,20 +116,21 @@ struct StructureWalker {
           link: $0, tree: visit.tree, role: .overflow, depth: 0, lower: nil, upper: nil,
           parent: number)
       }
-    case .interior(let separators):
-      try checkRange(separators, visit)
+    case .interior(let node):
+      try checkRange(node.separators.map { node.bytes[$0] }, visit)
       return links.enumerated().map { index, link in
         Visit(
           link: link, tree: visit.tree, role: .treeNode, depth: visit.depth + 1,
-          lower: index == 0 ? visit.lower : separators[index - 1],
-          upper: index == separators.count ? visit.upper : separators[index],
+          lower: index == 0 ? visit.lower : node.separator(index - 1),
+          upper: index == node.separators.count ? visit.upper : node.separator(index),
           parent: number)
       }
-    case .leaf(let cells):
-      try checkRange(cells.map(\.key), visit)
+    case .leaf(let node):
+      try checkRange(node.cells.map { node.bytes[$0.key] }, visit)
       var children = [Visit]()
-      for cell in cells {
-        try checkPlacement(cell, tree: visit.tree, page: number.rawValue)
+      for cell in node.cells {
+        try checkPlacement(
+          node.bytes[cell.key].first, cell.value, tree: visit.tree, page: number.rawValue)
         switch cell.value {
         case .inline:
           break
@@ -154,11 +155,11 @@ struct StructureWalker {
   /// The system tree holds tree entries under catalog keys and page lists under
   /// free-list keys; other trees hold plain values only.
   private func checkPlacement(
-    _ cell: (key: ArraySlice<UInt8>, value: CellValue), tree: TreeID, page: UInt64
+    _ firstKeyByte: UInt8?, _ value: StoredValue, tree: TreeID, page: UInt64
   ) throws(VaultError) {
-    switch (tree == .system, cell.key.first, cell.value) {
+    switch (tree == .system, firstKeyByte, value) {
     case (true, SystemTree.catalogPrefix?, .tree(let root)):
-      guard root.id >= .firstUser, root.id < meta.nextTreeID, cell.key.count > 1 else {
+      guard root.id >= .firstUser, root.id < meta.nextTreeID else {
         throw VaultError(.corruptPage, "catalog entry names impossible tree \(root.id)", page: page)
       }
     case (true, SystemTree.freeListPrefix?, .inline):

@@ -223,7 +223,7 @@ public final class VaultStore: Sendable {
         transaction: id, vaultID: header.vaultID, pageCount: FileFormat.initialPageCount,
         committedAtMilliseconds: header.createdAtMilliseconds, nextTreeID: .firstUser,
         freePageCount: UInt64(free.count), treeCount: 0,
-        root: .leaf(cells: [(entry.key[...], .inline(entry.value[...]))])
+        root: .leaf(LeafNode([(entry.key, .inline(entry.value))]))
       ).encode(pageSize: header.pageSize)
     }
     let blank = [UInt8](repeating: 0, count: header.pageSize)

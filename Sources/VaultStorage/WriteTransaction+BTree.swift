@@ -1,6 +1,23 @@
 import VaultCore
 import VaultFormat
 
+/// A value found in a tree during a write transaction.
+enum FoundValue {
+  case bytes([UInt8])
+  case overflow(length: UInt64, head: PageLink)
+  case large(Int)
+  case tree(TreeRoot)
+  case treeState(Int)
+}
+
+/// A value to store: small bytes kept in the leaf, a large value by index, or a
+/// catalog entry by tree-state index.
+enum NewValue {
+  case bytes([UInt8])
+  case large(Int)
+  case tree(Int, rooted: Bool)
+}
+
 /// The copy-on-write B+tree algorithms of a write transaction.
 ///
 /// A committed node is never changed: the first change to it copies it into a
@@ -10,22 +27,22 @@ import VaultFormat
 extension WriteTransaction {
   // MARK: Reading
 
-  /// The value under `key` in `tree`, as stored.
-  func lookup(_ key: [UInt8], in tree: TreeState) throws(VaultError) -> PendingValue? {
+  /// The value under `key` in `tree`.
+  func lookup(_ key: [UInt8], in tree: TreeState) throws(VaultError) -> FoundValue? {
     var current = tree.root
     while let reference = current {
       switch reference {
       case .dirty(let node):
         if node.isLeaf {
-          let (index, found) = node.keys.lowerBound(of: key)
-          return found ? node.values[index] : nil
+          let (index, found) = node.search(key)
+          return found ? foundValue(node.cells[index].value, in: node.arena) : nil
         }
-        current = node.children[node.keys.upperBound(of: key)]
+        current = node.children[node.childIndex(for: key)]
       case .clean(let link):
         let node = try reader.node(link, tree: tree.id, in: base)
         if node.isLeaf {
           let (index, found) = node.search(key)
-          return found ? .stored(node.values[index]) : nil
+          return found ? foundValue(.stored(node.cells[index].value), in: node.bytes) : nil
         }
         current = .clean(node.children[node.childIndex(for: key)])
       }
@@ -33,14 +50,24 @@ extension WriteTransaction {
     return nil
   }
 
-  /// The bytes of a stored value.
-  func materialize(_ value: PendingValue, tree: TreeID) throws(VaultError) -> [UInt8] {
+  private func foundValue(_ value: PendingValue, in bytes: [UInt8]) -> FoundValue {
     switch value {
-    case .stored(.inline(let bytes)): return Array(bytes)
-    case .stored(.overflow(let length, let head)):
+    case .stored(.inline(let range)): .bytes(Array(bytes[range]))
+    case .stored(.overflow(let length, let head)): .overflow(length: length, head: head)
+    case .stored(.tree(let root)): .tree(root)
+    case .large(let index): .large(index)
+    case .tree(let index, _): .treeState(index)
+    }
+  }
+
+  /// The bytes of a value.
+  func materialize(_ value: FoundValue, tree: TreeID) throws(VaultError) -> [UInt8] {
+    switch value {
+    case .bytes(let bytes): return bytes
+    case .overflow(let length, let head):
       return try reader.overflowValue(head: head, length: length, tree: tree, in: base)
-    case .large(let bytes): return bytes
-    case .stored(.tree), .tree:
+    case .large(let index): return largeValues[index]
+    case .tree, .treeState:
       throw VaultError(.corrupt, "a tree entry is not a value")
     }
   }
@@ -48,7 +75,7 @@ extension WriteTransaction {
   /// Visits the entries with keys in `start ..< end`, in order, until `body` says stop.
   func forEachEntry(
     in tree: TreeState, from start: [UInt8]?, to end: [UInt8]?,
-    _ body: (ArraySlice<UInt8>, PendingValue) throws(VaultError) -> Bool
+    _ body: ([UInt8], FoundValue) throws(VaultError) -> Bool
   ) throws(VaultError) {
     guard let root = tree.root else { return }
     let changes = changeCount
@@ -64,34 +91,49 @@ extension WriteTransaction {
   /// Returns false once iteration should stop.
   private func visit(
     _ reference: ChildRef, tree: TreeID, from start: [UInt8]?, to end: [UInt8]?,
-    _ body: (ArraySlice<UInt8>, PendingValue) throws(VaultError) -> Bool
+    _ body: ([UInt8], FoundValue) throws(VaultError) -> Bool
   ) throws(VaultError) -> Bool {
-    let keys: [ArraySlice<UInt8>]
-    let isLeaf: Bool
+    let bytes: [UInt8]
     var dirty: MutableNode?
     var clean: Node?
+    let keyRanges: [Range<Int>]
     switch reference {
     case .dirty(let node):
-      (keys, isLeaf, dirty) = (node.keys, node.isLeaf, node)
+      dirty = node
+      bytes = node.arena
+      keyRanges = node.isLeaf ? node.cells.map(\.key) : node.separators
     case .clean(let link):
       let node = try reader.node(link, tree: tree, in: base)
-      (keys, isLeaf, clean) = (node.keys, node.isLeaf, node)
+      clean = node
+      bytes = node.bytes
+      keyRanges = node.isLeaf ? node.cells.map(\.key) : node.separators
     }
+    let isLeaf = dirty?.isLeaf ?? clean!.isLeaf
     if isLeaf {
-      var index = start.map { keys.lowerBound(of: $0).index } ?? 0
-      while index < keys.count {
-        if let end, KeyOrder.compare(keys[index], end) >= 0 { return false }
-        let value = dirty.map { $0.values[index] } ?? .stored(clean!.values[index])
-        if try !body(keys[index], value) { return false }
+      var index =
+        start.map {
+          KeySearch.lowerBound(of: $0, in: bytes, count: keyRanges.count) { keyRanges[$0] }.index
+        }
+        ?? 0
+      while index < keyRanges.count {
+        let key = Array(bytes[keyRanges[index]])
+        if let end, KeyOrder.compare(key, end) >= 0 { return false }
+        let value = dirty.map { $0.cells[index].value } ?? .stored(clean!.cells[index].value)
+        if try !body(key, foundValue(value, in: bytes)) { return false }
         index += 1
       }
       return true
     }
-    let first = start.map { keys.upperBound(of: $0) } ?? 0
-    let childCount = keys.count + 1
-    for index in first..<childCount {
+    let first =
+      start.map {
+        KeySearch.upperBound(of: $0, in: bytes, count: keyRanges.count) { keyRanges[$0] }
+      }
+      ?? 0
+    for index in first...keyRanges.count {
       // Children right of a separator at or past `end` hold only larger keys.
-      if let end, index > 0, KeyOrder.compare(keys[index - 1], end) >= 0 { return false }
+      if let end, index > 0, KeyOrder.compare(bytes[keyRanges[index - 1]], end) >= 0 {
+        return false
+      }
       let child = dirty.map { $0.children[index] } ?? .clean(clean!.children[index])
       if try !visit(child, tree: tree, from: index == first ? start : nil, to: end, body) {
         return false
@@ -126,12 +168,12 @@ extension WriteTransaction {
     switch reference {
     case .dirty(let node):
       for child in node.children { try freeSubtree(child, tree: tree) }
-      for value in node.values { try release(value, tree: tree) }
+      for cell in node.cells { try release(cell.value, tree: tree) }
     case .clean(let link):
       let node = try reader.node(link, tree: tree, in: base)
       pendingFree.append(link.page)
       for child in node.children { try freeSubtree(.clean(child), tree: tree) }
-      for value in node.values { try release(.stored(value), tree: tree) }
+      for cell in node.cells { try release(.stored(cell.value), tree: tree) }
     }
   }
 
@@ -139,17 +181,16 @@ extension WriteTransaction {
 
   /// Stores `value` under `key`. Returns whether a value was replaced.
   @discardableResult
-  func insert(_ value: PendingValue, forKey key: ArraySlice<UInt8>, in tree: TreeState)
-    throws(VaultError) -> Bool
+  func insert(_ value: NewValue, forKey key: [UInt8], in tree: TreeState) throws(VaultError)
+    -> Bool
   {
     changeCount += 1
-    guard let rootReference = tree.root else {
-      tree.root = .dirty(
-        MutableNode(leafKeys: [key], values: [value], pageSize: reader.pageSize))
-      tree.count += 1
-      return false
+    let root: MutableNode
+    if let rootReference = tree.root {
+      root = try makeMutable(rootReference, tree: tree.id)
+    } else {
+      root = MutableNode(leafArena: [], cells: [])
     }
-    let root = try makeMutable(rootReference, tree: tree.id)
     tree.root = .dirty(root)
     let replaced = try insert(value, forKey: key, into: root, tree: tree.id, rightmost: true)
     try fixRoot(of: tree)
@@ -158,25 +199,31 @@ extension WriteTransaction {
   }
 
   private func insert(
-    _ value: PendingValue, forKey key: ArraySlice<UInt8>, into node: MutableNode, tree: TreeID,
+    _ value: NewValue, forKey key: [UInt8], into node: MutableNode, tree: TreeID,
     rightmost: Bool
   ) throws(VaultError) -> Bool {
     if node.isLeaf {
-      let (index, found) = node.keys.lowerBound(of: key)
-      let size = MutableNode.cellSize(key: key, value: value)
-      if found {
-        try release(node.values[index], tree: tree)
-        node.contentSize +=
-          size - MutableNode.cellSize(key: node.keys[index], value: node.values[index])
-        node.values[index] = value
-        return true
+      let (index, found) = node.search(key)
+      let keyRange = found ? node.cells[index].key : node.append(key)
+      let pending: PendingValue
+      switch value {
+      case .bytes(let bytes): pending = .stored(.inline(node.append(bytes)))
+      case .large(let large): pending = .large(large)
+      case .tree(let state, let rooted): pending = .tree(state, rooted: rooted)
       }
-      node.keys.insert(key, at: index)
-      node.values.insert(value, at: index)
-      node.contentSize += size
-      return false
+      let cell = MutableCell(key: keyRange, value: pending)
+      if found {
+        try release(node.cells[index].value, tree: tree)
+        node.contentSize += MutableNode.cellSize(cell) - MutableNode.cellSize(node.cells[index])
+        node.cells[index] = cell
+      } else {
+        node.cells.insert(cell, at: index)
+        node.contentSize += MutableNode.cellSize(cell)
+      }
+      node.compactIfBloated(pageSize: reader.pageSize)
+      return found
     }
-    let index = node.keys.upperBound(of: key)
+    let index = node.childIndex(for: key)
     let child = try makeMutable(node.children[index], tree: tree)
     node.children[index] = .dirty(child)
     let isRightmost = rightmost && index == node.children.count - 1
@@ -187,31 +234,47 @@ extension WriteTransaction {
 
   // MARK: Remove
 
+  /// Whether `tree` holds `key`, without copying its value.
+  func contains(_ key: [UInt8], in tree: TreeState) throws(VaultError) -> Bool {
+    var current = tree.root
+    while let reference = current {
+      switch reference {
+      case .dirty(let node):
+        if node.isLeaf { return node.search(key).found }
+        current = node.children[node.childIndex(for: key)]
+      case .clean(let link):
+        let node = try reader.node(link, tree: tree.id, in: base)
+        if node.isLeaf { return node.search(key).found }
+        current = .clean(node.children[node.childIndex(for: key)])
+      }
+    }
+    return false
+  }
+
   /// Removes the value under `key`. Returns whether there was one.
   func remove(_ key: [UInt8], from tree: TreeState) throws(VaultError) -> Bool {
     // Look first, so that removing an absent key copies nothing.
-    guard try lookup(key, in: tree) != nil, let rootReference = tree.root else { return false }
+    guard try contains(key, in: tree), let rootReference = tree.root else { return false }
     changeCount += 1
     let root = try makeMutable(rootReference, tree: tree.id)
     tree.root = .dirty(root)
     try remove(key, from: root, tree: tree.id)
     try fixRoot(of: tree)
-    // The free list does not record its key count; every other tree does.
+    // The system tree does not record its key count; every other tree does.
     if tree.count > 0 { tree.count -= 1 }
     return true
   }
 
   private func remove(_ key: [UInt8], from node: MutableNode, tree: TreeID) throws(VaultError) {
     if node.isLeaf {
-      let (index, found) = node.keys.lowerBound(of: key)
+      let (index, found) = node.search(key)
       guard found else { throw VaultError(.internal, "key vanished during removal") }
-      try release(node.values[index], tree: tree)
-      node.contentSize -= MutableNode.cellSize(key: node.keys[index], value: node.values[index])
-      node.keys.remove(at: index)
-      node.values.remove(at: index)
+      try release(node.cells[index].value, tree: tree)
+      node.contentSize -= MutableNode.cellSize(node.cells[index])
+      node.cells.remove(at: index)
       return
     }
-    let index = node.keys.upperBound(of: key)
+    let index = node.childIndex(for: key)
     let child = try makeMutable(node.children[index], tree: tree)
     node.children[index] = .dirty(child)
     try remove(key, from: child, tree: tree)
@@ -221,18 +284,20 @@ extension WriteTransaction {
   // MARK: Balance
 
   private func isUnderfull(_ node: MutableNode) -> Bool {
-    node.keys.isEmpty || node.contentSize < capacity / 4
+    (node.isLeaf ? node.cells.isEmpty : node.separators.isEmpty)
+      || node.contentSize < capacity / 4
   }
 
   /// After a change below `parent.children[index]`: split the child if it outgrew its
-  /// page, or merge it with a sibling (or even them out) if it fell under a quarter.
+  /// page, or merge it with a sibling (splitting again, evenly, if the two do not fit
+  /// one page) if it fell under a quarter full.
   private func fixChild(at index: Int, of parent: MutableNode, tree: TreeID, appending: Bool)
     throws(VaultError)
   {
     guard case .dirty(let child) = parent.children[index] else { return }
     if child.contentSize > capacity {
       let (separator, right) = split(child, appending: appending)
-      parent.keys.insert(separator, at: index)
+      parent.separators.insert(parent.append(separator), at: index)
       parent.children.insert(.dirty(right), at: index + 1)
       parent.contentSize += InteriorPage.entrySize(keyLength: separator.count)
       return
@@ -243,59 +308,64 @@ extension WriteTransaction {
     let right = try makeMutable(parent.children[leftIndex + 1], tree: tree)
     parent.children[leftIndex] = .dirty(left)
     parent.children[leftIndex + 1] = .dirty(right)
-    let separator = parent.keys[leftIndex]
+    let separator = parent.separator(leftIndex)
     parent.contentSize -= InteriorPage.entrySize(keyLength: separator.count)
 
     // Put everything into `left`, then split again if that does not fit one page.
     if left.isLeaf {
-      left.keys += right.keys
-      left.values += right.values
+      let offset = left.arena.count
+      left.arena.append(contentsOf: right.arena)
+      left.cells += right.cells.map { $0.shifted(by: offset) }
       left.contentSize += right.contentSize - 2
     } else {
-      left.keys.append(separator)
-      left.keys += right.keys
+      let separatorRange = left.append(separator)
+      let offset = left.arena.count
+      left.arena.append(contentsOf: right.arena)
+      left.separators.append(separatorRange)
+      left.separators += right.separators.map { $0.shifted(by: offset) }
       left.children += right.children
       left.contentSize +=
         right.contentSize - InteriorPage.contentSize(separatorBytes: 0)
         + InteriorPage.entrySize(keyLength: separator.count)
     }
-    parent.keys.remove(at: leftIndex)
+    left.compactIfBloated(pageSize: reader.pageSize)
+    parent.separators.remove(at: leftIndex)
     parent.children.remove(at: leftIndex + 1)
     if left.contentSize > capacity {
       let (newSeparator, newRight) = split(left, appending: false)
-      parent.keys.insert(newSeparator, at: leftIndex)
+      parent.separators.insert(parent.append(newSeparator), at: leftIndex)
       parent.children.insert(.dirty(newRight), at: leftIndex + 1)
       parent.contentSize += InteriorPage.entrySize(keyLength: newSeparator.count)
     }
   }
 
-  /// Splits a node in two by bytes. Appending at the right edge of the tree leaves the
-  /// left node full instead of half full, so sequential inserts pack pages densely.
-  private func split(_ node: MutableNode, appending: Bool) -> (ArraySlice<UInt8>, MutableNode) {
+  /// Splits a node in two by bytes; returns the separator for the parent and the new
+  /// right node. Appending at the right edge of the tree leaves the left node full
+  /// instead of half full, so sequential inserts pack pages densely.
+  private func split(_ node: MutableNode, appending: Bool) -> ([UInt8], MutableNode) {
     if node.isLeaf {
-      let sizes = zip(node.keys, node.values).map { MutableNode.cellSize(key: $0, value: $1) }
+      let sizes = node.cells.map(MutableNode.cellSize)
       var cut = balancedCut(sizes: sizes, total: node.contentSize - 2)
-      if appending, node.keys.count >= 2, node.contentSize - sizes[sizes.count - 1] <= capacity {
-        cut = node.keys.count - 1
+      if appending, node.cells.count >= 2, node.contentSize - sizes[sizes.count - 1] <= capacity {
+        cut = node.cells.count - 1
       }
-      cut = min(max(cut, 1), node.keys.count - 1)
-      let right = MutableNode(
-        leafKeys: Array(node.keys[cut...]), values: Array(node.values[cut...]),
-        pageSize: reader.pageSize)
-      node.keys.removeSubrange(cut...)
-      node.values.removeSubrange(cut...)
+      cut = min(max(cut, 1), node.cells.count - 1)
+      // Both halves share the arena until either changes it.
+      let right = MutableNode(leafArena: node.arena, cells: Array(node.cells[cut...]))
+      node.cells.removeSubrange(cut...)
       node.recomputeSize()
-      let separator = shortestSeparator(after: node.keys[node.keys.count - 1], upTo: right.keys[0])
+      let separator = shortestSeparator(after: node.key(node.cells.count - 1), upTo: right.key(0))
       return (separator, right)
     }
-    let sizes = node.keys.map { InteriorPage.entrySize(keyLength: $0.count) }
+    let sizes = node.separators.map { InteriorPage.entrySize(keyLength: $0.count) }
     var cut = balancedCut(sizes: sizes, total: sizes.reduce(0, +))
-    if appending { cut = node.keys.count - 2 }
-    cut = min(max(cut, 1), node.keys.count - 2)
-    let separator = node.keys[cut]
+    if appending { cut = node.separators.count - 2 }
+    cut = min(max(cut, 1), node.separators.count - 2)
+    let separator = Array(node.separator(cut))
     let right = MutableNode(
-      separators: Array(node.keys[(cut + 1)...]), children: Array(node.children[(cut + 1)...]))
-    node.keys.removeSubrange(cut...)
+      interiorArena: node.arena, separators: Array(node.separators[(cut + 1)...]),
+      children: Array(node.children[(cut + 1)...]))
+    node.separators.removeSubrange(cut...)
     node.children.removeSubrange((cut + 1)...)
     node.recomputeSize()
     return (separator, right)
@@ -314,7 +384,7 @@ extension WriteTransaction {
   /// The shortest prefix of `right` that sorts after `left` (suffix truncation): it
   /// separates the two nodes while keeping interior pages small.
   private func shortestSeparator(after left: ArraySlice<UInt8>, upTo right: ArraySlice<UInt8>)
-    -> ArraySlice<UInt8>
+    -> [UInt8]
   {
     var common = 0
     var l = left.startIndex
@@ -324,8 +394,7 @@ extension WriteTransaction {
       l += 1
       r += 1
     }
-    let length = min(common + 1, right.count)
-    return right.prefix(length)
+    return Array(right.prefix(min(common + 1, right.count)))
   }
 
   /// Grows or shrinks the tree by a level when its root outgrew its space or emptied.
@@ -334,10 +403,12 @@ extension WriteTransaction {
       if root.contentSize > tree.rootCapacity {
         let (separator, right) = split(root, appending: false)
         tree.root = .dirty(
-          MutableNode(separators: [separator], children: [.dirty(root), .dirty(right)]))
+          MutableNode(
+            interiorArena: separator, separators: [0..<separator.count],
+            children: [.dirty(root), .dirty(right)]))
         return
       }
-      guard root.keys.isEmpty else { return }
+      guard root.isLeaf ? root.cells.isEmpty : root.separators.isEmpty else { return }
       if root.isLeaf {
         tree.root = nil
         return

@@ -23,7 +23,8 @@ extension WriteTransaction {
     let allocation = try settleFreeList()
 
     var output = PageOutput(
-      transaction: id, pageSize: reader.pageSize, allocation: allocation)
+      transaction: id, pageSize: reader.pageSize, allocation: allocation,
+      largeValues: largeValues, catalogEntries: catalogEntries)
     // Everything below the top two levels of each tree first, then those levels and the
     // system tree's pages: they come last in the allocation, on the pages next to the
     // meta page, since nearly every commit rewrites them.
@@ -61,7 +62,9 @@ extension WriteTransaction {
       if state.isDropped {
         _ = try remove(key, from: system)
       } else {
-        try insert(.tree(state), forKey: key[...], in: system)
+        catalogEntries.append(state)
+        let entry = NewValue.tree(catalogEntries.count - 1, rooted: state.root != nil)
+        try insert(entry, forKey: key, in: system)
       }
     }
   }
@@ -115,7 +118,7 @@ extension WriteTransaction {
       }
       for (index, pages) in chunks.enumerated() {
         let entry = FreeListEntry(freedBy: id, chunk: UInt32(index), pages: pages)
-        try insert(.stored(.inline(entry.value[...])), forKey: entry.key[...], in: system)
+        try insert(.bytes(entry.value), forKey: entry.key, in: system)
       }
       if chunks.count < chunksWritten {
         for index in chunks.count..<chunksWritten {
@@ -158,10 +161,10 @@ extension WriteTransaction {
     let range = SystemTree.freeListRange
     try forEachEntry(in: system, from: start ?? range.start, to: end ?? range.end) {
       key, value throws(VaultError) in
-      guard case .stored(.inline(let bytes)) = value else {
+      guard case .bytes(let bytes) = value else {
         throw VaultError(.corrupt, "free-list entry is not an inline page list")
       }
-      entries.append(try FreeListEntry(key: key, value: bytes))
+      entries.append(try FreeListEntry(key: key[...], value: bytes[...]))
       return entries.count < limit
     }
     return entries
@@ -235,9 +238,10 @@ extension WriteTransaction {
       guard case .dirty(let node)? = reference else { return }
       count += 1
       for child in node.children { visit(child) }
-      for value in node.values {
-        if case .large(let bytes) = value {
-          count += OverflowPage.pagesNeeded(length: bytes.count, pageSize: reader.pageSize)
+      for cell in node.cells {
+        if case .large(let index) = cell.value {
+          count += OverflowPage.pagesNeeded(
+            length: largeValues[index].count, pageSize: reader.pageSize)
         }
       }
     }
@@ -274,15 +278,22 @@ struct PageOutput {
   let transaction: TransactionID
   let pageSize: Int
   let allocation: PageAllocation
+  let largeValues: [[UInt8]]
+  let catalogEntries: [TreeState]
   private var next = 0
   private(set) var pages: [(PageNumber, [UInt8])] = []
   /// Decoded copies of the tree pages written, for the page cache.
   private(set) var nodes: [Node] = []
 
-  init(transaction: TransactionID, pageSize: Int, allocation: PageAllocation) {
+  init(
+    transaction: TransactionID, pageSize: Int, allocation: PageAllocation,
+    largeValues: [[UInt8]], catalogEntries: [TreeState]
+  ) {
     self.transaction = transaction
     self.pageSize = pageSize
     self.allocation = allocation
+    self.largeValues = largeValues
+    self.catalogEntries = catalogEntries
   }
 
   var isAllocationExhausted: Bool { next == allocation.pages.count }
@@ -322,7 +333,7 @@ struct PageOutput {
   /// page is not yet.
   indirect enum Prepared {
     case written(PageLink)
-    case leaf(MutableNode, [(key: ArraySlice<UInt8>, value: CellValue)])
+    case leaf(MutableNode, [LeafCell])
     case interior(MutableNode, [Prepared])
   }
 
@@ -366,18 +377,17 @@ struct PageOutput {
     return try writeInterior(node, links: links, tree: tree)
   }
 
-  private mutating func writeLeaf(
-    _ node: MutableNode, cells: [(key: ArraySlice<UInt8>, value: CellValue)], tree: TreeID
-  ) throws(VaultError) -> PageLink {
-    let size =
-      2 + cells.reduce(0) { $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value) }
+  private mutating func writeLeaf(_ node: MutableNode, cells: [LeafCell], tree: TreeID)
+    throws(VaultError) -> PageLink
+  {
+    let size = cells.reduce(2) { $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value) }
     assert(size == node.contentSize, "leaf size \(size) != tracked \(node.contentSize)")
     guard size <= FileFormat.contentCapacity(pageSize: pageSize) else {
       throw VaultError(.internal, "a leaf outgrew its page (\(size) bytes)")
     }
     let page = try takePage()
     let bytes = LeafPage.encode(
-      cells: cells, page: page, transaction: transaction, tree: tree, pageSize: pageSize)
+      cells, in: node.arena, page: page, transaction: transaction, tree: tree, pageSize: pageSize)
     return try emit(page, bytes, decode: true)
   }
 
@@ -385,15 +395,16 @@ struct PageOutput {
     throws(VaultError) -> PageLink
   {
     let size = InteriorPage.contentSize(
-      separatorBytes: node.keys.reduce(0) { $0 + InteriorPage.entrySize(keyLength: $1.count) })
+      separatorBytes: node.separators.reduce(0) { $0 + InteriorPage.entrySize(keyLength: $1.count) }
+    )
     assert(size == node.contentSize, "interior size \(size) != tracked \(node.contentSize)")
-    guard size <= FileFormat.contentCapacity(pageSize: pageSize), !node.keys.isEmpty else {
+    guard size <= FileFormat.contentCapacity(pageSize: pageSize), !node.separators.isEmpty else {
       throw VaultError(.internal, "an interior node outgrew its page or lost its keys")
     }
     let page = try takePage()
     let bytes = InteriorPage.encode(
-      separators: node.keys, children: links, page: page, transaction: transaction, tree: tree,
-      pageSize: pageSize)
+      separators: node.separators, in: node.arena, children: links, page: page,
+      transaction: transaction, tree: tree, pageSize: pageSize)
     return try emit(page, bytes, decode: true)
   }
 
@@ -407,32 +418,37 @@ struct PageOutput {
     case .dirty(let node)?: root = node
     }
     if root.isLeaf {
-      return .leaf(cells: try resolveCells(root, tree: .system))
+      return .leaf(LeafNode(bytes: root.arena, cells: try resolveCells(root, tree: .system)))
     }
     var links = [PageLink]()
     for child in root.children { links.append(try write(child, tree: .system)) }
-    return .interior(separators: root.keys, children: links)
+    return .interior(InteriorNode(bytes: root.arena, separators: root.separators, children: links))
   }
 
-  /// The cells of a dirty leaf as stored: large values written to overflow chains,
-  /// catalog entries pointing at their trees' written roots.
+  /// The cells of a dirty leaf as stored (ranges of its arena): large values written to
+  /// overflow chains, catalog entries pointing at their trees' written roots.
   private mutating func resolveCells(_ node: MutableNode, tree: TreeID) throws(VaultError)
-    -> [(key: ArraySlice<UInt8>, value: CellValue)]
+    -> [LeafCell]
   {
-    var cells = [(key: ArraySlice<UInt8>, value: CellValue)]()
-    cells.reserveCapacity(node.keys.count)
-    for (key, value) in zip(node.keys, node.values) {
-      switch value {
+    var cells = [LeafCell]()
+    cells.reserveCapacity(node.cells.count)
+    for cell in node.cells {
+      switch cell.value {
       case .stored(let stored):
-        cells.append((key, stored))
-      case .large(let bytes):
+        cells.append(LeafCell(key: cell.key, value: stored))
+      case .large(let index):
+        let bytes = largeValues[index]
         let head = try writeOverflow(bytes, tree: tree)
-        cells.append((key, .overflow(length: UInt64(bytes.count), head: head)))
-      case .tree(let state):
+        cells.append(
+          LeafCell(key: cell.key, value: .overflow(length: UInt64(bytes.count), head: head)))
+      case .tree(let index, _):
+        let state = catalogEntries[index]
         guard let root = state.writtenRoot else {
           throw VaultError(.internal, "catalog entry written before its tree")
         }
-        cells.append((key, .tree(TreeRoot(root: root, id: state.id, count: state.count))))
+        cells.append(
+          LeafCell(
+            key: cell.key, value: .tree(TreeRoot(root: root, id: state.id, count: state.count))))
       }
     }
     return cells

@@ -30,6 +30,10 @@ public final class WriteTransaction {
   var reusableTaken: UInt64 = 0
   /// Pages in this transaction's own free-list entry, once settled.
   var freeListEntryPages = 0
+  /// New values too large for a leaf, written to overflow chains at commit.
+  var largeValues: [[UInt8]] = []
+  /// Trees whose catalog entries this commit rewrites (cells refer to them by index).
+  var catalogEntries: [TreeState] = []
   var isActive = true
   /// Bumped by every change, so that iteration notices changes made inside it.
   var changeCount = 0
@@ -128,7 +132,7 @@ public final class WriteTransaction {
   func treeState(named name: String) throws(VaultError) -> TreeState? {
     if let state = trees[name] { return state.isDropped ? nil : state }
     guard let found = try lookup(SystemTree.catalogKey(name), in: system) else { return nil }
-    guard case .stored(.tree(let root)) = found else {
+    guard case .tree(let root) = found else {
       throw VaultError(.corrupt, "catalog entry \"\(name)\" is not a tree")
     }
     let state = TreeState(
@@ -172,9 +176,14 @@ public struct WriteTree {
       )
     }
     let cell = LeafPage.inlineCellSize(keyLength: key.count, valueLength: value.count)
-    let pending: PendingValue =
-      cell <= transaction.maximumInlineCell ? .stored(.inline(value[...])) : .large(value)
-    try transaction.insert(pending, forKey: key[...], in: state)
+    let new: NewValue
+    if cell <= transaction.maximumInlineCell {
+      new = .bytes(value)
+    } else {
+      transaction.largeValues.append(value)
+      new = .large(transaction.largeValues.count - 1)
+    }
+    try transaction.insert(new, forKey: key, in: state)
     state.isModified = true
   }
 
@@ -203,7 +212,7 @@ public struct WriteTree {
     try transaction.forEachEntry(in: state, from: start, to: end) { key, value throws(VaultError) in
       let bytes = try transaction.materialize(value, tree: tree)
       do {
-        return try body(Array(key), bytes)
+        return try body(key, bytes)
       } catch {
         failure = error
         return false

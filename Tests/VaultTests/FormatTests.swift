@@ -40,20 +40,15 @@ import VaultFormat
       page: PageNumber(9), transaction: TransactionID(4), checksum: Checksum(low: 1, high: 2))
     let other = PageLink(
       page: PageNumber(12), transaction: TransactionID(6), checksum: Checksum(low: 3, high: 4))
+    let free = FreeListEntry(freedBy: TransactionID(3), chunk: 0, pages: [PageNumber(8)])
+    let leaf = LeafNode([
+      (SystemTree.catalogKey("clients"), .tree(TreeRoot(root: link, id: TreeID(16), count: 5))),
+      (free.key, .inline(free.value)),
+    ])
     let roots: [SystemRoot] = [
       .empty,
-      .leaf(cells: [
-        (
-          SystemTree.catalogKey("clients")[...],
-          .tree(TreeRoot(root: link, id: TreeID(16), count: 5))
-        ),
-        (
-          FreeListEntry(freedBy: TransactionID(3), chunk: 0, pages: [PageNumber(8)]).key[...],
-          .inline(
-            FreeListEntry(freedBy: TransactionID(3), chunk: 0, pages: [PageNumber(8)]).value[...])
-        ),
-      ]),
-      .interior(separators: [[2][...]], children: [link, other]),
+      .leaf(leaf),
+      .interior(InteriorNode(bytes: [2], separators: [0..<1], children: [link, other])),
     ]
     for root in roots {
       let meta = MetaPage(
@@ -75,22 +70,32 @@ import VaultFormat
       page: PageNumber(30), transaction: TransactionID(2), checksum: Checksum(low: 5, high: 6))
     let root = PageLink(
       page: PageNumber(31), transaction: TransactionID(2), checksum: Checksum(low: 7, high: 8))
-    let cells: [(key: ArraySlice<UInt8>, value: CellValue)] = [
-      ([][...], .inline([1, 2, 3][...])),
-      ([0x61][...], .overflow(length: 100_000, head: head)),
-      ([0x62][...], .tree(TreeRoot(root: root, id: TreeID(16), count: 44))),
-      ([0x63][...], .tree(TreeRoot(root: .null, id: TreeID(17), count: 0))),
-    ]
+    let leaf = LeafNode([
+      ([], .inline([1, 2, 3])),
+      ([0x61], .overflow(length: 100_000, head: head)),
+      ([0x62], .tree(TreeRoot(root: root, id: TreeID(16), count: 44))),
+      ([0x63], .tree(TreeRoot(root: .null, id: TreeID(17), count: 0))),
+    ])
     let bytes = LeafPage.encode(
-      cells: cells, page: PageNumber(12), transaction: TransactionID(3), tree: TreeID(1),
-      pageSize: 4096)
+      leaf.cells, in: leaf.bytes, page: PageNumber(12), transaction: TransactionID(3),
+      tree: TreeID(1), pageSize: 4096)
     let page = try Page(bytes, location: PageNumber(12))
     #expect(page.links == [head, root])
     let decoded = try LeafPage.decode(page)
-    #expect(decoded.map(\.key) == cells.map(\.key))
-    #expect(decoded.map(\.value) == cells.map(\.value))
-    let expectedSize =
-      2 + cells.reduce(0) { $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value) }
+    #expect(
+      decoded.cells.map { Array(decoded.bytes[$0.key]) }
+        == leaf.cells.map { Array(leaf.bytes[$0.key]) })
+    #expect(decoded.cells.map(\.value.kind) == [0, 1, 2, 2])
+    if case .inline(let range) = decoded.cells[0].value {
+      #expect(Array(decoded.bytes[range]) == [1, 2, 3])
+    } else {
+      Issue.record("first cell is not inline")
+    }
+    #expect(decoded.cells[1].value == .overflow(length: 100_000, head: head))
+    #expect(decoded.cells[3].value == .tree(TreeRoot(root: .null, id: TreeID(17), count: 0)))
+    let expectedSize = leaf.cells.reduce(2) {
+      $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value)
+    }
     #expect(page.header.linkCount * 32 + page.header.bodyLength == expectedSize)
   }
 
@@ -100,14 +105,14 @@ import VaultFormat
         page: PageNumber(UInt64(10 + $0)), transaction: TransactionID(1),
         checksum: Checksum(low: UInt64($0), high: 0))
     }
-    let separators: [ArraySlice<UInt8>] = [[5][...], [5, 1][...]]
+    let separatorBytes: [UInt8] = [5, 5, 1]
     let interior = InteriorPage.encode(
-      separators: separators, children: children, page: PageNumber(8),
-      transaction: TransactionID(2),
-      tree: TreeID(16), pageSize: 4096)
+      separators: [0..<1, 1..<3], in: separatorBytes, children: children, page: PageNumber(8),
+      transaction: TransactionID(2), tree: TreeID(16), pageSize: 4096)
     let page = try Page(interior, location: PageNumber(8))
-    #expect(try InteriorPage.decode(page) == separators)
-    #expect(page.links == children)
+    let node = try InteriorPage.decode(page)
+    #expect(node.separators.map { Array(node.bytes[$0]) } == [[5], [5, 1]])
+    #expect(node.children == children)
     let piece = Array(repeating: UInt8(3), count: OverflowPage.capacity(pageSize: 4096))
     let overflow = OverflowPage.encode(
       piece: piece[...], next: children[0], page: PageNumber(9), transaction: TransactionID(2),

@@ -103,8 +103,7 @@ enum PageCommand: Command {
         "systemRoot": systemRoot(meta.root),
       ]
     case .interior:
-      let separators = try InteriorPage.decode(page)
-      return ["separators": .array(separators.map { .string(Formatting.hex($0)) })]
+      return ["separators": separatorsJSON(try InteriorPage.decode(page))]
     case .leaf:
       return ["cells": cellsJSON(try LeafPage.decode(page))]
     case .overflow:
@@ -120,31 +119,36 @@ enum PageCommand: Command {
   private static func systemRoot(_ root: SystemRoot) -> JSON {
     switch root {
     case .empty: return ["kind": "empty"]
-    case .leaf(let cells): return ["kind": "leaf", "cells": cellsJSON(cells)]
-    case .interior(let separators, let children):
+    case .leaf(let node): return ["kind": "leaf", "cells": cellsJSON(node)]
+    case .interior(let node):
       return [
         "kind": "interior",
-        "separators": .array(separators.map { .string(Formatting.hex($0)) }),
-        "children": .array(children.map { .uint($0.page.rawValue) }),
+        "separators": separatorsJSON(node),
+        "children": .array(node.children.map { .uint($0.page.rawValue) }),
       ]
     }
   }
 
-  private static func cellsJSON(_ cells: [(key: ArraySlice<UInt8>, value: CellValue)]) -> JSON {
+  private static func separatorsJSON(_ node: InteriorNode) -> JSON {
+    .array(node.separators.map { .string(Formatting.hex(node.bytes[$0])) })
+  }
+
+  private static func cellsJSON(_ node: LeafNode) -> JSON {
     .array(
-      cells.map { cell in
-        var fields: [String: JSON] = ["key": .string(Formatting.hex(cell.key))]
+      node.cells.map { cell in
+        let key = node.bytes[cell.key]
+        var fields: [String: JSON] = ["key": .string(Formatting.hex(key))]
         switch cell.value {
-        case .inline(let bytes):
+        case .inline(let range):
           fields["kind"] = "inline"
-          fields["length"] = .int(Int64(bytes.count))
+          fields["length"] = .int(Int64(range.count))
         case .overflow(let length, let head):
           fields["kind"] = "overflow"
           fields["length"] = .uint(length)
           fields["firstPage"] = .uint(head.page.rawValue)
         case .tree(let root):
           fields["kind"] = "tree"
-          fields["name"] = .string(SystemTree.treeName(fromKey: cell.key) ?? "")
+          fields["name"] = .string(SystemTree.treeName(fromKey: key) ?? "")
           fields["treeId"] = .uint(root.id.rawValue)
           fields["keys"] = .uint(root.count)
           fields["root"] = root.root.isNull ? .null : .uint(root.root.page.rawValue)
