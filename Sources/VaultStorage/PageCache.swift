@@ -14,7 +14,7 @@ final class PageCache: Sendable {
   }
 
   private struct State {
-    var index: [UInt64: Int] = [:]
+    var index = PageIndex()
     var slots: [Slot?] = []
     var freeSlots: [Int] = []
     var hand = 0
@@ -35,7 +35,8 @@ final class PageCache: Sendable {
   /// The cached node for `link`, if present and current.
   func node(for link: PageLink) -> Node? {
     state.withLock { state in
-      guard let position = state.index[link.page.rawValue], let slot = state.slots[position]
+      guard let position = state.index.value(for: link.page.rawValue),
+        let slot = state.slots[position]
       else {
         state.misses += 1
         return nil
@@ -54,11 +55,11 @@ final class PageCache: Sendable {
   func insert(_ node: Node) {
     state.withLock { state in
       let key = node.link.page.rawValue
-      if let position = state.index[key] {
+      if let position = state.index.value(for: key) {
         state.slots[position] = Slot(node: node, referenced: true)
         return
       }
-      while state.bytes + pageSize > budget, !state.index.isEmpty {
+      while state.bytes + pageSize > budget, state.index.count > 0 {
         evictOne(&state)
       }
       let position: Int
@@ -69,7 +70,7 @@ final class PageCache: Sendable {
         position = state.slots.count
         state.slots.append(Slot(node: node, referenced: false))
       }
-      state.index[key] = position
+      state.index.set(position, for: key)
       state.bytes += pageSize
     }
   }
@@ -77,7 +78,7 @@ final class PageCache: Sendable {
   /// Forgets one page (after its number was reused by this process's writer).
   func remove(_ page: PageNumber) {
     state.withLock { state in
-      guard let position = state.index.removeValue(forKey: page.rawValue) else { return }
+      guard let position = state.index.remove(page.rawValue) else { return }
       state.slots[position] = nil
       state.freeSlots.append(position)
       state.bytes -= pageSize
@@ -99,7 +100,7 @@ final class PageCache: Sendable {
         state.slots[position]?.referenced = false
         continue
       }
-      state.index.removeValue(forKey: slot.node.link.page.rawValue)
+      state.index.remove(slot.node.link.page.rawValue)
       state.slots[position] = nil
       state.freeSlots.append(position)
       state.bytes -= pageSize

@@ -11,11 +11,14 @@ public final class Snapshot: Sendable {
   let store: VaultStore
   /// The meta page of the state this snapshot reads.
   public let meta: MetaPage
+  /// The system tree's root, embedded in the meta page.
+  let systemRoot: Node?
   private let isOpen = Atomic<Bool>(true)
 
-  init(store: VaultStore, meta: MetaPage) {
+  init(store: VaultStore, meta: MetaPage, systemRoot: Node?) {
     self.store = store
     self.meta = meta
+    self.systemRoot = systemRoot
   }
 
   deinit { close() }
@@ -42,7 +45,7 @@ public final class Snapshot: Sendable {
   var systemTree: ReadTree {
     ReadTree(
       snapshot: self, root: TreeRoot(root: .null, id: .system, count: 0), name: "",
-      embeddedRoot: Node(systemRootOf: meta))
+      embeddedRoot: systemRoot)
   }
 
   /// The tree named `name`, or nil.

@@ -58,8 +58,8 @@ public final class VaultStore: Sendable {
   let lock: LockFile
   /// This process's writers take turns here before taking the file's writer lock.
   private let writerTurn = DispatchSemaphore(value: 1)
-  /// The newest durable state this store knows of.
-  private let newest: Mutex<MetaPage>
+  /// The newest durable state this store knows of, with its system-tree root decoded.
+  private let newest: Mutex<DurableState>
   /// Set when a read-only first opener found the durable commit damaged and fell back
   /// to an older state: this store then reads that state, and nothing newer.
   private let pinnedState: MetaPage?
@@ -134,10 +134,11 @@ public final class VaultStore: Sendable {
     self.recoveryProblems = recoveryProblems
     self.pinnedState = pinnedState
     if let pinnedState {
-      newest = Mutex(pinnedState)
+      newest = Mutex(DurableState(pinnedState))
     } else {
       newest = Mutex(
-        try VaultStore.loadDurableMeta(reader: reader, lock: lock, vaultID: header.vaultID))
+        DurableState(
+          try VaultStore.loadDurableMeta(reader: reader, lock: lock, vaultID: header.vaultID)))
     }
   }
 
@@ -154,14 +155,18 @@ public final class VaultStore: Sendable {
   }
 
   /// The newest durable state.
-  func currentMeta() throws(VaultError) -> MetaPage {
-    if let pinnedState { return pinnedState }
+  func currentMeta() throws(VaultError) -> MetaPage { try currentState().meta }
+
+  /// The newest durable state, with its system-tree root decoded.
+  func currentState() throws(VaultError) -> DurableState {
+    if let pinnedState { return DurableState(pinnedState) }
     let durable = lock.durableTransaction
     let known = newest.withLock { $0 }
-    if known.transaction == durable { return known }
-    let meta = try VaultStore.loadDurableMeta(reader: reader, lock: lock, vaultID: header.vaultID)
-    newest.withLock { if $0.transaction < meta.transaction { $0 = meta } }
-    return meta
+    if known.meta.transaction == durable { return known }
+    let state = DurableState(
+      try VaultStore.loadDurableMeta(reader: reader, lock: lock, vaultID: header.vaultID))
+    newest.withLock { if $0.meta.transaction < state.meta.transaction { $0 = state } }
+    return state
   }
 
   // MARK: Creating
@@ -257,12 +262,12 @@ public final class VaultStore: Sendable {
         continue
       }
       do throws(VaultError) {
-        let meta = try currentMeta()
-        guard meta.transaction == durable else {
+        let state = try currentState()
+        guard state.meta.transaction == durable else {
           unregisterSnapshot(durable)
           continue
         }
-        return Snapshot(store: self, meta: meta)
+        return Snapshot(store: self, meta: state.meta, systemRoot: state.systemRoot)
       } catch {
         unregisterSnapshot(durable)
         throw error
@@ -318,7 +323,7 @@ public final class VaultStore: Sendable {
     defer { transaction.isActive = false }
     let result = try body(transaction)
     if let meta = try transaction.commit() {
-      newest.withLock { $0 = meta }
+      newest.withLock { $0 = DurableState(meta) }
     }
     return result
   }
@@ -399,6 +404,18 @@ public final class VaultStore: Sendable {
 
   /// Page cache hits and misses since open.
   package var cacheStatistics: (hits: Int, misses: Int) { reader.cache.statistics }
+}
+
+/// A committed state and its system tree's root node, decoded once and shared by every
+/// snapshot of that state.
+struct DurableState: Sendable {
+  let meta: MetaPage
+  let systemRoot: Node?
+
+  init(_ meta: MetaPage) {
+    self.meta = meta
+    systemRoot = Node(systemRootOf: meta)
+  }
 }
 
 extension VaultStore {

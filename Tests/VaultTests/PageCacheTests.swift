@@ -1,0 +1,47 @@
+import Testing
+import VaultCore
+import VaultFormat
+
+@testable import VaultStorage
+
+@Suite struct PageCacheTests {
+  /// The open-addressing index behaves exactly like a dictionary under random inserts,
+  /// replacements and removals (removal re-places probe runs, the tricky part).
+  @Test func pageIndexMatchesADictionary() {
+    let seed = testSeed(31)
+    var random = SeededGenerator(seed: seed)
+    var index = PageIndex(minimumCapacity: 4)
+    var model = [UInt64: Int]()
+    for step in 0..<50_000 {
+      // A small key space makes collisions, long probe runs and reuse common.
+      let key = UInt64.random(in: 1...600, using: &random)
+      if Bool.random(using: &random) {
+        index.set(step, for: key)
+        model[key] = step
+      } else {
+        #expect(index.remove(key) == model.removeValue(forKey: key), "seed \(seed)")
+      }
+      if step % 97 == 0 {
+        for probe in 1...UInt64(600) where index.value(for: probe) != model[probe] {
+          Issue.record("seed \(seed), step \(step): key \(probe) differs")
+          return
+        }
+        #expect(index.count == model.count)
+      }
+    }
+  }
+
+  @Test func cacheMissesWhenTheLinkNoLongerMatches() throws {
+    let dir = TemporaryDirectory()
+    let store = try VaultStore.create(at: dir.file("v.vault"), options: .init(cacheBytes: 0))
+    try store.write { tx in try tx.openTree(named: "t").insert([1], forKey: [1]) }
+    let before = store.cacheStatistics
+    // Many commits rewrite the same page numbers with new content: a cached node whose
+    // checksum no longer matches the parent's link must never be returned.
+    for round in 0..<50 {
+      try store.write { tx in try tx.openTree(named: "t").insert([UInt8(round)], forKey: [1]) }
+      #expect(try store.read { try $0.tree(named: "t")?.value(forKey: [1]) } == [UInt8(round)])
+    }
+    #expect(store.cacheStatistics.hits + store.cacheStatistics.misses > before.hits + before.misses)
+  }
+}
