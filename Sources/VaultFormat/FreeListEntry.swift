@@ -51,26 +51,29 @@ public struct FreeListEntry: Equatable, Sendable {
     guard key.count == Self.keyLength, key.first == SystemTree.freeListPrefix else {
       throw VaultError(.corruptPage, "malformed free-list key of \(key.count) bytes", page: page)
     }
-    var keyReader = ByteReader(Array(key.dropFirst()), page: page)
-    freedBy = TransactionID(try keyReader.readUInt64BigEndian())
-    chunk = try keyReader.readUInt32BigEndian()
+    (freedBy, chunk) = key.withUnsafeBytes { raw in
+      (
+        TransactionID(UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 1, as: UInt64.self))),
+        UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: 9, as: UInt32.self))
+      )
+    }
     guard !value.isEmpty, value.count % 8 == 0 else {
       throw VaultError(
         .corruptPage, "free-list value of \(value.count) bytes is not a page list", page: page)
     }
-    var reader = ByteReader(Array(value), page: page)
-    var pages = [PageNumber]()
-    pages.reserveCapacity(value.count / 8)
-    while !reader.isAtEnd {
-      let number = PageNumber(try reader.readUInt64("free page number"))
-      if let last = pages.last, last >= number {
+    let numbers = value.withUnsafeBytes { raw in
+      (0..<raw.count / 8).map {
+        PageNumber(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)))
+      }
+    }
+    for (index, number) in numbers.enumerated() {
+      if index > 0, numbers[index - 1] >= number {
         throw VaultError(.corruptPage, "free-list pages are not ascending", page: page)
       }
       guard FileFormat.isDataPage(number) else {
         throw VaultError(.corruptPage, "free list names reserved page \(number)", page: page)
       }
-      pages.append(number)
     }
-    self.pages = pages
+    pages = numbers
   }
 }

@@ -33,18 +33,40 @@ public enum InteriorPage {
     separators: [Range<Int>], in bytes: [UInt8], children: [PageLink], page: PageNumber,
     transaction: TransactionID, tree: TreeID, pageSize: Int
   ) -> [UInt8] {
+    encodeNode(
+      separators: separators, in: bytes, children: children, page: page,
+      transaction: transaction, tree: tree, pageSize: pageSize
+    ).bytes
+  }
+
+  /// Like ``encode(separators:in:children:page:transaction:tree:pageSize:)``, and also
+  /// returns the node as it lies in the new page, as decoding it would.
+  public static func encodeNode(
+    separators: [Range<Int>], in bytes: [UInt8], children: [PageLink], page: PageNumber,
+    transaction: TransactionID, tree: TreeID, pageSize: Int
+  ) -> InteriorNode {
     precondition(children.count == separators.count + 1 && !separators.isEmpty)
     let bodyLength = bodyLength(of: separators)
     let header = PageHeader(
       type: .interior, pageNumber: page, transaction: transaction, tree: tree,
       linkCount: children.count, bodyLength: bodyLength)
-    return Page.build(header: header, links: children, bodyLength: bodyLength, pageSize: pageSize) {
-      output in
+    let encoded = Page.build(
+      header: header, links: children, bodyLength: bodyLength, pageSize: pageSize
+    ) { output in
       bytes.withUnsafeBytes { source in
         var body = RawWriter(output)
         writeBody(separators, source: source, into: &body)
       }
     }
+    // Separators follow one another after the count, each after its 2-byte length.
+    var offset = header.bodyOffset + 2
+    var placed = [Range<Int>]()
+    placed.reserveCapacity(separators.count)
+    for range in separators {
+      placed.append(offset + 2..<offset + 2 + range.count)
+      offset += 2 + range.count
+    }
+    return InteriorNode(bytes: encoded, separators: placed, children: children)
   }
 
   /// Writes an interior body; `source` holds the separators' bytes.

@@ -47,38 +47,71 @@ public enum LeafPage {
     _ cells: [LeafCell], in bytes: [UInt8], page: PageNumber, transaction: TransactionID,
     tree: TreeID, pageSize: Int
   ) -> [UInt8] {
+    encodeNode(
+      cells, in: bytes, page: page, transaction: transaction, tree: tree, pageSize: pageSize
+    )
+    .bytes
+  }
+
+  /// Like ``encode(_:in:page:transaction:tree:pageSize:)``, and also returns the leaf as
+  /// it lies in the new page (cells as ranges of the page), as decoding it would.
+  public static func encodeNode(
+    _ cells: [LeafCell], in bytes: [UInt8], page: PageNumber, transaction: TransactionID,
+    tree: TreeID, pageSize: Int
+  ) -> LeafNode {
     let links = cells.compactMap(\.value.link)
     let bodyLength = bodyLength(of: cells)
     let header = PageHeader(
       type: .leaf, pageNumber: page, transaction: transaction, tree: tree,
       linkCount: links.count, bodyLength: bodyLength)
-    return Page.build(header: header, links: links, bodyLength: bodyLength, pageSize: pageSize) {
-      output in
+    var placed = [LeafCell]()
+    placed.reserveCapacity(cells.count)
+    let page = Page.build(
+      header: header, links: links, bodyLength: bodyLength, pageSize: pageSize
+    ) { output in
       bytes.withUnsafeBytes { source in
         var body = RawWriter(output)
-        writeBody(cells, source: source, into: &body)
+        writeBody(cells, source: source, into: &body) { placed.append($0) }
       }
     }
+    let bodyOffset = header.bodyOffset
+    return LeafNode(
+      bytes: page,
+      cells: placed.map { cell in
+        var moved = cell
+        moved.key = cell.key.lowerBound + bodyOffset..<cell.key.upperBound + bodyOffset
+        if case .inline(let range) = cell.value {
+          moved.value = .inline(range.lowerBound + bodyOffset..<range.upperBound + bodyOffset)
+        }
+        return moved
+      })
   }
 
-  /// Writes a leaf body; `source` holds the keys and inline values.
+  /// Writes a leaf body; `source` holds the keys and inline values. `placed` receives
+  /// each cell as written (ranges relative to the start of the body).
   public static func writeBody(
-    _ cells: [LeafCell], source: UnsafeRawBufferPointer, into body: inout RawWriter
+    _ cells: [LeafCell], source: UnsafeRawBufferPointer, into body: inout RawWriter,
+    placed: (LeafCell) -> Void = { _ in }
   ) {
     body.write(UInt16(cells.count))
     var linkIndex: UInt16 = 0
     for cell in cells {
       body.write(UInt16(cell.key.count))
+      let keyStart = body.offset
       body.write(UnsafeRawBufferPointer(rebasing: source[cell.key]))
+      let key = keyStart..<body.offset
       body.write(cell.value.kind)
       switch cell.value {
       case .inline(let range):
         body.write(UInt32(range.count))
+        let valueStart = body.offset
         body.write(UnsafeRawBufferPointer(rebasing: source[range]))
+        placed(LeafCell(key: key, value: .inline(valueStart..<body.offset)))
       case .overflow(let length, _):
         body.write(length)
         body.write(linkIndex)
         linkIndex += 1
+        placed(LeafCell(key: key, value: cell.value))
       case .tree(let root):
         if root.root.isNull {
           body.write(noLink)
@@ -88,6 +121,7 @@ public enum LeafPage {
         }
         body.write(root.id.rawValue)
         body.write(root.count)
+        placed(LeafCell(key: key, value: cell.value))
       }
     }
   }

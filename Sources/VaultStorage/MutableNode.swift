@@ -191,12 +191,12 @@ final class TreeState {
     self.rootCapacity = rootCapacity
   }
 
-  /// The system tree as of `meta`: its root is always a mutable copy, since every
-  /// commit rewrites the meta page that holds it.
-  init(systemOf meta: MetaPage, pageSize: Int) {
+  /// The system tree whose root is `root` (decoded from a meta page): the root is
+  /// always a mutable copy, since every commit rewrites the meta page that holds it.
+  init(systemRoot: Node?, pageSize: Int) {
     name = nil
     id = .system
-    root = Node(systemRootOf: meta).map { .dirty(MutableNode(copying: $0)) }
+    root = systemRoot.map { .dirty(MutableNode(copying: $0)) }
     count = 0
     rootCapacity = MetaPage.rootCapacity(pageSize: pageSize)
   }

@@ -47,6 +47,33 @@ final class Node: Sendable {
     }
   }
 
+  /// A page this process just encoded (so needs no decoding or verification).
+  init(written leaf: LeafNode, link: PageLink, tree: TreeID) {
+    self.link = link
+    self.tree = tree
+    isLeaf = true
+    bytes = leaf.bytes
+    cells = leaf.cells
+    separators = []
+    children = []
+    contentSize = cells.reduce(2) {
+      $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value)
+    }
+  }
+
+  /// A page this process just encoded (so needs no decoding or verification).
+  init(written interior: InteriorNode, link: PageLink, tree: TreeID) {
+    self.link = link
+    self.tree = tree
+    isLeaf = false
+    bytes = interior.bytes
+    cells = []
+    separators = interior.separators
+    children = interior.children
+    contentSize = InteriorPage.contentSize(
+      separatorBytes: separators.reduce(0) { $0 + InteriorPage.entrySize(keyLength: $1.count) })
+  }
+
   /// The system tree's root as embedded in a meta page, or nil for an empty system tree.
   init?(systemRootOf meta: MetaPage) {
     link = PageLink(

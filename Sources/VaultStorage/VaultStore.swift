@@ -317,9 +317,9 @@ public final class VaultStore: Sendable {
     try lock.lockWriter(timeout: options.lockTimeout)
     defer { lock.unlockWriter() }
 
-    let base = try currentMeta()
+    let base = try currentState()
     let transaction = WriteTransaction(
-      store: self, base: base, oldestReader: lock.oldestReader(newest: base.transaction))
+      store: self, base: base, oldestReader: lock.oldestReader(newest: base.meta.transaction))
     defer { transaction.isActive = false }
     let result = try body(transaction)
     if let meta = try transaction.commit() {

@@ -110,7 +110,7 @@ extension WriteTransaction {
           pages: (assigned.general + extra).sorted() + assigned.hot.sorted(),
           pageCount: base.pageCount + UInt64(fresh))
       }
-      if Set(freed).count != freed.count {
+      if zip(freed, freed.dropFirst()).contains(where: { $0 == $1 }) {
         throw VaultError(.internal, "a page was freed twice in one transaction")
       }
       let chunks = stride(from: 0, to: freed.count, by: perChunk).map {
@@ -306,13 +306,10 @@ struct PageOutput {
     return allocation.pages[next]
   }
 
-  private mutating func emit(_ page: PageNumber, _ bytes: [UInt8], decode: Bool) throws(VaultError)
-    -> PageLink
-  {
+  private mutating func emit(_ page: PageNumber, _ bytes: [UInt8]) -> PageLink {
     let link = PageLink(
       page: page, transaction: transaction, checksum: Page.storedChecksum(of: bytes))
     pages.append((page, bytes))
-    if decode { nodes.append(try Node(page: try Page(bytes, location: page))) }
     return link
   }
 
@@ -386,9 +383,11 @@ struct PageOutput {
       throw VaultError(.internal, "a leaf outgrew its page (\(size) bytes)")
     }
     let page = try takePage()
-    let bytes = LeafPage.encode(
+    let leaf = LeafPage.encodeNode(
       cells, in: node.arena, page: page, transaction: transaction, tree: tree, pageSize: pageSize)
-    return try emit(page, bytes, decode: true)
+    let link = emit(page, leaf.bytes)
+    nodes.append(Node(written: leaf, link: link, tree: tree))
+    return link
   }
 
   private mutating func writeInterior(_ node: MutableNode, links: [PageLink], tree: TreeID)
@@ -402,10 +401,12 @@ struct PageOutput {
       throw VaultError(.internal, "an interior node outgrew its page or lost its keys")
     }
     let page = try takePage()
-    let bytes = InteriorPage.encode(
+    let interior = InteriorPage.encodeNode(
       separators: node.separators, in: node.arena, children: links, page: page,
       transaction: transaction, tree: tree, pageSize: pageSize)
-    return try emit(page, bytes, decode: true)
+    let link = emit(page, interior.bytes)
+    nodes.append(Node(written: interior, link: link, tree: tree))
+    return link
   }
 
   /// Writes the system tree's pages below its root, and returns the root itself, for
@@ -470,7 +471,7 @@ struct PageOutput {
       let bytes = OverflowPage.encode(
         piece: piece, next: next, page: numbers[index], transaction: transaction, tree: tree,
         pageSize: pageSize)
-      next = try emit(numbers[index], bytes, decode: false)
+      next = emit(numbers[index], bytes)
     }
     return next ?? .null
   }

@@ -40,7 +40,8 @@ public final class WriteTransaction {
   /// ``countPagesToWrite()`` as of a change count.
   var pageCountMemo: (changeCount: Int, counts: (total: Int, hot: Int))?
 
-  init(store: VaultStore, base: MetaPage, oldestReader: TransactionID) {
+  init(store: VaultStore, base state: DurableState, oldestReader: TransactionID) {
+    let base = state.meta
     self.store = store
     self.reader = store.reader
     self.base = base
@@ -48,7 +49,7 @@ public final class WriteTransaction {
     self.oldestReader = oldestReader
     self.capacity = FileFormat.contentCapacity(pageSize: store.pageSize)
     self.maximumInlineCell = LeafPage.maximumInlineCellSize(pageSize: store.pageSize)
-    system = TreeState(systemOf: base, pageSize: store.pageSize)
+    system = TreeState(systemRoot: state.systemRoot, pageSize: store.pageSize)
     nextTreeID = base.nextTreeID
     treeCount = base.treeCount
   }

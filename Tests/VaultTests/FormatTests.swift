@@ -99,6 +99,27 @@ import VaultFormat
     #expect(page.header.linkCount * 32 + page.header.bodyLength == expectedSize)
   }
 
+  /// Written pages go into the cache without being decoded: the layout the encoder
+  /// reports must be exactly what decoding finds.
+  @Test func encodersReportTheLayoutDecodingFinds() throws {
+    let head = PageLink(
+      page: PageNumber(30), transaction: TransactionID(2), checksum: Checksum(low: 5, high: 6))
+    let leaf = LeafNode([
+      ([1, 2], .inline([9, 9, 9])), ([3], .overflow(length: 70_000, head: head)),
+      ([4, 4], .inline([])),
+    ])
+    let encoded = LeafPage.encodeNode(
+      leaf.cells, in: leaf.bytes, page: PageNumber(5), transaction: TransactionID(3),
+      tree: TreeID(16), pageSize: 4096)
+    let decoded = try LeafPage.decode(Page(encoded.bytes, location: PageNumber(5)))
+    #expect(encoded.cells == decoded.cells)
+    let interior = InteriorPage.encodeNode(
+      separators: [0..<2, 2..<5], in: [1, 2, 3, 4, 5], children: [head, head, head],
+      page: PageNumber(6), transaction: TransactionID(3), tree: TreeID(16), pageSize: 4096)
+    let decodedInterior = try InteriorPage.decode(Page(interior.bytes, location: PageNumber(6)))
+    #expect(interior.separators == decodedInterior.separators)
+  }
+
   @Test func interiorAndOverflowRoundTrip() throws {
     let children = (1...3).map {
       PageLink(
