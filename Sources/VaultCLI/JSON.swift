@@ -39,11 +39,11 @@ package enum JSON: Equatable, Sendable {
       out += "]"
     case .object(let members):
       out += "{"
-      for (index, key) in members.keys.sorted().enumerated() {
+      for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
         if index > 0 { out += "," }
-        JSON.encodeString(key, into: &out)
+        JSON.encodeString(member.key, into: &out)
         out += ":"
-        members[key]!.encode(into: &out)
+        member.value.encode(into: &out)
       }
       out += "}"
     }

@@ -22,6 +22,11 @@ public enum InteriorPage {
     FileFormat.linkSize + 2 + separatorBytes
   }
 
+  /// Content bytes (links and body) of an interior node with these separators.
+  public static func contentSize(of separators: some Collection<Range<Int>>) -> Int {
+    contentSize(separatorBytes: separators.reduce(0) { $0 + entrySize(keyLength: $1.count) })
+  }
+
   /// Bytes of body (links excluded) for these separators.
   public static func bodyLength(of separators: some Collection<Range<Int>>) -> Int {
     separators.reduce(2) { $0 + 2 + $1.count }

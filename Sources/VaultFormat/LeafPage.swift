@@ -36,6 +36,11 @@ public enum LeafPage {
     (FileFormat.contentCapacity(pageSize: pageSize) - 2) / 4
   }
 
+  /// Content bytes (links and body) a leaf of these cells takes.
+  public static func contentSize(of cells: some Collection<LeafCell>) -> Int {
+    cells.reduce(2) { $0 + cellSize(keyLength: $1.key.count, value: $1.value) }
+  }
+
   /// Bytes of body (links excluded) a leaf of these cells takes.
   public static func bodyLength(of cells: some Collection<LeafCell>) -> Int {
     cells.reduce(2) { $0 + 2 + $1.key.count + 1 + $1.value.encodedSize }

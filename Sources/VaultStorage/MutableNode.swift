@@ -92,8 +92,7 @@ final class MutableNode {
     if isLeaf {
       contentSize = cells.reduce(2) { $0 + MutableNode.cellSize($1) }
     } else {
-      contentSize = InteriorPage.contentSize(
-        separatorBytes: separators.reduce(0) { $0 + InteriorPage.entrySize(keyLength: $1.count) })
+      contentSize = InteriorPage.contentSize(of: separators)
     }
   }
 

@@ -56,9 +56,7 @@ final class Node: Sendable {
     cells = leaf.cells
     separators = []
     children = []
-    contentSize = cells.reduce(2) {
-      $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value)
-    }
+    contentSize = LeafPage.contentSize(of: cells)
   }
 
   /// A page this process just encoded (so needs no decoding or verification).
@@ -70,8 +68,7 @@ final class Node: Sendable {
     cells = []
     separators = interior.separators
     children = interior.children
-    contentSize = InteriorPage.contentSize(
-      separatorBytes: separators.reduce(0) { $0 + InteriorPage.entrySize(keyLength: $1.count) })
+    contentSize = InteriorPage.contentSize(of: separators)
   }
 
   /// The system tree's root as embedded in a meta page, or nil for an empty system tree.
@@ -89,16 +86,14 @@ final class Node: Sendable {
       cells = node.cells
       separators = []
       children = []
-      contentSize =
-        2 + cells.reduce(0) { $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value) }
+      contentSize = LeafPage.contentSize(of: cells)
     case .interior(let node):
       isLeaf = false
       bytes = node.bytes
       cells = []
       separators = node.separators
       children = node.children
-      contentSize = InteriorPage.contentSize(
-        separatorBytes: separators.reduce(0) { $0 + InteriorPage.entrySize(keyLength: $1.count) })
+      contentSize = InteriorPage.contentSize(of: separators)
     }
   }
 

@@ -342,21 +342,23 @@ public final class VaultStore: Sendable {
     let metaBytes = meta.encode(pageSize: self.pageSize)
     let metaPage = FileFormat.metaPage(for: meta.transaction)
     let sorted = (pages + [(metaPage, metaBytes)]).sorted { $0.0 < $1.0 }
-    var runStart = 0
-    for index in 1...sorted.count {
-      let continues =
-        index < sorted.count && sorted[index].0.rawValue == sorted[index - 1].0.rawValue + 1
-      if continues { continue }
-      let run = sorted[runStart..<index]
-      try file.write(run.map(\.1), at: run[run.startIndex].0.rawValue * pageSize)
-      runStart = index
-    }
     do throws(VaultError) {
+      var runStart = 0
+      for index in 1...sorted.count {
+        let continues =
+          index < sorted.count && sorted[index].0.rawValue == sorted[index - 1].0.rawValue + 1
+        if continues { continue }
+        let run = sorted[runStart..<index]
+        try file.write(run.map(\.1), at: run[run.startIndex].0.rawValue * pageSize)
+        runStart = index
+      }
       try file.sync()
     } catch {
-      // After a failed sync the kernel may have dropped our writes while still showing
-      // them in its cache (the "fsyncgate" lesson): trust nothing cached, and leave
-      // the previous state as the only one a future open can pick.
+      // The commit failed part way. Its meta page may sit in the OS cache, and after a
+      // failed sync the kernel may have dropped writes while still showing them (the
+      // "fsyncgate" lesson): trust nothing cached, and blank the meta slot so that the
+      // previous state stays the only one a future open can pick (best effort: open
+      // would reject an incomplete commit anyway).
       reader.cache.removeAll()
       try? file.write(
         [[UInt8](repeating: 0, count: self.pageSize)], at: metaPage.rawValue * pageSize)
@@ -376,8 +378,12 @@ public final class VaultStore: Sendable {
     -> UInt64
   {
     let needed = pageCount * UInt64(pageSize)
-    let cached = sizeAfterLastCommit.withLock { $0 }
-    let current = cached?.transaction == base ? cached!.size : try file.size()
+    let current: UInt64
+    if let cached = sizeAfterLastCommit.withLock({ $0 }), cached.transaction == base {
+      current = cached.size
+    } else {
+      current = try file.size()
+    }
     guard needed > current else { return current }
     let step = min(max(current / 8, 1 << 20), 64 << 20)
     var target = max(needed, current + step)

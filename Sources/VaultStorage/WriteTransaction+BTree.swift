@@ -88,54 +88,64 @@ extension WriteTransaction {
     }
   }
 
+  /// One node as iteration sees it, whether committed or changed by this transaction.
+  private struct NodeView {
+    let bytes: [UInt8]
+    let isLeaf: Bool
+    /// Leaf keys or interior separators, as ranges of `bytes`.
+    let keys: [Range<Int>]
+    let value: (Int) -> PendingValue
+    let child: (Int) -> ChildRef
+  }
+
+  private func view(_ reference: ChildRef, tree: TreeID) throws(VaultError) -> NodeView {
+    switch reference {
+    case .dirty(let node):
+      return NodeView(
+        bytes: node.arena, isLeaf: node.isLeaf,
+        keys: node.isLeaf ? node.cells.map(\.key) : node.separators,
+        value: { node.cells[$0].value }, child: { node.children[$0] })
+    case .clean(let link):
+      let node = try reader.node(link, tree: tree, in: base)
+      return NodeView(
+        bytes: node.bytes, isLeaf: node.isLeaf,
+        keys: node.isLeaf ? node.cells.map(\.key) : node.separators,
+        value: { .stored(node.cells[$0].value) }, child: { .clean(node.children[$0]) })
+    }
+  }
+
   /// Returns false once iteration should stop.
   private func visit(
     _ reference: ChildRef, tree: TreeID, from start: [UInt8]?, to end: [UInt8]?,
     _ body: ([UInt8], FoundValue) throws(VaultError) -> Bool
   ) throws(VaultError) -> Bool {
-    let bytes: [UInt8]
-    var dirty: MutableNode?
-    var clean: Node?
-    let keyRanges: [Range<Int>]
-    switch reference {
-    case .dirty(let node):
-      dirty = node
-      bytes = node.arena
-      keyRanges = node.isLeaf ? node.cells.map(\.key) : node.separators
-    case .clean(let link):
-      let node = try reader.node(link, tree: tree, in: base)
-      clean = node
-      bytes = node.bytes
-      keyRanges = node.isLeaf ? node.cells.map(\.key) : node.separators
-    }
-    let isLeaf = dirty?.isLeaf ?? clean!.isLeaf
-    if isLeaf {
+    let node = try view(reference, tree: tree)
+    let keys = node.keys
+    if node.isLeaf {
       var index =
         start.map {
-          KeySearch.lowerBound(of: $0, in: bytes, count: keyRanges.count) { keyRanges[$0] }.index
+          KeySearch.lowerBound(of: $0, in: node.bytes, count: keys.count) { keys[$0] }.index
         }
         ?? 0
-      while index < keyRanges.count {
-        let key = Array(bytes[keyRanges[index]])
+      while index < keys.count {
+        let key = Array(node.bytes[keys[index]])
         if let end, KeyOrder.compare(key, end) >= 0 { return false }
-        let value = dirty.map { $0.cells[index].value } ?? .stored(clean!.cells[index].value)
-        if try !body(key, foundValue(value, in: bytes)) { return false }
+        if try !body(key, foundValue(node.value(index), in: node.bytes)) { return false }
         index += 1
       }
       return true
     }
     let first =
-      start.map {
-        KeySearch.upperBound(of: $0, in: bytes, count: keyRanges.count) { keyRanges[$0] }
-      }
+      start.map { KeySearch.upperBound(of: $0, in: node.bytes, count: keys.count) { keys[$0] } }
       ?? 0
-    for index in first...keyRanges.count {
+    for index in first...keys.count {
       // Children right of a separator at or past `end` hold only larger keys.
-      if let end, index > 0, KeyOrder.compare(bytes[keyRanges[index - 1]], end) >= 0 {
+      if let end, index > 0, KeyOrder.compare(node.bytes[keys[index - 1]], end) >= 0 {
         return false
       }
-      let child = dirty.map { $0.children[index] } ?? .clean(clean!.children[index])
-      if try !visit(child, tree: tree, from: index == first ? start : nil, to: end, body) {
+      if try !visit(
+        node.child(index), tree: tree, from: index == first ? start : nil, to: end, body)
+      {
         return false
       }
     }

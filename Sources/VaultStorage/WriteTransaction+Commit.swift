@@ -6,7 +6,7 @@ import VaultFormat
 /// Committing: catalog update, free-list bookkeeping, page allocation, writing, and the
 /// one `fdatasync` that makes the transaction durable.
 ///
-/// The protocol (Format/FORMAT.md, "Commit"): every page the transaction writes is a page
+/// The protocol (Format/FORMAT.md, section 10): every page the transaction writes is a page
 /// the previous state does not use; the meta page, written last to the slot the previous
 /// state does not occupy, links the new roots with their checksums. One `fdatasync`
 /// covers all of it. After a crash, open verifies every page reachable from the newest
@@ -377,7 +377,7 @@ struct PageOutput {
   private mutating func writeLeaf(_ node: MutableNode, cells: [LeafCell], tree: TreeID)
     throws(VaultError) -> PageLink
   {
-    let size = cells.reduce(2) { $0 + LeafPage.cellSize(keyLength: $1.key.count, value: $1.value) }
+    let size = LeafPage.contentSize(of: cells)
     assert(size == node.contentSize, "leaf size \(size) != tracked \(node.contentSize)")
     guard size <= FileFormat.contentCapacity(pageSize: pageSize) else {
       throw VaultError(.internal, "a leaf outgrew its page (\(size) bytes)")
@@ -393,9 +393,7 @@ struct PageOutput {
   private mutating func writeInterior(_ node: MutableNode, links: [PageLink], tree: TreeID)
     throws(VaultError) -> PageLink
   {
-    let size = InteriorPage.contentSize(
-      separatorBytes: node.separators.reduce(0) { $0 + InteriorPage.entrySize(keyLength: $1.count) }
-    )
+    let size = InteriorPage.contentSize(of: node.separators)
     assert(size == node.contentSize, "interior size \(size) != tracked \(node.contentSize)")
     guard size <= FileFormat.contentCapacity(pageSize: pageSize), !node.separators.isEmpty else {
       throw VaultError(.internal, "an interior node outgrew its page or lost its keys")

@@ -22,9 +22,9 @@ enum InfoCommand: Command {
       return .success
     }
     guard case .object(let fields) = info else { return .internalError }
-    for key in fields.keys.sorted() {
+    for (key, field) in fields.sorted(by: { $0.key < $1.key }) {
       let value: String
-      switch fields[key]! {
+      switch field {
       case .null: value = "none"
       case .string(let text): value = text
       case let other: value = other.encoded

@@ -92,9 +92,8 @@ enum StatsCommand: Command {
           ]
         }),
       "trees": .array(
-        byTree.keys.sorted().map { tree in
-          let row = byTree[tree]!
-          return [
+        byTree.sorted { $0.key < $1.key }.map { tree, row in
+          [
             "name": .string(inspection.treeNames[tree] ?? tree.description),
             "id": .uint(tree.rawValue),
             "keys": .uint(inspection.keysCounted[tree] ?? 0),
