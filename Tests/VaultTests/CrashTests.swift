@@ -154,6 +154,54 @@ struct CrashWorkload {
     #expect(outcomes.acknowledged > 0 && outcomes.inFlight > 0)
   }
 
+  /// A write or sync that fails (EIO, ENOSPC) fails its commit with a typed error and
+  /// nothing else: the store stays usable, later commits land, and the file, as the OS
+  /// shows it and after a reopen, holds exactly the commits that succeeded.
+  @Test(arguments: [VaultError.Code.io, .noSpace])
+  func failedWritesAndSyncsFailOnlyTheirCommit(code: VaultError.Code) throws {
+    let seed = testSeed(404)
+    let dir = TemporaryDirectory()
+    let path = dir.file("fail.vault")
+    _ = try VaultStore.create(at: path)
+    let initial = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+    let workload = CrashWorkload(transactions: 12, seed: seed)
+    let clean = try runUntilCrash(
+      workload: workload, initialImage: initial, lockPath: dir.file("clean.vault"), crashAt: nil)
+    var failures = 0
+    for failAt in 1...clean.disk.operations {
+      let disk = SimulatedDisk(image: initial)
+      disk.failOperation = (failAt, code)
+      let lockPath = dir.file("f\(failAt).vault")
+      let store: VaultStore
+      do {
+        store = try VaultStore(path: lockPath, file: disk, options: .init())
+      } catch {
+        // The first opener's sync failed: opening fails, typed, and nothing changed.
+        #expect(error.code == code)
+        failures += 1
+        continue
+      }
+      var model = VaultContents()
+      for index in 0..<workload.transactions {
+        var draft = model
+        do {
+          try store.write { tx in try workload.apply(index, to: tx, model: &draft) }
+          model = draft
+        } catch let error as VaultError {
+          #expect(error.code == code, "seed \(seed), failure at \(failAt): \(error)")
+          failures += 1
+        }
+      }
+      #expect(try contents(of: store) == model, "seed \(seed), failure at \(failAt)")
+      let image = dir.file("f\(failAt)-image.vault")
+      try Data(disk.imageWithEverything).write(to: URL(fileURLWithPath: image))
+      let reopened = try VaultStore.open(at: image)
+      #expect(try contents(of: reopened) == model, "seed \(seed), failure at \(failAt), reopened")
+      #expect(Checker.check(path: image).ok)
+    }
+    #expect(failures > 0)
+  }
+
   @Test func losingTheLockFileStillRecoversTheNewestDurableCommit() throws {
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
