@@ -2,7 +2,7 @@
 public enum PageType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
   /// One of the two copies of the file header (pages 0 and 1).
   case header = 1
-  /// One of the two meta pages (pages 2 and 3): the root of a committed state.
+  /// One of the two meta pages (pages 2 and 11): the root of a committed state.
   case meta = 2
   /// A B+tree interior node: separator keys and child links.
   case interior = 3
