@@ -22,11 +22,13 @@ import VaultCrypto
 ///
 /// The file's content is not needed for correctness after a reboot: it only lets the
 /// first opener skip re-verifying a commit it can prove was durable.
+///
+/// Thread safety: `descriptor`, `memory` and `slot` never change after init. The mapped
+/// memory is shared with other processes and touched only through `Atomic` loads and
+/// stores (the durable-commit fields and reader slots) or, for the magic and vault id,
+/// only while this process holds the exclusive lock on byte 0.
+// SAFETY: immutable fields; shared memory only via Atomic, or under the exclusive lock.
 package final class LockFile: @unchecked Sendable {
-  // SAFETY: `descriptor`, `memory` and `slot` are immutable after init. The mapped
-  // memory is shared with other processes and touched only through `Atomic` loads and
-  // stores (the durable-commit fields and reader slots) or, for the magic and vault id,
-  // only while this process holds the exclusive lock on byte 0.
 
   static let magic: [UInt8] = Array("SVLOCK01".utf8)
   static let slotCount = 1024

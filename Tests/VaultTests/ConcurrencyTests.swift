@@ -34,8 +34,8 @@ func helperPath() throws -> String {
 }
 
 /// A child process whose standard output the test reads line by line.
+// SAFETY: used from the test's thread only.
 final class Child: @unchecked Sendable {
-  // SAFETY: used from the test's thread only.
   let process = Process()
   private let pipe = Pipe()
   private var buffer = Data()

@@ -7,8 +7,8 @@ import VaultCore
 /// SQLite's test6.c): at a crash, any subset of them may be lost, they may land in any
 /// order, and a write may be torn at sector boundaries. It can also crash at the k-th
 /// write or sync, or fail one with `EIO` or `ENOSPC`.
+// SAFETY: a test drives one disk from one thread at a time.
 final class SimulatedDisk: FileIO, @unchecked Sendable {
-  // SAFETY: a test drives one disk from one thread at a time.
 
   /// What the OS shows: every write applied.
   private(set) var current: [UInt8]

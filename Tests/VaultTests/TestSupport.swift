@@ -5,8 +5,8 @@ import VaultCore
 @testable import VaultStorage
 
 /// A fresh directory under the system temporary directory, removed when dropped.
+// SAFETY: immutable after init.
 final class TemporaryDirectory: @unchecked Sendable {
-  // SAFETY: immutable after init.
   let path: String
 
   init(_ label: String = #function) {
