@@ -87,6 +87,13 @@ public struct VaultError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension VaultError {
+  /// Whether the error says the stored bytes are wrong (damaged, truncated, not a
+  /// vault), as opposed to failing to read them: only such errors may make recovery
+  /// pass over a commit.
+  package var isDamage: Bool {
+    [.corruptPage, .corrupt, .truncated, .notAVault].contains(code)
+  }
+
   /// The same error, placed at `page` when it did not name a page yet.
   package func onPage(_ page: UInt64) -> VaultError {
     var copy = self

@@ -59,6 +59,15 @@ public enum FileFormat {
     number >= firstDataPage && number != metaPages[1]
   }
 
+  /// The largest file a vault may grow to (2^60 bytes): bounds every page number, so
+  /// that offsets and counts derived from a hostile file never overflow.
+  public static let maximumFileSize: UInt64 = 1 << 60
+
+  /// The most pages a vault of `pageSize`-byte pages may have.
+  public static func maximumPageCount(pageSize: Int) -> UInt64 {
+    maximumFileSize / UInt64(pageSize)
+  }
+
   /// The longest key a tree accepts.
   public static let maximumKeyLength = 512
   /// The longest tree name.

@@ -137,6 +137,15 @@ public struct MetaPage: Sendable {
     nextTreeID = TreeID(try reader.readUInt64("next tree id"))
     freePageCount = try reader.readUInt64("free page count")
     treeCount = try reader.readUInt64("tree count")
+    let maximum = FileFormat.maximumPageCount(pageSize: page.bytes.count)
+    guard pageCount >= FileFormat.initialPageCount, pageCount <= maximum else {
+      throw VaultError(
+        .corruptPage, "meta page claims an impossible \(pageCount) pages", page: number)
+    }
+    guard freePageCount < pageCount, nextTreeID >= .firstUser, nextTreeID.rawValue < UInt64.max
+    else {
+      throw VaultError(.corruptPage, "meta page counters are impossible", page: number)
+    }
     let kind = try reader.readUInt8("root kind")
     switch kind {
     case 0:

@@ -13,7 +13,14 @@ public enum OverflowPage {
   /// Overflow pages needed for a value of `length` bytes.
   public static func pagesNeeded(length: Int, pageSize: Int) -> Int {
     let per = capacity(pageSize: pageSize)
-    return (length + per - 1) / per
+    return length / per + (length % per == 0 ? 0 : 1)
+  }
+
+  /// Overflow pages needed for a value of `length` bytes, as a length read from a file
+  /// may be any 64-bit number.
+  public static func pagesNeeded(length: UInt64, pageSize: Int) -> UInt64 {
+    let per = UInt64(capacity(pageSize: pageSize))
+    return length / per + (length % per == 0 ? 0 : 1)
   }
 
   public static func encode(

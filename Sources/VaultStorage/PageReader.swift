@@ -11,7 +11,11 @@ struct PageReader: Sendable {
 
   /// The raw bytes of page `number`, framing parsed but content not yet verified.
   func readPage(_ number: PageNumber) throws(VaultError) -> Page {
-    let bytes = try file.read(at: number.rawValue &* UInt64(pageSize), count: pageSize)
+    guard number.rawValue < FileFormat.maximumPageCount(pageSize: pageSize) else {
+      throw VaultError(
+        .corruptPage, "page \(number) lies beyond any vault file", page: number.rawValue)
+    }
+    let bytes = try file.read(at: number.rawValue * UInt64(pageSize), count: pageSize)
     guard bytes.count == pageSize else {
       throw VaultError(
         .corruptPage, "page lies beyond the end of the file (file truncated?)",
@@ -61,19 +65,21 @@ struct PageReader: Sendable {
   func overflowValue(head: PageLink, length: UInt64, tree: TreeID, in meta: MetaPage)
     throws(VaultError) -> [UInt8]
   {
-    let expectedPages = OverflowPage.pagesNeeded(length: Int(clamping: length), pageSize: pageSize)
-    guard length <= UInt64(Int.max / 2), UInt64(expectedPages) <= meta.pageCount else {
+    let expectedPages = OverflowPage.pagesNeeded(length: length, pageSize: pageSize)
+    guard expectedPages <= meta.pageCount else {
       throw VaultError(
         .corruptPage, "overflow value of \(length) bytes cannot fit in the file",
         page: head.page.rawValue)
     }
     var value = [UInt8]()
-    value.reserveCapacity(Int(length))
+    // Reserve no more than a chain's pages could hold in a small file: a forged length
+    // must not make us allocate it up front.
+    value.reserveCapacity(Int(min(length, 64 << 20)))
     var next: PageLink? = head
     var visited = 0
     while let link = next {
       visited += 1
-      guard visited <= expectedPages else {
+      guard UInt64(visited) <= expectedPages else {
         throw VaultError(
           .corruptPage, "overflow chain is longer than its value", page: link.page.rawValue)
       }
@@ -98,10 +104,10 @@ struct PageReader: Sendable {
     throws(VaultError) -> [PageNumber]
   {
     var pages = [PageNumber]()
-    let limit = OverflowPage.pagesNeeded(length: Int(clamping: length), pageSize: pageSize)
+    let limit = OverflowPage.pagesNeeded(length: length, pageSize: pageSize)
     var next: PageLink? = head
     while let link = next {
-      guard pages.count < limit else {
+      guard UInt64(pages.count) < limit else {
         throw VaultError(
           .corruptPage, "overflow chain is longer than its value", page: link.page.rawValue)
       }
@@ -200,6 +206,15 @@ struct PageReader: Sendable {
     let meta = try MetaPage(page: parsed)
     guard meta.vaultID == vaultID else {
       throw VaultError(.corruptPage, "meta page belongs to another vault", page: page.rawValue)
+    }
+    // Writers extend the file before committing pages past its end; a meta page that
+    // claims more pages than the file has was damaged, or the file was cut short.
+    let fileSize = try file.size()
+    guard meta.pageCount <= fileSize / UInt64(pageSize) else {
+      throw VaultError(
+        .corruptPage,
+        "meta page claims \(meta.pageCount) pages but the file holds \(fileSize / UInt64(pageSize))",
+        page: page.rawValue)
     }
     return (meta, parsed.storedChecksum)
   }

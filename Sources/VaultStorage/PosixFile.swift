@@ -1,5 +1,6 @@
 import Glibc
 import VaultCore
+import VaultFormat
 
 /// A vault file opened with POSIX calls: `pread`, `pwritev`, `fdatasync`.
 package final class PosixFile: FileIO {
@@ -38,6 +39,15 @@ package final class PosixFile: FileIO {
     }
   }
 
+  /// Offsets come from page numbers a file may forge: keep them where `off_t` holds them.
+  private static func checkRange(_ offset: UInt64, _ count: Int) throws(VaultError) {
+    guard offset <= FileFormat.maximumFileSize, count >= 0,
+      UInt64(count) <= FileFormat.maximumFileSize - offset
+    else {
+      throw VaultError(.invalidArgument, "offset \(offset) lies beyond the largest vault file")
+    }
+  }
+
   static func ioError(_ what: String, errno code: Int32) -> VaultError {
     if code == ENOSPC || code == EDQUOT {
       return VaultError(.noSpace, "\(what): no space left on device", errno: code)
@@ -46,6 +56,7 @@ package final class PosixFile: FileIO {
   }
 
   package func read(at offset: UInt64, count: Int) throws(VaultError) -> [UInt8] {
+    try PosixFile.checkRange(offset, count)
     var buffer = [UInt8](repeating: 0, count: count)
     var done = 0
     while done < count {
@@ -64,6 +75,7 @@ package final class PosixFile: FileIO {
   }
 
   package func write(_ buffers: [[UInt8]], at offset: UInt64) throws(VaultError) {
+    try PosixFile.checkRange(offset, buffers.reduce(0) { $0 + $1.count })
     var position = offset
     var index = 0
     while index < buffers.count {

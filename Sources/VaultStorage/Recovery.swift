@@ -42,6 +42,9 @@ enum Recovery {
         if try reader.isBlank(page) { continue }
         candidates.append(try reader.readMeta(page, vaultID: vaultID))
       } catch {
+        // A failed read says nothing about the commit: give up rather than pass over
+        // (and later blank) what may be the newest durable state.
+        guard error.isDamage else { throw error }
         failures.append(error)
         unusable.append(page)
       }
@@ -53,7 +56,7 @@ enum Recovery {
           meta: candidate.meta, checksum: candidate.checksum, skipped: failures,
           unusableSlots: unusable)
       }
-      if let failure = firstDamagedPage(of: candidate.meta, reader: reader) {
+      if let failure = try firstDamagedPage(of: candidate.meta, reader: reader) {
         failures.append(
           VaultError(
             .corruptPage,
@@ -73,8 +76,13 @@ enum Recovery {
       "no committed state of the vault is intact (\(detail)); `vault check` lists the damage")
   }
 
-  /// The first problem among the pages `meta`'s own transaction wrote, or nil.
-  static func firstDamagedPage(of meta: MetaPage, reader: PageReader) -> VaultError? {
+  /// The first damaged page among the pages `meta`'s own transaction wrote, or nil.
+  ///
+  /// - Throws: an error that is not damage (an I/O error): the pages could not be read,
+  ///   so nothing is known about them.
+  static func firstDamagedPage(of meta: MetaPage, reader: PageReader) throws(VaultError)
+    -> VaultError?
+  {
     var failure: VaultError?
     let walker = StructureWalker(reader: reader, meta: meta)
     walker.walk(
@@ -84,6 +92,7 @@ enum Recovery {
         failure = error
         return false
       })
+    if let failure, !failure.isDamage { throw failure }
     return failure
   }
 }

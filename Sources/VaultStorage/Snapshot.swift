@@ -161,18 +161,31 @@ public struct ReadTree: Sendable {
   ) throws(VaultError) {
     try snapshot.requireOpen()
     guard let node = try rootNode() else { return }
-    _ = try visit(node, from: start, to: end, body)
+    var previousLeaf: (node: Node, index: Int)?
+    _ = try visit(node, from: start, to: end, previousLeaf: &previousLeaf, body)
   }
 
   private func visit(
     _ node: Node, from start: [UInt8]?, to end: [UInt8]?,
+    previousLeaf: inout (node: Node, index: Int)?,
     _ body: (Node, Int) throws(VaultError) -> Bool
   ) throws(VaultError) -> Bool {
     if node.isLeaf {
       var index = start.map { node.search($0).index } ?? 0
+      // Keys must keep ascending from one leaf to the next; a forged tree whose interior
+      // pages link the same child twice fails here instead of repeating it.
+      if index < node.cells.count, let previous = previousLeaf,
+        KeyOrder.compare(
+          previous.node.bytes[previous.node.cells[previous.index].key],
+          node.bytes[node.cells[index].key]) >= 0
+      {
+        throw VaultError(
+          .corruptPage, "keys do not ascend across leaves", page: node.link.page.rawValue)
+      }
       while index < node.cells.count {
         if let end, KeyOrder.compare(node.bytes[node.cells[index].key], end) >= 0 { return false }
         if try !body(node, index) { return false }
+        previousLeaf = (node, index)
         index += 1
       }
       return true
@@ -183,7 +196,9 @@ public struct ReadTree: Sendable {
         return false
       }
       let child = try snapshot.reader.node(node.children[index], tree: root.id, in: snapshot.meta)
-      if try !visit(child, from: index == first ? start : nil, to: end, body) {
+      if try !visit(
+        child, from: index == first ? start : nil, to: end, previousLeaf: &previousLeaf, body)
+      {
         return false
       }
     }

@@ -26,6 +26,9 @@ struct StructureWalker {
     let upper: ArraySlice<UInt8>?
     /// The page that links here.
     let parent: PageNumber
+    /// For an overflow page: the bytes of the value this page and the rest of the chain
+    /// must hold.
+    var remaining: UInt64 = 0
   }
 
   /// What a visited page turned out to be.
@@ -110,11 +113,21 @@ struct StructureWalker {
   {
     let number = visit.link.page
     switch content {
-    case .overflow:
+    case .overflow(let length):
+      guard UInt64(length) <= visit.remaining, length > 0 else {
+        throw VaultError(
+          .corruptPage, "overflow page holds more than the rest of its value", page: number.rawValue
+        )
+      }
+      let rest = visit.remaining - UInt64(length)
+      guard (rest == 0) == links.isEmpty else {
+        throw VaultError(
+          .corruptPage, "overflow chain does not end where its value does", page: number.rawValue)
+      }
       return links.map {
         Visit(
           link: $0, tree: visit.tree, role: .overflow, depth: 0, lower: nil, upper: nil,
-          parent: number)
+          parent: number, remaining: rest)
       }
     case .interior(let node):
       try checkRange(node.separators.map { node.bytes[$0] }, visit)
@@ -134,11 +147,11 @@ struct StructureWalker {
         switch cell.value {
         case .inline:
           break
-        case .overflow(_, let head):
+        case .overflow(let length, let head):
           children.append(
             Visit(
               link: head, tree: visit.tree, role: .overflow, depth: 0, lower: nil, upper: nil,
-              parent: number))
+              parent: number, remaining: length))
         case .tree(let root):
           if !root.root.isNull {
             children.append(

@@ -145,13 +145,21 @@ public final class VaultStore: Sendable {
   private static func loadDurableMeta(reader: PageReader, lock: LockFile, vaultID: [UInt8])
     throws(VaultError) -> MetaPage
   {
+    var lastError: VaultError?
     for _ in 0..<1000 {
       let durable = lock.durableTransaction
-      let (meta, _) = try reader.readMeta(FileFormat.metaPage(for: durable), vaultID: vaultID)
-      // The slot may already hold a newer commit (two commits raced our read): retry.
-      if meta.transaction == durable { return meta }
+      do throws(VaultError) {
+        let (meta, _) = try reader.readMeta(FileFormat.metaPage(for: durable), vaultID: vaultID)
+        // The slot may already hold a newer commit (two commits raced our read): retry.
+        if meta.transaction == durable { return meta }
+      } catch {
+        // A writer may be rewriting this slot for the commit after next (or blanking it
+        // after a failure): if a newer commit was published meanwhile, read that one.
+        guard lock.durableTransaction != durable else { throw error }
+        lastError = error
+      }
     }
-    throw VaultError(.io, "the vault changed too fast to read its newest commit")
+    throw lastError ?? VaultError(.io, "the vault changed too fast to read its newest commit")
   }
 
   /// The newest durable state.

@@ -79,7 +79,13 @@ extension WriteTransaction {
   ) throws(VaultError) {
     guard let root = tree.root else { return }
     let changes = changeCount
+    var previous: [UInt8]?
     _ = try visit(root, tree: tree.id, from: start, to: end) { key, value throws(VaultError) in
+      // Keys must keep ascending; a forged tree that links one child twice fails here.
+      if let previous, KeyOrder.compare(previous, key) >= 0 {
+        throw VaultError(.corruptPage, "keys do not ascend across leaves")
+      }
+      previous = key
       let more = try body(key, value)
       guard changeCount == changes else {
         throw VaultError(.misuse, "the tree changed while it was being iterated")
@@ -204,7 +210,7 @@ extension WriteTransaction {
     tree.root = .dirty(root)
     let replaced = try insert(value, forKey: key, into: root, tree: tree.id, rightmost: true)
     try fixRoot(of: tree)
-    if !replaced { tree.count += 1 }
+    if !replaced { tree.count &+= 1 }  // wraps only for a forged count
     return replaced
   }
 

@@ -46,7 +46,7 @@ extension WriteTransaction {
     let meta = MetaPage(
       transaction: id, vaultID: base.vaultID, pageCount: allocation.pageCount,
       committedAtMilliseconds: wallClockMilliseconds(), nextTreeID: nextTreeID,
-      freePageCount: freePageCount, treeCount: treeCount, root: systemRoot)
+      freePageCount: try freePageCount, treeCount: treeCount, root: systemRoot)
     try store.persist(
       pages: output.pages, meta: meta, base: base.transaction, cacheable: output.nodes)
     return meta
@@ -71,9 +71,14 @@ extension WriteTransaction {
 
   // MARK: Free list
 
-  /// The number of pages freed by earlier transactions that are now in the free list.
+  /// The number of pages in the free list after this commit.
   var freePageCount: UInt64 {
-    base.freePageCount - reusableTaken + UInt64(freeListEntryPages)
+    get throws(VaultError) {
+      guard reusableTaken <= base.freePageCount else {
+        throw VaultError(.corrupt, "the free list holds more pages than its meta page counts")
+      }
+      return base.freePageCount - reusableTaken + UInt64(freeListEntryPages)
+    }
   }
 
   /// Records this transaction's freed pages in the free list and decides which pages
@@ -93,11 +98,19 @@ extension WriteTransaction {
     var chunksWritten = 0
     for round in 0..<64 {
       let (needed, hotNeeded) = try countPagesToWrite()
-      let assigned = frozen ?? choosePages(needed, hot: hotNeeded, from: reusable)
-      let assignedCount = assigned.general.count + assigned.hot.count
-      guard assignedCount <= needed else {
-        throw VaultError(.internal, "free-list settlement shrank below its frozen allocation")
+      var assigned = frozen ?? choosePages(needed, hot: hotNeeded, from: reusable)
+      // A merge in the system tree can lower the count after the choice froze: give the
+      // surplus back (it joins the freed pages; the choice only ever shrinks, so the loop
+      // still settles).
+      while assigned.general.count + assigned.hot.count > needed {
+        if assigned.general.isEmpty {
+          assigned.hot.removeLast()
+        } else {
+          assigned.general.removeLast()
+        }
       }
+      if frozen != nil { frozen = assigned }
+      let assignedCount = assigned.general.count + assigned.hot.count
       let assignedSet = Set(assigned.general + assigned.hot)
       let freed = (pendingFree + reusable.filter { !assignedSet.contains($0) }).sorted()
       if freed == lastFreed, needed == lastNeeded {

@@ -82,11 +82,14 @@ public final class WriteTransaction {
     if try treeState(named: name) != nil {
       throw VaultError(.alreadyExists, "a tree named \"\(name)\" already exists")
     }
+    guard nextTreeID.rawValue < UInt64.max - 1 else {
+      throw VaultError(.corrupt, "the vault has run out of tree ids")
+    }
     let state = TreeState(name: name, id: nextTreeID, root: .null, count: 0, rootCapacity: capacity)
     nextTreeID = TreeID(nextTreeID.rawValue + 1)
     state.isModified = true
     trees[name] = state
-    treeCount += 1
+    treeCount &+= 1  // wraps only for a forged count
     changeCount += 1
     return WriteTree(transaction: self, state: state)
   }
@@ -110,7 +113,8 @@ public final class WriteTransaction {
     state.count = 0
     state.isDropped = true
     state.isModified = true
-    treeCount -= 1
+    // A count a damaged meta page understates must not trap.
+    treeCount = treeCount > 0 ? treeCount - 1 : 0
     changeCount += 1
     return true
   }

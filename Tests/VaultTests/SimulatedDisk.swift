@@ -23,6 +23,9 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
   var crashAtOperation: Int?
   /// Fail this operation number with this error (and then keep working).
   var failOperation: (number: Int, code: VaultError.Code)?
+  /// Fail this many reads with EIO, starting with the `failReadsAfter`-th (counting from 1).
+  var failReads: (after: Int, count: Int)?
+  private(set) var reads = 0
   private(set) var hasCrashed = false
 
   static let sectorSize = 512
@@ -49,6 +52,10 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
 
   func read(at offset: UInt64, count: Int) throws(VaultError) -> [UInt8] {
     if hasCrashed { throw VaultError(.io, "simulated power loss") }
+    reads += 1
+    if let failure = failReads, reads >= failure.after, reads < failure.after + failure.count {
+      throw VaultError(.io, "simulated read failure", errno: 5)
+    }
     let start = Int(offset)
     guard start < current.count else { return [] }
     return Array(current[start..<min(start + count, current.count)])

@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+import VaultCore
+import VaultCrypto
+import VaultFormat
+
+@testable import VaultStorage
+
+/// Files crafted to mislead the engine: every one must fail with a typed error, and
+/// recovery must never mistake a failed read for damage.
+@Suite struct HostileFileTests {
+  /// Rewrites both meta pages of the vault at `path` through `change`, with valid
+  /// checksums, as a forger would.
+  func forgeMetaPages(at path: String, _ change: (inout MetaPage) -> Void) throws {
+    let store = try VaultStore.open(at: path, options: .init(readOnly: true))
+    let pageSize = store.pageSize
+    var replacements = [(UInt64, [UInt8])]()
+    for slot in FileFormat.metaPages {
+      var meta = try MetaPage(page: store.rawPage(slot))
+      change(&meta)
+      replacements.append((slot.rawValue, meta.encode(pageSize: pageSize)))
+    }
+    let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+    for (page, bytes) in replacements {
+      try handle.seek(toOffset: page * UInt64(pageSize))
+      try handle.write(contentsOf: Data(bytes))
+    }
+    try handle.close()
+    try? FileManager.default.removeItem(atPath: path + "-lock")
+  }
+
+  @Test(arguments: [UInt64(5), 1 << 40, UInt64.max / 4096 - 1])
+  func impossiblePageCountsAreDamageNotATrap(pageCount: UInt64) throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("v.vault")
+    do {
+      let store = try VaultStore.create(at: path)
+      try store.write { tx in try tx.openTree(named: "t").insert([1], forKey: [1]) }
+    }
+    try forgeMetaPages(at: path) { $0.pageCount = pageCount }
+    #expect {
+      try VaultStore.open(at: path)
+    } throws: { ($0 as? VaultError)?.code == .corruptPage }
+    let report = Checker.check(path: path)
+    #expect(!report.ok)
+    for command in ["info", "check", "pages", "stats"] {
+      #expect([1, 65].contains(vault(command, path).status), "vault \(command)")
+    }
+  }
+
+  @Test func forgedOverflowLengthFailsWithoutAllocatingIt() throws {
+    let dir = TemporaryDirectory()
+    let store = try VaultStore.create(at: dir.file("v.vault"))
+    let meta = try store.newestMeta()
+    let head = PageLink(page: PageNumber(12), transaction: TransactionID(1), checksum: .zero)
+    for length in [UInt64.max, UInt64.max / 2, 1 << 50] {
+      #expect(throws: VaultError.self) {
+        _ = try store.reader.overflowValue(head: head, length: length, tree: TreeID(16), in: meta)
+      }
+      #expect(throws: VaultError.self) {
+        _ = try store.reader.overflowPages(head: head, length: length, tree: TreeID(16), in: meta)
+      }
+    }
+  }
+
+  /// A read error while verifying an unvouched commit must fail the open, not make
+  /// recovery pass over the commit (and blank its meta page for good).
+  @Test func aReadErrorDuringRecoveryDoesNotLoseTheNewestCommit() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("v.vault")
+    do {
+      let store = try VaultStore.create(at: path)
+      for round in 0..<3 {
+        try store.write { tx in
+          let tree = try tx.openTree(named: "t")
+          for key in 0..<200 { try tree.insert([UInt8(round)], forKey: bytes("k\(key)")) }
+        }
+      }
+    }
+    // Without the lock file, the newest commit must be verified page by page.
+    try FileManager.default.removeItem(atPath: path + "-lock")
+    let image = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+    var opened = 0
+    for failAt in 1...12 {
+      let disk = SimulatedDisk(image: image)
+      disk.failReads = (failAt, 1)
+      do {
+        let store = try VaultStore(
+          path: dir.file("run-\(failAt).vault"), file: disk, options: .init())
+        opened += 1
+        #expect(try store.read { try $0.tree(named: "t")?.value(forKey: bytes("k7")) } == [2])
+      } catch {
+        #expect((error as? VaultError)?.code == .io, "read failure \(failAt): \(error)")
+      }
+      // Whatever happened, the newest commit is still on the disk.
+      let after = dir.file("after-\(failAt).vault")
+      try Data(disk.imageWithEverything).write(to: URL(fileURLWithPath: after))
+      let reopened = try VaultStore.open(at: after)
+      #expect(try reopened.lastCommittedTransaction == TransactionID(4))
+      #expect(try reopened.read { try $0.tree(named: "t")?.value(forKey: bytes("k7")) } == [2])
+    }
+    #expect(opened < 12, "some read failures should have hit recovery")
+  }
+}
