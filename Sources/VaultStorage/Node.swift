@@ -22,33 +22,8 @@ final class Node: Sendable {
   /// Bytes the page's links and body take: the node's fill.
   let contentSize: Int
 
-  /// Decodes a page whose framing was parsed and whose checksum was verified.
-  init(page: Page) throws(VaultError) {
-    link = page.link
-    tree = page.header.tree
-    bytes = page.bytes
-    contentSize = page.header.linkCount * FileFormat.linkSize + page.header.bodyLength
-    switch page.header.type {
-    case .leaf:
-      isLeaf = true
-      cells = try LeafPage.decode(page).cells
-      separators = []
-      children = []
-    case .interior:
-      isLeaf = false
-      let node = try InteriorPage.decode(page)
-      cells = []
-      separators = node.separators
-      children = node.children
-    default:
-      throw VaultError(
-        .corruptPage, "expected a tree page, found \(page.header.type)",
-        page: page.header.pageNumber.rawValue, offset: 16)
-    }
-  }
-
-  /// A page this process just encoded (so needs no decoding or verification).
-  init(written leaf: LeafNode, link: PageLink, tree: TreeID) {
+  /// A leaf, from a page this process decoded or just encoded.
+  init(leaf: LeafNode, link: PageLink, tree: TreeID) {
     self.link = link
     self.tree = tree
     isLeaf = true
@@ -59,8 +34,8 @@ final class Node: Sendable {
     contentSize = LeafPage.contentSize(of: cells)
   }
 
-  /// A page this process just encoded (so needs no decoding or verification).
-  init(written interior: InteriorNode, link: PageLink, tree: TreeID) {
+  /// An interior node, from a page this process decoded or just encoded.
+  init(interior: InteriorNode, link: PageLink, tree: TreeID) {
     self.link = link
     self.tree = tree
     isLeaf = false
@@ -71,29 +46,30 @@ final class Node: Sendable {
     contentSize = InteriorPage.contentSize(of: separators)
   }
 
+  /// Decodes a page whose framing was parsed and whose checksum was verified.
+  convenience init(page: Page) throws(VaultError) {
+    switch page.header.type {
+    case .leaf:
+      self.init(leaf: try LeafPage.decode(page), link: page.link, tree: page.header.tree)
+    case .interior:
+      self.init(interior: try InteriorPage.decode(page), link: page.link, tree: page.header.tree)
+    default:
+      throw VaultError(
+        .corruptPage, "expected a tree page, found \(page.header.type)",
+        page: page.header.pageNumber.rawValue, offset: 16)
+    }
+  }
+
   /// The system tree's root as embedded in a meta page, or nil for an empty system tree.
-  init?(systemRootOf meta: MetaPage) {
-    link = PageLink(
+  convenience init?(systemRootOf meta: MetaPage) {
+    // Not a page of its own: the link names the meta page, which the cache never holds.
+    let link = PageLink(
       page: FileFormat.metaPage(for: meta.transaction), transaction: meta.transaction,
       checksum: .zero)
-    tree = .system
     switch meta.root {
-    case .empty:
-      return nil
-    case .leaf(let node):
-      isLeaf = true
-      bytes = node.bytes
-      cells = node.cells
-      separators = []
-      children = []
-      contentSize = LeafPage.contentSize(of: cells)
-    case .interior(let node):
-      isLeaf = false
-      bytes = node.bytes
-      cells = []
-      separators = node.separators
-      children = node.children
-      contentSize = InteriorPage.contentSize(of: separators)
+    case .empty: return nil
+    case .leaf(let node): self.init(leaf: node, link: link, tree: .system)
+    case .interior(let node): self.init(interior: node, link: link, tree: .system)
     }
   }
 

@@ -399,7 +399,7 @@ struct PageOutput {
     let leaf = LeafPage.encodeNode(
       cells, in: node.arena, page: page, transaction: transaction, tree: tree, pageSize: pageSize)
     let link = emit(page, leaf.bytes)
-    nodes.append(Node(written: leaf, link: link, tree: tree))
+    nodes.append(Node(leaf: leaf, link: link, tree: tree))
     return link
   }
 
@@ -416,7 +416,7 @@ struct PageOutput {
       separators: node.separators, in: node.arena, children: links, page: page,
       transaction: transaction, tree: tree, pageSize: pageSize)
     let link = emit(page, interior.bytes)
-    nodes.append(Node(written: interior, link: link, tree: tree))
+    nodes.append(Node(interior: interior, link: link, tree: tree))
     return link
   }
 
