@@ -19,7 +19,9 @@ package enum Checker {
   /// Runs beside a live writer: it reads a snapshot like any reader, takes no write
   /// lock, and only judges meta pages a writer might be rewriting when no other process
   /// has the vault open.
-  package static func check(path: String) -> CheckReport {
+  package static func check(
+    path: String, progress: (_ done: Int, _ total: UInt64) -> Void = { _, _ in }
+  ) -> CheckReport {
     var report = CheckReport()
     let store: VaultStore
     do throws(VaultError) {
@@ -51,7 +53,8 @@ package enum Checker {
           }
         }
       }
-      let inspection = Inspection(snapshot: snapshot)
+      let total = snapshot.meta.pageCount
+      let inspection = Inspection(snapshot: snapshot) { progress($0, total) }
       report.pagesChecked += inspection.pagesChecked
       report.problems += inspection.problems
       let fileSize = (try? store.file.size()) ?? 0

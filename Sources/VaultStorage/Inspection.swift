@@ -59,8 +59,9 @@ package struct Inspection: Sendable {
   /// Pages whose content was verified (reachable pages that passed, and failed ones).
   package private(set) var pagesChecked = 0
 
-  /// Walks the state `snapshot` reads.
-  package init(snapshot: Snapshot) {
+  /// Walks the state `snapshot` reads. `progress` is called now and then with the
+  /// number of pages examined so far (out of at most the state's page count).
+  package init(snapshot: Snapshot, progress: (Int) -> Void = { _ in }) {
     meta = snapshot.meta
     pageSize = snapshot.store.pageSize
     var leafDepths: [TreeID: Set<Int>] = [:]
@@ -70,6 +71,7 @@ package struct Inspection: Sendable {
     walker.walk(
       follow: { _ in true },
       visited: { visit, page, content in
+        if pagesChecked % 256 == 0 { progress(pagesChecked) }
         let number = visit.link.page.rawValue
         // The system tree's root lives in the meta page, which is not a data page.
         let isDataPage = page != nil

@@ -26,7 +26,9 @@ enum CheckCommand: Command {
 
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let path = try arguments.require("PATH")[0]
-    let report = Checker.check(path: path)
+    let bar = ProgressBar(console: console, label: "checking pages")
+    let report = Checker.check(path: path) { done, total in bar.update(done, of: total) }
+    bar.finish()
     // A file that cannot be opened at all is an input error, not a list of problems.
     if report.transaction == nil, let first = report.problems.first,
       ["open", "notAVault"].contains(first.kind)
