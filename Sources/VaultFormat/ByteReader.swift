@@ -61,20 +61,6 @@ public struct ByteReader {
     try load(Int64.self, what)
   }
 
-  /// A big-endian 64-bit value (used in keys, where byte order must sort numerically).
-  public mutating func readUInt64BigEndian(_ what: String = "64-bit key field")
-    throws(VaultError) -> UInt64
-  {
-    UInt64(bigEndian: UInt64(littleEndian: try load(UInt64.self, what)))
-  }
-
-  /// A big-endian 32-bit value.
-  public mutating func readUInt32BigEndian(_ what: String = "32-bit key field")
-    throws(VaultError) -> UInt32
-  {
-    UInt32(bigEndian: UInt32(littleEndian: try load(UInt32.self, what)))
-  }
-
   /// `count` bytes, copied out.
   public mutating func readBytes(_ count: Int, _ what: String = "bytes") throws(VaultError)
     -> [UInt8]

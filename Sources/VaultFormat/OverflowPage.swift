@@ -31,7 +31,11 @@ public enum OverflowPage {
     let header = PageHeader(
       type: .overflow, pageNumber: page, transaction: transaction, tree: tree,
       linkCount: links.count, bodyLength: piece.count)
-    return Page.build(header: header, links: links, body: Array(piece), pageSize: pageSize)
+    return Page.build(header: header, links: links, bodyLength: piece.count, pageSize: pageSize) {
+      output in
+      var body = RawWriter(output)
+      body.write(piece)
+    }
   }
 
   /// The piece an overflow page carries and the link to the next page, if any.

@@ -44,9 +44,7 @@ package enum Checker {
       if store.lock.isFirstOpener {
         let other = FileFormat.metaPage(for: snapshot.meta.transaction.next)
         do throws(VaultError) {
-          if try !store.reader.isBlank(other) {
-            _ = try store.reader.readMeta(other, vaultID: store.header.vaultID)
-          }
+          _ = try store.reader.readMetaSlot(other, vaultID: store.header.vaultID)
         } catch {
           if !store.recoveryProblems.contains(where: { $0.page == other.rawValue }) {
             report.problems.append(CheckProblem(error, kind: "meta"))

@@ -75,16 +75,6 @@ final class PageCache: Sendable {
     }
   }
 
-  /// Forgets one page (after its number was reused by this process's writer).
-  func remove(_ page: PageNumber) {
-    state.withLock { state in
-      guard let position = state.index.remove(page.rawValue) else { return }
-      state.slots[position] = nil
-      state.freeSlots.append(position)
-      state.bytes -= pageSize
-    }
-  }
-
   /// Forgets everything (after a failed sync, when the OS page cache cannot be trusted).
   func removeAll() {
     state.withLock { $0 = State() }

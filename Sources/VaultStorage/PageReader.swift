@@ -15,7 +15,12 @@ struct PageReader: Sendable {
       throw VaultError(
         .corruptPage, "page \(number) lies beyond any vault file", page: number.rawValue)
     }
-    let bytes = try file.read(at: number.rawValue * UInt64(pageSize), count: pageSize)
+    return try readPage(
+      number, bytes: try file.read(at: number.rawValue * UInt64(pageSize), count: pageSize))
+  }
+
+  /// Page `number` from bytes already read from its place in the file.
+  private func readPage(_ number: PageNumber, bytes: [UInt8]) throws(VaultError) -> Page {
     guard bytes.count == pageSize else {
       throw VaultError(
         .corruptPage, "page lies beyond the end of the file (file truncated?)",
@@ -123,10 +128,6 @@ struct PageReader: Sendable {
 
   /// Reads both header copies and returns the newest valid one, with a problem
   /// description for each copy that is damaged.
-  func readHeader() throws(VaultError) -> (header: FileHeader, problems: [VaultError]) {
-    try PageReader.readHeader(file)
-  }
-
   static func readHeader(_ file: any FileIO) throws(VaultError) -> (
     header: FileHeader, problems: [VaultError]
   ) {
@@ -193,16 +194,24 @@ struct PageReader: Sendable {
     return try FileHeader(page: parsed)
   }
 
-  /// Whether page `number` is all zero bytes: a meta slot blanked after a crash.
-  func isBlank(_ number: PageNumber) throws(VaultError) -> Bool {
-    try file.read(at: number.rawValue * UInt64(pageSize), count: pageSize).allSatisfy { $0 == 0 }
-  }
-
   /// The meta page in slot `page`, decoded, or the reason it cannot be used.
   func readMeta(_ page: PageNumber, vaultID: [UInt8]) throws(VaultError) -> (
     meta: MetaPage, checksum: Checksum
   ) {
-    let parsed = try readPage(page)
+    guard let found = try readMetaSlot(page, vaultID: vaultID) else {
+      throw VaultError(.corruptPage, "meta page is blank", page: page.rawValue)
+    }
+    return found
+  }
+
+  /// The meta page in slot `page`, or nil when the slot is blank (all zero bytes: a
+  /// slot blanked after a crash), from a single read.
+  func readMetaSlot(_ page: PageNumber, vaultID: [UInt8]) throws(VaultError) -> (
+    meta: MetaPage, checksum: Checksum
+  )? {
+    let bytes = try file.read(at: page.rawValue * UInt64(pageSize), count: pageSize)
+    if bytes.count == pageSize, bytes.allSatisfy({ $0 == 0 }) { return nil }
+    let parsed = try readPage(page, bytes: bytes)
     let meta = try MetaPage(page: parsed)
     guard meta.vaultID == vaultID else {
       throw VaultError(.corruptPage, "meta page belongs to another vault", page: page.rawValue)

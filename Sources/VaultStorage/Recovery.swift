@@ -39,8 +39,7 @@ enum Recovery {
     var unusable = [PageNumber]()
     for page in FileFormat.metaPages {
       do throws(VaultError) {
-        if try reader.isBlank(page) { continue }
-        candidates.append(try reader.readMeta(page, vaultID: vaultID))
+        if let found = try reader.readMetaSlot(page, vaultID: vaultID) { candidates.append(found) }
       } catch {
         // A failed read says nothing about the commit: give up rather than pass over
         // (and later blank) what may be the newest durable state.
