@@ -32,11 +32,12 @@ let package = Package(
     .target(name: "VaultCrypto", dependencies: ["VaultCore", "CSodium", "CZstd"]),
     .target(name: "VaultFormat", dependencies: ["VaultCore", "VaultCrypto"]),
     .target(name: "VaultStorage", dependencies: ["VaultCore", "VaultCrypto", "VaultFormat"]),
-    .target(name: "VaultCLI", dependencies: ["VaultCore", "VaultFormat", "VaultStorage"]),
+    .target(
+      name: "VaultCLI", dependencies: ["VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage"]),
     .executableTarget(name: "vault", dependencies: ["VaultCLI"]),
     .executableTarget(
       name: "vault-test-helper",
-      dependencies: ["VaultStorage"],
+      dependencies: ["VaultCrypto", "VaultStorage"],
       path: "Tests/Helper"
     ),
     .testTarget(

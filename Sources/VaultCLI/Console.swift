@@ -7,6 +7,8 @@ package protocol Console: AnyObject {
   func writeError(_ text: String)
   /// Whether standard error is a terminal (progress bars go there only then).
   var isErrorTerminal: Bool { get }
+  /// An environment variable (secrets come from there, never from arguments).
+  func environment(_ name: String) -> String?
 }
 
 extension Console {
@@ -38,13 +40,18 @@ package final class StandardConsole: Console {
     }
   }
   package var isErrorTerminal: Bool { isatty(2) == 1 }
+  package func environment(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+  }
 }
 
 /// Output kept in memory, for tests.
 package final class CapturedConsole: Console {
   package private(set) var output = ""
   package private(set) var errors = ""
-  package init() {}
+  let variables: [String: String]
+  package init(environment: [String: String] = [:]) { variables = environment }
+  package func environment(_ name: String) -> String? { variables[name] }
   package func write(_ text: String) { output += text }
   package func writeError(_ text: String) { errors += text }
   package var isErrorTerminal: Bool { false }

@@ -24,7 +24,11 @@ package enum ExitCode: Int32, Sendable {
     case .notAVault, .unsupportedVersion, .corruptPage, .corrupt, .truncated: self = .dataError
     case .io, .noSpace, .tooManyReaders: self = .ioError
     case .locked: self = .locked
-    case .invalidArgument, .tooLarge, .alreadyExists, .misuse, .readOnly: self = .usage
+    case .invalidArgument, .tooLarge, .alreadyExists, .misuse, .readOnly, .keyRequired:
+      self = .usage
+    case .wrongPassphrase, .authenticationFailed: self = .denied
+    case .outOfMemory: self = .ioError
+    case .erased: self = .dataError
     default: self = .internalError
     }
   }

@@ -46,6 +46,18 @@ public struct VaultError: Error, Sendable, Hashable, CustomStringConvertible {
     public static let tooManyReaders = Code(rawValue: "tooManyReaders")
     /// A snapshot's pages were reused underneath it; start a new read.
     public static let snapshotExpired = Code(rawValue: "snapshotExpired")
+    /// The passphrase or key given does not unlock this vault.
+    public static let wrongPassphrase = Code(rawValue: "wrongPassphrase")
+    /// Sealed bytes failed authentication: tampered with, moved, or sealed under
+    /// another key.
+    public static let authenticationFailed = Code(rawValue: "authenticationFailed")
+    /// The operation reads or writes sealed content and the vault was opened without
+    /// its key.
+    public static let keyRequired = Code(rawValue: "keyRequired")
+    /// The data was destroyed on purpose (crypto-shredded) and cannot be read.
+    public static let erased = Code(rawValue: "erased")
+    /// The system could not provide the memory an operation needs.
+    public static let outOfMemory = Code(rawValue: "outOfMemory")
     /// An invariant of the engine itself failed: a bug, please report it.
     public static let `internal` = Code(rawValue: "internal")
   }

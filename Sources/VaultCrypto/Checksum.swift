@@ -39,6 +39,27 @@ public struct Checksum: Hashable, Sendable, CustomStringConvertible {
     self.high = UInt64(littleEndian: digest.1)
   }
 
+  /// The BLAKE2b-128 digest of `first` followed by `second`.
+  public init(of first: UnsafeRawBufferPointer, then second: UnsafeRawBufferPointer) {
+    ensureSodium()
+    // The state is 64-byte aligned in C, so Swift sees it as opaque: give it raw memory.
+    let state = UnsafeMutableRawPointer.allocate(
+      byteCount: crypto_generichash_statebytes(), alignment: 64)
+    defer { state.deallocate() }
+    let opaque = OpaquePointer(state)
+    var digest = (UInt64(0), UInt64(0))
+    crypto_generichash_init(opaque, nil, 0, 16)
+    for part in [first, second] where part.count > 0 {
+      crypto_generichash_update(
+        opaque, part.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(part.count))
+    }
+    withUnsafeMutableBytes(of: &digest) { out in
+      _ = crypto_generichash_final(opaque, out.baseAddress!.assumingMemoryBound(to: UInt8.self), 16)
+    }
+    self.low = UInt64(littleEndian: digest.0)
+    self.high = UInt64(littleEndian: digest.1)
+  }
+
   /// The BLAKE2b-128 digest of `bytes`.
   public init(of bytes: [UInt8]) {
     self = bytes.withUnsafeBytes { Checksum(of: $0) }

@@ -27,6 +27,9 @@ public enum FileFormat {
   public static let linkSize = 32
   /// The bytes at the end of every page reserved for sealing (nonce and tag).
   public static let sealTrailerSize = 40
+  /// Page flag bit 0: the body (after the clear prefix of its type) is sealed, and
+  /// the trailer holds the nonce and tag.
+  public static let sealedFlag: UInt8 = 0x01
 
   /// The two copies of the file header.
   public static let headerPages: [PageNumber] = [PageNumber(0), PageNumber(1)]

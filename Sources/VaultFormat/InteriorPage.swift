@@ -36,11 +36,11 @@ public enum InteriorPage {
   /// ranges of `bytes`.
   public static func encode(
     separators: [Range<Int>], in bytes: [UInt8], children: [PageLink], page: PageNumber,
-    transaction: TransactionID, tree: TreeID, pageSize: Int
+    transaction: TransactionID, tree: TreeID, pageSize: Int, sealed: Bool = false
   ) -> [UInt8] {
     encodeNode(
       separators: separators, in: bytes, children: children, page: page,
-      transaction: transaction, tree: tree, pageSize: pageSize
+      transaction: transaction, tree: tree, pageSize: pageSize, sealed: sealed
     ).bytes
   }
 
@@ -48,13 +48,14 @@ public enum InteriorPage {
   /// returns the node as it lies in the new page, as decoding it would.
   public static func encodeNode(
     separators: [Range<Int>], in bytes: [UInt8], children: [PageLink], page: PageNumber,
-    transaction: TransactionID, tree: TreeID, pageSize: Int
+    transaction: TransactionID, tree: TreeID, pageSize: Int, sealed: Bool = false
   ) -> InteriorNode {
     precondition(children.count == separators.count + 1 && !separators.isEmpty)
     let bodyLength = bodyLength(of: separators)
     let header = PageHeader(
       type: .interior, pageNumber: page, transaction: transaction, tree: tree,
-      linkCount: children.count, bodyLength: bodyLength)
+      linkCount: children.count, bodyLength: bodyLength,
+      flags: sealed ? FileFormat.sealedFlag : 0)
     let encoded = Page.build(
       header: header, links: children, bodyLength: bodyLength, pageSize: pageSize
     ) { output in
@@ -92,6 +93,7 @@ public enum InteriorPage {
         .corruptPage, "expected an interior page, found \(page.header.type)",
         page: page.header.pageNumber.rawValue)
     }
+    try page.requirePlaintextBody()
     var reader = page.bodyReader()
     return InteriorNode(
       bytes: page.bytes, separators: try decodeBody(&reader, links: page.links),

@@ -50,10 +50,11 @@ public enum LeafPage {
   /// sorted and fit the page.
   public static func encode(
     _ cells: [LeafCell], in bytes: [UInt8], page: PageNumber, transaction: TransactionID,
-    tree: TreeID, pageSize: Int
+    tree: TreeID, pageSize: Int, sealed: Bool = false
   ) -> [UInt8] {
     encodeNode(
-      cells, in: bytes, page: page, transaction: transaction, tree: tree, pageSize: pageSize
+      cells, in: bytes, page: page, transaction: transaction, tree: tree, pageSize: pageSize,
+      sealed: sealed
     )
     .bytes
   }
@@ -62,13 +63,14 @@ public enum LeafPage {
   /// it lies in the new page (cells as ranges of the page), as decoding it would.
   public static func encodeNode(
     _ cells: [LeafCell], in bytes: [UInt8], page: PageNumber, transaction: TransactionID,
-    tree: TreeID, pageSize: Int
+    tree: TreeID, pageSize: Int, sealed: Bool = false
   ) -> LeafNode {
     let links = cells.compactMap(\.value.link)
     let bodyLength = bodyLength(of: cells)
     let header = PageHeader(
       type: .leaf, pageNumber: page, transaction: transaction, tree: tree,
-      linkCount: links.count, bodyLength: bodyLength)
+      linkCount: links.count, bodyLength: bodyLength,
+      flags: sealed ? FileFormat.sealedFlag : 0)
     var placed = [LeafCell]()
     placed.reserveCapacity(cells.count)
     let page = Page.build(
@@ -139,6 +141,7 @@ public enum LeafPage {
         .corruptPage, "expected a leaf page, found \(page.header.type)",
         page: page.header.pageNumber.rawValue)
     }
+    try page.requirePlaintextBody()
     var reader = page.bodyReader()
     return LeafNode(bytes: page.bytes, cells: try decodeBody(&reader, links: page.links))
   }

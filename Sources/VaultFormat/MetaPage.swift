@@ -8,6 +8,9 @@ public enum SystemRoot: Sendable {
   case leaf(LeafNode)
   /// The root of a taller system tree.
   case interior(InteriorNode)
+  /// The root as a reader without the key sees it: its kind (1 leaf, 2 interior) and
+  /// links, its body sealed.
+  case sealed(kind: UInt8, links: [PageLink])
 
   /// The links the root stores in the meta page's link array.
   public var links: [PageLink] {
@@ -15,6 +18,7 @@ public enum SystemRoot: Sendable {
     case .empty: []
     case .leaf(let node): node.links
     case .interior(let node): node.children
+    case .sealed(_, let links): links
     }
   }
 }
@@ -77,10 +81,14 @@ public struct MetaPage: Sendable {
     self.root = root
   }
 
-  /// The meta page's bytes, for page `FileFormat.metaPage(for: transaction)`.
-  public func encode(pageSize: Int) -> [UInt8] {
+  /// The meta page's bytes, for page `FileFormat.metaPage(for: transaction)`. With
+  /// `sealed`, the page is built for ``PageCipher/seal(_:nonce:)`` (no checksum yet).
+  ///
+  /// - Precondition: the root is not ``SystemRoot/sealed(kind:links:)``.
+  public func encode(pageSize: Int, sealed: Bool = false) -> [UInt8] {
     let rootLength: Int
     switch root {
+    case .sealed: preconditionFailure("a meta page read without the key cannot be written")
     case .empty: rootLength = 0
     case .leaf(let node): rootLength = LeafPage.bodyLength(of: node.cells)
     case .interior(let node): rootLength = InteriorPage.bodyLength(of: node.separators)
@@ -89,7 +97,8 @@ public struct MetaPage: Sendable {
     let bodyLength = Self.fieldsLength + rootLength
     let header = PageHeader(
       type: .meta, pageNumber: FileFormat.metaPage(for: transaction), transaction: transaction,
-      tree: .system, linkCount: links.count, bodyLength: bodyLength)
+      tree: .system, linkCount: links.count, bodyLength: bodyLength,
+      flags: sealed ? FileFormat.sealedFlag : 0)
     return Page.build(header: header, links: links, bodyLength: bodyLength, pageSize: pageSize) {
       output in
       var body = RawWriter(output)
@@ -100,6 +109,7 @@ public struct MetaPage: Sendable {
       body.write(freePageCount)
       body.write(treeCount)
       switch root {
+      case .sealed: break
       case .empty:
         body.write(UInt8(0))
       case .leaf(let node):
@@ -114,11 +124,13 @@ public struct MetaPage: Sendable {
     }
   }
 
-  /// Decodes a meta page whose framing has been parsed. Checks the checksum and that
-  /// the page sits in the slot its transaction id selects.
+  /// Decodes a meta page whose framing has been parsed. Checks the checksum (unless
+  /// ``PageCipher`` opened the page, which its caller verified first) and that the page
+  /// sits in the slot its transaction id selects. A sealed page not yet opened yields
+  /// a ``SystemRoot/sealed(kind:links:)`` root.
   public init(page: Page) throws(VaultError) {
     let number = page.header.pageNumber.rawValue
-    guard page.hasValidChecksum else {
+    guard (page.isSealed && page.bodyIsPlaintext) || page.hasValidChecksum else {
       throw VaultError(.corruptPage, "meta page checksum does not match", page: number)
     }
     guard page.header.type == .meta, page.header.tree == .system else {
@@ -148,6 +160,8 @@ public struct MetaPage: Sendable {
     }
     let kind = try reader.readUInt8("root kind")
     switch kind {
+    case _ where (kind == 1 || kind == 2) && !page.bodyIsPlaintext:
+      root = .sealed(kind: kind, links: page.links)
     case 0:
       guard reader.isAtEnd, page.links.isEmpty else {
         throw reader.corrupt("an empty system tree has no root content")
@@ -175,7 +189,19 @@ public struct MetaPage: Sendable {
 
 extension MetaPage: Equatable {
   public static func == (lhs: MetaPage, rhs: MetaPage) -> Bool {
-    lhs.encode(pageSize: FileFormat.minimumPageSize * 16)
-      == rhs.encode(pageSize: FileFormat.minimumPageSize * 16)
+    switch (lhs.root, rhs.root) {
+    case (.sealed(let left, let leftLinks), .sealed(let right, let rightLinks)):
+      // Bodies unknown: compare what is in the clear.
+      var cleared = lhs
+      cleared.root = .empty
+      var other = rhs
+      other.root = .empty
+      return left == right && leftLinks == rightLinks && cleared == other
+    case (.sealed, _), (_, .sealed):
+      return false
+    default:
+      return lhs.encode(pageSize: FileFormat.minimumPageSize * 16)
+        == rhs.encode(pageSize: FileFormat.minimumPageSize * 16)
+    }
   }
 }

@@ -25,12 +25,13 @@ public enum OverflowPage {
 
   public static func encode(
     piece: ArraySlice<UInt8>, next: PageLink?, page: PageNumber, transaction: TransactionID,
-    tree: TreeID, pageSize: Int
+    tree: TreeID, pageSize: Int, sealed: Bool = false
   ) -> [UInt8] {
     let links = next.map { [$0] } ?? []
     let header = PageHeader(
       type: .overflow, pageNumber: page, transaction: transaction, tree: tree,
-      linkCount: links.count, bodyLength: piece.count)
+      linkCount: links.count, bodyLength: piece.count,
+      flags: sealed ? FileFormat.sealedFlag : 0)
     return Page.build(header: header, links: links, bodyLength: piece.count, pageSize: pageSize) {
       output in
       var body = RawWriter(output)
@@ -42,6 +43,12 @@ public enum OverflowPage {
   public static func decode(_ page: Page) throws(VaultError) -> (
     piece: ArraySlice<UInt8>, next: PageLink?
   ) {
+    try page.requirePlaintextBody()
+    return (page.bytes[page.bodyRange], try next(of: page))
+  }
+
+  /// The link to the next page of the chain, if any: readable without the key.
+  public static func next(of page: Page) throws(VaultError) -> PageLink? {
     let number = page.header.pageNumber.rawValue
     guard page.header.type == .overflow, page.header.linkCount <= 1 else {
       throw VaultError(
@@ -50,6 +57,6 @@ public enum OverflowPage {
     if let next = page.links.first, next.isNull {
       throw VaultError(.corruptPage, "overflow page has a null next link", page: number)
     }
-    return (page.bytes[page.bodyRange], page.links.first)
+    return page.links.first
   }
 }

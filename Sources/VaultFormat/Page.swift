@@ -13,6 +13,12 @@ public struct Page: Sendable {
   public let links: [PageLink]
   /// The checksum stored in bytes 0..<16.
   public let storedChecksum: Checksum
+  /// Whether ``bytes`` hold the body in the clear: true for an unsealed page, and for a
+  /// sealed one once ``PageCipher`` has opened it. Body decoders require it.
+  public let bodyIsPlaintext: Bool
+
+  /// Whether the page's flags say its body is sealed.
+  public var isSealed: Bool { header.flags & FileFormat.sealedFlag != 0 }
 
   /// The body bytes' range within ``bytes``.
   public var bodyRange: Range<Int> { header.bodyOffset..<header.bodyOffset + header.bodyLength }
@@ -44,7 +50,7 @@ public struct Page: Sendable {
         throw VaultError(.corruptPage, "unknown page type \(rawType)", page: page, offset: 16)
       }
       let flags = try reader.readUInt8()
-      guard flags == 0 else {
+      guard flags & ~FileFormat.sealedFlag == 0, flags == 0 || type != .header else {
         throw VaultError(.corruptPage, "unknown page flags \(flags)", page: page, offset: 17)
       }
       let linkCount = Int(try reader.readUInt16())
@@ -73,6 +79,7 @@ public struct Page: Sendable {
       for _ in 0..<linkCount { links.append(try PageLink.read(from: &reader)) }
       self.links = links
       self.bytes = bytes
+      bodyIsPlaintext = flags & FileFormat.sealedFlag == 0
     } catch {
       var failure = error
       failure.code = failure.code == .truncated ? .corruptPage : failure.code
@@ -80,26 +87,57 @@ public struct Page: Sendable {
     }
   }
 
+  /// The same page with `plaintext` (whole-page bytes whose body was opened) in place
+  /// of the sealed bytes. Only ``PageCipher`` calls this, after authenticating them.
+  init(opened page: Page, plaintext: [UInt8]) {
+    bytes = plaintext
+    header = page.header
+    links = page.links
+    storedChecksum = page.storedChecksum
+    bodyIsPlaintext = true
+  }
+
+  /// Fails unless the body is readable: decoders call this first.
+  public func requirePlaintextBody() throws(VaultError) {
+    guard bodyIsPlaintext else {
+      throw VaultError(
+        .keyRequired, "the page's content is sealed; open the vault with its key to read it",
+        page: header.pageNumber.rawValue)
+    }
+  }
+
   /// Where a page's content ends: after the header, its links and its body. Everything
   /// from here to the end of the page must be zero.
   public static func contentEnd(of bytes: [UInt8]) -> Int {
-    guard bytes.count >= FileFormat.pageHeaderSize else { return bytes.count }
-    let (links, body) = bytes.withUnsafeBytes {
-      (
-        Int(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: 18, as: UInt16.self))),
-        Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 20, as: UInt32.self)))
-      )
-    }
-    return min(FileFormat.pageHeaderSize + links * FileFormat.linkSize + body, bytes.count)
+    bytes.withUnsafeBytes { contentEnd(of: $0) }
   }
 
-  /// The checksum the bytes actually have: BLAKE2b-128 of bytes 16 ..< content end.
-  /// Hashing only the content keeps every byte covered (the rest must be zero, which
-  /// ``hasZeroPadding`` checks far faster than hashing it) and makes a mostly empty
-  /// page, like a meta page, nearly free to checksum.
+  /// The checksum the bytes actually have: BLAKE2b-128 of bytes 16 ..< content end,
+  /// followed, on a sealed page, by the seal trailer (nonce and tag). Hashing only the
+  /// content keeps every byte covered (the rest must be zero, which ``hasZeroPadding``
+  /// checks far faster than hashing it) and makes a mostly empty page, like a meta
+  /// page, nearly free to checksum.
   public static func computeChecksum(of bytes: [UInt8]) -> Checksum {
-    let end = max(contentEnd(of: bytes), 16)
-    return bytes.withUnsafeBytes { Checksum(of: UnsafeRawBufferPointer(rebasing: $0[16..<end])) }
+    bytes.withUnsafeBytes { computeChecksum(of: $0) }
+  }
+
+  /// ``computeChecksum(of:)`` over raw page bytes.
+  public static func computeChecksum(of raw: UnsafeRawBufferPointer) -> Checksum {
+    let end = max(contentEnd(of: raw), 16)
+    let content = UnsafeRawBufferPointer(rebasing: raw[16..<end])
+    guard raw.count > 17, raw[17] & FileFormat.sealedFlag != 0 else {
+      return Checksum(of: content)
+    }
+    let trailerStart = max(raw.count - FileFormat.sealTrailerSize, end)
+    return Checksum(of: content, then: UnsafeRawBufferPointer(rebasing: raw[trailerStart...]))
+  }
+
+  /// Where the content of raw page bytes ends (see ``contentEnd(of:)-swift.type.method``).
+  static func contentEnd(of raw: UnsafeRawBufferPointer) -> Int {
+    guard raw.count >= FileFormat.pageHeaderSize else { return raw.count }
+    let links = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 18, as: UInt16.self)))
+    let body = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 20, as: UInt32.self)))
+    return min(FileFormat.pageHeaderSize + links * FileFormat.linkSize + body, raw.count)
   }
 
   /// The checksum stored in bytes 0 ..< 16 of an encoded page.
@@ -111,10 +149,13 @@ public struct Page: Sendable {
     }
   }
 
-  /// Whether every byte after the content is zero.
+  /// Whether every byte after the content is zero (up to the trailer, on a sealed
+  /// page).
   public var hasZeroPadding: Bool {
     let end = header.bodyOffset + header.bodyLength
-    return bytes.withUnsafeBytes { raw in
+    let limit = isSealed ? bytes.count - FileFormat.sealTrailerSize : bytes.count
+    return bytes.withUnsafeBytes { whole in
+      let raw = UnsafeRawBufferPointer(rebasing: whole[..<limit])
       var index = end
       // Eight bytes at a time, then the tail.
       while index + 8 <= raw.count {
@@ -156,6 +197,8 @@ public struct Page: Sendable {
   }
 
   /// Builds a page: header, links, body, zero padding, and the checksum in front.
+  /// A page whose header has the sealed flag is built in the clear without its
+  /// checksum: ``PageCipher/seal(_:nonce:)`` seals it and computes the checksum.
   ///
   /// - Precondition: the content fits (callers size nodes before encoding).
   public static func build(
@@ -172,6 +215,7 @@ public struct Page: Sendable {
     header: PageHeader, links: [PageLink], bodyLength: Int, pageSize: Int,
     writeBody: (UnsafeMutableRawBufferPointer) -> Void
   ) -> [UInt8] {
+    let sealed = header.flags & FileFormat.sealedFlag != 0
     precondition(links.count == header.linkCount && bodyLength == header.bodyLength)
     let bodyOffset = header.bodyOffset
     precondition(
@@ -198,6 +242,7 @@ public struct Page: Sendable {
         offset += FileFormat.linkSize
       }
       writeBody(UnsafeMutableRawBufferPointer(rebasing: raw[bodyOffset..<bodyOffset + bodyLength]))
+      guard !sealed else { return }
       let checksum = Checksum(
         of: UnsafeRawBufferPointer(rebasing: raw[16..<bodyOffset + bodyLength]))
       raw.storeBytes(of: checksum.low.littleEndian, toByteOffset: 0, as: UInt64.self)

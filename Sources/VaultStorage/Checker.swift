@@ -1,4 +1,5 @@
 import VaultCore
+import VaultCrypto
 import VaultFormat
 
 /// The result of ``Checker/check(path:)``.
@@ -10,7 +11,9 @@ package struct CheckReport: Sendable {
   package var ok: Bool { problems.isEmpty }
 }
 
-/// `vault check`: verifies a vault without its key and lists every problem.
+/// `vault check`: verifies a vault and lists every problem. Without a key it verifies
+/// what a keyless reader can (checksums, identities, links, page counts); with one it
+/// also authenticates and decodes every page.
 package enum Checker {
   /// Checks the header copies, both meta pages, every page reachable from the newest
   /// intact commit (checksum, identity, type, owner, structure, key order) and the
@@ -20,12 +23,14 @@ package enum Checker {
   /// lock, and only judges meta pages a writer might be rewriting when no other process
   /// has the vault open.
   package static func check(
-    path: String, progress: (_ done: Int, _ total: UInt64) -> Void = { _, _ in }
+    path: String, credential: VaultCredential? = nil,
+    progress: (_ done: Int, _ total: UInt64) -> Void = { _, _ in }
   ) -> CheckReport {
     var report = CheckReport()
     let store: VaultStore
     do throws(VaultError) {
-      store = try VaultStore.open(at: path, options: .init(readOnly: true))
+      store = try VaultStore.open(
+        at: path, credential: credential, options: .init(readOnly: true))
     } catch {
       report.problems.append(
         CheckProblem(error, kind: error.code == .notAVault ? "notAVault" : "open"))

@@ -58,12 +58,17 @@ package struct Inspection: Sendable {
   package private(set) var problems: [CheckProblem] = []
   /// Pages whose content was verified (reachable pages that passed, and failed ones).
   package private(set) var pagesChecked = 0
+  /// Whether page bodies were opened and decoded (the vault was opened with its key).
+  /// Without it, tree names, key counts and the free list are sealed: the accounting
+  /// then compares counts only.
+  package let contentVisible: Bool
 
   /// Walks the state `snapshot` reads. `progress` is called now and then with the
   /// number of pages examined so far (out of at most the state's page count).
   package init(snapshot: Snapshot, progress: (Int) -> Void = { _ in }) {
     meta = snapshot.meta
     pageSize = snapshot.store.pageSize
+    contentVisible = snapshot.reader.cipher != nil
     var leafDepths: [TreeID: Set<Int>] = [:]
     var damagedStructure = false
     var duplicates = Set<UInt64>()
@@ -82,8 +87,9 @@ package struct Inspection: Sendable {
             return
           }
         }
+        let tree = page?.header.tree ?? .system
         var info = PageInfo(
-          type: page?.header.type ?? .meta, tree: visit.tree,
+          type: page?.header.type ?? .meta, tree: tree,
           transaction: visit.link.transaction,
           usedBytes: page.map {
             FileFormat.pageHeaderSize + $0.header.linkCount * FileFormat.linkSize
@@ -95,12 +101,14 @@ package struct Inspection: Sendable {
           info.keyCount = node.separators.count
         case .leaf(let node):
           info.keyCount = node.cells.count
-          leafDepths[visit.tree, default: []].insert(visit.depth)
-          if visit.tree != .system {
-            keysCounted[visit.tree, default: 0] += UInt64(node.cells.count)
+          leafDepths[tree, default: []].insert(visit.depth)
+          if tree != .system {
+            keysCounted[tree, default: 0] += UInt64(node.cells.count)
           }
-          for cell in node.cells { record(cell, of: node, in: visit.tree, page: number) }
-        case .overflow:
+          for cell in node.cells { record(cell, of: node, in: tree, page: number) }
+        case .sealed(.leaf, _):
+          leafDepths[tree, default: []].insert(visit.depth)
+        case .overflow, .sealed:
           break
         }
         if isDataPage { reachable[number] = info }
@@ -123,9 +131,11 @@ package struct Inspection: Sendable {
           detail: "tree \(treeNames[tree] ?? tree.description) has leaves at different depths"
             + " \(depths.sorted())"))
     }
-    if !damagedStructure {
+    if !damagedStructure && contentVisible {
       checkCounts()
       checkAccounting()
+    } else if !damagedStructure {
+      checkAccountingByCount()
     } else {
       let unaccounted = (FileFormat.firstDataPage.rawValue..<meta.pageCount).filter {
         FileFormat.isDataPage(PageNumber($0)) && reachable[$0] == nil && free[$0] == nil
@@ -219,6 +229,31 @@ package struct Inspection: Sendable {
     }
   }
 
+  /// Without the key the free list is sealed: the pages not reachable must be exactly
+  /// as many as the meta page says are free.
+  private mutating func checkAccountingByCount() {
+    let unreachable = (FileFormat.firstDataPage.rawValue..<meta.pageCount).filter {
+      FileFormat.isDataPage(PageNumber($0)) && reachable[$0] == nil
+    }.count
+    if UInt64(unreachable) != meta.freePageCount {
+      problems.append(
+        CheckProblem(
+          page: nil, kind: unreachable > meta.freePageCount ? "lostPages" : "freeList",
+          detail: "\(unreachable) pages are not in use but the meta page declares"
+            + " \(meta.freePageCount) free (open with the key to list them)"))
+    }
+  }
+
+  /// The free pages, ascending: from the free list with the key; without it, the pages
+  /// no link reaches (which the meta page's free count vouches for, see
+  /// ``checkAccountingByCount()``).
+  package var freePageNumbers: [UInt64] {
+    if contentVisible { return free.keys.sorted() }
+    return (FileFormat.firstDataPage.rawValue..<meta.pageCount).filter {
+      FileFormat.isDataPage(PageNumber($0)) && reachable[$0] == nil
+    }
+  }
+
   /// The name `vault pages` shows for a page's type.
   package func typeName(of page: UInt64) -> String {
     if FileFormat.headerPages.contains(PageNumber(page)) { return "header" }
@@ -227,6 +262,9 @@ package struct Inspection: Sendable {
       return info.tree == .system ? "catalog" : info.type.description
     }
     if free[page] != nil { return "free" }
-    return page < meta.pageCount ? "lost" : "unused"
+    guard page < meta.pageCount else { return "unused" }
+    // Without the key, an unreachable page is free when the counts balance.
+    if !contentVisible && !problems.contains(where: { $0.kind == "lostPages" }) { return "free" }
+    return "lost"
   }
 }

@@ -67,7 +67,8 @@ final class Node: Sendable {
       page: FileFormat.metaPage(for: meta.transaction), transaction: meta.transaction,
       checksum: .zero)
     switch meta.root {
-    case .empty: return nil
+    // Without the key the root's body is sealed; snapshots then refuse to read trees.
+    case .empty, .sealed: return nil
     case .leaf(let node): self.init(leaf: node, link: link, tree: .system)
     case .interior(let node): self.init(interior: node, link: link, tree: .system)
     }

@@ -8,6 +8,9 @@ struct PageReader: Sendable {
   let file: any FileIO
   let pageSize: Int
   let cache: PageCache
+  /// Opens sealed page bodies; nil when the vault was opened without its key, which
+  /// still lets the structure be walked and verified.
+  let cipher: PageCipher?
 
   /// The raw bytes of page `number`, framing parsed but content not yet verified.
   func readPage(_ number: PageNumber) throws(VaultError) -> Page {
@@ -42,7 +45,36 @@ struct PageReader: Sendable {
     }
     let page = try readPage(link.page)
     try page.verify(against: link)
+    try Self.requireSealed(page)
     return page
+  }
+
+  /// Every page but the file header is sealed. An unsealed one was not written by
+  /// StudioVault (or not for this vault): never read its content as the vault's.
+  static func requireSealed(_ page: Page) throws(VaultError) {
+    guard page.isSealed else {
+      throw VaultError(
+        .corruptPage, "page of an encrypted vault is not sealed",
+        page: page.header.pageNumber.rawValue, offset: 17)
+    }
+  }
+
+  /// ``readVerified(_:in:)``, then the body opened with the page key.
+  ///
+  /// - Throws: `.keyRequired` without a key; `.authenticationFailed` for a page whose
+  ///   sealed content does not authenticate.
+  func readOpened(_ link: PageLink, in meta: MetaPage) throws(VaultError) -> Page {
+    try open(try readVerified(link, in: meta))
+  }
+
+  /// The page with its body opened with the page key.
+  func open(_ page: Page) throws(VaultError) -> Page {
+    guard let cipher else {
+      throw VaultError(
+        .keyRequired, "reading vault content needs its passphrase or key",
+        page: page.header.pageNumber.rawValue)
+    }
+    return try cipher.open(page)
   }
 
   /// The decoded tree node `link` refers to, from the cache or the file.
@@ -51,7 +83,7 @@ struct PageReader: Sendable {
       guard cached.tree == tree else { throw wrongTree(link, found: cached.tree, expected: tree) }
       return cached
     }
-    let page = try readVerified(link, in: meta)
+    let page = try readOpened(link, in: meta)
     guard page.header.tree == tree else {
       throw wrongTree(link, found: page.header.tree, expected: tree)
     }
@@ -88,7 +120,7 @@ struct PageReader: Sendable {
         throw VaultError(
           .corruptPage, "overflow chain is longer than its value", page: link.page.rawValue)
       }
-      let page = try readVerified(link, in: meta)
+      let page = try readOpened(link, in: meta)
       guard page.header.tree == tree else {
         throw wrongTree(link, found: page.header.tree, expected: tree)
       }
@@ -121,7 +153,7 @@ struct PageReader: Sendable {
         throw wrongTree(link, found: page.header.tree, expected: tree)
       }
       pages.append(link.page)
-      next = try OverflowPage.decode(page).next
+      next = try OverflowPage.next(of: page)
     }
     return pages
   }
@@ -212,7 +244,11 @@ struct PageReader: Sendable {
     let bytes = try file.read(at: page.rawValue * UInt64(pageSize), count: pageSize)
     if bytes.count == pageSize, bytes.allSatisfy({ $0 == 0 }) { return nil }
     let parsed = try readPage(page, bytes: bytes)
-    let meta = try MetaPage(page: parsed)
+    guard parsed.hasValidChecksum else {
+      throw VaultError(.corruptPage, "meta page checksum does not match", page: page.rawValue)
+    }
+    try Self.requireSealed(parsed)
+    let meta = try MetaPage(page: cipher == nil ? parsed : try open(parsed))
     guard meta.vaultID == vaultID else {
       throw VaultError(.corruptPage, "meta page belongs to another vault", page: page.rawValue)
     }

@@ -41,6 +41,14 @@ public final class Snapshot: Sendable {
 
   var reader: PageReader { store.reader }
 
+  /// Fails unless the snapshot is open and its store can read sealed content.
+  func requireReadable() throws(VaultError) {
+    try requireOpen()
+    guard reader.cipher != nil else {
+      throw VaultError(.keyRequired, "reading vault content needs its passphrase or key")
+    }
+  }
+
   /// The system tree: catalog and free list, rooted in the meta page.
   var systemTree: ReadTree {
     ReadTree(
@@ -50,7 +58,7 @@ public final class Snapshot: Sendable {
 
   /// The tree named `name`, or nil.
   public func tree(named name: String) throws(VaultError) -> ReadTree? {
-    try requireOpen()
+    try requireReadable()
     guard let (node, index) = try systemTree.cell(forKey: SystemTree.catalogKey(name)) else {
       return nil
     }
@@ -62,7 +70,7 @@ public final class Snapshot: Sendable {
 
   /// The names of all trees, in byte order.
   public func treeNames() throws(VaultError) -> [String] {
-    try requireOpen()
+    try requireReadable()
     var names = [String]()
     let range = SystemTree.catalogRange
     try systemTree.forEachCell(from: range.start, to: range.end) { node, index throws(VaultError) in

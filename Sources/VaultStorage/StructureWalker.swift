@@ -5,9 +5,12 @@ import VaultFormat
 /// the links in page headers are all it needs. Used by open-time verification of the
 /// newest commit, by `check`, by page inventories and by backups.
 ///
-/// Each page is read, checked against the link that led to it (checksum, writer
-/// transaction, page number, owning tree, page type), decoded, and checked against its
-/// parent's key range.
+/// Each page is read and checked against the link that led to it (checksum, writer
+/// transaction, page number, owning tree, page type). When the reader holds the page
+/// key, the page is also opened (authenticated), decoded, and checked against its
+/// parent's key range; without it, what each link leads to follows from the page's
+/// type and tree alone: a system-tree leaf links to tree roots, any other leaf to
+/// overflow chains.
 struct StructureWalker {
   /// What a link is expected to lead to.
   enum Role: Sendable {
@@ -17,7 +20,9 @@ struct StructureWalker {
 
   struct Visit {
     let link: PageLink
-    let tree: TreeID
+    /// The tree the page must belong to; nil for a tree root found without the key,
+    /// whose tree id the page itself gives.
+    let tree: TreeID?
     let role: Role
     /// Depth below the tree's root (tree nodes only).
     let depth: Int
@@ -27,8 +32,8 @@ struct StructureWalker {
     /// The page that links here.
     let parent: PageNumber
     /// For an overflow page: the bytes of the value this page and the rest of the chain
-    /// must hold.
-    var remaining: UInt64 = 0
+    /// must hold (nil when the leaf that gave the length is sealed).
+    var remaining: UInt64? = 0
   }
 
   /// What a visited page turned out to be.
@@ -36,6 +41,8 @@ struct StructureWalker {
     case interior(InteriorNode)
     case leaf(LeafNode)
     case overflow(length: Int)
+    /// A page whose body is sealed and no key was given: its type and tree are known.
+    case sealed(PageType, tree: TreeID)
   }
 
   let reader: PageReader
@@ -62,6 +69,7 @@ struct StructureWalker {
       case .empty: return
       case .leaf(let node): content = .leaf(node)
       case .interior(let node): content = .interior(node)
+      case .sealed(let kind, _): content = .sealed(kind == 1 ? .leaf : .interior, tree: .system)
       }
       let children = try self.children(of: content, links: meta.root.links, visit: rootVisit)
       visited(rootVisit, nil, content)
@@ -84,15 +92,28 @@ struct StructureWalker {
   }
 
   private func examine(_ visit: Visit) throws(VaultError) -> (Page, Content) {
-    let page = try reader.readVerified(visit.link, in: meta)
+    var page = try reader.readVerified(visit.link, in: meta)
     let number = visit.link.page.rawValue
-    guard page.header.tree == visit.tree else {
-      throw VaultError(
-        .corruptPage, "page belongs to tree \(page.header.tree), expected \(visit.tree)",
-        page: number, offset: 40)
+    let tree = page.header.tree
+    if let expected = visit.tree {
+      guard tree == expected else {
+        throw VaultError(
+          .corruptPage, "page belongs to tree \(tree), expected \(expected)", page: number,
+          offset: 40)
+      }
+    } else {
+      guard tree >= .firstUser, tree < meta.nextTreeID else {
+        throw VaultError(
+          .corruptPage, "tree root names impossible tree \(tree)", page: number, offset: 40)
+      }
     }
+    if reader.cipher != nil { page = try reader.open(page) }
     let content: Content
     switch (visit.role, page.header.type) {
+    case (.overflow, .overflow) where !page.bodyIsPlaintext,
+      (.treeNode, .interior) where !page.bodyIsPlaintext,
+      (.treeNode, .leaf) where !page.bodyIsPlaintext:
+      content = .sealed(page.header.type, tree: tree)
     case (.overflow, .overflow):
       content = .overflow(length: try OverflowPage.decode(page).piece.count)
     case (.treeNode, .interior):
@@ -113,13 +134,37 @@ struct StructureWalker {
   {
     let number = visit.link.page
     switch content {
+    case .sealed(let type, let tree):
+      return links.map { link in
+        switch type {
+        case .interior:
+          Visit(
+            link: link, tree: tree, role: .treeNode, depth: visit.depth + 1, lower: nil,
+            upper: nil, parent: number)
+        case .leaf where tree == .system:
+          Visit(
+            link: link, tree: nil, role: .treeNode, depth: 0, lower: nil, upper: nil,
+            parent: number)
+        default:
+          Visit(
+            link: link, tree: tree, role: .overflow, depth: 0, lower: nil, upper: nil,
+            parent: number, remaining: nil)
+        }
+      }
     case .overflow(let length):
-      guard UInt64(length) <= visit.remaining, length > 0 else {
+      guard let remaining = visit.remaining else {
+        return links.map {
+          Visit(
+            link: $0, tree: visit.tree, role: .overflow, depth: 0, lower: nil, upper: nil,
+            parent: number, remaining: nil)
+        }
+      }
+      guard UInt64(length) <= remaining, length > 0 else {
         throw VaultError(
           .corruptPage, "overflow page holds more than the rest of its value", page: number.rawValue
         )
       }
-      let rest = visit.remaining - UInt64(length)
+      let rest = remaining - UInt64(length)
       guard (rest == 0) == links.isEmpty else {
         throw VaultError(
           .corruptPage, "overflow chain does not end where its value does", page: number.rawValue)
@@ -141,9 +186,10 @@ struct StructureWalker {
     case .leaf(let node):
       try checkRange(node.cells.map { node.bytes[$0.key] }, visit)
       var children = [Visit]()
+      let tree = visit.tree ?? .none
       for cell in node.cells {
         try checkPlacement(
-          node.bytes[cell.key].first, cell.value, tree: visit.tree, page: number.rawValue)
+          node.bytes[cell.key].first, cell.value, tree: tree, page: number.rawValue)
         switch cell.value {
         case .inline:
           break

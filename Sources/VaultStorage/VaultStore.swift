@@ -45,6 +45,9 @@ public final class VaultStore: Sendable {
   public let path: String
   /// The file header as read at open.
   public let header: FileHeader
+  /// The vault's master key, when opened with a credential: the root every other key
+  /// is derived from (``SymmetricKey/derive(_:)``).
+  package let masterKey: SymmetricKey?
   /// Problems found in the header copies at open (a damaged copy is survivable).
   package let headerProblems: [VaultError]
   /// What recovery skipped and could not repair at open (damaged meta pages, an
@@ -71,27 +74,51 @@ public final class VaultStore: Sendable {
 
   // MARK: Opening
 
-  /// Opens an existing vault.
+  /// Opens an existing vault. With a credential, the key derivation runs once, here;
+  /// without one (`nil`), the store can walk, verify and copy the file's structure
+  /// (`check`, `pages`, backups) but reading or writing content fails with
+  /// `.keyRequired`.
   ///
-  /// - Throws: `.notFound`, `.notAVault`, `.unsupportedVersion`, `.corruptPage` when no
-  ///   committed state is intact, `.permissionDenied`, `.io`.
-  public static func open(at path: String, options: Options = Options()) throws(VaultError)
-    -> VaultStore
-  {
+  /// - Throws: `.wrongPassphrase` (in the time of one key derivation, nothing opened);
+  ///   `.notFound`, `.notAVault`, `.unsupportedVersion`, `.corruptPage` when no
+  ///   committed state is intact, `.corrupt` for key-derivation parameters beyond the
+  ///   `sensitive` level, `.permissionDenied`, `.io`.
+  public static func open(
+    at path: String, credential: VaultCredential?, options: Options = Options()
+  ) throws(VaultError) -> VaultStore {
     let file = try PosixFile(openingExisting: path, readOnly: options.readOnly)
-    return try VaultStore(path: path, file: file, options: options)
+    return try VaultStore(path: path, file: file, options: options, credential: credential)
   }
 
   /// Opens a vault through `file` (tests pass simulated disks); `path` names the lock
   /// file.
-  package init(path: String, file: any FileIO, options: Options) throws(VaultError) {
+  package convenience init(
+    path: String, file: any FileIO, options: Options, credential: VaultCredential?
+  ) throws(VaultError) {
+    let (header, problems) = try PageReader.readHeader(file)
+    let masterKey = try credential.map { (credential) throws(VaultError) -> SymmetricKey in
+      try KeySlot(decoding: header.keySlot).unlock(with: credential, vaultID: header.vaultID)
+    }
+    try self.init(
+      path: path, file: file, options: options, header: header, headerProblems: problems,
+      masterKey: masterKey)
+  }
+
+  /// Opens a vault whose header was read and whose master key (if any) is unlocked.
+  private init(
+    path: String, file: any FileIO, options: Options, header: FileHeader,
+    headerProblems: [VaultError], masterKey: SymmetricKey?
+  ) throws(VaultError) {
     self.path = path
     self.file = file
     self.options = options
-    (header, headerProblems) = try PageReader.readHeader(file)
+    self.header = header
+    self.headerProblems = headerProblems
+    self.masterKey = masterKey
     reader = PageReader(
       file: file, pageSize: header.pageSize,
-      cache: PageCache(budgetBytes: options.cacheBytes, pageSize: header.pageSize))
+      cache: PageCache(budgetBytes: options.cacheBytes, pageSize: header.pageSize),
+      cipher: masterKey.map { PageCipher(pageKey: $0.derive(.pageSealing)) })
     lock = try LockFile(vaultPath: path, vaultID: header.vaultID)
     var recoveryProblems = [VaultError]()
     var pinnedState: MetaPage?
@@ -183,31 +210,38 @@ public final class VaultStore: Sendable {
   /// temporary name, synced, and linked into place only when complete, so a crash never
   /// leaves a half-made vault.
   ///
+  /// The vault's master key is random; the credential wraps it (a passphrase through
+  /// Argon2id with `keyDerivation`'s cost, which runs once).
+  ///
   /// - Parameters:
+  ///   - credential: the passphrase or raw key that will open the vault.
+  ///   - keyDerivation: Argon2id cost for a passphrase (ignored for a raw key).
   ///   - pageSize: a power of two from 4096 to 65536.
-  ///   - keySlot: key material for the header (the encryption layer's).
   /// - Throws: `.alreadyExists`, `.invalidArgument`, `.io`, `.permissionDenied`.
   public static func create(
-    at path: String, pageSize: Int = FileFormat.defaultPageSize, keySlot: [UInt8] = [],
-    options: Options = Options()
+    at path: String, credential: VaultCredential,
+    keyDerivation: PasswordKDF.Parameters = .moderate,
+    pageSize: Int = FileFormat.defaultPageSize, options: Options = Options()
   ) throws(VaultError) -> VaultStore {
     guard FileFormat.isValidPageSize(pageSize) else {
       throw VaultError(
         .invalidArgument, "page size \(pageSize) must be a power of two from 4096 to 65536")
     }
-    guard keySlot.count <= FileHeader.maximumKeySlotLength(pageSize: pageSize) else {
-      throw VaultError(.invalidArgument, "key slot of \(keySlot.count) bytes does not fit")
-    }
     if access(path, F_OK) == 0 {
       throw VaultError(.alreadyExists, "\(path) already exists; choose another path")
     }
+    let vaultID = SecureRandom.bytes(FileHeader.vaultIDLength)
+    let masterKey = SymmetricKey.random()
+    let keySlot = try KeySlot.wrapping(
+      masterKey, under: credential, parameters: keyDerivation, vaultID: vaultID)
     let header = FileHeader(
-      pageSize: pageSize, vaultID: SecureRandom.bytes(FileHeader.vaultIDLength),
-      createdAtMilliseconds: wallClockMilliseconds(), keySlot: keySlot)
+      pageSize: pageSize, vaultID: vaultID, createdAtMilliseconds: wallClockMilliseconds(),
+      keySlot: keySlot.encode())
+    let cipher = PageCipher(pageKey: masterKey.derive(.pageSealing))
     let temporary = path + ".tmp-" + SecureRandom.bytes(6).map { String($0, radix: 16) }.joined()
     do throws(VaultError) {
       let file = try PosixFile(creatingNew: temporary)
-      try file.write(initialPages(header), at: 0)
+      try file.write(initialPages(header, cipher: cipher), at: 0)
       try file.fullSync()
     } catch {
       unlink(temporary)
@@ -221,23 +255,28 @@ public final class VaultStore: Sendable {
     }
     unlink(temporary)
     try PosixFile.syncDirectory(of: path)
-    return try open(at: path, options: options)
+    let file = try PosixFile(openingExisting: path, readOnly: options.readOnly)
+    return try VaultStore(
+      path: path, file: file, options: options, header: header, headerProblems: [],
+      masterKey: masterKey)
   }
 
   /// The pages of an empty vault: two header copies and two meta pages (states 0 and
   /// 1, both empty, so that either meta page can be lost), each followed by its free
   /// hot area. Pages are listed from page 0 on.
-  package static func initialPages(_ header: FileHeader) -> [[UInt8]] {
+  package static func initialPages(_ header: FileHeader, cipher: PageCipher) -> [[UInt8]] {
+    var nonces = PageNonce.Sequence()
     let hotAreas = [TransactionID(0), TransactionID(1)].map { FileFormat.hotArea(for: $0) }
     let free = hotAreas.flatMap { $0.map { PageNumber($0) } }
     let entry = FreeListEntry(freedBy: TransactionID(0), chunk: 0, pages: free)
     let metas = [TransactionID(0), TransactionID(1)].map { id in
-      MetaPage(
+      let meta = MetaPage(
         transaction: id, vaultID: header.vaultID, pageCount: FileFormat.initialPageCount,
         committedAtMilliseconds: header.createdAtMilliseconds, nextTreeID: .firstUser,
         freePageCount: UInt64(free.count), treeCount: 0,
         root: .leaf(LeafNode([(entry.key, .inline(entry.value))]))
-      ).encode(pageSize: header.pageSize)
+      )
+      return cipher.seal(meta.encode(pageSize: header.pageSize, sealed: true), nonce: nonces.next())
     }
     let blank = [UInt8](repeating: 0, count: header.pageSize)
     return [
@@ -317,6 +356,9 @@ public final class VaultStore: Sendable {
     guard !options.readOnly else {
       throw VaultError(.readOnly, "the vault was opened read-only")
     }
+    guard reader.cipher != nil else {
+      throw VaultError(.keyRequired, "writing to a vault needs its passphrase or key")
+    }
     guard writerTurn.wait(timeout: .now() + options.lockTimeout) == .success else {
       throw VaultError(
         .locked, "another writer in this process held the vault for \(options.lockTimeout) s")
@@ -338,7 +380,8 @@ public final class VaultStore: Sendable {
 
   /// Writes a transaction's pages and meta page, syncs once, and publishes the commit.
   func persist(
-    pages: [(PageNumber, [UInt8])], meta: MetaPage, base: TransactionID, cacheable: [Node]
+    pages: [(PageNumber, [UInt8])], meta: MetaPage, metaBytes: [UInt8], base: TransactionID,
+    cacheable: [Node]
   ) throws(VaultError) {
     let pageSize = UInt64(self.pageSize)
     let fileSize = try extendFile(toHold: meta.pageCount, base: base)
@@ -347,7 +390,6 @@ public final class VaultStore: Sendable {
     // Consecutive pages go out in one pwritev; the meta page usually joins the run of
     // hot pages right after it. Order does not matter: one sync covers them all, and
     // until it returns a crash may keep any subset, which open handles.
-    let metaBytes = meta.encode(pageSize: self.pageSize)
     let metaPage = FileFormat.metaPage(for: meta.transaction)
     let sorted = (pages + [(metaPage, metaBytes)]).sorted { $0.0 < $1.0 }
     do throws(VaultError) {

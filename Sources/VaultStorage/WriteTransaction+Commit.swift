@@ -22,8 +22,11 @@ extension WriteTransaction {
     try updateCatalog()
     let allocation = try settleFreeList()
 
+    guard let cipher = reader.cipher else {
+      throw VaultError(.keyRequired, "writing to a vault needs its passphrase or key")
+    }
     var output = PageOutput(
-      transaction: id, pageSize: reader.pageSize, allocation: allocation,
+      transaction: id, pageSize: reader.pageSize, cipher: cipher, allocation: allocation,
       largeValues: largeValues, catalogEntries: catalogEntries)
     // Everything below the top two levels of each tree first, then those levels and the
     // system tree's pages: they come last in the allocation, on the pages next to the
@@ -48,7 +51,8 @@ extension WriteTransaction {
       committedAtMilliseconds: wallClockMilliseconds(), nextTreeID: nextTreeID,
       freePageCount: try freePageCount, treeCount: treeCount, root: systemRoot)
     try store.persist(
-      pages: output.pages, meta: meta, base: base.transaction, cacheable: output.nodes)
+      pages: output.pages, meta: meta, metaBytes: output.seal(meta), base: base.transaction,
+      cacheable: output.nodes)
     return meta
   }
 
@@ -286,10 +290,13 @@ struct PageAllocation {
 }
 
 /// Encodes dirty nodes bottom-up (a parent records its children's checksums) onto the
-/// allocated pages, in ascending order so that consecutive pages form single writes.
+/// allocated pages, in ascending order so that consecutive pages form single writes,
+/// and seals each page as it goes.
 struct PageOutput {
   let transaction: TransactionID
   let pageSize: Int
+  let cipher: PageCipher
+  private var nonces = PageNonce.Sequence()
   let allocation: PageAllocation
   let largeValues: [[UInt8]]
   let catalogEntries: [TreeState]
@@ -299,11 +306,12 @@ struct PageOutput {
   private(set) var nodes: [Node] = []
 
   init(
-    transaction: TransactionID, pageSize: Int, allocation: PageAllocation,
+    transaction: TransactionID, pageSize: Int, cipher: PageCipher, allocation: PageAllocation,
     largeValues: [[UInt8]], catalogEntries: [TreeState]
   ) {
     self.transaction = transaction
     self.pageSize = pageSize
+    self.cipher = cipher
     self.allocation = allocation
     self.largeValues = largeValues
     self.catalogEntries = catalogEntries
@@ -319,11 +327,18 @@ struct PageOutput {
     return allocation.pages[next]
   }
 
-  private mutating func emit(_ page: PageNumber, _ bytes: [UInt8]) -> PageLink {
+  /// Seals a page built in the clear and queues it for writing; returns its link.
+  private mutating func emit(_ page: PageNumber, _ plaintext: [UInt8]) -> PageLink {
+    let sealed = cipher.seal(plaintext, nonce: nonces.next())
     let link = PageLink(
-      page: page, transaction: transaction, checksum: Page.storedChecksum(of: bytes))
-    pages.append((page, bytes))
+      page: page, transaction: transaction, checksum: Page.storedChecksum(of: sealed))
+    pages.append((page, sealed))
     return link
+  }
+
+  /// The meta page, sealed, as it will be written.
+  mutating func seal(_ meta: MetaPage) -> [UInt8] {
+    cipher.seal(meta.encode(pageSize: pageSize, sealed: true), nonce: nonces.next())
   }
 
   /// Writes the subtree `reference` points to; returns the link to its root.
@@ -397,7 +412,8 @@ struct PageOutput {
     }
     let page = try takePage()
     let leaf = LeafPage.encodeNode(
-      cells, in: node.arena, page: page, transaction: transaction, tree: tree, pageSize: pageSize)
+      cells, in: node.arena, page: page, transaction: transaction, tree: tree, pageSize: pageSize,
+      sealed: true)
     let link = emit(page, leaf.bytes)
     nodes.append(Node(leaf: leaf, link: link, tree: tree))
     return link
@@ -414,7 +430,7 @@ struct PageOutput {
     let page = try takePage()
     let interior = InteriorPage.encodeNode(
       separators: node.separators, in: node.arena, children: links, page: page,
-      transaction: transaction, tree: tree, pageSize: pageSize)
+      transaction: transaction, tree: tree, pageSize: pageSize, sealed: true)
     let link = emit(page, interior.bytes)
     nodes.append(Node(interior: interior, link: link, tree: tree))
     return link
@@ -481,7 +497,7 @@ struct PageOutput {
       let piece = value[start..<min(start + per, value.count)]
       let bytes = OverflowPage.encode(
         piece: piece, next: next, page: numbers[index], transaction: transaction, tree: tree,
-        pageSize: pageSize)
+        pageSize: pageSize, sealed: true)
       next = emit(numbers[index], bytes)
     }
     return next ?? .null

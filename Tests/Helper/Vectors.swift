@@ -7,6 +7,14 @@ import VaultStorage
 /// each, so that they hold interior pages, overflow chains, an empty tree, a dropped
 /// tree's freed pages and free-list entries.
 enum Vectors {
+  /// The passphrase of every vector (Format/vectors/README.md says it too).
+  static let passphrase = "correct horse battery staple"
+
+  static func create(at path: String, pageSize: Int) throws -> VaultStore {
+    try VaultStore.create(
+      at: path, credential: .passphrase(passphrase), keyDerivation: .interactive,
+      pageSize: pageSize)
+  }
   struct Generator {
     var state: UInt64
     mutating func next() -> UInt64 {
@@ -31,7 +39,7 @@ enum Vectors {
   /// dropped tree, updates and deletions.
   static func makeFirst(at path: String) throws {
     var random = Generator(state: 1)
-    let store = try VaultStore.create(at: path, pageSize: 4096)
+    let store = try create(at: path, pageSize: 4096)
     try store.write { tx in
       let clients = try tx.createTree(named: "clients")
       for index in 0..<60 {
@@ -69,7 +77,7 @@ enum Vectors {
   /// 16 KiB pages: media records, one 100 kB value, binary keys.
   static func makeSecond(at path: String) throws {
     var random = Generator(state: 2)
-    let store = try VaultStore.create(at: path, pageSize: 16_384)
+    let store = try create(at: path, pageSize: 16_384)
     for batch in 0..<3 {
       try store.write { tx in
         let media = try tx.openTree(named: "media")

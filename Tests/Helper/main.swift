@@ -2,7 +2,14 @@
 // lock, or writes, on a vault the test process also has open.
 import Foundation
 import VaultCore
+import VaultCrypto
 import VaultStorage
+
+/// The raw key the test suite's vaults open with (TestSupport.swift has the same).
+let testCredential: VaultCredential = {
+  let key = try? SymmetricKey(copying: [UInt8](repeating: 0x5A, count: 32))
+  return .rawKey(key ?? SymmetricKey.random())
+}()
 
 /// Every value of tree "data" is the same 8-byte generation number, rewritten as a
 /// whole by each commit: a consistent snapshot sees one generation throughout.
@@ -29,7 +36,8 @@ if arguments.count == 3 && arguments[1] == "make-vectors" {
     try Vectors.make(in: arguments[2])
     for name in ["v1-4k.vault", "v2-16k.vault"] {
       let path = arguments[2] + "/" + name
-      let store = try VaultStore.open(at: path, options: .init(readOnly: true))
+      let store = try VaultStore.open(
+        at: path, credential: .passphrase(Vectors.passphrase), options: .init(readOnly: true))
       try Vectors.manifest(of: store).write(
         toFile: arguments[2] + "/" + name.replacingOccurrences(of: ".vault", with: ".contents"),
         atomically: true, encoding: .utf8)
@@ -50,7 +58,8 @@ let path = arguments[2]
 let amount = Double(arguments[3]) ?? 1
 do {
   // A tiny page cache: every read goes to the file, where reused pages would show.
-  let store = try VaultStore.open(at: path, options: .init(cacheBytes: 0))
+  let store = try VaultStore.open(
+    at: path, credential: testCredential, options: .init(cacheBytes: 0))
   switch arguments[1] {
   case "hold-snapshot":
     let snapshot = try store.makeSnapshot()

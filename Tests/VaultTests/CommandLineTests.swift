@@ -6,9 +6,17 @@ import VaultFormat
 
 @testable import VaultStorage
 
-/// Runs `vault ARGUMENTS` in-process; returns exit code, standard output and error.
-func vault(_ arguments: String...) -> (status: Int32, output: String, errors: String) {
-  let console = CapturedConsole()
+/// The passphrase the CLI tests give through `VAULT_PASSPHRASE`.
+let cliPassphrase = "a long test passphrase, 2026"
+
+/// Runs `vault ARGUMENTS` in-process with `environment` (by default the test
+/// passphrase); returns exit code, standard output and error.
+func vault(
+  environment: [String: String] = ["VAULT_PASSPHRASE": cliPassphrase], _ arguments: String...
+)
+  -> (status: Int32, output: String, errors: String)
+{
+  let console = CapturedConsole(environment: environment)
   let status = CommandLineTool.run(arguments, console: console)
   return (status, console.output, console.errors)
 }
@@ -23,10 +31,13 @@ func parseJSON(_ text: String) throws -> [String: Any] {
   @Test func initCreatesAVaultAndRefusesToOverwrite() throws {
     let dir = TemporaryDirectory()
     let path = dir.file("studio.vault")
-    let created = vault("init", path, "--page-size", "8192")
+    let created = vault("init", path, "--page-size", "8192", "--kdf", "interactive")
     #expect(created.status == 0, "\(created.errors)")
     #expect(created.output.contains("created"))
-    #expect(try VaultStore.open(at: path).pageSize == 8192)
+    #expect(try VaultStore.open(at: path, credential: .passphrase(cliPassphrase)).pageSize == 8192)
+    #expect(throws: VaultError(.wrongPassphrase, "the passphrase does not unlock this vault")) {
+      try VaultStore.open(at: path, credential: .passphrase("not it"))
+    }
     let again = vault("init", path)
     #expect(again.status == 64)
     #expect(again.errors.hasPrefix("vault: error: ") && again.errors.contains("already exists"))
@@ -34,13 +45,24 @@ func parseJSON(_ text: String) throws -> [String: Any] {
     #expect(vault("init", dir.file("odd.vault"), "--page-size", "big").status == 64)
     #expect(!FileManager.default.fileExists(atPath: dir.file("odd.vault")))
     #expect(vault("init").status == 64)
+    // The passphrase never comes from the command line: without it, init refuses.
+    let missing = vault(environment: [:], "init", dir.file("nokey.vault"))
+    #expect(missing.status == 64 && missing.errors.contains("VAULT_PASSPHRASE"))
+    #expect(vault("init", dir.file("k.vault"), "--kdf", "extreme").status == 64)
+    let fromFile = dir.file("passphrase.txt")
+    try Data("from a file\n".utf8).write(to: URL(fileURLWithPath: fromFile))
+    let viaFile = vault(
+      environment: [:], "init", dir.file("f.vault"), "--kdf", "interactive", "--passphrase-file",
+      fromFile)
+    #expect(viaFile.status == 0, "\(viaFile.errors)")
+    _ = try VaultStore.open(at: dir.file("f.vault"), credential: .passphrase("from a file"))
   }
 
   @Test func infoPrintsTheContractFields() throws {
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
-    #expect(vault("init", path).status == 0)
-    let result = vault("info", "--json", path)
+    #expect(vault("init", path, "--kdf", "interactive").status == 0)
+    let result = vault(environment: [:], "info", "--json", path)
     #expect(result.status == 0)
     let info = try parseJSON(result.output)
     for field in [
@@ -50,13 +72,17 @@ func parseJSON(_ text: String) throws -> [String: Any] {
       #expect(info[field] != nil, "missing \(field)")
     }
     #expect(info["formatVersion"] as? Int == 1)
+    let kdf = try #require(info["kdf"] as? [String: Any])
+    #expect(kdf["algorithm"] as? String == "argon2id" && kdf["level"] as? String == "interactive")
+    #expect(kdf["memLimitBytes"] as? Int == 64 << 20)
     #expect(info["pageSize"] as? Int == 4096)
     #expect((info["vaultId"] as? String)?.count == 36)
     // Options may follow the path, and the document is deterministic (sorted keys).
     #expect(vault("info", path, "--json").output == result.output)
-    // Every value of `info` is a scalar, so the keys in print order are the top level's.
+    // Keys print in sorted order at every level.
     let keys = result.output.matches(of: /"([a-zA-Z]+)":/).map { String($0.1) }
-    #expect(keys.count == info.count && keys == keys.sorted())
+    #expect(keys.count == info.count + kdf.count)
+    #expect(Array(keys.filter { info[$0] != nil }) == info.keys.sorted())
     #expect(vault("info", dir.file("missing.vault")).status == 66)
     let notVault = dir.file("notes.txt")
     try Data("hello".utf8).write(to: URL(fileURLWithPath: notVault))
@@ -67,7 +93,7 @@ func parseJSON(_ text: String) throws -> [String: Any] {
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
     do {
-      let store = try VaultStore.create(at: path)
+      let store = try VaultStore.create(at: path, credential: testCredential)
       try store.write { tx in
         let tree = try tx.createTree(named: "clients")
         for index in 0..<400 {
@@ -83,7 +109,9 @@ func parseJSON(_ text: String) throws -> [String: Any] {
     #expect((report["problems"] as? [Any])?.isEmpty == true)
 
     // Damage one leaf in the middle of the file.
-    let inspection = try VaultStore.open(at: path, options: .init(readOnly: true)).read {
+    let inspection = try VaultStore.open(
+      at: path, credential: testCredential, options: .init(readOnly: true)
+    ).read {
       Inspection(snapshot: $0)
     }
     let leaf = try #require(inspection.reachable.first { $0.value.type == .leaf }?.key)
@@ -105,7 +133,7 @@ func parseJSON(_ text: String) throws -> [String: Any] {
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
     do {
-      let store = try VaultStore.create(at: path)
+      let store = try VaultStore.create(at: path, credential: testCredential)
       try store.write { tx in
         let tree = try tx.createTree(named: "media")
         for index in 0..<300 {
@@ -122,12 +150,14 @@ func parseJSON(_ text: String) throws -> [String: Any] {
       list.allSatisfy {
         $0["page"] is Int && $0.keys.contains("transactionId") && $0.keys.contains("fill")
       })
-    #expect(list.first { $0["type"] as? String == "leaf" }?["tree"] as? String == "media")
+    // Without the key, trees are known by id only: their names are sealed.
+    #expect(list.first { $0["type"] as? String == "leaf" }?["tree"] as? String == "16")
 
     let leafNumber = try #require(list.first { $0["type"] as? String == "leaf" }?["page"] as? Int)
     let page = try parseJSON(vault("page", path, String(leafNumber), "--json").output)
     #expect(page["type"] as? String == "leaf")
     #expect(page["checksumValid"] as? Bool == true)
+    #expect(page["sealed"] as? Bool == true && (page["tag"] as? String)?.count == 32)
     #expect((page["hex"] as? String)?.count == 8192)
     #expect(vault("page", path, "999999").status == 64)
     #expect(vault("page", path, "-1").status == 64)
@@ -136,7 +166,7 @@ func parseJSON(_ text: String) throws -> [String: Any] {
 
     let stats = try parseJSON(vault("stats", "--json", path).output)
     let trees = try #require(stats["trees"] as? [[String: Any]])
-    #expect(trees.contains { $0["name"] as? String == "media" && $0["keys"] as? Int == 301 })
+    #expect(trees.contains { $0["name"] as? String == "16" && ($0["pages"] as? Int ?? 0) > 10 })
     #expect(
       stats["freePages"] is Int && stats["fragmentation"] is Double || stats["fragmentation"] is Int
     )
@@ -172,6 +202,7 @@ func parseJSON(_ text: String) throws -> [String: Any] {
       let process = Process()
       process.executableURL = URL(fileURLWithPath: binary)
       process.arguments = arguments
+      process.environment = ["VAULT_PASSPHRASE": cliPassphrase]
       process.standardOutput = FileHandle.nullDevice
       process.standardError = FileHandle.nullDevice
       try process.run()
@@ -180,7 +211,7 @@ func parseJSON(_ text: String) throws -> [String: Any] {
       return process.terminationStatus
     }
     let dir = TemporaryDirectory()
-    #expect(try run(["init", dir.file("v.vault")]) == 0)
+    #expect(try run(["init", dir.file("v.vault"), "--kdf", "interactive"]) == 0)
     #expect(try run(["check", dir.file("v.vault")]) == 0)
     #expect(try run(["info", dir.file("nothing")]) == 66)
     #expect(try run(["bogus"]) == 64)

@@ -69,7 +69,7 @@ final class Child: @unchecked Sendable {
 @Suite struct ConcurrencyTests {
   @Test func readerThreadsSeeConsistentSnapshotsWhileAWriterCommits() throws {
     let dir = TemporaryDirectory()
-    let store = try VaultStore.create(at: dir.file("v.vault"))
+    let store = try VaultStore.create(at: dir.file("v.vault"), credential: testCredential)
     try writeGeneration(0, to: store, keys: 300)
     let failures = Mutex<[String]>([])
     let reads = Atomic<Int>(0)
@@ -106,7 +106,7 @@ final class Child: @unchecked Sendable {
   @Test func aReaderInAnotherProcessKeepsItsSnapshotWhileTheWriterFreesPages() throws {
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
-    let store = try VaultStore.create(at: path)
+    let store = try VaultStore.create(at: path, credential: testCredential)
     try writeGeneration(7, to: store)
     let child = try Child(["hold-snapshot", path, "3"])
     #expect(child.readLine() == "ready 7")
@@ -129,13 +129,13 @@ final class Child: @unchecked Sendable {
       generation += 1
     }
     #expect(try store.fileSize() == sizeBefore)
-    #expect(Checker.check(path: path).ok)
+    #expect(Checker.check(path: path, credential: testCredential).ok)
   }
 
   @Test func aReaderInThisProcessSeesCommitsOfAWriterInAnother() throws {
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
-    let store = try VaultStore.create(at: path)
+    let store = try VaultStore.create(at: path, credential: testCredential)
     try writeGeneration(0, to: store)
     let child = try Child(["write", path, "40"])
     var observed = Set<UInt64>()
@@ -148,16 +148,17 @@ final class Child: @unchecked Sendable {
     #expect(child.wait() == 0)
     #expect(try store.read { try generationsSeen($0) } == [40])
     try writeGeneration(41, to: store)
-    #expect(Checker.check(path: path).ok)
+    #expect(Checker.check(path: path, credential: testCredential).ok)
   }
 
   @Test func aSecondWriterWaitsThenFailsWithLocked() throws {
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
-    _ = try VaultStore.create(at: path)
+    _ = try VaultStore.create(at: path, credential: testCredential)
     let child = try Child(["hold-write-lock", path, "2"])
     #expect(child.readLine() == "ready")
-    let store = try VaultStore.open(at: path, options: .init(lockTimeout: 0.3))
+    let store = try VaultStore.open(
+      at: path, credential: testCredential, options: .init(lockTimeout: 0.3))
     let started = Date()
     #expect {
       try store.write { tx in try tx.openTree(named: "mine").insert([2], forKey: [2]) }
@@ -175,8 +176,9 @@ final class Child: @unchecked Sendable {
   @Test func twoStoresInOneProcessExcludeEachOthersWriters() throws {
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
-    let first = try VaultStore.create(at: path)
-    let second = try VaultStore.open(at: path, options: .init(lockTimeout: 0.2))
+    let first = try VaultStore.create(at: path, credential: testCredential)
+    let second = try VaultStore.open(
+      at: path, credential: testCredential, options: .init(lockTimeout: 0.2))
     try first.write { tx in
       try tx.openTree(named: "first").insert([1], forKey: [1])
       #expect {

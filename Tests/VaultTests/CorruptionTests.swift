@@ -15,7 +15,7 @@ struct PopulatedVault {
   var newestMetaPage: UInt64 = 0
 
   init(pageSize: Int = 4096) throws {
-    let store = try VaultStore.create(at: path, pageSize: pageSize)
+    let store = try VaultStore.create(at: path, credential: testCredential, pageSize: pageSize)
     var random = SeededGenerator(seed: 42)
     for round in 0..<6 {
       try store.write { tx in
@@ -75,7 +75,7 @@ struct PopulatedVault {
 
   @Test func checkNamesEveryDamagedPageInUse() throws {
     let vault = try PopulatedVault()
-    #expect(Checker.check(path: vault.path).ok)
+    #expect(Checker.check(path: vault.path, credential: testCredential).ok)
     #expect(vault.pagesInUse.count > 30)
     #expect(
       Set(vault.pagesInUse.map(\.type)) == [
@@ -86,7 +86,7 @@ struct PopulatedVault {
         let copy = try vault.damagedCopy(
           page: page, offset: offset, name: "p\(page)-\(offset).vault")
         defer { vault.remove(copy) }
-        let report = Checker.check(path: copy)
+        let report = Checker.check(path: copy, credential: testCredential)
         #expect(!report.ok, "flip at page \(page) (\(type)) offset \(offset) went unnoticed")
         #expect(
           report.problems.contains { $0.page == page },
@@ -100,7 +100,8 @@ struct PopulatedVault {
     for (page, type) in vault.pagesInUse where FileFormat.isDataPage(PageNumber(page)) {
       let copy = try vault.damagedCopy(page: page, offset: 2050, name: "r\(page).vault")
       defer { vault.remove(copy) }
-      let store = try VaultStore.open(at: copy, options: .init(readOnly: true))
+      let store = try VaultStore.open(
+        at: copy, credential: testCredential, options: .init(readOnly: true))
       var failed = 0
       var succeeded = 0
       for (name, entries) in vault.contents {
@@ -130,7 +131,7 @@ struct PopulatedVault {
     for page: UInt64 in [0, 1] {
       let copy = try vault.damagedCopy(page: page, offset: 90, name: "h\(page).vault")
       defer { vault.remove(copy) }
-      let store = try VaultStore.open(at: copy)
+      let store = try VaultStore.open(at: copy, credential: testCredential)
       #expect(try contents(of: store) == vault.contents)
       #expect(store.headerProblems.contains { $0.page == page })
     }
@@ -143,10 +144,11 @@ struct PopulatedVault {
     // The lock file proves that commit was durable: writing on the older state would
     // destroy it, so a writer refuses...
     #expect {
-      try VaultStore.open(at: copy)
+      try VaultStore.open(at: copy, credential: testCredential)
     } throws: { ($0 as? VaultError)?.code == .corruptPage }
     // ...while a reader may look at the older, intact state.
-    let store = try VaultStore.open(at: copy, options: .init(readOnly: true))
+    let store = try VaultStore.open(
+      at: copy, credential: testCredential, options: .init(readOnly: true))
     #expect(try store.lastCommittedTransaction < TransactionID(8))
     #expect(try contents(of: store).keys.sorted() == ["clients", "payments", "projects"])
   }
@@ -156,7 +158,8 @@ struct PopulatedVault {
   @Test(arguments: [PageType.leaf, .interior, .overflow, .meta, .header])
   func everySingleByteFlipOfAPageIsDetected(type: PageType) throws {
     let vault = try PopulatedVault()
-    let store = try VaultStore.open(at: vault.path, options: .init(readOnly: true))
+    let store = try VaultStore.open(
+      at: vault.path, credential: testCredential, options: .init(readOnly: true))
     let target = try #require(
       vault.pagesInUse.first { (try? store.rawPage(PageNumber($0.page)).header.type) == type })
     let pristine = try store.rawBytes(ofPage: PageNumber(target.page))
@@ -193,11 +196,13 @@ struct PopulatedVault {
     for (name, content) in cases {
       let path = dir.file(name)
       try Data(content).write(to: URL(fileURLWithPath: path))
-      #expect(throws: VaultError.self, "\(name)") { try VaultStore.open(at: path) }
-      #expect(!Checker.check(path: path).ok)
+      #expect(throws: VaultError.self, "\(name)") {
+        try VaultStore.open(at: path, credential: testCredential)
+      }
+      #expect(!Checker.check(path: path, credential: testCredential).ok)
     }
     #expect {
-      try VaultStore.open(at: dir.file("missing"))
+      try VaultStore.open(at: dir.file("missing"), credential: testCredential)
     } throws: { ($0 as? VaultError)?.code == .notFound }
   }
 }

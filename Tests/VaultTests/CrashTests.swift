@@ -74,7 +74,8 @@ struct CrashWorkload {
     var acknowledged = VaultContents()
     var inFlight: VaultContents?
     do {
-      let store = try VaultStore(path: lockPath, file: disk, options: .init())
+      let store = try VaultStore(
+        path: lockPath, file: disk, options: .init(), credential: testCredential)
       for index in 0..<workload.transactions {
         var model = acknowledged
         do {
@@ -98,7 +99,7 @@ struct CrashWorkload {
     let path = dir.file("crash.vault")
     let initial: [UInt8]
     do {
-      _ = try VaultStore.create(at: path)
+      _ = try VaultStore.create(at: path, credential: testCredential)
       initial = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
     }
     let workload = CrashWorkload(transactions: 24, seed: seed)
@@ -126,7 +127,7 @@ struct CrashWorkload {
         }
         let store: VaultStore
         do {
-          store = try VaultStore.open(at: target)
+          store = try VaultStore.open(at: target, credential: testCredential)
         } catch {
           Issue.record("seed \(seed), crash at \(crashAt), image \(variant): open failed: \(error)")
           continue
@@ -144,7 +145,7 @@ struct CrashWorkload {
             + " acknowledged commit nor the one in flight"
           Issue.record(Comment(rawValue: message))
         }
-        let report = Checker.check(path: target)
+        let report = Checker.check(path: target, credential: testCredential)
         #expect(
           report.ok, "seed \(seed), crash at \(crashAt), image \(variant): \(report.problems)")
         // The recovered vault keeps working.
@@ -162,7 +163,7 @@ struct CrashWorkload {
     let seed = testSeed(404)
     let dir = TemporaryDirectory()
     let path = dir.file("fail.vault")
-    _ = try VaultStore.create(at: path)
+    _ = try VaultStore.create(at: path, credential: testCredential)
     let initial = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
     let workload = CrashWorkload(transactions: 12, seed: seed)
     let clean = try runUntilCrash(
@@ -174,7 +175,8 @@ struct CrashWorkload {
       let lockPath = dir.file("f\(failAt).vault")
       let store: VaultStore
       do {
-        store = try VaultStore(path: lockPath, file: disk, options: .init())
+        store = try VaultStore(
+          path: lockPath, file: disk, options: .init(), credential: testCredential)
       } catch {
         // The first opener's sync failed: opening fails, typed, and nothing changed.
         #expect(error.code == code)
@@ -195,9 +197,9 @@ struct CrashWorkload {
       #expect(try contents(of: store) == model, "seed \(seed), failure at \(failAt)")
       let image = dir.file("f\(failAt)-image.vault")
       try Data(disk.imageWithEverything).write(to: URL(fileURLWithPath: image))
-      let reopened = try VaultStore.open(at: image)
+      let reopened = try VaultStore.open(at: image, credential: testCredential)
       #expect(try contents(of: reopened) == model, "seed \(seed), failure at \(failAt), reopened")
-      #expect(Checker.check(path: image).ok)
+      #expect(Checker.check(path: image, credential: testCredential).ok)
     }
     #expect(failures > 0)
   }
@@ -206,13 +208,13 @@ struct CrashWorkload {
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
     do {
-      let store = try VaultStore.create(at: path)
+      let store = try VaultStore.create(at: path, credential: testCredential)
       for round in 0..<5 {
         try store.write { tx in try tx.openTree(named: "t").insert([UInt8(round)], forKey: [0]) }
       }
     }
     try FileManager.default.removeItem(atPath: path + "-lock")
-    let store = try VaultStore.open(at: path)
+    let store = try VaultStore.open(at: path, credential: testCredential)
     #expect(try contents(of: store) == ["t": [[0]: [4]]])
     #expect(try store.lastCommittedTransaction == TransactionID(6))
   }

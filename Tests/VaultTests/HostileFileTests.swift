@@ -9,16 +9,23 @@ import VaultFormat
 /// Files crafted to mislead the engine: every one must fail with a typed error, and
 /// recovery must never mistake a failed read for damage.
 @Suite struct HostileFileTests {
-  /// Rewrites both meta pages of the vault at `path` through `change`, with valid
-  /// checksums, as a forger would.
+  /// Rewrites both meta pages of the vault at `path` through `change`, sealed and with
+  /// valid checksums, as a forger holding the key (or a bug) would.
   func forgeMetaPages(at path: String, _ change: (inout MetaPage) -> Void) throws {
-    let store = try VaultStore.open(at: path, options: .init(readOnly: true))
+    let store = try VaultStore.open(
+      at: path, credential: testCredential, options: .init(readOnly: true))
     let pageSize = store.pageSize
+    let cipher = try #require(store.reader.cipher)
+    var nonces = PageNonce.Sequence()
     var replacements = [(UInt64, [UInt8])]()
     for slot in FileFormat.metaPages {
-      var meta = try MetaPage(page: store.rawPage(slot))
+      var meta = try MetaPage(page: cipher.open(store.rawPage(slot)))
       change(&meta)
-      replacements.append((slot.rawValue, meta.encode(pageSize: pageSize)))
+      replacements.append(
+        (
+          slot.rawValue,
+          cipher.seal(meta.encode(pageSize: pageSize, sealed: true), nonce: nonces.next())
+        ))
     }
     let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
     for (page, bytes) in replacements {
@@ -34,14 +41,14 @@ import VaultFormat
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
     do {
-      let store = try VaultStore.create(at: path)
+      let store = try VaultStore.create(at: path, credential: testCredential)
       try store.write { tx in try tx.openTree(named: "t").insert([1], forKey: [1]) }
     }
     try forgeMetaPages(at: path) { $0.pageCount = pageCount }
     #expect {
-      try VaultStore.open(at: path)
+      try VaultStore.open(at: path, credential: testCredential)
     } throws: { ($0 as? VaultError)?.code == .corruptPage }
-    let report = Checker.check(path: path)
+    let report = Checker.check(path: path, credential: testCredential)
     #expect(!report.ok)
     for command in ["info", "check", "pages", "stats"] {
       #expect([1, 65].contains(vault(command, path).status), "vault \(command)")
@@ -50,7 +57,7 @@ import VaultFormat
 
   @Test func forgedOverflowLengthFailsWithoutAllocatingIt() throws {
     let dir = TemporaryDirectory()
-    let store = try VaultStore.create(at: dir.file("v.vault"))
+    let store = try VaultStore.create(at: dir.file("v.vault"), credential: testCredential)
     let meta = try store.newestMeta()
     let head = PageLink(page: PageNumber(12), transaction: TransactionID(1), checksum: .zero)
     for length in [UInt64.max, UInt64.max / 2, 1 << 50] {
@@ -69,7 +76,7 @@ import VaultFormat
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
     do {
-      let store = try VaultStore.create(at: path)
+      let store = try VaultStore.create(at: path, credential: testCredential)
       for round in 0..<3 {
         try store.write { tx in
           let tree = try tx.openTree(named: "t")
@@ -86,7 +93,8 @@ import VaultFormat
       disk.failReads = (failAt, 1)
       do {
         let store = try VaultStore(
-          path: dir.file("run-\(failAt).vault"), file: disk, options: .init())
+          path: dir.file("run-\(failAt).vault"), file: disk, options: .init(),
+          credential: testCredential)
         opened += 1
         #expect(try store.read { try $0.tree(named: "t")?.value(forKey: bytes("k7")) } == [2])
       } catch {
@@ -95,7 +103,7 @@ import VaultFormat
       // Whatever happened, the newest commit is still on the disk.
       let after = dir.file("after-\(failAt).vault")
       try Data(disk.imageWithEverything).write(to: URL(fileURLWithPath: after))
-      let reopened = try VaultStore.open(at: after)
+      let reopened = try VaultStore.open(at: after, credential: testCredential)
       #expect(try reopened.lastCommittedTransaction == TransactionID(4))
       #expect(try reopened.read { try $0.tree(named: "t")?.value(forKey: bytes("k7")) } == [2])
     }

@@ -60,7 +60,8 @@ import VaultFormat
     var random = SeededGenerator(seed: seed)
     let dir = TemporaryDirectory()
     let path = dir.file("model.vault")
-    var store: VaultStore? = try VaultStore.create(at: path, pageSize: pageSize)
+    var store: VaultStore? = try VaultStore.create(
+      at: path, credential: testCredential, pageSize: pageSize)
     var model = Model()
     let treeNames = ["clients", "projects", "invoices", "media"]
     var done = 0
@@ -104,7 +105,7 @@ import VaultFormat
 
       if Int.random(in: 0..<25, using: &random) == 0 {
         store = nil
-        store = try VaultStore.open(at: path)
+        store = try VaultStore.open(at: path, credential: testCredential)
       }
       if Int.random(in: 0..<5, using: &random) == 0 {
         try store!.read { snapshot in
@@ -119,7 +120,7 @@ import VaultFormat
       final == model.trees, "seed \(seed): final contents differ after \(transactions) transactions"
     )
     store = nil
-    let report = Checker.check(path: path)
+    let report = Checker.check(path: path, credential: testCredential)
     #expect(report.ok, "seed \(seed): \(report.problems.prefix(5))")
   }
 }

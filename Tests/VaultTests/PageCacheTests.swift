@@ -33,7 +33,8 @@ import VaultFormat
 
   @Test func cacheMissesWhenTheLinkNoLongerMatches() throws {
     let dir = TemporaryDirectory()
-    let store = try VaultStore.create(at: dir.file("v.vault"), options: .init(cacheBytes: 0))
+    let store = try VaultStore.create(
+      at: dir.file("v.vault"), credential: testCredential, options: .init(cacheBytes: 0))
     try store.write { tx in try tx.openTree(named: "t").insert([1], forKey: [1]) }
     let before = store.cacheStatistics
     // Many commits rewrite the same page numbers with new content: a cached node whose

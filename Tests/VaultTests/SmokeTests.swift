@@ -8,7 +8,7 @@ import VaultCore
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
     do {
-      let store = try VaultStore.create(at: path)
+      let store = try VaultStore.create(at: path, credential: testCredential)
       try store.write { tx in
         let tree = try tx.createTree(named: "clients")
         for i in 0..<2000 {
@@ -19,7 +19,7 @@ import VaultCore
       let value = try store.read { try $0.tree(named: "clients")?.value(forKey: bytes("k00042")) }
       #expect(value == bytes("value 42"))
     }
-    let store = try VaultStore.open(at: path)
+    let store = try VaultStore.open(at: path, credential: testCredential)
     try store.read { snapshot in
       let tree = try #require(try snapshot.tree(named: "clients"))
       #expect(tree.count == 2001)

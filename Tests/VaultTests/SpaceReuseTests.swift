@@ -9,7 +9,7 @@ import VaultCore
   @Test func updatingTheSameRecordsLevelsOffTheFileSize() throws {
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
-    let store = try VaultStore.create(at: path)
+    let store = try VaultStore.create(at: path, credential: testCredential)
     var random = SeededGenerator(seed: testSeed(7))
     var sizes = [UInt64]()
     for round in 0..<100 {
@@ -28,13 +28,13 @@ import VaultCore
     // 1,000 records of ~370 bytes fit in ~100 pages; with one old copy kept free, the
     // file holds a few hundred pages, not 100 rounds' worth.
     #expect(meta.pageCount < 1_000, "page count \(meta.pageCount)")
-    #expect(Checker.check(path: path).ok)
+    #expect(Checker.check(path: path, credential: testCredential).ok)
   }
 
   @Test func droppingATreeFreesItsPages() throws {
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
-    let store = try VaultStore.create(at: path)
+    let store = try VaultStore.create(at: path, credential: testCredential)
     try store.write { tx in
       let tree = try tx.createTree(named: "big")
       for index in 0..<3000 {
@@ -57,6 +57,6 @@ import VaultCore
     let pagesAfter = try store.newestMeta().pageCount
     #expect(pagesAfter < pagesBefore + pagesBefore / 4, "\(pagesBefore) -> \(pagesAfter)")
     #expect(try store.read { try $0.treeNames() } == ["big2", "tiny"])
-    #expect(Checker.check(path: path).ok)
+    #expect(Checker.check(path: path, credential: testCredential).ok)
   }
 }

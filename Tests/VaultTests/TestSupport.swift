@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VaultCore
+import VaultCrypto
 
 @testable import VaultStorage
 
@@ -48,3 +49,10 @@ func testSeed(_ fixed: UInt64) -> UInt64 {
 }
 
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+/// The raw key the suite's vaults open with (a raw key skips Argon2id, keeping tests
+/// fast; the helper process uses the same one).
+let testCredential: VaultCredential = {
+  let key = try? SymmetricKey(copying: [UInt8](repeating: 0x5A, count: 32))
+  return .rawKey(key ?? SymmetricKey.random())
+}()

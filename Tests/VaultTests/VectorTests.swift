@@ -38,7 +38,14 @@ import VaultCrypto
     }
     #expect(!expectedTrees.isEmpty)
 
-    let store = try VaultStore.open(at: path, options: .init(readOnly: true))
+    // The vectors' passphrase (Format/vectors/README.md).
+    let credential = VaultCredential.passphrase("correct horse battery staple")
+    #expect(throws: VaultError.self) {
+      try VaultStore.open(
+        at: path, credential: .passphrase("wrong"), options: .init(readOnly: true))
+    }
+    let store = try VaultStore.open(
+      at: path, credential: credential, options: .init(readOnly: true))
     try store.read { snapshot in
       #expect(Set(try snapshot.treeNames()) == Set(expectedTrees.keys))
       for (treeName, keys) in expectedTrees {
@@ -55,7 +62,7 @@ import VaultCrypto
         #expect(seen == expectedEntries[treeName, default: [:]].count)
       }
     }
-    let report = Checker.check(path: path)
+    let report = Checker.check(path: path, credential: credential)
     #expect(report.ok, "\(report.problems)")
     let console = CapturedConsole()
     #expect(CommandLineTool.run(["check", path], console: console) == 0)

@@ -15,7 +15,7 @@ enum InfoCommand: Command {
 
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let path = try arguments.require("PATH")[0]
-    let store = try VaultStore.open(at: path, options: .init(readOnly: true))
+    let store = try VaultStore.open(at: path, credential: nil, options: .init(readOnly: true))
     let info = try info(store)
     if arguments.flag("json") {
       console.json(info)
@@ -34,6 +34,21 @@ enum InfoCommand: Command {
     return .success
   }
 
+  /// The key slot's derivation: algorithm and limits, from the plain header.
+  static func keyDerivation(_ header: FileHeader) -> JSON {
+    guard let slot = try? KeySlot(decoding: header.keySlot) else { return .null }
+    guard let parameters = slot.parameters else {
+      return ["algorithm": .string("none"), "method": .string("rawKey")]
+    }
+    return [
+      "algorithm": .string("argon2id"),
+      "method": .string("passphrase"),
+      "opsLimit": .uint(parameters.opsLimit),
+      "memLimitBytes": .uint(parameters.memLimitBytes),
+      "level": parameters.levelName.map(JSON.string) ?? .null,
+    ]
+  }
+
   static func info(_ store: VaultStore) throws(VaultError) -> JSON {
     let meta = try store.newestMeta()
     let header = store.header
@@ -50,8 +65,8 @@ enum InfoCommand: Command {
       "trees": .uint(meta.treeCount),
       "freePages": .uint(meta.freePageCount),
       "encrypted": .bool(!header.keySlot.isEmpty),
-      // Filled in when the vault holds key material and an audit log.
-      "kdf": .null,
+      "kdf": keyDerivation(header),
+      // Filled in when the vault holds an audit log.
       "auditVerifierKey": .null,
     ]
   }

@@ -9,8 +9,9 @@ enum PageCommand: Command {
   static let usage = "vault page PATH N [--json]"
   static let discussion = """
     Shows page N as stored: its header fields, whether its checksum matches, its links,
-    its decoded structure (header, meta, interior, leaf or overflow) and a hex dump.
-    A free page shows whatever stale bytes it holds.
+    its structure as far as it is in the clear, and a hex dump. Page bodies are sealed:
+    without the key, the command shows their length and the nonce and tag, never their
+    content. A free page shows whatever stale (sealed) bytes it holds.
     """
   static let options: [OptionSpec] = [.flag("json", "print one JSON document")]
 
@@ -19,7 +20,8 @@ enum PageCommand: Command {
     guard let number = UInt64(positionals[1]) else {
       throw UsageError("N must be a page number, not \"\(positionals[1])\"")
     }
-    let store = try VaultStore.open(at: positionals[0], options: .init(readOnly: true))
+    let store = try VaultStore.open(
+      at: positionals[0], credential: nil, options: .init(readOnly: true))
     let meta = try store.newestMeta()
     guard number < meta.pageCount else {
       throw UsageError("page \(number) does not exist: the vault has \(meta.pageCount) pages")
@@ -63,6 +65,15 @@ enum PageCommand: Command {
     fields["bodyLength"] = .int(Int64(header.bodyLength))
     fields["checksum"] = .string(page.storedChecksum.description)
     fields["checksumValid"] = .bool(computed == page.storedChecksum)
+    fields["sealed"] = .bool(page.isSealed)
+    if page.isSealed {
+      let trailer = bytes.count - FileFormat.sealTrailerSize
+      fields["nonce"] = .string(Formatting.hex(bytes[trailer..<trailer + 24]))
+      fields["tag"] = .string(Formatting.hex(bytes[(trailer + 24)...]))
+      fields["sealedBytes"] = .int(
+        Int64(
+          header.bodyLength - min(header.bodyLength, PageCipher.clearBodyLength(of: header.type))))
+    }
     fields["links"] = .array(
       page.links.map {
         [
@@ -102,6 +113,12 @@ enum PageCommand: Command {
         "trees": .uint(meta.treeCount),
         "systemRoot": systemRoot(meta.root),
       ]
+    case .interior where !page.bodyIsPlaintext:
+      return ["children": .array(page.links.map { .uint($0.page.rawValue) })]
+    case .leaf where !page.bodyIsPlaintext:
+      return ["linkedPages": .array(page.links.map { .uint($0.page.rawValue) })]
+    case .overflow where !page.bodyIsPlaintext:
+      return ["next": try OverflowPage.next(of: page).map { .uint($0.page.rawValue) } ?? .null]
     case .interior:
       return ["separators": separatorsJSON(try InteriorPage.decode(page))]
     case .leaf:
@@ -119,6 +136,11 @@ enum PageCommand: Command {
   private static func systemRoot(_ root: SystemRoot) -> JSON {
     switch root {
     case .empty: return ["kind": "empty"]
+    case .sealed(let kind, let links):
+      return [
+        "kind": kind == 1 ? "leaf" : "interior", "sealed": true,
+        "linkedPages": .array(links.map { .uint($0.page.rawValue) }),
+      ]
     case .leaf(let node): return ["kind": "leaf", "cells": cellsJSON(node)]
     case .interior(let node):
       return [

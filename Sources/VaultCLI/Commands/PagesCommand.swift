@@ -16,7 +16,7 @@ enum PagesCommand: Command {
 
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let path = try arguments.require("PATH")[0]
-    let store = try VaultStore.open(at: path, options: .init(readOnly: true))
+    let store = try VaultStore.open(at: path, credential: nil, options: .init(readOnly: true))
     let rows = try store.read { (snapshot: Snapshot) -> [Row] in
       try collectRows(store: store, snapshot: snapshot)
     }

@@ -16,7 +16,7 @@ enum StatsCommand: Command {
 
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let path = try arguments.require("PATH")[0]
-    let store = try VaultStore.open(at: path, options: .init(readOnly: true))
+    let store = try VaultStore.open(at: path, credential: nil, options: .init(readOnly: true))
     let stats = try store.read { (snapshot: Snapshot) -> JSON in
       try statistics(store: store, snapshot: snapshot)
     }
@@ -64,8 +64,8 @@ enum StatsCommand: Command {
     }
     byType["header"] = (2, 0)
     byType["meta"] = (2, 0)
-    if !inspection.free.isEmpty { byType["free"] = (inspection.free.count, 0) }
-    let freePages = inspection.free.keys.sorted()
+    let freePages = inspection.freePageNumbers
+    if !freePages.isEmpty { byType["free"] = (freePages.count, 0) }
     var runs = 0
     for (index, page) in freePages.enumerated() where index == 0 || freePages[index - 1] + 1 != page
     {
@@ -96,7 +96,8 @@ enum StatsCommand: Command {
           [
             "name": .string(inspection.treeNames[tree] ?? tree.description),
             "id": .uint(tree.rawValue),
-            "keys": .uint(inspection.keysCounted[tree] ?? 0),
+            // Key counts live in sealed leaves: unknown without the key.
+            "keys": inspection.contentVisible ? .uint(inspection.keysCounted[tree] ?? 0) : .null,
             "pages": .int(Int64(row.pages)),
             "bytes": .int(Int64(row.pages * pageSize)),
             "fill": fill(row.used, row.pages),

@@ -1,0 +1,129 @@
+internal import CSodium
+import VaultCore
+
+/// XChaCha20-Poly1305 (IETF construction, libsodium `crypto_aead_xchacha20poly1305_ietf`):
+/// the authenticated cipher behind every seal in a vault. Its 192-bit nonces are safe
+/// to draw at random.
+public enum XChaCha20Poly1305 {
+  public static let nonceByteCount = 24
+  public static let tagByteCount = 16
+  /// Bytes a combined seal adds to its plaintext: nonce in front, tag behind.
+  public static let overhead = nonceByteCount + tagByteCount
+
+  /// Seals `plaintext` under `key` with a fresh random nonce, binding
+  /// `associatedData`. The result is `nonce ‖ ciphertext ‖ tag`.
+  public static func seal(
+    _ plaintext: UnsafeRawBufferPointer, key: SymmetricKey,
+    associatedData: UnsafeRawBufferPointer
+  ) -> [UInt8] {
+    ensureSodium()
+    var output = [UInt8](repeating: 0, count: plaintext.count + overhead)
+    output.withUnsafeMutableBytes { out in
+      randombytes_buf(out.baseAddress!, nonceByteCount)
+      let nonce = UnsafeRawBufferPointer(rebasing: out[0..<nonceByteCount])
+      let body = UnsafeMutableRawBufferPointer(
+        rebasing: out[nonceByteCount..<nonceByteCount + plaintext.count])
+      if plaintext.count > 0 { body.copyMemory(from: plaintext) }
+      let tag = UnsafeMutableRawBufferPointer(rebasing: out[(nonceByteCount + plaintext.count)...])
+      sealInPlace(body, tag: tag, nonce: nonce, key: key, associatedData: associatedData)
+    }
+    return output
+  }
+
+  /// Convenience for arrays.
+  public static func seal(_ plaintext: [UInt8], key: SymmetricKey, associatedData: [UInt8])
+    -> [UInt8]
+  {
+    plaintext.withUnsafeBytes { text in
+      associatedData.withUnsafeBytes { seal(text, key: key, associatedData: $0) }
+    }
+  }
+
+  /// Opens a `nonce ‖ ciphertext ‖ tag` seal.
+  ///
+  /// - Throws: `.authenticationFailed` when the key, the associated data or any byte
+  ///   of the seal differ from sealing time.
+  public static func open(
+    _ sealed: UnsafeRawBufferPointer, key: SymmetricKey,
+    associatedData: UnsafeRawBufferPointer
+  ) throws(VaultError) -> [UInt8] {
+    guard sealed.count >= overhead else {
+      throw VaultError(.authenticationFailed, "sealed value is shorter than its nonce and tag")
+    }
+    let length = sealed.count - overhead
+    var plaintext = [UInt8](repeating: 0, count: length)
+    let opened = plaintext.withUnsafeMutableBytes { out in
+      if length > 0 {
+        out.copyMemory(
+          from: UnsafeRawBufferPointer(rebasing: sealed[nonceByteCount..<nonceByteCount + length]))
+      }
+      return openInPlace(
+        out, tag: UnsafeRawBufferPointer(rebasing: sealed[(nonceByteCount + length)...]),
+        nonce: UnsafeRawBufferPointer(rebasing: sealed[0..<nonceByteCount]), key: key,
+        associatedData: associatedData)
+    }
+    guard opened else {
+      SecretBytes.wipe(&plaintext)
+      throw VaultError(.authenticationFailed, "sealed value failed authentication")
+    }
+    return plaintext
+  }
+
+  /// Convenience for arrays.
+  public static func open(_ sealed: [UInt8], key: SymmetricKey, associatedData: [UInt8])
+    throws(VaultError) -> [UInt8]
+  {
+    let result = sealed.withUnsafeBytes { box in
+      associatedData.withUnsafeBytes { ad in
+        Result { () throws(VaultError) in try open(box, key: key, associatedData: ad) }
+      }
+    }
+    return try result.get()
+  }
+
+  /// Encrypts `buffer` in place and writes the 16-byte tag to `tag`.
+  public static func sealInPlace(
+    _ buffer: UnsafeMutableRawBufferPointer, tag: UnsafeMutableRawBufferPointer,
+    nonce: UnsafeRawBufferPointer, key: SymmetricKey, associatedData: UnsafeRawBufferPointer
+  ) {
+    ensureSodium()
+    precondition(nonce.count == nonceByteCount && tag.count == tagByteCount)
+    key.withUnsafeBytes { keyBytes in
+      var tagLength: UInt64 = 0
+      // An empty buffer may have no address; libsodium reads no byte of it then, but
+      // wants a pointer, so lend it the nonce's (valid, never written for length 0).
+      let text =
+        buffer.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        ?? UnsafeMutablePointer(mutating: nonce.baseAddress!.assumingMemoryBound(to: UInt8.self))
+      _ = crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
+        text, tag.baseAddress!.assumingMemoryBound(to: UInt8.self), &tagLength,
+        text, UInt64(buffer.count),
+        associatedData.baseAddress?.assumingMemoryBound(to: UInt8.self),
+        UInt64(associatedData.count), nil,
+        nonce.baseAddress!.assumingMemoryBound(to: UInt8.self),
+        keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
+    }
+  }
+
+  /// Decrypts `buffer` in place if `tag` authenticates it; returns false (and leaves
+  /// `buffer` unspecified) when it does not.
+  public static func openInPlace(
+    _ buffer: UnsafeMutableRawBufferPointer, tag: UnsafeRawBufferPointer,
+    nonce: UnsafeRawBufferPointer, key: SymmetricKey, associatedData: UnsafeRawBufferPointer
+  ) -> Bool {
+    ensureSodium()
+    guard nonce.count == nonceByteCount, tag.count == tagByteCount else { return false }
+    return key.withUnsafeBytes { keyBytes in
+      let text =
+        buffer.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        ?? UnsafeMutablePointer(mutating: nonce.baseAddress!.assumingMemoryBound(to: UInt8.self))
+      return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+        text, nil, text, UInt64(buffer.count),
+        tag.baseAddress!.assumingMemoryBound(to: UInt8.self),
+        associatedData.baseAddress?.assumingMemoryBound(to: UInt8.self),
+        UInt64(associatedData.count),
+        nonce.baseAddress!.assumingMemoryBound(to: UInt8.self),
+        keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 0
+    }
+  }
+}
