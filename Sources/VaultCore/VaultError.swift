@@ -100,10 +100,10 @@ public struct VaultError: Error, Sendable, Hashable, CustomStringConvertible {
 
 extension VaultError {
   /// Whether the error says the stored bytes are wrong (damaged, truncated, not a
-  /// vault), as opposed to failing to read them: only such errors may make recovery
+  /// vault, failing authentication), as opposed to failing to read them: only such errors may make recovery
   /// pass over a commit.
   package var isDamage: Bool {
-    [.corruptPage, .corrupt, .truncated, .notAVault].contains(code)
+    [.corruptPage, .corrupt, .truncated, .notAVault, .authenticationFailed].contains(code)
   }
 
   /// The same error, placed at `page` when it did not name a page yet.

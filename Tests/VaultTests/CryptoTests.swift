@@ -1,0 +1,124 @@
+import Testing
+import VaultCore
+import VaultCrypto
+
+func hexBytes(_ text: String) -> [UInt8] {
+  var bytes = [UInt8]()
+  var index = text.startIndex
+  while index < text.endIndex {
+    let next = text.index(index, offsetBy: 2)
+    bytes.append(UInt8(text[index..<next], radix: 16) ?? 0)
+    index = next
+  }
+  return bytes
+}
+
+/// Known answers for the primitives the file format names (FORMAT.md section 1).
+@Suite struct CryptoTests {
+  /// draft-irtf-cfrg-xchacha-03, appendix A.3.1.
+  @Test func xchacha20Poly1305MatchesTheDraftVector() throws {
+    let key = try SymmetricKey(copying: (0..<32).map { UInt8(0x80 + $0) })
+    let nonce = (0..<24).map { UInt8(0x40 + $0) }
+    let associatedData = hexBytes("50515253c0c1c2c3c4c5c6c7")
+    let plaintext = Array(
+      ("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for"
+        + " the future, sunscreen would be it.").utf8)
+    let expected = hexBytes(
+      "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb731c7f1b0b4aa644"
+        + "0bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b4522f8c9ba40db5d945b11b69b982c1bb"
+        + "9e3f3fac2bc369488f76b2383565d3fff921f9664c97637da9768812f615c68b13b52e")
+    let expectedTag = hexBytes("c0875924c1c7987947deafd8780acf49")
+    var buffer = plaintext
+    var tag = [UInt8](repeating: 0, count: 16)
+    buffer.withUnsafeMutableBytes { text in
+      tag.withUnsafeMutableBytes { tagBytes in
+        nonce.withUnsafeBytes { nonceBytes in
+          associatedData.withUnsafeBytes {
+            XChaCha20Poly1305.sealInPlace(
+              text, tag: tagBytes, nonce: nonceBytes, key: key, associatedData: $0)
+          }
+        }
+      }
+    }
+    #expect(buffer == expected)
+    #expect(tag == expectedTag)
+    // The combined form opens, and fails on any change.
+    let sealed = nonce + expected + expectedTag
+    #expect(
+      try XChaCha20Poly1305.open(sealed, key: key, associatedData: associatedData) == plaintext)
+    var flipped = sealed
+    flipped[30] ^= 1
+    #expect(throws: VaultError.self) {
+      try XChaCha20Poly1305.open(flipped, key: key, associatedData: associatedData)
+    }
+    #expect(throws: VaultError.self) {
+      try XChaCha20Poly1305.open(sealed, key: key, associatedData: [0x50])
+    }
+    #expect(throws: VaultError.self) {
+      try XChaCha20Poly1305.open(Array(sealed.prefix(39)), key: key, associatedData: [])
+    }
+  }
+
+  /// The reference implementation: `echo -n 123 | argon2 ABCDEFGHIJKLMNOP -id -v 13
+  /// -k 8192 -t 2` (8 MiB, 2 passes, parallelism 1).
+  @Test func argon2idMatchesTheReferenceImplementation() throws {
+    let key = try PasswordKDF.deriveKey(
+      from: SecretBytes(utf8: "123"), salt: Array("ABCDEFGHIJKLMNOP".utf8),
+      parameters: .init(opsLimit: 2, memLimitBytes: 8 << 20))
+    #expect(
+      key.withUnsafeBytes { Array($0) }
+        == hexBytes("3ee950488d26ce691657b1d753f562139857b61a58f234d6cb0ce84c4cc27328"))
+  }
+
+  @Test func keyDerivationParametersBeyondTheCapAreRefused() {
+    for parameters in [
+      PasswordKDF.Parameters(opsLimit: 5, memLimitBytes: 8 << 20),
+      PasswordKDF.Parameters(opsLimit: 2, memLimitBytes: 1 << 40),
+      PasswordKDF.Parameters(opsLimit: 0, memLimitBytes: 8 << 20),
+      PasswordKDF.Parameters(opsLimit: 2, memLimitBytes: 1024),
+    ] {
+      #expect(throws: VaultError.self) {
+        try PasswordKDF.deriveKey(
+          from: SecretBytes(utf8: "x"), salt: [UInt8](repeating: 0, count: 16),
+          parameters: parameters)
+      }
+    }
+    #expect(PasswordKDF.Parameters(levelName: "moderate") == .moderate)
+    #expect(PasswordKDF.Parameters.sensitive == PasswordKDF.Parameters.maximum)
+  }
+
+  /// A regression vector: subkeys are part of the file format, so the derivation must
+  /// never change (computed with libsodium's crypto_kdf_derive_from_key).
+  @Test func subkeysAreStable() throws {
+    let master = try SymmetricKey(copying: (0..<32).map { UInt8($0) })
+    let pageKey = master.derive(.pageSealing)
+    #expect(
+      pageKey.withUnsafeBytes { Array($0) }
+        == hexBytes("d647e46f06408409b1e6075dd098b3964eda2c77600060b93e9e177922fa20df"))
+    let other = master.derive(.keyring)
+    #expect(!other.secret.isEqual(to: pageKey.secret))
+  }
+
+  @Test func blake2b128OfNothingIsTheSpecifiedDigest() {
+    #expect(Checksum(of: []).description == "cae66941d9efbd404e4d88758ea67670")
+    // The two-part form hashes the concatenation.
+    let whole = Checksum(of: Array("abcdef".utf8))
+    let parts = Array("abc".utf8).withUnsafeBytes { first in
+      Array("def".utf8).withUnsafeBytes { Checksum(of: first, then: $0) }
+    }
+    #expect(whole == parts)
+  }
+
+  @Test func secretsNeverPrintTheirBytes() throws {
+    let secret = SecretBytes(utf8: "hunter2-secret")
+    let key = try SymmetricKey(copying: [UInt8](repeating: 0x41, count: 32))
+    let credential = VaultCredential.passphrase("hunter2-secret")
+    for text in [
+      secret.description, String(describing: secret), String(reflecting: secret),
+      key.description, String(describing: key), credential.description,
+      String(describing: credential),
+    ] {
+      #expect(!text.contains("hunter2") && !text.contains("AAAA") && !text.contains("65, 65"))
+    }
+  }
+}
