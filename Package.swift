@@ -7,6 +7,7 @@
 //   VaultCrypto     hashing, randomness, compression: the only user of the C modules
 //   VaultFormat     bytes <-> structures of the file format, pure, no I/O
 //   VaultStorage    file I/O, page cache, copy-on-write B+tree, transactions, check
+//   StudioVault     records sealed under their own keys, key rotation, erasure
 //   VaultCLI        the `vault` command line, as a library so tests drive it in-process
 //   vault           the executable
 import PackageDescription
@@ -14,7 +15,9 @@ import PackageDescription
 let package = Package(
   name: "StudioVault",
   products: [
-    .library(name: "VaultStorage", targets: ["VaultStorage"]),
+    // The page store with the modules its API speaks in (errors, keys, format types).
+    .library(
+      name: "VaultStorage", targets: ["VaultStorage", "VaultFormat", "VaultCrypto", "VaultCore"]),
     .executable(name: "vault", targets: ["vault"]),
   ],
   targets: [
@@ -33,7 +36,11 @@ let package = Package(
     .target(name: "VaultFormat", dependencies: ["VaultCore", "VaultCrypto"]),
     .target(name: "VaultStorage", dependencies: ["VaultCore", "VaultCrypto", "VaultFormat"]),
     .target(
-      name: "VaultCLI", dependencies: ["VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage"]),
+      name: "StudioVault",
+      dependencies: ["VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage"]),
+    .target(
+      name: "VaultCLI",
+      dependencies: ["VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "StudioVault"]),
     .executableTarget(name: "vault", dependencies: ["VaultCLI"]),
     .executableTarget(
       name: "vault-test-helper",
@@ -43,7 +50,7 @@ let package = Package(
     .testTarget(
       name: "VaultTests",
       dependencies: [
-        "VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "VaultCLI",
+        "VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "StudioVault", "VaultCLI",
         "vault-test-helper",
       ]
     ),

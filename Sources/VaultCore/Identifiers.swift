@@ -20,6 +20,8 @@ public struct TransactionID: RawRepresentable, Hashable, Comparable, Sendable,
   public var description: String { String(rawValue) }
   /// The transaction that follows this one.
   public var next: TransactionID { TransactionID(rawValue &+ 1) }
+  /// The transaction before this one (0 stays 0).
+  public var previous: TransactionID { TransactionID(rawValue == 0 ? 0 : rawValue - 1) }
 }
 
 /// The identity of a B+tree in the vault. Every page records the tree it belongs to.

@@ -150,6 +150,10 @@ public final class VaultStore: Sendable {
         }
         recoveryProblems = []
       }
+      if !options.readOnly && pinnedState == nil {
+        try Self.repairHeaderCopies(
+          file, pageSize: header.pageSize, transaction: recovered.meta.transaction)
+      }
       try file.sync()
       // A read-only opener that fell back below a durable commit does not publish: the
       // lock file keeps vouching for the commit that was lost, so writers refuse too.
@@ -376,6 +380,157 @@ public final class VaultStore: Sendable {
       newest.withLock { $0 = DurableState(meta) }
     }
     return result
+  }
+
+  // MARK: Scrubbing
+
+  /// Overwrites with zeros every free page that no state a reader may still read can
+  /// reach, after making sure no valid meta page reaches them either: the file then
+  /// holds no copy of anything deleted before this call, sealed or not. Erasure
+  /// (crypto-shredding) calls this after deleting the keys and records it destroys,
+  /// since copy-on-write leaves their older versions in freed pages.
+  ///
+  /// It first commits once without changes (M), so that the two meta pages hold states
+  /// M and M − 1, both newer than the deletions. Then, holding the writer lock, it
+  /// zeroes every free page except those M itself freed (they still belong to M − 1),
+  /// and syncs. A snapshot of a state older than M − 1 could still read the pages: the
+  /// call waits for such snapshots to close (up to ``Options/lockTimeout``).
+  ///
+  /// - Returns: the number of pages zeroed.
+  /// - Throws: `.locked` when a reader keeps an older state open past the wait or a
+  ///   writer holds the lock; `.keyRequired`, `.readOnly`, `.io`.
+  /// - Complexity: O(free pages): every free page is written once.
+  @discardableResult
+  package func scrubFreePages() throws(VaultError) -> Int {
+    let deadline = DispatchTime.now() + options.lockTimeout
+    var emptyCommit: WriteTransaction?
+    try writeTyped { tx in
+      tx.commitsWithoutChanges = true
+      emptyCommit = tx
+    }
+    // Pages of state M − 1 that M stopped using: free in M, but M − 1 still reads them.
+    let keep = Set(emptyCommit?.pendingFree ?? [])
+    guard let committed = emptyCommit?.id else {
+      throw VaultError(.internal, "the empty commit of a scrub did not run")
+    }
+    var zeroed = 0
+    while true {
+      var blocked: TransactionID?
+      try writeTyped { tx throws(VaultError) in
+        guard tx.base.transaction == committed else {
+          // Another writer committed in between: its own frees are unknown here.
+          blocked = tx.base.transaction
+          return
+        }
+        guard tx.oldestReader >= committed.previous else {
+          blocked = tx.oldestReader
+          return
+        }
+        var pages = [PageNumber]()
+        for entry in try tx.freeListEntries(from: nil, to: nil, limit: Int.max) {
+          pages += entry.pages.filter { !keep.contains($0) }
+        }
+        let blank = [UInt8](repeating: 0, count: pageSize)
+        for page in pages.sorted() {
+          try file.write([blank], at: page.rawValue * UInt64(pageSize))
+        }
+        try file.sync()
+        // Decoded copies of freed pages may linger in memory: drop them too.
+        reader.cache.removeAll()
+        zeroed = pages.count
+      }
+      guard let blocked else { return zeroed }
+      if blocked > committed {
+        // Start over on top of the newer commit.
+        return try scrubFreePages()
+      }
+      guard DispatchTime.now() < deadline else {
+        throw VaultError(
+          .locked,
+          "a reader still reads state \(blocked), which holds deleted data; scrubbing waits"
+            + " for it (retry when it closes its snapshot)")
+      }
+      usleep(10_000)
+    }
+  }
+
+  /// ``write(_:)`` for bodies that throw only `VaultError`.
+  package func writeTyped(_ body: (WriteTransaction) throws(VaultError) -> Void)
+    throws(VaultError)
+  {
+    do {
+      try write { tx in try body(tx) }
+    } catch let error as VaultError {
+      throw error
+    } catch {
+      throw VaultError(.internal, "unexpected error in a write transaction: \(error)")
+    }
+  }
+
+  // MARK: Changing the credential
+
+  /// Replaces the credential that unlocks the vault: the master key is re-wrapped under
+  /// `newCredential` and both header copies are rewritten. No other page changes, so
+  /// this costs one key derivation, whatever the vault's size.
+  ///
+  /// Crash-safe: copy 0 is written and synced before copy 1, and the copy with the
+  /// higher generation wins at open, so a crash leaves the vault opening with the old
+  /// or the new credential, every record readable. (The master key is unchanged: a
+  /// copy of the file taken earlier still opens with the old passphrase.)
+  ///
+  /// - Throws: `.keyRequired` when the store was opened without a credential;
+  ///   `.readOnly`; `.locked` when another writer holds the vault; `.io`.
+  public func changeCredential(
+    to newCredential: VaultCredential, keyDerivation: PasswordKDF.Parameters = .moderate
+  ) throws(VaultError) {
+    guard let masterKey else {
+      throw VaultError(.keyRequired, "changing the passphrase needs the current one")
+    }
+    guard !options.readOnly else {
+      throw VaultError(.readOnly, "the vault was opened read-only")
+    }
+    // Derive before taking the lock: it is the slow part.
+    let slot = try KeySlot.wrapping(
+      masterKey, under: newCredential, parameters: keyDerivation, vaultID: header.vaultID)
+    guard writerTurn.wait(timeout: .now() + options.lockTimeout) == .success else {
+      throw VaultError(
+        .locked, "another writer in this process held the vault for \(options.lockTimeout) s")
+    }
+    defer { writerTurn.signal() }
+    try lock.lockWriter(timeout: options.lockTimeout)
+    defer { lock.unlockWriter() }
+    // The newest header on disk (another process may have changed it since we opened).
+    var updated = try PageReader.readHeader(file).header
+    updated.keySlot = slot.encode()
+    updated.generation += 1
+    let transaction = try currentMeta().transaction
+    for page in FileFormat.headerPages {
+      try file.write(
+        [updated.encodePage(page, transaction: transaction)],
+        at: page.rawValue * UInt64(pageSize))
+      try file.sync()
+    }
+  }
+
+  /// Rewrites a header copy that is damaged or older than the other, so that no stale
+  /// key slot (one a former passphrase still opens) outlives a crash during a change.
+  private static func repairHeaderCopies(
+    _ file: any FileIO, pageSize: Int, transaction: TransactionID
+  ) throws(VaultError) {
+    let (newest, problems) = try PageReader.readHeader(file)
+    var stale = problems.compactMap(\.page).filter { $0 <= 1 }
+    for page in FileFormat.headerPages where !stale.contains(page.rawValue) {
+      let bytes = try file.read(at: page.rawValue * UInt64(pageSize), count: pageSize)
+      let copy = try? FileHeader(page: Page(bytes, location: page))
+      if copy != newest { stale.append(page.rawValue) }
+    }
+    guard !stale.isEmpty else { return }
+    for page in Set(stale).sorted() {
+      try file.write(
+        [newest.encodePage(PageNumber(page), transaction: transaction)],
+        at: page * UInt64(pageSize))
+    }
+    try file.sync()
   }
 
   /// Writes a transaction's pages and meta page, syncs once, and publishes the commit.

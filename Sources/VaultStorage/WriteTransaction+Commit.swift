@@ -17,7 +17,7 @@ extension WriteTransaction {
   func commit() throws(VaultError) -> MetaPage? {
     try requireActive()
     defer { isActive = false }
-    guard hasChanges else { return nil }
+    guard hasChanges || commitsWithoutChanges else { return nil }
 
     try updateCatalog()
     let allocation = try settleFreeList()
@@ -171,7 +171,7 @@ extension WriteTransaction {
   }
 
   /// Free-list entries with keys in `start ..< end` (the whole free list by default).
-  private func freeListEntries(from start: [UInt8]?, to end: [UInt8]?, limit: Int)
+  func freeListEntries(from start: [UInt8]?, to end: [UInt8]?, limit: Int)
     throws(VaultError) -> [FreeListEntry]
   {
     var entries = [FreeListEntry]()

@@ -35,6 +35,9 @@ public final class WriteTransaction {
   /// Trees whose catalog entries this commit rewrites (cells refer to them by index).
   var catalogEntries: [TreeState] = []
   var isActive = true
+  /// Commit even when nothing changed (a commit that only replaces the older meta page;
+  /// see ``VaultStore/scrubFreePages()``).
+  var commitsWithoutChanges = false
   /// Bumped by every change, so that iteration notices changes made inside it.
   var changeCount = 0
   /// ``countPagesToWrite()`` as of a change count.

@@ -1,0 +1,175 @@
+import Synchronization
+import VaultCore
+import VaultCrypto
+import VaultFormat
+import VaultStorage
+
+/// The vault's records, each sealed under its own data key (DEK), on top of the page
+/// store. This is the key hierarchy of the issue "encryption at rest":
+///
+/// ```
+/// passphrase ──Argon2id──▶ wraps the master key (header key slot)
+/// master key ──KDF──▶ page key, keyring key, index blinding key, …
+/// keyring key ──wraps──▶ key-encryption keys (KEKs), tree "$keyring"
+/// KEK ──wraps──▶ one data key per record, tree "$dataKeys"
+/// DEK ──seals──▶ the record body (zstd first when it pays), in the collection's tree
+/// ```
+///
+/// Wrapped data keys live apart from the bodies, so rotating the KEK rewrites only the
+/// small key entries, never a body, and erasing a record destroys its key: without it
+/// the body is noise, wherever older copies of it linger (``eraseRecords(_:)`` also
+/// zeroes those).
+///
+/// Record access in the product goes through capability handles (the access layer);
+/// this type is the engine underneath, hence `package`.
+package final class SealedStore: Sendable {
+  package let store: VaultStore
+  let vaultID: [UInt8]
+  let keyringKey: SymmetricKey
+  /// Unwrapped KEKs by id. A KEK never changes once created, so entries stay valid
+  /// until the KEK is retired (then they are dropped).
+  let keks = Mutex<[UInt32: SymmetricKey]>([:])
+
+  package static let keyringTree = "$keyring"
+  package static let dataKeyTree = "$dataKeys"
+
+  /// Wraps an open store, which must have been opened with its key.
+  ///
+  /// - Throws: `.keyRequired` for a store opened without a credential.
+  package init(_ store: VaultStore) throws(VaultError) {
+    guard let master = store.masterKey else {
+      throw VaultError(.keyRequired, "sealed records need the vault opened with its key")
+    }
+    self.store = store
+    vaultID = store.header.vaultID
+    keyringKey = master.derive(.keyring)
+  }
+
+  /// Creates a vault and its first KEK.
+  package static func create(
+    at path: String, credential: VaultCredential,
+    keyDerivation: PasswordKDF.Parameters = .moderate, pageSize: Int = 4096,
+    options: VaultStore.Options = .init()
+  ) throws(VaultError) -> SealedStore {
+    let store = try VaultStore.create(
+      at: path, credential: credential, keyDerivation: keyDerivation, pageSize: pageSize,
+      options: options)
+    let sealed = try SealedStore(store)
+    try sealed.write { tx throws(VaultError) in _ = try tx.primaryKEK() }
+    return sealed
+  }
+
+  /// Opens a vault with its credential.
+  package static func open(
+    at path: String, credential: VaultCredential, options: VaultStore.Options = .init()
+  ) throws(VaultError) -> SealedStore {
+    try SealedStore(VaultStore.open(at: path, credential: credential, options: options))
+  }
+
+  /// Runs `body` in one write transaction (see ``VaultStore/write(_:)``).
+  package func write<T>(_ body: (SealedTransaction) throws(VaultError) -> T) throws(VaultError)
+    -> T
+  {
+    var result: T?
+    try store.writeTyped { tx throws(VaultError) in
+      result = try body(SealedTransaction(store: self, transaction: tx))
+    }
+    guard let result else { throw VaultError(.internal, "write transaction produced nothing") }
+    return result
+  }
+
+  /// Runs `body` with a snapshot of the newest commit.
+  package func read<T>(_ body: (SealedSnapshot) throws(VaultError) -> T) throws(VaultError) -> T {
+    let snapshot = try store.makeSnapshot()
+    defer { snapshot.close() }
+    return try body(SealedSnapshot(store: self, snapshot: snapshot))
+  }
+
+  // MARK: Keys
+
+  /// The associated data of a KEK wrap: `"SV-KEK" ‖ vaultID ‖ kekID (u32)`.
+  func kekAssociatedData(_ id: UInt32) -> [UInt8] {
+    var writer = ByteWriter()
+    writer.write(Array("SV-KEK".utf8))
+    writer.write(vaultID)
+    writer.write(id)
+    return writer.bytes
+  }
+
+  /// KEK `id`, from the cache or unwrapped from its keyring entry.
+  func kek(_ id: UInt32, in keyring: some TreeLookup) throws(VaultError) -> SymmetricKey {
+    if let cached = keks.withLock({ $0[id] }) { return cached }
+    guard let wrapped = try keyring.value(forKey: Keyring.kekKey(id)) else {
+      throw VaultError(
+        .corrupt, "key-encryption key \(id) is missing from the keyring (retired too early?)")
+    }
+    var bytes = try XChaCha20Poly1305.open(
+      wrapped, key: keyringKey, associatedData: kekAssociatedData(id))
+    defer { SecretBytes.wipe(&bytes) }
+    let key = try SymmetricKey(copying: bytes)
+    keks.withLock { $0[id] = key }
+    return key
+  }
+
+  /// The data-key tree key of a record: `u8 length ‖ collection ‖ record id`.
+  static func dataKeyKey(collection: String, id: [UInt8]) -> [UInt8] {
+    let name = Array(collection.utf8)
+    return [UInt8(truncatingIfNeeded: name.count)] + name + id
+  }
+
+  func binding(_ collection: String, _ id: [UInt8]) -> RecordBinding {
+    RecordBinding(vaultID: vaultID, collection: collection, recordID: id)
+  }
+
+  /// Opens a stored record with its wrapped key.
+  func open(
+    record: [UInt8], wrappedKey: [UInt8], collection: String, id: [UInt8],
+    keyring: some TreeLookup
+  ) throws(VaultError) -> [UInt8] {
+    let wrapped = try WrappedDataKey(decoding: wrappedKey)
+    let binding = binding(collection, id)
+    let dataKey = try wrapped.unwrap(kek: try kek(wrapped.kekID, in: keyring), binding: binding)
+    return try SealedRecord(decoding: record).open(dataKey: dataKey, binding: binding)
+  }
+}
+
+/// Point lookups, which write transactions and snapshots both offer.
+package protocol TreeLookup {
+  func value(forKey key: [UInt8]) throws(VaultError) -> [UInt8]?
+}
+
+extension WriteTree: TreeLookup {}
+extension ReadTree: TreeLookup {}
+
+/// A tree that does not exist yet: every lookup misses.
+struct MissingTree: TreeLookup {
+  func value(forKey key: [UInt8]) throws(VaultError) -> [UInt8]? { nil }
+}
+
+/// The keyring's layout: tree `$keyring`.
+///
+/// | key | value |
+/// |---|---|
+/// | `00` | the primary KEK's id (u32) |
+/// | `01` ‖ id (u32 big-endian) | the KEK sealed under the keyring key (nonce ‖ ciphertext ‖ tag) |
+/// | `02` | a rotation in progress: target KEK id (u32), then the last data-key entry re-wrapped |
+enum Keyring {
+  static let primaryKey: [UInt8] = [0x00]
+  static let rotationKey: [UInt8] = [0x02]
+  static func kekKey(_ id: UInt32) -> [UInt8] {
+    [0x01] + withUnsafeBytes(of: id.bigEndian) { Array($0) }
+  }
+  static let kekRange: (start: [UInt8], end: [UInt8]) = ([0x01], [0x02])
+
+  /// The id in a `01 ‖ id` key.
+  static func kekID(fromKey key: [UInt8]) throws(VaultError) -> UInt32 {
+    guard key.count == 5 else { throw VaultError(.corrupt, "malformed keyring key") }
+    return key[1...].reduce(0) { $0 << 8 | UInt32($1) }
+  }
+
+  static func decodeID(_ bytes: [UInt8]) throws(VaultError) -> UInt32 {
+    guard bytes.count >= 4 else { throw VaultError(.corrupt, "keyring entry is truncated") }
+    var reader = ByteReader(bytes, page: 0)
+    return try reader.readUInt32("key id")
+  }
+}

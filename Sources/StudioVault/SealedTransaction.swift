@@ -1,0 +1,139 @@
+import VaultCore
+import VaultCrypto
+import VaultFormat
+import VaultStorage
+
+/// Sealed records inside one write transaction.
+package struct SealedTransaction {
+  let store: SealedStore
+  package let transaction: WriteTransaction
+
+  /// The keyring tree, created on first use.
+  func keyring() throws(VaultError) -> WriteTree {
+    try transaction.openTree(named: SealedStore.keyringTree)
+  }
+
+  func dataKeys() throws(VaultError) -> WriteTree {
+    try transaction.openTree(named: SealedStore.dataKeyTree)
+  }
+
+  /// The id and key of the primary KEK, creating the first one in a new vault.
+  func primaryKEK() throws(VaultError) -> (id: UInt32, key: SymmetricKey) {
+    let keyring = try keyring()
+    if let primary = try keyring.value(forKey: Keyring.primaryKey) {
+      let id = try Keyring.decodeID(primary)
+      return (id, try store.kek(id, in: keyring))
+    }
+    return try addKEK(makePrimary: true)
+  }
+
+  /// A new random KEK, sealed into the keyring under the next id.
+  func addKEK(makePrimary: Bool) throws(VaultError) -> (id: UInt32, key: SymmetricKey) {
+    let keyring = try keyring()
+    var highest: UInt32 = 0
+    try keyring.scanTyped(from: Keyring.kekRange.start, to: Keyring.kekRange.end) {
+      key, _ throws(VaultError) in
+      highest = max(highest, try Keyring.kekID(fromKey: key))
+      return true
+    }
+    guard highest < UInt32.max else {
+      throw VaultError(.tooLarge, "key-encryption key ids ran out")
+    }
+    let id = highest + 1
+    let kek = SymmetricKey.random()
+    let sealed = kek.withUnsafeBytes { bytes in
+      store.kekAssociatedData(id).withUnsafeBytes {
+        XChaCha20Poly1305.seal(bytes, key: store.keyringKey, associatedData: $0)
+      }
+    }
+    try keyring.insert(sealed, forKey: Keyring.kekKey(id))
+    if makePrimary {
+      try keyring.insert(
+        withUnsafeBytes(of: id.littleEndian) { Array($0) }, forKey: Keyring.primaryKey)
+    }
+    return (id, kek)
+  }
+
+  /// Seals `body` as record `id` of `collection` under a fresh data key, replacing any
+  /// earlier version (whose key is destroyed with it).
+  package func put(_ body: [UInt8], id: [UInt8], in collection: String) throws(VaultError) {
+    let (kekID, kek) = try primaryKEK()
+    let binding = store.binding(collection, id)
+    let dataKey = SymmetricKey.random()
+    // The version is the writing transaction: it grows with every write of the record.
+    let record = SealedRecord.seal(
+      body, version: transaction.id.rawValue, dataKey: dataKey, binding: binding)
+    let wrapped = WrappedDataKey.wrap(dataKey, kek: kek, kekID: kekID, binding: binding)
+    try dataKeys().insert(
+      wrapped.encode(), forKey: SealedStore.dataKeyKey(collection: collection, id: id))
+    try transaction.openTree(named: collection).insert(record.encode(), forKey: id)
+  }
+
+  /// Record `id` of `collection`, opened, or nil.
+  package func get(_ id: [UInt8], in collection: String) throws(VaultError) -> [UInt8]? {
+    guard let tree = try transaction.tree(named: collection),
+      let record = try tree.value(forKey: id)
+    else { return nil }
+    guard
+      let wrapped = try dataKeys().value(
+        forKey: SealedStore.dataKeyKey(collection: collection, id: id))
+    else {
+      throw VaultError(.erased, "the record's key was destroyed: its content is gone for good")
+    }
+    return try store.open(
+      record: record, wrappedKey: wrapped, collection: collection, id: id, keyring: keyring())
+  }
+
+  /// Removes record `id` and destroys its data key.
+  ///
+  /// - Returns: whether the record existed.
+  @discardableResult
+  package func remove(_ id: [UInt8], in collection: String) throws(VaultError) -> Bool {
+    try dataKeys().removeValue(forKey: SealedStore.dataKeyKey(collection: collection, id: id))
+    guard let tree = try transaction.tree(named: collection) else { return false }
+    return try tree.removeValue(forKey: id)
+  }
+
+  /// Destroys record `id`'s data key and keeps its sealed body: the body stays in
+  /// place (a retained record keeps its id) but can never be opened again.
+  package func destroyKey(of id: [UInt8], in collection: String) throws(VaultError) {
+    try dataKeys().removeValue(forKey: SealedStore.dataKeyKey(collection: collection, id: id))
+  }
+}
+
+extension WriteTree {
+  /// ``scan(from:to:_:)`` for bodies that throw only `VaultError`.
+  func scanTyped(
+    from start: [UInt8]? = nil, to end: [UInt8]? = nil,
+    _ body: ([UInt8], [UInt8]) throws(VaultError) -> Bool
+  ) throws(VaultError) {
+    do {
+      try scan(from: start, to: end) { key, value in try body(key, value) }
+    } catch let error as VaultError {
+      throw error
+    } catch {
+      throw VaultError(.internal, "unexpected error while scanning: \(error)")
+    }
+  }
+}
+
+/// Sealed records as one snapshot sees them.
+package struct SealedSnapshot {
+  let store: SealedStore
+  package let snapshot: Snapshot
+
+  /// Record `id` of `collection`, opened, or nil.
+  package func get(_ id: [UInt8], in collection: String) throws(VaultError) -> [UInt8]? {
+    guard let tree = try snapshot.tree(named: collection),
+      let record = try tree.value(forKey: id)
+    else { return nil }
+    guard let keys = try snapshot.tree(named: SealedStore.dataKeyTree),
+      let wrapped = try keys.value(forKey: SealedStore.dataKeyKey(collection: collection, id: id))
+    else {
+      throw VaultError(.erased, "the record's key was destroyed: its content is gone for good")
+    }
+    let keyring: any TreeLookup = try snapshot.tree(named: SealedStore.keyringTree) ?? MissingTree()
+    return try store.open(
+      record: record, wrappedKey: wrapped, collection: collection, id: id, keyring: keyring)
+  }
+}

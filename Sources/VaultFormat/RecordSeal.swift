@@ -1,0 +1,211 @@
+import VaultCore
+import VaultCrypto
+
+/// A record's data key (DEK) as stored: sealed under one key-encryption key (KEK).
+///
+/// Layout (80 bytes, little-endian):
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 4 | KEK id |
+/// | 4 | 24 | nonce |
+/// | 28 | 32 | the DEK, encrypted |
+/// | 60 | 16 | tag |
+///
+/// Associated data: `"SV-DEK" ‖ vaultID ‖ kekID (u32) ‖ u16 length ‖ collection ‖
+/// u16 length ‖ record id`: a wrapped key moved to another record, collection or
+/// vault, or relabelled with another KEK id, fails to open.
+public struct WrappedDataKey: Sendable, Equatable {
+  public static let byteCount = 4 + XChaCha20Poly1305.overhead + SymmetricKey.byteCount
+  public var kekID: UInt32
+  /// Nonce ‖ ciphertext ‖ tag.
+  public var sealed: [UInt8]
+
+  /// Wraps `dataKey` under `kek` (whose id is `kekID`) for one record.
+  public static func wrap(
+    _ dataKey: SymmetricKey, kek: SymmetricKey, kekID: UInt32, binding: RecordBinding
+  ) -> WrappedDataKey {
+    let associatedData = binding.dataKeyAssociatedData(kekID: kekID)
+    let sealed = dataKey.withUnsafeBytes { key in
+      associatedData.withUnsafeBytes {
+        XChaCha20Poly1305.seal(key, key: kek, associatedData: $0)
+      }
+    }
+    return WrappedDataKey(kekID: kekID, sealed: sealed)
+  }
+
+  public init(kekID: UInt32, sealed: [UInt8]) {
+    self.kekID = kekID
+    self.sealed = sealed
+  }
+
+  /// The data key, if `kek` (the key with id ``kekID``) wrapped it for this record.
+  ///
+  /// - Throws: `.authenticationFailed` otherwise.
+  public func unwrap(kek: SymmetricKey, binding: RecordBinding) throws(VaultError)
+    -> SymmetricKey
+  {
+    var key = try XChaCha20Poly1305.open(
+      sealed, key: kek, associatedData: binding.dataKeyAssociatedData(kekID: kekID))
+    defer { SecretBytes.wipe(&key) }
+    return try SymmetricKey(copying: key)
+  }
+
+  public func encode() -> [UInt8] {
+    var writer = ByteWriter(capacity: Self.byteCount)
+    writer.write(kekID)
+    writer.write(sealed)
+    return writer.bytes
+  }
+
+  /// - Throws: `.corrupt` for bytes of the wrong length.
+  public init(decoding bytes: [UInt8]) throws(VaultError) {
+    guard bytes.count == Self.byteCount else {
+      throw VaultError(
+        .corrupt, "a wrapped data key is \(bytes.count) bytes, not \(Self.byteCount)")
+    }
+    var reader = ByteReader(bytes, page: 0)
+    kekID = try reader.readUInt32("key-encryption key id")
+    sealed = Array(bytes[4...])
+  }
+}
+
+/// What a sealed record is bound to: the vault, the collection and the record id.
+public struct RecordBinding: Sendable, Hashable {
+  public var vaultID: [UInt8]
+  public var collection: String
+  public var recordID: [UInt8]
+
+  public init(vaultID: [UInt8], collection: String, recordID: [UInt8]) {
+    self.vaultID = vaultID
+    self.collection = collection
+    self.recordID = recordID
+  }
+
+  /// `u16 length ‖ collection ‖ u16 length ‖ record id`.
+  var identity: [UInt8] {
+    var writer = ByteWriter()
+    let name = Array(collection.utf8)
+    writer.write(UInt16(truncatingIfNeeded: name.count))
+    writer.write(name)
+    writer.write(UInt16(truncatingIfNeeded: recordID.count))
+    writer.write(recordID)
+    return writer.bytes
+  }
+
+  func dataKeyAssociatedData(kekID: UInt32) -> [UInt8] {
+    var writer = ByteWriter()
+    writer.write(Array("SV-DEK".utf8))
+    writer.write(vaultID)
+    writer.write(kekID)
+    writer.write(identity)
+    return writer.bytes
+  }
+
+  func recordAssociatedData(version: UInt64, flags: UInt8) -> [UInt8] {
+    var writer = ByteWriter()
+    writer.write(Array("SV-REC".utf8))
+    writer.write(vaultID)
+    writer.write(identity)
+    writer.write(version)
+    writer.write(flags)
+    return writer.bytes
+  }
+}
+
+/// A record body as stored: compressed when that pays, then sealed under the record's
+/// own data key.
+///
+/// Layout (little-endian):
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 1 | format: 1 |
+/// | 1 | 1 | flags: bit 0, the plaintext is zstd-compressed |
+/// | 2 | 8 | version: grows with every write of the record |
+/// | 10 | 24 | nonce |
+/// | 34 | n | ciphertext |
+/// | 34 + n | 16 | tag |
+///
+/// Associated data: `"SV-REC" ‖ vaultID ‖ u16 length ‖ collection ‖ u16 length ‖
+/// record id ‖ version (u64) ‖ flags`: a sealed body moved to another record,
+/// collection, version or vault fails to open.
+public struct SealedRecord: Sendable, Equatable {
+  public static let format: UInt8 = 1
+  public static let compressedFlag: UInt8 = 0x01
+  /// Bodies at least this long are tried with zstd; the compressed form is kept when
+  /// it saves at least an eighth.
+  public static let compressionThreshold = 128
+  static let headerLength = 10
+
+  public var flags: UInt8
+  public var version: UInt64
+  /// Nonce ‖ ciphertext ‖ tag.
+  public var sealed: [UInt8]
+
+  /// Seals `body` (compressing it first when that pays).
+  public static func seal(
+    _ body: [UInt8], version: UInt64, dataKey: SymmetricKey, binding: RecordBinding
+  ) -> SealedRecord {
+    var flags: UInt8 = 0
+    var plaintext = body
+    if body.count >= compressionThreshold, let compressed = try? Zstd.compress(body),
+      compressed.count + compressed.count / 7 < body.count
+    {
+      plaintext = compressed
+      flags |= compressedFlag
+    }
+    let sealed = XChaCha20Poly1305.seal(
+      plaintext, key: dataKey,
+      associatedData: binding.recordAssociatedData(version: version, flags: flags))
+    return SealedRecord(flags: flags, version: version, sealed: sealed)
+  }
+
+  public init(flags: UInt8, version: UInt64, sealed: [UInt8]) {
+    self.flags = flags
+    self.version = version
+    self.sealed = sealed
+  }
+
+  /// The body, if `dataKey` sealed it for this record.
+  ///
+  /// - Parameter maximumSize: the most a decompressed body may hold (a forged length
+  ///   must not make us allocate it).
+  /// - Throws: `.authenticationFailed`; `.corrupt` for a body that does not decompress.
+  public func open(dataKey: SymmetricKey, binding: RecordBinding, maximumSize: Int = 1 << 30)
+    throws(VaultError) -> [UInt8]
+  {
+    let plaintext = try XChaCha20Poly1305.open(
+      sealed, key: dataKey,
+      associatedData: binding.recordAssociatedData(version: version, flags: flags))
+    guard flags & Self.compressedFlag != 0 else { return plaintext }
+    return try Zstd.decompress(plaintext, maximumSize: maximumSize)
+  }
+
+  public func encode() -> [UInt8] {
+    var writer = ByteWriter(capacity: Self.headerLength + sealed.count)
+    writer.write(Self.format)
+    writer.write(flags)
+    writer.write(version)
+    writer.write(sealed)
+    return writer.bytes
+  }
+
+  /// - Throws: `.corrupt` for an unknown format, unknown flags or a truncated seal.
+  public init(decoding bytes: [UInt8]) throws(VaultError) {
+    var reader = ByteReader(bytes, page: 0)
+    let format = try reader.readUInt8("record format")
+    guard format == Self.format else {
+      throw VaultError(.corrupt, "unknown sealed record format \(format)")
+    }
+    flags = try reader.readUInt8("record flags")
+    guard flags & ~Self.compressedFlag == 0 else {
+      throw VaultError(.corrupt, "unknown sealed record flags \(flags)")
+    }
+    version = try reader.readUInt64("record version")
+    guard bytes.count >= Self.headerLength + XChaCha20Poly1305.overhead else {
+      throw VaultError(.corrupt, "sealed record is shorter than its nonce and tag")
+    }
+    sealed = Array(bytes[Self.headerLength...])
+  }
+}

@@ -1,0 +1,335 @@
+import Foundation
+import Testing
+import VaultCore
+import VaultCrypto
+import VaultFormat
+
+@testable import StudioVault
+@testable import VaultStorage
+
+/// Every sealed page of a vault file opened with `cipher`, as plaintext page bytes: what
+/// someone holding the passphrase could read from the file, free pages included.
+func openedPages(of path: String, cipher: PageCipher, pageSize: Int) throws -> [[UInt8]] {
+  let image = try fileBytes(path)
+  var pages = [[UInt8]]()
+  for number in 0..<image.count / pageSize {
+    let bytes = Array(image[number * pageSize..<(number + 1) * pageSize])
+    guard let page = try? Page(bytes, location: PageNumber(UInt64(number))), page.isSealed,
+      let opened = try? cipher.open(page)
+    else { continue }
+    pages.append(opened.bytes)
+  }
+  return pages
+}
+
+func sampleBody(_ index: Int) -> [UInt8] {
+  Array(
+    """
+    {"displayName":"Client \(index)","emails":["client\(index)@example.com"],\
+    "phones":["+1 555 01\(index % 100)"],"notes":"prefers golden hour, \(index)",\
+    "address":{"city":"Lisbon","street":"Rua \(index)"}}
+    """.utf8)
+}
+
+@Suite struct SealedRecordTests {
+  @Test func recordsRoundTripAndCompressWhenItPays() throws {
+    let dir = TemporaryDirectory()
+    let store = try SealedStore.create(at: dir.file("v.vault"), credential: testCredential)
+    let large = [UInt8](repeating: 0x61, count: 50_000)
+    try store.write { tx throws(VaultError) in
+      for index in 0..<300 { try tx.put(sampleBody(index), id: bytes("c\(index)"), in: "clients") }
+      try tx.put(large, id: bytes("big"), in: "clients")
+      try tx.put([], id: bytes("empty"), in: "clients")
+    }
+    try store.read { snapshot throws(VaultError) in
+      for index in 0..<300 {
+        #expect(try snapshot.get(bytes("c\(index)"), in: "clients") == sampleBody(index))
+      }
+      #expect(try snapshot.get(bytes("big"), in: "clients") == large)
+      #expect(try snapshot.get(bytes("empty"), in: "clients") == [])
+      #expect(try snapshot.get(bytes("nobody"), in: "clients") == nil)
+    }
+    // The 50 kB run compressed to almost nothing before sealing.
+    let stored = try #require(
+      try store.store.read { try $0.tree(named: "clients")?.value(forKey: bytes("big")) })
+    #expect(stored.count < 1_000)
+    #expect(try SealedRecord(decoding: stored).flags & SealedRecord.compressedFlag != 0)
+    try store.write { tx throws(VaultError) in
+      try tx.put(bytes("updated"), id: bytes("c1"), in: "clients")
+      #expect(try tx.get(bytes("c1"), in: "clients") == bytes("updated"))
+      #expect(try tx.remove(bytes("c2"), in: "clients"))
+      #expect(try tx.get(bytes("c2"), in: "clients") == nil)
+    }
+    #expect(
+      try store.read { s throws(VaultError) in try s.get(bytes("c1"), in: "clients") }
+        == bytes("updated"))
+    #expect(Checker.check(path: dir.file("v.vault"), credential: testCredential).ok)
+  }
+
+  /// Sealed bodies and wrapped keys are bound to their record: moved, swapped or
+  /// replayed, they fail to open, with a typed error.
+  @Test func swappedOrMovedSealsFailToOpen() throws {
+    let dir = TemporaryDirectory()
+    let store = try SealedStore.create(at: dir.file("v.vault"), credential: testCredential)
+    try store.write { tx throws(VaultError) in
+      try tx.put(bytes("alice's notes"), id: bytes("alice"), in: "clients")
+      try tx.put(bytes("bob's notes"), id: bytes("bob"), in: "clients")
+      try tx.put(bytes("a project"), id: bytes("alice"), in: "projects")
+    }
+    func raw(_ tree: String, _ key: [UInt8]) throws -> [UInt8] {
+      try #require(try store.store.read { try $0.tree(named: tree)?.value(forKey: key) })
+    }
+    let aliceBody = try raw("clients", bytes("alice"))
+    let bobBody = try raw("clients", bytes("bob"))
+    let aliceKey = SealedStore.dataKeyKey(collection: "clients", id: bytes("alice"))
+    let bobKey = SealedStore.dataKeyKey(collection: "clients", id: bytes("bob"))
+    let aliceDEK = try raw(SealedStore.dataKeyTree, aliceKey)
+    let bobDEK = try raw(SealedStore.dataKeyTree, bobKey)
+    let attacks: [(String, (WriteTransaction) throws -> Void, [UInt8], String)] = [
+      (
+        "bodies swapped",
+        { tx in
+          try tx.openTree(named: "clients").insert(bobBody, forKey: bytes("alice"))
+        }, bytes("alice"), "clients"
+      ),
+      (
+        "data keys swapped",
+        { tx in
+          try tx.openTree(named: SealedStore.dataKeyTree).insert(bobDEK, forKey: aliceKey)
+        }, bytes("alice"), "clients"
+      ),
+      (
+        "body and key moved together",
+        { tx in
+          try tx.openTree(named: "clients").insert(bobBody, forKey: bytes("alice"))
+          try tx.openTree(named: SealedStore.dataKeyTree).insert(bobDEK, forKey: aliceKey)
+        }, bytes("alice"), "clients"
+      ),
+      (
+        "moved to another collection",
+        { tx in
+          try tx.openTree(named: "projects").insert(aliceBody, forKey: bytes("alice"))
+          try tx.openTree(named: SealedStore.dataKeyTree).insert(
+            aliceDEK, forKey: SealedStore.dataKeyKey(collection: "projects", id: bytes("alice")))
+        }, bytes("alice"), "projects"
+      ),
+      (
+        "version relabelled",
+        { tx in
+          var record = try SealedRecord(decoding: aliceBody)
+          record.version += 1
+          try tx.openTree(named: "clients").insert(record.encode(), forKey: bytes("alice"))
+        }, bytes("alice"), "clients"
+      ),
+    ]
+    for (what, attack, id, collection) in attacks {
+      try store.store.write { tx in try attack(tx) }
+      let error = #expect(throws: VaultError.self, "\(what)") {
+        try store.read { s throws(VaultError) in try s.get(id, in: collection) }
+      }
+      #expect(error?.code == .authenticationFailed, "\(what): \(String(describing: error))")
+      // Put things back for the next attack.
+      try store.store.write { tx in
+        try tx.openTree(named: "clients").insert(aliceBody, forKey: bytes("alice"))
+        try tx.openTree(named: SealedStore.dataKeyTree).insert(aliceDEK, forKey: aliceKey)
+        try tx.openTree(named: SealedStore.dataKeyTree).insert(bobDEK, forKey: bobKey)
+      }
+      #expect(
+        try store.read { s throws(VaultError) in try s.get(bytes("alice"), in: "clients") }
+          == bytes("alice's notes"))
+    }
+  }
+
+  /// Rotation re-wraps every data key, rewrites no body, and retires the old KEK.
+  @Test func rotationRewrapsKeysAndLeavesBodiesAlone() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("v.vault")
+    let store = try SealedStore.create(at: path, credential: testCredential)
+    try store.write { tx throws(VaultError) in
+      for index in 0..<1_000 {
+        try tx.put(sampleBody(index), id: bytes("c\(index)"), in: "clients")
+      }
+    }
+    func bodies() throws -> [[UInt8]: [UInt8]] {
+      try store.store.read { snapshot in
+        var result = [[UInt8]: [UInt8]]()
+        try snapshot.tree(named: "clients")?.scan { key, value in
+          result[key] = value
+          return true
+        }
+        return result
+      }
+    }
+    let before = try bodies()
+    var reports = [(Int, Int)]()
+    let report = try store.rotateKeyEncryptionKey(batchSize: 128) { reports.append(($0, $1)) }
+    #expect(report.kekID == 2 && report.rewrapped == 1_000 && report.retired == [1])
+    #expect(report.batches >= 1_000 / 128)
+    #expect(reports.last.map { $0 == (1_000, 1_000) } == true)
+    #expect(try bodies() == before)
+    #expect(try !store.isRotationPending)
+    try store.read { snapshot throws(VaultError) in
+      for index in 0..<1_000 {
+        #expect(try snapshot.get(bytes("c\(index)"), in: "clients") == sampleBody(index))
+      }
+    }
+    var kekIDs = Set<UInt32>()
+    try store.store.read { snapshot in
+      try snapshot.tree(named: SealedStore.dataKeyTree)?.scan { _, value in
+        kekIDs.insert(try WrappedDataKey(decoding: value).kekID)
+        return true
+      }
+    }
+    #expect(kekIDs == [2])
+    // A second rotation works the same way, and new records use the new KEK.
+    try store.write { tx throws(VaultError) in
+      try tx.put(bytes("new"), id: bytes("n"), in: "clients")
+    }
+    #expect(try store.rotateKeyEncryptionKey().retired == [2])
+    let reopened = try SealedStore.open(at: path, credential: testCredential)
+    #expect(
+      try reopened.read { s throws(VaultError) in try s.get(bytes("n"), in: "clients") }
+        == bytes("new"))
+  }
+
+  /// A crash at any write or sync of a rotation leaves every record readable; the next
+  /// call resumes and finishes it.
+  @Test func aCrashDuringRotationLosesNothingAndResumes() throws {
+    let seed = testSeed(31)
+    let dir = TemporaryDirectory()
+    let path = dir.file("v.vault")
+    do {
+      let store = try SealedStore.create(at: path, credential: testCredential)
+      try store.write { tx throws(VaultError) in
+        for index in 0..<400 {
+          try tx.put(sampleBody(index), id: bytes("c\(index)"), in: "clients")
+        }
+      }
+    }
+    let initial = try fileBytes(path)
+    // Count the operations of an uninterrupted rotation.
+    let clean = SimulatedDisk(image: initial)
+    let cleanStore = try SealedStore(
+      VaultStore(
+        path: dir.file("clean.vault"), file: clean, options: .init(), credential: testCredential))
+    let start = clean.operations
+    try cleanStore.rotateKeyEncryptionKey(batchSize: 50)
+    let operations = clean.operations - start
+    var random = SeededGenerator(seed: seed)
+    var resumed = 0
+    for crashAt in stride(from: 1, through: operations, by: max(1, operations / 25)) {
+      let disk = SimulatedDisk(image: initial)
+      let store = try SealedStore(
+        VaultStore(
+          path: dir.file("r\(crashAt).vault"), file: disk, options: .init(),
+          credential: testCredential))
+      disk.crashAtOperation = disk.operations + crashAt
+      #expect(throws: VaultError.self) { try store.rotateKeyEncryptionKey(batchSize: 50) }
+      let image = dir.file("crash\(crashAt).vault")
+      try Data(disk.imageAfterPowerLoss(using: &random)).write(to: URL(fileURLWithPath: image))
+      let reopened = try SealedStore.open(at: image, credential: testCredential)
+      try reopened.read { snapshot throws(VaultError) in
+        for index in 0..<400 {
+          #expect(
+            try snapshot.get(bytes("c\(index)"), in: "clients") == sampleBody(index),
+            "seed \(seed), crash at \(crashAt)")
+        }
+      }
+      if try reopened.isRotationPending { resumed += 1 }
+      let report = try reopened.rotateKeyEncryptionKey(batchSize: 50)
+      #expect(try !reopened.isRotationPending)
+      try reopened.read { snapshot throws(VaultError) in
+        #expect(try snapshot.get(bytes("c399"), in: "clients") == sampleBody(399))
+      }
+      #expect(!report.retired.contains(report.kekID))
+      #expect(Checker.check(path: image, credential: testCredential).ok)
+    }
+    #expect(resumed > 0)
+  }
+
+  /// After erasure, neither the wrapped key nor the sealed body survives anywhere in
+  /// the file, even to someone who opens every page, free ones included, with the key.
+  @Test func erasedRecordsCannotBeRecoveredEvenWithTheKey() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("v.vault")
+    let store = try SealedStore.create(at: path, credential: testCredential)
+    // Several versions, so older copies of the victim's pages pile up in free pages.
+    for round in 0..<4 {
+      try store.write { tx throws(VaultError) in
+        for index in 0..<200 {
+          try tx.put(sampleBody(index * 10 + round), id: bytes("c\(index)"), in: "clients")
+        }
+      }
+    }
+    let victims = [bytes("c7"), bytes("c150")]
+    var secrets = [[UInt8]]()
+    for round in 0..<3 {
+      // Rewrite the victims a few times more: each version leaves a copy behind.
+      try store.write { tx throws(VaultError) in
+        for victim in victims {
+          try tx.put(Array("secret \(round) of \(victim)".utf8), id: victim, in: "clients")
+        }
+      }
+      for victim in victims {
+        let wrapped = try #require(
+          try store.store.read {
+            try $0.tree(named: SealedStore.dataKeyTree)?.value(
+              forKey: SealedStore.dataKeyKey(collection: "clients", id: victim))
+          })
+        let body = try #require(
+          try store.store.read { try $0.tree(named: "clients")?.value(forKey: victim) })
+        secrets += [wrapped, body]
+      }
+    }
+    let cipher = try #require(store.store.reader.cipher)
+    let pageSize = store.store.pageSize
+    // Before: someone with the key finds the newest ones, and older copies linger in
+    // free pages (the search works, and erasure has something to do).
+    let before = try openedPages(of: path, cipher: cipher, pageSize: pageSize)
+    let found = secrets.filter { secret in before.contains { contains($0, secret) } }
+    #expect(found.count > 4, "only \(found.count) of \(secrets.count) secrets found before")
+
+    let zeroed = try store.eraseRecords(victims.map { ("clients", $0) })
+    #expect(zeroed > 0)
+    let raw = try fileBytes(path)
+    let after = try openedPages(of: path, cipher: cipher, pageSize: pageSize)
+    for secret in secrets {
+      #expect(!contains(raw, secret))
+      #expect(!after.contains { contains($0, secret) }, "an erased secret survives in a page")
+    }
+    // Everything else is intact.
+    try store.read { snapshot throws(VaultError) in
+      #expect(try snapshot.get(bytes("c7"), in: "clients") == nil)
+      #expect(try snapshot.get(bytes("c8"), in: "clients") == sampleBody(8 * 10 + 3))
+    }
+    #expect(Checker.check(path: path, credential: testCredential).ok)
+    // Keeping the body (a retained record) still makes it unreadable.
+    try store.eraseRecords([("clients", bytes("c9"))], keepBodies: true)
+    let error = #expect(throws: VaultError.self) {
+      try store.read { s throws(VaultError) in try s.get(bytes("c9"), in: "clients") }
+    }
+    #expect(error?.code == .erased)
+  }
+
+  /// Erasure waits for a snapshot that still reads the erased data, and gives up with
+  /// a typed error rather than pulling pages from under it.
+  @Test func erasureWaitsForOlderSnapshots() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("v.vault")
+    let store = try SealedStore.create(
+      at: path, credential: testCredential, options: .init(lockTimeout: 0.3))
+    try store.write { tx throws(VaultError) in try tx.put(bytes("x"), id: bytes("a"), in: "clients")
+    }
+    let snapshot = try store.store.makeSnapshot()
+    let error = #expect(throws: VaultError.self) {
+      try store.eraseRecords([("clients", bytes("a"))])
+    }
+    #expect(error?.code == .locked)
+    // The old snapshot still reads its state.
+    #expect(try snapshot.tree(named: "clients")?.value(forKey: bytes("a")) != nil)
+    snapshot.close()
+    // Scrubbing again now completes.
+    #expect(try store.store.scrubFreePages() >= 0)
+    #expect(Checker.check(path: path, credential: testCredential).ok)
+  }
+}
