@@ -12,7 +12,8 @@ package enum CommandLineTool {
   static var commands: [any Command.Type] {
     [
       InitCommand.self, InfoCommand.self, CheckCommand.self, PagesCommand.self,
-      PageCommand.self, StatsCommand.self, VersionCommand.self,
+      PageCommand.self, StatsCommand.self, KeyCommand.self, EraseClientCommand.self,
+      VersionCommand.self,
     ]
   }
 

@@ -1,4 +1,5 @@
 import Foundation
+import StudioVault
 import Testing
 import VaultCLI
 import VaultCore
@@ -173,7 +174,9 @@ func parseJSON(_ text: String) throws -> [String: Any] {
     #expect(vault("stats", path).status == 0)
   }
 
-  @Test(arguments: ["init", "info", "check", "pages", "page", "stats", "version"])
+  @Test(arguments: [
+    "init", "info", "check", "pages", "page", "stats", "key", "erase-client", "version",
+  ])
   func helpIsTheSameBothWaysAndListsExitCodes(command: String) {
     let viaHelp = vault("help", command)
     let viaFlag = vault(command, "--help")
@@ -215,5 +218,50 @@ func parseJSON(_ text: String) throws -> [String: Any] {
     #expect(try run(["check", dir.file("v.vault")]) == 0)
     #expect(try run(["info", dir.file("nothing")]) == 66)
     #expect(try run(["bogus"]) == 64)
+  }
+
+  @Test func keyCommandsChangeThePassphraseRotateAndErase() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("v.vault")
+    #expect(vault("init", path, "--kdf", "interactive").status == 0)
+    do {
+      let store = try SealedStore.open(at: path, credential: .passphrase(cliPassphrase))
+      try store.write { tx throws(VaultError) in
+        for index in 0..<50 { try tx.put(sampleBody(index), id: bytes("c\(index)"), in: "clients") }
+      }
+    }
+    // Rotation: every data key re-wrapped, the first KEK retired.
+    let rotated = vault("key", "rotate", path, "--batch", "7", "--json")
+    #expect(rotated.status == 0, "\(rotated.errors)")
+    let report = try parseJSON(rotated.output)
+    #expect(report["rewrapped"] as? Int == 50 && report["retired"] as? [Int] == [1])
+    #expect(vault("key", "rotate", path, "--batch", "0").status == 64)
+
+    // Passphrase change: the new one from the environment, never an argument.
+    let newPassphrase = "a brand new passphrase"
+    let missing = vault("key", "passphrase", path)
+    #expect(missing.status == 64 && missing.errors.contains("VAULT_NEW_PASSPHRASE"))
+    let changed = vault(
+      environment: ["VAULT_PASSPHRASE": cliPassphrase, "VAULT_NEW_PASSPHRASE": newPassphrase],
+      "key", "passphrase", path, "--kdf", "interactive")
+    #expect(changed.status == 0, "\(changed.errors)")
+    #expect(!changed.output.contains(newPassphrase) && !changed.errors.contains(newPassphrase))
+    // The old passphrase is refused with the authentication exit code.
+    let refused = vault("key", "rotate", path)
+    #expect(refused.status == 77 && refused.errors.contains("passphrase"))
+    #expect(!refused.errors.contains(cliPassphrase))
+
+    // Erasure.
+    let withNew = ["VAULT_PASSPHRASE": newPassphrase]
+    let erased = vault(environment: withNew, "erase-client", path, "c3", "--json")
+    #expect(erased.status == 0, "\(erased.errors)")
+    #expect(vault(environment: withNew, "erase-client", path, "nobody").status == 64)
+    let store = try SealedStore.open(at: path, credential: .passphrase(newPassphrase))
+    try store.read { snapshot throws(VaultError) in
+      #expect(try snapshot.get(bytes("c3"), in: "clients") == nil)
+      #expect(try snapshot.get(bytes("c4"), in: "clients") == sampleBody(4))
+    }
+    #expect(vault(environment: [:], "check", path).status == 0)
+    #expect(vault("key", "sideways", path).status == 64)
   }
 }
