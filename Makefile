@@ -4,6 +4,7 @@
 SWIFT        ?= swift
 BUILD_FLAGS  ?=
 DEMO_DIR     ?= demo
+DEMO_PASSPHRASE ?= correct horse battery staple
 VAULT_DEBUG  := .build/debug/vault
 VAULT        := .build/release/vault
 
@@ -31,8 +32,13 @@ demo: deps
 	$(SWIFT) build -c release --product vault
 	rm -rf $(DEMO_DIR)
 	mkdir -p $(DEMO_DIR)
-	$(VAULT) init $(DEMO_DIR)/studio.vault
+	@echo "demo passphrase (given through VAULT_PASSPHRASE, never as an argument): $(DEMO_PASSPHRASE)"
+	VAULT_PASSPHRASE='$(DEMO_PASSPHRASE)' $(VAULT) init $(DEMO_DIR)/studio.vault
 	$(VAULT) info $(DEMO_DIR)/studio.vault
+	$(VAULT) check $(DEMO_DIR)/studio.vault
+	VAULT_PASSPHRASE='$(DEMO_PASSPHRASE)' $(VAULT) key rotate $(DEMO_DIR)/studio.vault
+	VAULT_PASSPHRASE='$(DEMO_PASSPHRASE)' VAULT_NEW_PASSPHRASE='$(DEMO_PASSPHRASE), changed' \
+	  $(VAULT) key passphrase $(DEMO_DIR)/studio.vault
 	$(VAULT) check $(DEMO_DIR)/studio.vault
 
 test: deps
