@@ -18,6 +18,8 @@ let package = Package(
     // The page store with the modules its API speaks in (errors, keys, format types).
     .library(
       name: "VaultStorage", targets: ["VaultStorage", "VaultFormat", "VaultCrypto", "VaultCore"]),
+    // Records sealed under their own keys (the engine under the access layer).
+    .library(name: "StudioVault", targets: ["StudioVault"]),
     .executable(name: "vault", targets: ["vault"]),
   ],
   targets: [

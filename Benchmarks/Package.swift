@@ -15,7 +15,10 @@ let package = Package(
     ),
     .executableTarget(
       name: "vault-bench",
-      dependencies: [.product(name: "VaultStorage", package: "StudioVault"), "CSQLite"]
+      dependencies: [
+        .product(name: "VaultStorage", package: "StudioVault"),
+        .product(name: "StudioVault", package: "StudioVault"), "CSQLite",
+      ]
     ),
   ],
   swiftLanguageModes: [.v6]

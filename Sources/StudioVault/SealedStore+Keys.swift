@@ -5,15 +5,15 @@ import VaultStorage
 
 extension SealedStore {
   /// What a KEK rotation did.
-  package struct RotationReport: Sendable, Equatable {
+  @_spi(Engine) public struct RotationReport: Sendable, Equatable {
     /// The KEK that is now primary and wraps every data key.
-    package var kekID: UInt32
+    @_spi(Engine) public var kekID: UInt32
     /// Data keys re-wrapped by this call.
-    package var rewrapped: Int
+    @_spi(Engine) public var rewrapped: Int
     /// KEKs retired (deleted) because nothing refers to them any more.
-    package var retired: [UInt32]
+    @_spi(Engine) public var retired: [UInt32]
     /// Transactions committed.
-    package var batches: Int
+    @_spi(Engine) public var batches: Int
   }
 
   /// Makes a new KEK primary and re-wraps every data key under it, `batchSize` keys per
@@ -30,95 +30,124 @@ extension SealedStore {
   /// - Complexity: O(records) key unwraps and wraps; O(records / keys per page) pages
   ///   written.
   @discardableResult
-  package func rotateKeyEncryptionKey(
+  @_spi(Engine) public func rotateKeyEncryptionKey(
     batchSize: Int = 10_000, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
   ) throws(VaultError) -> RotationReport {
     precondition(batchSize > 0, "a rotation batch must hold at least one key")
     // Start a rotation, unless one is under way (a crash interrupted it).
-    var cursor: [UInt8] = []
+    var position = RotationPosition(tree: "", after: [])
     let target: UInt32 = try write { tx throws(VaultError) in
       let keyring = try tx.keyring()
       if let saved = try keyring.value(forKey: Keyring.rotationKey) {
-        cursor = Array(saved.dropFirst(4))
-        return try Keyring.decodeID(saved)
+        let (id, resumed) = try RotationPosition.decode(saved)
+        position = resumed
+        return id
       }
       _ = try tx.primaryKEK()
       let (id, _) = try tx.addKEK(makePrimary: true)
-      try keyring.insert(Self.rotationState(target: id, after: []), forKey: Keyring.rotationKey)
+      try keyring.insert(position.encode(target: id), forKey: Keyring.rotationKey)
       return id
     }
     var report = RotationReport(kekID: target, rewrapped: 0, retired: [], batches: 1)
-    let total = try read { snapshot throws(VaultError) in
-      Int(try snapshot.snapshot.tree(named: Self.dataKeyTree)?.count ?? 0)
+    let (trees, total) = try read { snapshot throws(VaultError) in
+      let names = try snapshot.snapshot.treeNames().filter {
+        $0.hasPrefix(Self.dataKeyTreePrefix)
+      }
+      var count = 0
+      for name in names { count += Int(try snapshot.snapshot.tree(named: name)?.count ?? 0) }
+      return (names, count)
     }
     var done = 0
-    var finished = false
-    while !finished {
-      try write { tx throws(VaultError) in
-        let keys = try tx.dataKeys()
+    var remaining = trees.filter { $0 >= position.tree }
+    while true {
+      let finished: Bool = try write { tx throws(VaultError) in
         let keyring = try tx.keyring()
         let newKEK = try kek(target, in: keyring)
-        // Collect a batch first: the tree must not change under a scan.
-        var batch = [([UInt8], [UInt8])]()
-        try keys.scanTyped(from: cursor.isEmpty ? nil : cursor + [0]) { key, value in
-          batch.append((key, value))
-          return batch.count < batchSize
-        }
-        for (key, value) in batch {
-          let wrapped = try WrappedDataKey(decoding: value)
-          guard wrapped.kekID != target else { continue }
-          let binding = try bindingOfDataKeyEntry(key)
-          let dataKey = try wrapped.unwrap(
-            kek: try kek(wrapped.kekID, in: keyring), binding: binding)
-          let rewrapped = WrappedDataKey.wrap(dataKey, kek: newKEK, kekID: target, binding: binding)
-          try keys.insert(rewrapped.encode(), forKey: key)
-          report.rewrapped += 1
-        }
-        done += batch.count
-        if let last = batch.last?.0, batch.count == batchSize {
-          cursor = last
-          try keyring.insert(
-            Self.rotationState(target: target, after: last), forKey: Keyring.rotationKey)
-        } else {
-          // Every key is under the target: retire the rest.
-          finished = true
-          try keyring.removeValue(forKey: Keyring.rotationKey)
-          var retired = [UInt32]()
-          try keyring.scanTyped(from: Keyring.kekRange.start, to: Keyring.kekRange.end) {
-            key, _ throws(VaultError) in
-            let id = try Keyring.kekID(fromKey: key)
-            if id != target { retired.append(id) }
-            return true
+        var budget = batchSize
+        while budget > 0, let name = remaining.first {
+          let collection = String(name.dropFirst(Self.dataKeyTreePrefix.count))
+          let after = name == position.tree ? position.after : []
+          // Collect before changing: a tree must not change under its own scan.
+          var batch = [([UInt8], [UInt8])]()
+          if let keys = try tx.transaction.tree(named: name) {
+            try keys.scanTyped(from: after.isEmpty ? nil : after + [0]) { key, value in
+              batch.append((key, value))
+              return batch.count < budget
+            }
+            for (id, value) in batch {
+              let wrapped = try WrappedDataKey(decoding: value)
+              guard wrapped.kekID != target else { continue }
+              let binding = binding(collection, id)
+              let dataKey = try wrapped.unwrap(
+                kek: try kek(wrapped.kekID, in: keyring), binding: binding)
+              let rewrapped = WrappedDataKey.wrap(
+                dataKey, kek: newKEK, kekID: target, binding: binding)
+              try keys.insert(rewrapped.encode(), forKey: id)
+              report.rewrapped += 1
+            }
           }
-          for id in retired { try keyring.removeValue(forKey: Keyring.kekKey(id)) }
-          report.retired = retired
+          done += batch.count
+          budget -= batch.count
+          if budget == 0, let last = batch.last?.0 {
+            position = RotationPosition(tree: name, after: last)
+          } else {
+            // This tree is done (or empty): on to the next.
+            remaining.removeFirst()
+            position = RotationPosition(tree: remaining.first ?? "", after: [])
+          }
         }
+        guard remaining.isEmpty else {
+          try keyring.insert(position.encode(target: target), forKey: Keyring.rotationKey)
+          return false
+        }
+        // Every key is under the target: retire the rest.
+        try keyring.removeValue(forKey: Keyring.rotationKey)
+        var retired = [UInt32]()
+        try keyring.scanTyped(from: Keyring.kekRange.start, to: Keyring.kekRange.end) {
+          key, _ throws(VaultError) in
+          let id = try Keyring.kekID(fromKey: key)
+          if id != target { retired.append(id) }
+          return true
+        }
+        for id in retired { try keyring.removeValue(forKey: Keyring.kekKey(id)) }
+        report.retired = retired
+        return true
       }
       report.batches += 1
       progress(min(done, total), total)
+      if finished { break }
     }
     keks.withLock { cache in for id in report.retired { cache[id] = nil } }
     return report
   }
 
-  static func rotationState(target: UInt32, after key: [UInt8]) -> [UInt8] {
-    withUnsafeBytes(of: target.littleEndian) { Array($0) } + key
-  }
+  /// Where a rotation stands: the data-key tree it is in and the last key re-wrapped
+  /// there. Stored in the keyring as target KEK id (u32) ‖ u8 name length ‖ name ‖ key.
+  struct RotationPosition {
+    var tree: String
+    var after: [UInt8]
 
-  /// The record a data-key entry belongs to, from its key (`u8 length ‖ collection ‖
-  /// record id`).
-  func bindingOfDataKeyEntry(_ key: [UInt8]) throws(VaultError) -> RecordBinding {
-    guard let length = key.first.map(Int.init), key.count >= 1 + length else {
-      throw VaultError(.corrupt, "malformed data-key entry")
+    func encode(target: UInt32) -> [UInt8] {
+      let name = Array(tree.utf8)
+      return withUnsafeBytes(of: target.littleEndian) { Array($0) }
+        + [UInt8(truncatingIfNeeded: name.count)] + name + after
     }
-    guard let collection = String(validating: key[1..<1 + length], as: UTF8.self) else {
-      throw VaultError(.corrupt, "data-key entry names a collection that is not UTF-8")
+
+    static func decode(_ bytes: [UInt8]) throws(VaultError) -> (UInt32, RotationPosition) {
+      let target = try Keyring.decodeID(bytes)
+      guard bytes.count >= 5, bytes.count >= 5 + Int(bytes[4]) else {
+        throw VaultError(.corrupt, "the keyring's rotation entry is truncated")
+      }
+      let length = Int(bytes[4])
+      guard let tree = String(validating: bytes[5..<5 + length], as: UTF8.self) else {
+        throw VaultError(.corrupt, "the keyring's rotation entry names no tree")
+      }
+      return (target, RotationPosition(tree: tree, after: Array(bytes[(5 + length)...])))
     }
-    return binding(collection, Array(key[(1 + length)...]))
   }
 
   /// Whether a KEK rotation was interrupted and awaits ``rotateKeyEncryptionKey``.
-  package var isRotationPending: Bool {
+  @_spi(Engine) public var isRotationPending: Bool {
     get throws(VaultError) {
       try read { snapshot throws(VaultError) in
         try snapshot.snapshot.tree(named: Self.keyringTree)?.value(forKey: Keyring.rotationKey)
@@ -137,7 +166,7 @@ extension SealedStore {
   ///   retained by law whose personal content must go.
   /// - Returns: the number of pages zeroed.
   @discardableResult
-  package func eraseRecords(
+  @_spi(Engine) public func eraseRecords(
     _ records: [(collection: String, id: [UInt8])], keepBodies: Bool = false
   )
     throws(VaultError) -> Int
@@ -156,7 +185,7 @@ extension SealedStore {
 
   /// Replaces the credential that unlocks the vault (O(1): see
   /// ``VaultStore/changeCredential(to:keyDerivation:)``).
-  package func changeCredential(
+  @_spi(Engine) public func changeCredential(
     to credential: VaultCredential, keyDerivation: PasswordKDF.Parameters = .moderate
   ) throws(VaultError) {
     try store.changeCredential(to: credential, keyDerivation: keyDerivation)

@@ -11,7 +11,7 @@ import VaultStorage
 /// passphrase ──Argon2id──▶ wraps the master key (header key slot)
 /// master key ──KDF──▶ page key, keyring key, index blinding key, …
 /// keyring key ──wraps──▶ key-encryption keys (KEKs), tree "$keyring"
-/// KEK ──wraps──▶ one data key per record, tree "$dataKeys"
+/// KEK ──wraps──▶ one data key per record, tree "$keys:COLLECTION"
 /// DEK ──seals──▶ the record body (zstd first when it pays), in the collection's tree
 /// ```
 ///
@@ -22,21 +22,28 @@ import VaultStorage
 ///
 /// Record access in the product goes through capability handles (the access layer);
 /// this type is the engine underneath, hence `package`.
-package final class SealedStore: Sendable {
-  package let store: VaultStore
+@_spi(Engine) public final class SealedStore: Sendable {
+  @_spi(Engine) public let store: VaultStore
   let vaultID: [UInt8]
   let keyringKey: SymmetricKey
   /// Unwrapped KEKs by id. A KEK never changes once created, so entries stay valid
   /// until the KEK is retired (then they are dropped).
   let keks = Mutex<[UInt32: SymmetricKey]>([:])
 
-  package static let keyringTree = "$keyring"
-  package static let dataKeyTree = "$dataKeys"
+  @_spi(Engine) public static let keyringTree = "$keyring"
+  /// Data-key trees are named this prefix and their collection.
+  @_spi(Engine) public static let dataKeyTreePrefix = "$keys:"
+
+  /// The tree holding the wrapped data keys of `collection`'s records, by record id
+  /// (short keys that differ early: lookups compare few bytes).
+  @_spi(Engine) public static func dataKeyTree(for collection: String) -> String {
+    dataKeyTreePrefix + collection
+  }
 
   /// Wraps an open store, which must have been opened with its key.
   ///
   /// - Throws: `.keyRequired` for a store opened without a credential.
-  package init(_ store: VaultStore) throws(VaultError) {
+  @_spi(Engine) public init(_ store: VaultStore) throws(VaultError) {
     guard let master = store.masterKey else {
       throw VaultError(.keyRequired, "sealed records need the vault opened with its key")
     }
@@ -46,7 +53,7 @@ package final class SealedStore: Sendable {
   }
 
   /// Creates a vault and its first KEK.
-  package static func create(
+  @_spi(Engine) public static func create(
     at path: String, credential: VaultCredential,
     keyDerivation: PasswordKDF.Parameters = .moderate, pageSize: Int = 4096,
     options: VaultStore.Options = .init()
@@ -60,14 +67,15 @@ package final class SealedStore: Sendable {
   }
 
   /// Opens a vault with its credential.
-  package static func open(
+  @_spi(Engine) public static func open(
     at path: String, credential: VaultCredential, options: VaultStore.Options = .init()
   ) throws(VaultError) -> SealedStore {
     try SealedStore(VaultStore.open(at: path, credential: credential, options: options))
   }
 
   /// Runs `body` in one write transaction (see ``VaultStore/write(_:)``).
-  package func write<T>(_ body: (SealedTransaction) throws(VaultError) -> T) throws(VaultError)
+  @_spi(Engine) public func write<T>(_ body: (SealedTransaction) throws(VaultError) -> T)
+    throws(VaultError)
     -> T
   {
     var result: T?
@@ -79,7 +87,9 @@ package final class SealedStore: Sendable {
   }
 
   /// Runs `body` with a snapshot of the newest commit.
-  package func read<T>(_ body: (SealedSnapshot) throws(VaultError) -> T) throws(VaultError) -> T {
+  @_spi(Engine) public func read<T>(_ body: (SealedSnapshot) throws(VaultError) -> T)
+    throws(VaultError) -> T
+  {
     let snapshot = try store.makeSnapshot()
     defer { snapshot.close() }
     return try body(SealedSnapshot(store: self, snapshot: snapshot))
@@ -111,12 +121,6 @@ package final class SealedStore: Sendable {
     return key
   }
 
-  /// The data-key tree key of a record: `u8 length ‖ collection ‖ record id`.
-  static func dataKeyKey(collection: String, id: [UInt8]) -> [UInt8] {
-    let name = Array(collection.utf8)
-    return [UInt8(truncatingIfNeeded: name.count)] + name + id
-  }
-
   func binding(_ collection: String, _ id: [UInt8]) -> RecordBinding {
     RecordBinding(vaultID: vaultID, collection: collection, recordID: id)
   }
@@ -134,7 +138,7 @@ package final class SealedStore: Sendable {
 }
 
 /// Point lookups, which write transactions and snapshots both offer.
-package protocol TreeLookup {
+protocol TreeLookup {
   func value(forKey key: [UInt8]) throws(VaultError) -> [UInt8]?
 }
 
@@ -152,7 +156,7 @@ struct MissingTree: TreeLookup {
 /// |---|---|
 /// | `00` | the primary KEK's id (u32) |
 /// | `01` ‖ id (u32 big-endian) | the KEK sealed under the keyring key (nonce ‖ ciphertext ‖ tag) |
-/// | `02` | a rotation in progress: target KEK id (u32), then the last data-key entry re-wrapped |
+/// | `02` | a rotation in progress: target KEK id (u32), the data-key tree it is in (u8 length, name), the last key re-wrapped there |
 enum Keyring {
   static let primaryKey: [UInt8] = [0x00]
   static let rotationKey: [UInt8] = [0x02]

@@ -4,17 +4,18 @@ import VaultFormat
 import VaultStorage
 
 /// Sealed records inside one write transaction.
-package struct SealedTransaction {
+@_spi(Engine) public struct SealedTransaction {
   let store: SealedStore
-  package let transaction: WriteTransaction
+  @_spi(Engine) public let transaction: WriteTransaction
 
   /// The keyring tree, created on first use.
   func keyring() throws(VaultError) -> WriteTree {
     try transaction.openTree(named: SealedStore.keyringTree)
   }
 
-  func dataKeys() throws(VaultError) -> WriteTree {
-    try transaction.openTree(named: SealedStore.dataKeyTree)
+  /// The tree of `collection`'s wrapped data keys, created on first use.
+  func dataKeys(_ collection: String) throws(VaultError) -> WriteTree {
+    try transaction.openTree(named: SealedStore.dataKeyTree(for: collection))
   }
 
   /// The id and key of the primary KEK, creating the first one in a new vault.
@@ -56,7 +57,9 @@ package struct SealedTransaction {
 
   /// Seals `body` as record `id` of `collection` under a fresh data key, replacing any
   /// earlier version (whose key is destroyed with it).
-  package func put(_ body: [UInt8], id: [UInt8], in collection: String) throws(VaultError) {
+  @_spi(Engine) public func put(_ body: [UInt8], id: [UInt8], in collection: String)
+    throws(VaultError)
+  {
     let (kekID, kek) = try primaryKEK()
     let binding = store.binding(collection, id)
     let dataKey = SymmetricKey.random()
@@ -64,19 +67,19 @@ package struct SealedTransaction {
     let record = SealedRecord.seal(
       body, version: transaction.id.rawValue, dataKey: dataKey, binding: binding)
     let wrapped = WrappedDataKey.wrap(dataKey, kek: kek, kekID: kekID, binding: binding)
-    try dataKeys().insert(
-      wrapped.encode(), forKey: SealedStore.dataKeyKey(collection: collection, id: id))
+    try dataKeys(collection).insert(wrapped.encode(), forKey: id)
     try transaction.openTree(named: collection).insert(record.encode(), forKey: id)
   }
 
   /// Record `id` of `collection`, opened, or nil.
-  package func get(_ id: [UInt8], in collection: String) throws(VaultError) -> [UInt8]? {
+  @_spi(Engine) public func get(_ id: [UInt8], in collection: String) throws(VaultError) -> [UInt8]?
+  {
     guard let tree = try transaction.tree(named: collection),
       let record = try tree.value(forKey: id)
     else { return nil }
     guard
-      let wrapped = try dataKeys().value(
-        forKey: SealedStore.dataKeyKey(collection: collection, id: id))
+      let wrapped = try transaction.tree(named: SealedStore.dataKeyTree(for: collection))?
+        .value(forKey: id)
     else {
       throw VaultError(.erased, "the record's key was destroyed: its content is gone for good")
     }
@@ -88,16 +91,17 @@ package struct SealedTransaction {
   ///
   /// - Returns: whether the record existed.
   @discardableResult
-  package func remove(_ id: [UInt8], in collection: String) throws(VaultError) -> Bool {
-    try dataKeys().removeValue(forKey: SealedStore.dataKeyKey(collection: collection, id: id))
+  @_spi(Engine) public func remove(_ id: [UInt8], in collection: String) throws(VaultError) -> Bool
+  {
+    try transaction.tree(named: SealedStore.dataKeyTree(for: collection))?.removeValue(forKey: id)
     guard let tree = try transaction.tree(named: collection) else { return false }
     return try tree.removeValue(forKey: id)
   }
 
   /// Destroys record `id`'s data key and keeps its sealed body: the body stays in
   /// place (a retained record keeps its id) but can never be opened again.
-  package func destroyKey(of id: [UInt8], in collection: String) throws(VaultError) {
-    try dataKeys().removeValue(forKey: SealedStore.dataKeyKey(collection: collection, id: id))
+  @_spi(Engine) public func destroyKey(of id: [UInt8], in collection: String) throws(VaultError) {
+    try transaction.tree(named: SealedStore.dataKeyTree(for: collection))?.removeValue(forKey: id)
   }
 }
 
@@ -118,17 +122,18 @@ extension WriteTree {
 }
 
 /// Sealed records as one snapshot sees them.
-package struct SealedSnapshot {
+@_spi(Engine) public struct SealedSnapshot {
   let store: SealedStore
-  package let snapshot: Snapshot
+  @_spi(Engine) public let snapshot: Snapshot
 
   /// Record `id` of `collection`, opened, or nil.
-  package func get(_ id: [UInt8], in collection: String) throws(VaultError) -> [UInt8]? {
+  @_spi(Engine) public func get(_ id: [UInt8], in collection: String) throws(VaultError) -> [UInt8]?
+  {
     guard let tree = try snapshot.tree(named: collection),
       let record = try tree.value(forKey: id)
     else { return nil }
-    guard let keys = try snapshot.tree(named: SealedStore.dataKeyTree),
-      let wrapped = try keys.value(forKey: SealedStore.dataKeyKey(collection: collection, id: id))
+    guard let keys = try snapshot.tree(named: SealedStore.dataKeyTree(for: collection)),
+      let wrapped = try keys.value(forKey: id)
     else {
       throw VaultError(.erased, "the record's key was destroyed: its content is gone for good")
     }

@@ -1,4 +1,5 @@
 internal import CSodium
+import Synchronization
 import VaultCore
 
 /// Bytes that must stay secret (passphrases, keys), kept in memory that libsodium
@@ -7,24 +8,34 @@ import VaultCore
 ///
 /// The bytes cannot be read back as an array: callers borrow them for the length of a
 /// closure, so copies do not spread through the heap.
-// SAFETY: the buffer is written only during init; afterwards it is read-only, and
-// sodium_free runs once, in deinit, when no other reference exists.
+// SAFETY: the buffer is written only during init; afterwards it is read-only, and it is
+// released once, in deinit, when no other reference exists.
 public final class SecretBytes: @unchecked Sendable, CustomStringConvertible,
   CustomDebugStringConvertible
 {
   private let base: UnsafeMutableRawPointer
+  /// Whether `base` is a slot of ``SecretSlab`` (small secrets) rather than its own
+  /// `sodium_malloc` allocation.
+  private let isSlot: Bool
   /// The number of secret bytes.
   public let count: Int
 
   /// Guarded memory of `count` bytes, filled by `initialize`.
   public init(count: Int, initialize: (UnsafeMutableRawBufferPointer) -> Void) {
     ensureSodium()
-    // sodium_malloc(0) may return NULL; keep at least one byte so `base` is valid.
-    guard let memory = sodium_malloc(max(count, 1)) else {
-      // Out of memory for a few bytes of key material: nothing sensible can continue.
-      fatalError("sodium_malloc failed for \(count) bytes")
+    if count <= SecretSlab.slotSize {
+      // Keys are made and dropped per record: a sodium_malloc each (mmap, mprotect,
+      // mlock) would cost more than the cryptography. Small secrets share slabs.
+      base = SecretSlab.shared.allocate()
+      isSlot = true
+    } else {
+      guard let memory = sodium_malloc(count) else {
+        // Out of memory for key material: nothing sensible can continue.
+        fatalError("sodium_malloc failed for \(count) bytes")
+      }
+      base = memory
+      isSlot = false
     }
-    base = memory
     self.count = count
     initialize(UnsafeMutableRawBufferPointer(start: base, count: count))
   }
@@ -54,7 +65,13 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible,
     }
   }
 
-  deinit { sodium_free(base) }
+  deinit {
+    if isSlot {
+      SecretSlab.shared.release(base)
+    } else {
+      sodium_free(base)
+    }
+  }
 
   /// Lends the bytes to `body`; they must not escape it.
   public func withUnsafeBytes<R, E: Error>(
@@ -78,5 +95,42 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible,
     bytes.withUnsafeMutableBytes { raw in
       if let address = raw.baseAddress { sodium_memzero(address, raw.count) }
     }
+  }
+}
+
+/// Guarded memory for small secrets: slots of ``slotSize`` bytes carved from
+/// `sodium_malloc`ed slabs (locked in memory, guard pages around each slab), handed out
+/// and taken back under a mutex. A released slot is wiped before it is reused.
+final class SecretSlab: Sendable {
+  static let slotSize = 64
+  static let slabSize = 16_384
+  static let shared = SecretSlab()
+
+  /// Addresses as integers, so the state is plain Sendable data.
+  private struct State {
+    var free: [UInt] = []
+  }
+  private let state = Mutex(State())
+
+  func allocate() -> UnsafeMutableRawPointer {
+    let address = state.withLock { state -> UInt in
+      if state.free.isEmpty {
+        guard let slab = sodium_malloc(Self.slabSize) else {
+          fatalError("sodium_malloc failed for a slab of secrets")
+        }
+        let start = UInt(bitPattern: slab)
+        for index in stride(from: Self.slabSize / Self.slotSize - 1, through: 0, by: -1) {
+          state.free.append(start + UInt(index * Self.slotSize))
+        }
+      }
+      return state.free.removeLast()
+    }
+    // Slabs are never freed, so the address stays valid.
+    return UnsafeMutableRawPointer(bitPattern: address)!
+  }
+
+  func release(_ pointer: UnsafeMutableRawPointer) {
+    sodium_memzero(pointer, Self.slotSize)
+    state.withLock { $0.free.append(UInt(bitPattern: pointer)) }
   }
 }

@@ -1,4 +1,5 @@
 internal import CZstd
+import Synchronization
 import VaultCore
 
 /// zstd compression of whole buffers. Record bodies and blob chunks are compressed
@@ -13,11 +14,13 @@ public enum Zstd {
   {
     let bound = ZSTD_compressBound(input.count)
     var output = [UInt8](repeating: 0, count: bound)
-    let written = input.withUnsafeBytes { source in
-      output.withUnsafeMutableBytes { destination in
-        ZSTD_compress(
-          destination.baseAddress, destination.count, source.baseAddress, source.count,
-          level)
+    let written = Contexts.compression.use { context in
+      input.withUnsafeBytes { source in
+        output.withUnsafeMutableBytes { destination in
+          ZSTD_compressCCtx(
+            OpaquePointer(context), destination.baseAddress, destination.count,
+            source.baseAddress, source.count, level)
+        }
       }
     }
     if ZSTD_isError(written) != 0 {
@@ -41,10 +44,13 @@ public enum Zstd {
       throw VaultError(.corrupt, "zstd frame declares \(declared) bytes, more than \(maximumSize)")
     }
     var output = [UInt8](repeating: 0, count: Int(declared))
-    let written = input.withUnsafeBytes { source in
-      output.withUnsafeMutableBytes { destination in
-        ZSTD_decompress(
-          destination.baseAddress, destination.count, source.baseAddress, source.count)
+    let written = Contexts.decompression.use { context in
+      input.withUnsafeBytes { source in
+        output.withUnsafeMutableBytes { destination in
+          ZSTD_decompressDCtx(
+            OpaquePointer(context), destination.baseAddress, destination.count,
+            source.baseAddress, source.count)
+        }
       }
     }
     if ZSTD_isError(written) != 0 {
@@ -58,5 +64,49 @@ public enum Zstd {
 
   private static func errorName(_ code: Int) -> String {
     String(cString: ZSTD_getErrorName(code))
+  }
+
+  /// Reusable zstd contexts: creating one per call (what ZSTD_compress does) costs
+  /// more than compressing a small record. Idle contexts wait in a pool; a context is
+  /// used by one thread at a time.
+  final class Contexts: Sendable {
+    static let compression = Contexts(
+      create: { UnsafeMutableRawPointer(ZSTD_createCCtx()) },
+      free: { _ = ZSTD_freeCCtx(OpaquePointer($0)) })
+    static let decompression = Contexts(
+      create: { UnsafeMutableRawPointer(ZSTD_createDCtx()) },
+      free: { _ = ZSTD_freeDCtx(OpaquePointer($0)) })
+    /// At most this many idle contexts are kept.
+    static let poolLimit = 8
+
+    private let create: @Sendable () -> UnsafeMutableRawPointer?
+    private let free: @Sendable (UnsafeMutableRawPointer) -> Void
+    /// Idle contexts, as addresses (plain Sendable data).
+    private let idle = Mutex<[UInt]>([])
+
+    private init(
+      create: @escaping @Sendable () -> UnsafeMutableRawPointer?,
+      free: @escaping @Sendable (UnsafeMutableRawPointer) -> Void
+    ) {
+      self.create = create
+      self.free = free
+    }
+
+    /// Runs `body` with a context of its own; returns zstd's error code for a context
+    /// that cannot be created.
+    func use(_ body: (UnsafeMutableRawPointer) -> Int) -> Int {
+      let reused = idle.withLock { $0.popLast() }.flatMap {
+        UnsafeMutableRawPointer(bitPattern: $0)
+      }
+      guard let context = reused ?? create() else { return -64 }  // ZSTD_error_memory_allocation
+      let result = body(context)
+      let kept = idle.withLock { pool -> Bool in
+        guard pool.count < Self.poolLimit else { return false }
+        pool.append(UInt(bitPattern: context))
+        return true
+      }
+      if !kept { free(context) }
+      return result
+    }
   }
 }

@@ -135,7 +135,7 @@ public struct SealedRecord: Sendable, Equatable {
   public static let compressedFlag: UInt8 = 0x01
   /// Bodies at least this long are tried with zstd; the compressed form is kept when
   /// it saves at least an eighth.
-  public static let compressionThreshold = 128
+  public static let compressionThreshold = 512
   static let headerLength = 10
 
   public var flags: UInt8

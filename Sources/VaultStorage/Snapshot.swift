@@ -13,12 +13,15 @@ public final class Snapshot: Sendable {
   public let meta: MetaPage
   /// The system tree's root, embedded in the meta page.
   let systemRoot: Node?
+  /// Catalog entries already looked up in this state (shared by its snapshots).
+  let catalog: CatalogCache
   private let isOpen = Atomic<Bool>(true)
 
-  init(store: VaultStore, meta: MetaPage, systemRoot: Node?) {
+  init(store: VaultStore, state: DurableState) {
     self.store = store
-    self.meta = meta
-    self.systemRoot = systemRoot
+    self.meta = state.meta
+    self.systemRoot = state.systemRoot
+    self.catalog = state.catalog
   }
 
   deinit { close() }
@@ -59,12 +62,17 @@ public final class Snapshot: Sendable {
   /// The tree named `name`, or nil.
   public func tree(named name: String) throws(VaultError) -> ReadTree? {
     try requireReadable()
+    if let known = catalog.entry(name) {
+      return known.map { ReadTree(snapshot: self, root: $0, name: name) }
+    }
     guard let (node, index) = try systemTree.cell(forKey: SystemTree.catalogKey(name)) else {
+      catalog.record(name, nil)
       return nil
     }
     guard case .tree(let root) = node.cells[index].value else {
       throw VaultError(.corrupt, "catalog entry \"\(name)\" is not a tree")
     }
+    catalog.record(name, root)
     return ReadTree(snapshot: self, root: root, name: name)
   }
 
@@ -211,5 +219,24 @@ public struct ReadTree: Sendable {
       }
     }
     return true
+  }
+}
+
+/// The catalog entries of one committed state, remembered as they are looked up: a
+/// state never changes, so neither do they, and reads that name their tree every time
+/// skip the system-tree search.
+final class CatalogCache: Sendable {
+  /// Name to root; a stored nil means "no such tree".
+  private let entries = Mutex<[String: TreeRoot?]>([:])
+  /// Enough for every tree an application uses; past it, lookups just are not cached.
+  private static let limit = 1024
+
+  /// The cached entry: nil when unknown, `.some(nil)` when known to be absent.
+  func entry(_ name: String) -> TreeRoot?? { entries.withLock { $0[name] } }
+
+  func record(_ name: String, _ root: TreeRoot?) {
+    entries.withLock { entries in
+      if entries.count < Self.limit { entries[name] = .some(root) }
+    }
   }
 }

@@ -318,7 +318,7 @@ public final class VaultStore: Sendable {
           unregisterSnapshot(durable)
           continue
         }
-        return Snapshot(store: self, meta: state.meta, systemRoot: state.systemRoot)
+        return Snapshot(store: self, state: state)
       } catch {
         unregisterSnapshot(durable)
         throw error
@@ -622,6 +622,7 @@ public final class VaultStore: Sendable {
 struct DurableState: Sendable {
   let meta: MetaPage
   let systemRoot: Node?
+  let catalog = CatalogCache()
 
   init(_ meta: MetaPage) {
     self.meta = meta

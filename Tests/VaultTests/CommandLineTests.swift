@@ -1,5 +1,5 @@
 import Foundation
-import StudioVault
+@_spi(Engine) import StudioVault
 import Testing
 import VaultCLI
 import VaultCore

@@ -4,7 +4,7 @@ import VaultCore
 import VaultCrypto
 import VaultFormat
 
-@testable import StudioVault
+@_spi(Engine) @testable import StudioVault
 @testable import VaultStorage
 
 /// Every sealed page of a vault file opened with `cipher`, as plaintext page bytes: what
@@ -81,10 +81,9 @@ func sampleBody(_ index: Int) -> [UInt8] {
     }
     let aliceBody = try raw("clients", bytes("alice"))
     let bobBody = try raw("clients", bytes("bob"))
-    let aliceKey = SealedStore.dataKeyKey(collection: "clients", id: bytes("alice"))
-    let bobKey = SealedStore.dataKeyKey(collection: "clients", id: bytes("bob"))
-    let aliceDEK = try raw(SealedStore.dataKeyTree, aliceKey)
-    let bobDEK = try raw(SealedStore.dataKeyTree, bobKey)
+    let clientKeys = SealedStore.dataKeyTree(for: "clients")
+    let aliceDEK = try raw(clientKeys, bytes("alice"))
+    let bobDEK = try raw(clientKeys, bytes("bob"))
     let attacks: [(String, (WriteTransaction) throws -> Void, [UInt8], String)] = [
       (
         "bodies swapped",
@@ -95,22 +94,22 @@ func sampleBody(_ index: Int) -> [UInt8] {
       (
         "data keys swapped",
         { tx in
-          try tx.openTree(named: SealedStore.dataKeyTree).insert(bobDEK, forKey: aliceKey)
+          try tx.openTree(named: clientKeys).insert(bobDEK, forKey: bytes("alice"))
         }, bytes("alice"), "clients"
       ),
       (
         "body and key moved together",
         { tx in
           try tx.openTree(named: "clients").insert(bobBody, forKey: bytes("alice"))
-          try tx.openTree(named: SealedStore.dataKeyTree).insert(bobDEK, forKey: aliceKey)
+          try tx.openTree(named: clientKeys).insert(bobDEK, forKey: bytes("alice"))
         }, bytes("alice"), "clients"
       ),
       (
         "moved to another collection",
         { tx in
           try tx.openTree(named: "projects").insert(aliceBody, forKey: bytes("alice"))
-          try tx.openTree(named: SealedStore.dataKeyTree).insert(
-            aliceDEK, forKey: SealedStore.dataKeyKey(collection: "projects", id: bytes("alice")))
+          try tx.openTree(named: SealedStore.dataKeyTree(for: "projects")).insert(
+            aliceDEK, forKey: bytes("alice"))
         }, bytes("alice"), "projects"
       ),
       (
@@ -131,8 +130,8 @@ func sampleBody(_ index: Int) -> [UInt8] {
       // Put things back for the next attack.
       try store.store.write { tx in
         try tx.openTree(named: "clients").insert(aliceBody, forKey: bytes("alice"))
-        try tx.openTree(named: SealedStore.dataKeyTree).insert(aliceDEK, forKey: aliceKey)
-        try tx.openTree(named: SealedStore.dataKeyTree).insert(bobDEK, forKey: bobKey)
+        try tx.openTree(named: clientKeys).insert(aliceDEK, forKey: bytes("alice"))
+        try tx.openTree(named: clientKeys).insert(bobDEK, forKey: bytes("bob"))
       }
       #expect(
         try store.read { s throws(VaultError) in try s.get(bytes("alice"), in: "clients") }
@@ -175,7 +174,7 @@ func sampleBody(_ index: Int) -> [UInt8] {
     }
     var kekIDs = Set<UInt32>()
     try store.store.read { snapshot in
-      try snapshot.tree(named: SealedStore.dataKeyTree)?.scan { _, value in
+      try snapshot.tree(named: SealedStore.dataKeyTree(for: "clients"))?.scan { _, value in
         kekIDs.insert(try WrappedDataKey(decoding: value).kekID)
         return true
       }
@@ -273,8 +272,7 @@ func sampleBody(_ index: Int) -> [UInt8] {
       for victim in victims {
         let wrapped = try #require(
           try store.store.read {
-            try $0.tree(named: SealedStore.dataKeyTree)?.value(
-              forKey: SealedStore.dataKeyKey(collection: "clients", id: victim))
+            try $0.tree(named: SealedStore.dataKeyTree(for: "clients"))?.value(forKey: victim)
           })
         let body = try #require(
           try store.store.read { try $0.tree(named: "clients")?.value(forKey: victim) })

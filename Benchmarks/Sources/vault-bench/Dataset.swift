@@ -4,7 +4,9 @@ struct Dataset {
   let ids: [[UInt8]]
   let bodies: [[UInt8]]
 
-  init(count: Int, seed: UInt64) {
+  /// `count` records; with `bodyBytes`, each body is padded to that size with random
+  /// words (text that compresses about as well as real notes do).
+  init(count: Int, seed: UInt64, bodyBytes: Int? = nil) {
     var random = SplitMix(seed: seed)
     let first = ["Ava", "Liam", "Maya", "Noah", "Zoe", "Omar", "Ines", "Kai", "Lena", "Jon"]
     let last = ["Okafor", "Lindqvist", "Moreau", "Tanaka", "Silva", "Novak", "Haddad", "Berg"]
@@ -25,7 +27,17 @@ struct Dataset {
         "notes":"Referred by a past wedding client; prefers evening calls. #\(index)",\
         "leadSource":"referral","tags":["wedding","2027"],"branch":"branch-\(random.next() % 8)"}
         """
-      bodies.append(Array(body.utf8))
+      var bytes = Array(body.utf8)
+      if let bodyBytes {
+        let words = ["golden", "hour", "venue", "lens", "album", "retouch", "print", "deposit"]
+        bytes.removeLast()  // the closing brace: the padding goes in a field
+        bytes += Array(#","extra":""#.utf8)
+        while bytes.count < bodyBytes - 2 {
+          bytes += Array((words[Int(random.next() % 8)] + "\(random.next() % 1000) ").utf8)
+        }
+        bytes = Array(bytes.prefix(bodyBytes - 2)) + Array(#""}"#.utf8)
+      }
+      bodies.append(bytes)
     }
     self.ids = ids
     self.bodies = bodies

@@ -1,4 +1,7 @@
 import Foundation
+@_spi(Engine) import StudioVault
+import VaultCore
+import VaultCrypto
 
 /// One workload's figures for one engine: operations per second per sample.
 struct Figures {
@@ -25,57 +28,84 @@ struct RunSettings {
   var batch = 1_000
   var singleCommits = 2_000
   var reads = 100_000
+  /// Records of 4 KiB for the second rotation figure.
+  var largeRecords = 10_000
   var samples = 5
   var withPeers = true
   var directory = NSTemporaryDirectory() + "vault-bench-\(getpid())"
 }
 
-/// The workloads of this layer, each measured for one engine in a fresh directory.
+/// A peer the vault is compared with, and the ratio (vault rate / peer rate) it must
+/// reach; nil: shown for orientation only.
+struct Comparison {
+  var peer: any Engine.Type
+  var target: Double?
+}
+
+/// The workloads of ../shared/spec/benchmarks.md built so far.
 enum Workload: String, CaseIterable {
-  /// Insert the records in transactions of `batch`, each durable (W1 shape).
+  /// Insert the records in transactions of `batch`, each durable.
   case inserts = "W1"
-  /// Random point reads of the inserted records (W2 shape).
+  /// Random point reads of the inserted records, opened and decoded.
   case reads = "W2"
-  /// One record per durable transaction (W8).
+  /// Re-key every record: KEK rotation for the vault, `PRAGMA rekey` for SQLCipher.
+  case rotation = "W7"
+  /// The same with 4 KiB records: the vault's advantage should grow with record size.
+  case largeRotation = "W7-4k"
+  /// Change the passphrase of a vault holding the records: one key derivation.
+  case passphraseChange = "W7-passphrase"
+  /// One record per durable transaction.
   case singleCommits = "W8"
 
   var title: String {
     switch self {
     case .inserts: "insert records, 1,000 per durable transaction"
-    case .reads: "random point reads by id"
+    case .reads: "random point reads by id, opened and decoded"
+    case .rotation: "re-key every record (vault: KEK rotation; SQLCipher: PRAGMA rekey)"
+    case .largeRotation: "re-key every 4 KiB record"
+    case .passphraseChange: "change the passphrase (limit: one Argon2id derivation)"
     case .singleCommits: "durable single-record commits"
     }
   }
 
   var unit: String {
     switch self {
-    case .inserts: "records/s"
+    case .inserts, .rotation, .largeRotation: "records/s"
     case .reads: "reads/s"
+    case .passphraseChange: "changes/s"
     case .singleCommits: "commits/s"
     }
   }
 
-  /// The target ratio vault / SQLite at this layer (issue 2).
-  var target: Double {
+  var comparisons: [Comparison] {
     switch self {
-    case .inserts: 1.0
-    case .reads: 1.5
-    case .singleCommits: 1.0
+    case .inserts:
+      [Comparison(peer: SQLiteEngine.self, target: 1.0), .init(peer: SQLCipherEngine.self, target: 2.0)]
+    case .reads:
+      [Comparison(peer: SQLiteEngine.self, target: 1.0), .init(peer: SQLCipherEngine.self, target: nil)]
+    case .rotation, .largeRotation: [Comparison(peer: SQLCipherEngine.self, target: 5.0)]
+    case .passphraseChange: []
+    case .singleCommits:
+      [Comparison(peer: SQLiteEngine.self, target: 1.0), .init(peer: SQLCipherEngine.self, target: nil)]
     }
   }
 
+  /// For workloads measured against a physical limit instead of a peer: the ratio
+  /// vault / limit it must reach.
+  var limitTarget: Double? { self == .passphraseChange ? 0.8 : nil }
+
   /// One sample: operations per second, and the checksum of what was read or written.
-  func sample<E: Engine>(_ engine: E.Type, data: Dataset, settings: RunSettings, label: String)
-    throws -> (Double, ResultChecksum)
+  func sample(_ engine: any Engine.Type, data: Dataset, large: Dataset, settings: RunSettings,
+    label: String) throws -> (Double, ResultChecksum)
   {
-    let path = settings.directory + "/\(label)-\(E.name).db"
+    let path = settings.directory + "/\(label)-\(engine.name).db"
     defer {
       for suffix in ["", "-lock", "-wal", "-shm"] { unlink(path + suffix) }
     }
     var checksum = ResultChecksum()
     switch self {
     case .inserts:
-      let db = try E(path: path)
+      let db = try engine.init(path: path)
       let seconds = try measure {
         for start in stride(from: 0, to: settings.records, by: settings.batch) {
           let end = min(start + settings.batch, settings.records)
@@ -85,11 +115,8 @@ enum Workload: String, CaseIterable {
       checksum.add(try db.read(id: data.ids[settings.records / 2]) ?? [])
       return (Double(settings.records) / seconds, checksum)
     case .reads:
-      let db = try E(path: path)
-      for start in stride(from: 0, to: settings.records, by: 10_000) {
-        let end = min(start + 10_000, settings.records)
-        try db.insert(ids: data.ids[start..<end], bodies: data.bodies[start..<end])
-      }
+      let db = try engine.init(path: path)
+      try load(db, data, count: settings.records)
       var random = SplitMix(seed: 77)
       let order = (0..<settings.reads).map { _ in Int(random.next() % UInt64(settings.records)) }
       // Warm the cache as a long-running application would have it.
@@ -98,8 +125,30 @@ enum Workload: String, CaseIterable {
         for index in order { checksum.add(try db.read(id: data.ids[index]) ?? []) }
       }
       return (Double(settings.reads) / seconds, checksum)
+    case .rotation, .largeRotation:
+      let set = self == .rotation ? data : large
+      let count = self == .rotation ? settings.records : settings.largeRecords
+      let db = try engine.init(path: path)
+      try load(db, set, count: count)
+      let seconds = try measure { try db.rekey() }
+      for index in stride(from: 0, to: count, by: max(1, count / 100)) {
+        checksum.add(try db.read(id: set.ids[index]) ?? [])
+      }
+      return (Double(count) / seconds, checksum)
+    case .passphraseChange:
+      let store = try SealedStore.create(
+        at: path, credential: .passphrase("benchmark passphrase"), keyDerivation: .moderate)
+      try store.write { tx throws(VaultError) in
+        for index in 0..<min(settings.records, 10_000) {
+          try tx.put(data.bodies[index], id: data.ids[index], in: "clients")
+        }
+      }
+      let seconds = try measure {
+        try store.changeCredential(to: .passphrase("another one"), keyDerivation: .moderate)
+      }
+      return (1 / seconds, checksum)
     case .singleCommits:
-      let db = try E(path: path)
+      let db = try engine.init(path: path)
       let count = min(settings.singleCommits, data.ids.count)
       let seconds = try measure {
         for index in 0..<count {
@@ -108,6 +157,24 @@ enum Workload: String, CaseIterable {
       }
       checksum.add(try db.read(id: data.ids[count - 1]) ?? [])
       return (Double(count) / seconds, checksum)
+    }
+  }
+
+  /// The physical limit of this workload, in its unit, if it has one.
+  func limit() throws -> Double? {
+    guard self == .passphraseChange else { return nil }
+    let seconds = try measure {
+      _ = try PasswordKDF.deriveKey(
+        from: SecretBytes(utf8: "benchmark passphrase"), salt: [UInt8](repeating: 7, count: 16),
+        parameters: .moderate)
+    }
+    return 1 / seconds
+  }
+
+  private func load(_ db: any Engine, _ set: Dataset, count: Int) throws {
+    for start in stride(from: 0, to: count, by: 10_000) {
+      let end = min(start + 10_000, count)
+      try db.insert(ids: set.ids[start..<end], bodies: set.bodies[start..<end])
     }
   }
 }

@@ -1,10 +1,11 @@
 import Foundation
 import Glibc
 
-// vault-bench [--quick] [--json] [--samples N] [--records N]
+// vault-bench [--quick] [--json] [--samples N] [--records N] [--only W1,W8]
 //
-// Runs every workload for StudioVault and SQLite, alternating engines sample by
-// sample after a warm-up, and prints medians, spreads and the vault/SQLite ratios.
+// Runs each workload for StudioVault and its peers (SQLite, SQLCipher), alternating
+// engines sample by sample after a warm-up, and prints medians, spreads and the
+// vault/peer ratios against the targets of ../shared/spec/benchmarks.md.
 var settings = RunSettings()
 var json = false
 var only: Set<String>?
@@ -16,6 +17,7 @@ while let argument = arguments.first {
     settings.records = 2_000
     settings.reads = 2_000
     settings.singleCommits = 50
+    settings.largeRecords = 200
     settings.samples = 1
     settings.withPeers = false
   case "--json": json = true
@@ -23,65 +25,123 @@ while let argument = arguments.first {
   case "--records": settings.records = Int(arguments.removeFirst()) ?? settings.records
   case "--only": only = Set(arguments.removeFirst().split(separator: ",").map(String.init))
   default:
-    FileHandle.standardError.write("usage: vault-bench [--quick] [--json] [--samples N] [--records N] [--only W1,W8]\n".data(using: .utf8)!)
+    FileHandle.standardError.write(
+      "usage: vault-bench [--quick] [--json] [--samples N] [--records N] [--only W1,W8]\n"
+        .data(using: .utf8)!)
     exit(64)
   }
 }
-try FileManager.default.createDirectory(atPath: settings.directory, withIntermediateDirectories: true)
+try FileManager.default.createDirectory(
+  atPath: settings.directory, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: settings.directory) }
 
 let data = Dataset(count: max(settings.records, settings.singleCommits), seed: 2026)
-var results: [(Workload, Figures, Figures?)] = []
+let large = Dataset(count: settings.largeRecords, seed: 2027, bodyBytes: 4096)
+
+struct Result {
+  var workload: Workload
+  var vault: Figures
+  var peers: [(name: String, figures: Figures, target: Double?)]
+  var limit: Double?
+}
+
+var results = [Result]()
 for workload in Workload.allCases where only?.contains(workload.rawValue) ?? true {
+  let peers = settings.withPeers ? workload.comparisons : []
   var vault = Figures()
-  var sqlite = Figures()
-  // Warm-up: one unmeasured sample of each (page cache, allocator, file system).
-  _ = try workload.sample(VaultEngine.self, data: data, settings: settings, label: "warm")
-  if settings.withPeers {
-    _ = try workload.sample(SQLiteEngine.self, data: data, settings: settings, label: "warm")
+  var peerFigures = peers.map { _ in Figures() }
+  func run(_ engine: any Engine.Type, _ label: String) throws -> (Double, ResultChecksum) {
+    try workload.sample(engine, data: data, large: large, settings: settings, label: label)
   }
+  // Warm-up: one unmeasured sample of each (page cache, allocator, file system).
+  _ = try run(VaultEngine.self, "warm")
+  for comparison in peers { _ = try run(comparison.peer, "warm") }
   for index in 0..<settings.samples {
-    let (rate, checksum) = try workload.sample(VaultEngine.self, data: data, settings: settings, label: "s\(index)")
+    let (rate, checksum) = try run(VaultEngine.self, "s\(index)")
     vault.samples.append(rate)
     vault.checksum = checksum
-    if settings.withPeers {
-      let (peerRate, peerChecksum) = try workload.sample(SQLiteEngine.self, data: data, settings: settings, label: "s\(index)")
-      sqlite.samples.append(peerRate)
-      sqlite.checksum = peerChecksum
+    for (position, comparison) in peers.enumerated() {
+      let (peerRate, peerChecksum) = try run(comparison.peer, "s\(index)")
+      peerFigures[position].samples.append(peerRate)
       if peerChecksum != checksum {
-        FileHandle.standardError.write("\(workload.rawValue): vault and SQLite returned different data\n".data(using: .utf8)!)
+        FileHandle.standardError.write(
+          "\(workload.rawValue): vault and \(comparison.peer.name) returned different data\n"
+            .data(using: .utf8)!)
         exit(1)
       }
     }
   }
-  results.append((workload, vault, settings.withPeers ? sqlite : nil))
+  let limit = settings.withPeers ? try workload.limit() : nil
+  let result = Result(
+    workload: workload, vault: vault,
+    peers: zip(peers, peerFigures).map { ($0.peer.name, $1, $0.target) }, limit: limit)
+  results.append(result)
   if !json {
-    let ratio = settings.withPeers ? vault.median / sqlite.median : .nan
-    print(
-      "\(workload.rawValue)  \(workload.title)\n"
-        + "    vault  \(Int(vault.median)) \(workload.unit) (spread \(Int(vault.spread * 100))%)\n"
-        + (settings.withPeers
-          ? "    sqlite \(Int(sqlite.median)) \(workload.unit) (spread \(Int(sqlite.spread * 100))%)\n"
-            + "    ratio  \(String(format: "%.2f", ratio)) (target ≥ \(workload.target)) \(ratio >= workload.target ? "met" : "NOT met")\n"
-          : ""))
+    var text = "\(workload.rawValue)  \(workload.title)\n"
+    text += "    vault      \(format(vault.median)) \(workload.unit) (spread \(Int(vault.spread * 100))%)\n"
+    for peer in result.peers {
+      let ratio = vault.median / peer.figures.median
+      text += "    \(peer.name.padding(toLength: 10, withPad: " ", startingAt: 0)) "
+        + "\(format(peer.figures.median)) \(workload.unit) (spread \(Int(peer.figures.spread * 100))%)"
+        + "  ratio \(String(format: "%.2f", ratio))"
+        + (peer.target.map { " (target ≥ \($0)) " + (ratio >= $0 ? "met" : "NOT met") } ?? "")
+        + "\n"
+    }
+    if let limit, let target = workload.limitTarget {
+      let ratio = vault.median / limit
+      text += "    limit      \(format(limit)) \(workload.unit)  ratio \(String(format: "%.2f", ratio))"
+        + " (target ≥ \(target)) \(ratio >= target ? "met" : "NOT met")\n"
+    }
+    print(text)
   }
 }
+
+func format(_ value: Double) -> String {
+  value >= 100 ? String(Int(value)) : String(format: "%.3g", value)
+}
+
 if json {
   var list = [[String: Any]]()
-  for (workload, vault, sqlite) in results {
+  for result in results {
     var entry: [String: Any] = [
-      "id": workload.rawValue, "title": workload.title, "unit": workload.unit,
-      "vault": ["median": vault.median, "spread": vault.spread, "samples": vault.samples],
-      "target": workload.target,
+      "id": result.workload.rawValue, "title": result.workload.title,
+      "unit": result.workload.unit,
+      "vault": [
+        "median": result.vault.median, "spread": result.vault.spread,
+        "samples": result.vault.samples,
+      ],
     ]
-    if let sqlite {
-      let ratio = vault.median / sqlite.median
-      entry["sqlite"] = ["median": sqlite.median, "spread": sqlite.spread, "samples": sqlite.samples]
-      entry["ratio"] = ratio
-      entry["met"] = ratio >= workload.target
+    var comparisons = [[String: Any]]()
+    var met = true
+    for peer in result.peers {
+      let ratio = result.vault.median / peer.figures.median
+      entry[peer.name] = [
+        "median": peer.figures.median, "spread": peer.figures.spread,
+        "samples": peer.figures.samples,
+      ]
+      var comparison: [String: Any] = ["peer": peer.name, "ratio": ratio]
+      if let target = peer.target {
+        comparison["target"] = target
+        comparison["met"] = ratio >= target
+        met = met && ratio >= target
+      }
+      comparisons.append(comparison)
     }
+    if let limit = result.limit, let target = result.workload.limitTarget {
+      let ratio = result.vault.median / limit
+      entry["limit"] = ["median": limit]
+      comparisons.append(["peer": "limit", "ratio": ratio, "target": target, "met": ratio >= target])
+      met = met && ratio >= target
+    }
+    if let first = comparisons.first(where: { $0["target"] != nil }) {
+      entry["ratio"] = first["ratio"]
+      entry["target"] = first["target"]
+    }
+    entry["comparisons"] = comparisons
+    if !comparisons.isEmpty { entry["met"] = met }
     list.append(entry)
   }
-  let document = try JSONSerialization.data(withJSONObject: ["workloads": list], options: [.sortedKeys])
+  let document = try JSONSerialization.data(
+    withJSONObject: ["workloads": list], options: [.sortedKeys])
   print(String(decoding: document, as: UTF8.self))
 }

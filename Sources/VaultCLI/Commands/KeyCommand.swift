@@ -1,4 +1,4 @@
-import StudioVault
+@_spi(Engine) import StudioVault
 import VaultCore
 import VaultCrypto
 import VaultStorage
