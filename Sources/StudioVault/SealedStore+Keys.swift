@@ -74,15 +74,15 @@ extension SealedStore {
               batch.append((key, value))
               return batch.count < budget
             }
-            for (id, value) in batch {
-              let wrapped = try WrappedDataKey(decoding: value)
-              guard wrapped.kekID != target else { continue }
-              let binding = binding(collection, id)
-              let dataKey = try wrapped.unwrap(
-                kek: try kek(wrapped.kekID, in: keyring), binding: binding)
-              let rewrapped = WrappedDataKey.wrap(
+            for (key, value) in batch {
+              var entry = try DataKeyEntry(decoding: value)
+              guard entry.wrapped.kekID != target else { continue }
+              let binding = binding(collection, entry.recordID)
+              let dataKey = try entry.wrapped.unwrap(
+                kek: try kek(entry.wrapped.kekID, in: keyring), binding: binding)
+              entry.wrapped = WrappedDataKey.wrap(
                 dataKey, kek: newKEK, kekID: target, binding: binding)
-              try keys.insert(rewrapped.encode(), forKey: id)
+              try keys.insert(entry.encode(), forKey: key)
               report.rewrapped += 1
             }
           }

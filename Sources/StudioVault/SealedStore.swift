@@ -11,7 +11,7 @@ import VaultStorage
 /// passphrase ──Argon2id──▶ wraps the master key (header key slot)
 /// master key ──KDF──▶ page key, keyring key, index blinding key, …
 /// keyring key ──wraps──▶ key-encryption keys (KEKs), tree "$keyring"
-/// KEK ──wraps──▶ one data key per record, tree "$keys:COLLECTION"
+/// KEK ──wraps──▶ one data key per record, tree "$keys:COLLECTION" (by key reference)
 /// DEK ──seals──▶ the record body (zstd first when it pays), in the collection's tree
 /// ```
 ///
@@ -34,8 +34,8 @@ import VaultStorage
   /// Data-key trees are named this prefix and their collection.
   @_spi(Engine) public static let dataKeyTreePrefix = "$keys:"
 
-  /// The tree holding the wrapped data keys of `collection`'s records, by record id
-  /// (short keys that differ early: lookups compare few bytes).
+  /// The tree holding the wrapped data keys of `collection`'s records, by key
+  /// reference (``DataKeyEntry``).
   @_spi(Engine) public static func dataKeyTree(for collection: String) -> String {
     dataKeyTreePrefix + collection
   }
@@ -125,15 +125,28 @@ import VaultStorage
     RecordBinding(vaultID: vaultID, collection: collection, recordID: id)
   }
 
-  /// Opens a stored record with its wrapped key.
+  /// Opens a stored record: finds its data key by the record's key reference, checks
+  /// that the key is this record's, unwraps it and opens the body.
+  ///
+  /// - Throws: `.erased` when the key was destroyed; `.authenticationFailed` when the
+  ///   key or body belongs elsewhere or was altered.
   func open(
-    record: [UInt8], wrappedKey: [UInt8], collection: String, id: [UInt8],
+    record: [UInt8], collection: String, id: [UInt8], keys: some TreeLookup,
     keyring: some TreeLookup
   ) throws(VaultError) -> [UInt8] {
-    let wrapped = try WrappedDataKey(decoding: wrappedKey)
+    let sealed = try SealedRecord(decoding: record)
+    guard let stored = try keys.value(forKey: DataKeyEntry.key(sealed.keyReference)) else {
+      throw VaultError(.erased, "the record's key was destroyed: its content is gone for good")
+    }
+    let entry = try DataKeyEntry(decoding: stored)
+    guard entry.recordID == id else {
+      throw VaultError(
+        .authenticationFailed, "the record's data key belongs to another record")
+    }
     let binding = binding(collection, id)
-    let dataKey = try wrapped.unwrap(kek: try kek(wrapped.kekID, in: keyring), binding: binding)
-    return try SealedRecord(decoding: record).open(dataKey: dataKey, binding: binding)
+    let dataKey = try entry.wrapped.unwrap(
+      kek: try kek(entry.wrapped.kekID, in: keyring), binding: binding)
+    return try sealed.open(dataKey: dataKey, binding: binding)
   }
 }
 

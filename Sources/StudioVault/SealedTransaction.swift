@@ -4,9 +4,29 @@ import VaultFormat
 import VaultStorage
 
 /// Sealed records inside one write transaction.
-@_spi(Engine) public struct SealedTransaction {
+@_spi(Engine) public final class SealedTransaction {
   let store: SealedStore
   @_spi(Engine) public let transaction: WriteTransaction
+  /// Key references handed out so far in this transaction (see ``nextKeyReference()``).
+  private var referencesIssued: UInt64 = 0
+
+  init(store: SealedStore, transaction: WriteTransaction) {
+    self.store = store
+    self.transaction = transaction
+  }
+
+  /// A key reference no other data key has: the transaction id in the high 40 bits,
+  /// a counter in the low 24. References grow from one transaction to the next, so
+  /// new data keys append at the right edge of their tree.
+  func nextKeyReference() throws(VaultError) -> UInt64 {
+    let transactionID = transaction.id.rawValue
+    guard transactionID < 1 << 40, referencesIssued < 1 << 24 else {
+      throw VaultError(
+        .tooLarge, "a transaction may write at most 16,777,216 records; split it")
+    }
+    defer { referencesIssued += 1 }
+    return transactionID << 24 | referencesIssued
+  }
 
   /// The keyring tree, created on first use.
   func keyring() throws(VaultError) -> WriteTree {
@@ -61,47 +81,63 @@ import VaultStorage
     throws(VaultError)
   {
     let (kekID, kek) = try primaryKEK()
+    let records = try transaction.openTree(named: collection)
+    let keys = try dataKeys(collection)
+    if let earlier = try records.value(forKey: id) {
+      try keys.removeValue(forKey: DataKeyEntry.key(try SealedRecord.keyReference(of: earlier)))
+    }
     let binding = store.binding(collection, id)
     let dataKey = SymmetricKey.random()
+    let reference = try nextKeyReference()
     // The version is the writing transaction: it grows with every write of the record.
     let record = SealedRecord.seal(
-      body, version: transaction.id.rawValue, dataKey: dataKey, binding: binding)
-    let wrapped = WrappedDataKey.wrap(dataKey, kek: kek, kekID: kekID, binding: binding)
-    try dataKeys(collection).insert(wrapped.encode(), forKey: id)
-    try transaction.openTree(named: collection).insert(record.encode(), forKey: id)
+      body, version: transaction.id.rawValue, keyReference: reference, dataKey: dataKey,
+      binding: binding)
+    let entry = DataKeyEntry(
+      wrapped: WrappedDataKey.wrap(dataKey, kek: kek, kekID: kekID, binding: binding),
+      recordID: id)
+    try keys.insert(entry.encode(), forKey: DataKeyEntry.key(reference))
+    try records.insert(record.encode(), forKey: id)
   }
 
   /// Record `id` of `collection`, opened, or nil.
-  @_spi(Engine) public func get(_ id: [UInt8], in collection: String) throws(VaultError) -> [UInt8]?
+  @_spi(Engine) public func get(_ id: [UInt8], in collection: String) throws(VaultError)
+    -> [UInt8]?
   {
-    guard let tree = try transaction.tree(named: collection),
-      let record = try tree.value(forKey: id)
-    else { return nil }
-    guard
-      let wrapped = try transaction.tree(named: SealedStore.dataKeyTree(for: collection))?
-        .value(forKey: id)
-    else {
-      throw VaultError(.erased, "the record's key was destroyed: its content is gone for good")
+    guard let record = try transaction.tree(named: collection)?.value(forKey: id) else {
+      return nil
     }
+    let keys: any TreeLookup =
+      try transaction.tree(named: SealedStore.dataKeyTree(for: collection)) ?? MissingTree()
     return try store.open(
-      record: record, wrappedKey: wrapped, collection: collection, id: id, keyring: keyring())
+      record: record, collection: collection, id: id, keys: keys, keyring: keyring())
   }
 
   /// Removes record `id` and destroys its data key.
   ///
   /// - Returns: whether the record existed.
   @discardableResult
-  @_spi(Engine) public func remove(_ id: [UInt8], in collection: String) throws(VaultError) -> Bool
+  @_spi(Engine) public func remove(_ id: [UInt8], in collection: String) throws(VaultError)
+    -> Bool
   {
-    try transaction.tree(named: SealedStore.dataKeyTree(for: collection))?.removeValue(forKey: id)
-    guard let tree = try transaction.tree(named: collection) else { return false }
-    return try tree.removeValue(forKey: id)
+    guard try destroyKey(of: id, in: collection) else { return false }
+    return try transaction.tree(named: collection)?.removeValue(forKey: id) ?? false
   }
 
   /// Destroys record `id`'s data key and keeps its sealed body: the body stays in
   /// place (a retained record keeps its id) but can never be opened again.
-  @_spi(Engine) public func destroyKey(of id: [UInt8], in collection: String) throws(VaultError) {
-    try transaction.tree(named: SealedStore.dataKeyTree(for: collection))?.removeValue(forKey: id)
+  ///
+  /// - Returns: whether the record existed.
+  @discardableResult
+  @_spi(Engine) public func destroyKey(of id: [UInt8], in collection: String)
+    throws(VaultError) -> Bool
+  {
+    guard let record = try transaction.tree(named: collection)?.value(forKey: id) else {
+      return false
+    }
+    try transaction.tree(named: SealedStore.dataKeyTree(for: collection))?.removeValue(
+      forKey: DataKeyEntry.key(try SealedRecord.keyReference(of: record)))
+    return true
   }
 }
 
@@ -127,18 +163,31 @@ extension WriteTree {
   @_spi(Engine) public let snapshot: Snapshot
 
   /// Record `id` of `collection`, opened, or nil.
-  @_spi(Engine) public func get(_ id: [UInt8], in collection: String) throws(VaultError) -> [UInt8]?
+  @_spi(Engine) public func get(_ id: [UInt8], in collection: String) throws(VaultError)
+    -> [UInt8]?
   {
-    guard let tree = try snapshot.tree(named: collection),
-      let record = try tree.value(forKey: id)
-    else { return nil }
-    guard let keys = try snapshot.tree(named: SealedStore.dataKeyTree(for: collection)),
-      let wrapped = try keys.value(forKey: id)
-    else {
-      throw VaultError(.erased, "the record's key was destroyed: its content is gone for good")
+    guard let record = try snapshot.tree(named: collection)?.value(forKey: id) else {
+      return nil
     }
-    let keyring: any TreeLookup = try snapshot.tree(named: SealedStore.keyringTree) ?? MissingTree()
+    let keys: any TreeLookup =
+      try snapshot.tree(named: SealedStore.dataKeyTree(for: collection)) ?? MissingTree()
+    let keyring: any TreeLookup =
+      try snapshot.tree(named: SealedStore.keyringTree) ?? MissingTree()
     return try store.open(
-      record: record, wrappedKey: wrapped, collection: collection, id: id, keyring: keyring)
+      record: record, collection: collection, id: id, keys: keys, keyring: keyring)
+  }
+
+  /// Record `id`'s stored bytes, still sealed: the body and its data-key entry (for
+  /// tools and tests that inspect what the file holds).
+  @_spi(Engine) public func storedBytes(of id: [UInt8], in collection: String)
+    throws(VaultError) -> (record: [UInt8], dataKey: [UInt8]?)?
+  {
+    guard let record = try snapshot.tree(named: collection)?.value(forKey: id) else {
+      return nil
+    }
+    let reference = try SealedRecord.keyReference(of: record)
+    let entry = try snapshot.tree(named: SealedStore.dataKeyTree(for: collection))?.value(
+      forKey: DataKeyEntry.key(reference))
+    return (record, entry)
   }
 }

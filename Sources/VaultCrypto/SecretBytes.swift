@@ -61,7 +61,7 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible,
   /// `count` random bytes.
   public static func random(count: Int) -> SecretBytes {
     SecretBytes(count: count) { out in
-      if let address = out.baseAddress { randombytes_buf(address, out.count) }
+      SecureRandom.fill(out)
     }
   }
 

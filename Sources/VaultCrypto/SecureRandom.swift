@@ -1,23 +1,102 @@
 internal import CSodium
+import Glibc
+import Synchronization
 
-/// Random bytes from the operating system's cryptographic generator (libsodium's
-/// `randombytes_buf`), for identifiers, nonces and keys.
+/// Random bytes for identifiers, nonces and keys.
+///
+/// A ChaCha20 generator with fast key erasure (the design of OpenBSD's arc4random and
+/// libsodium's internal generator): its key comes from the operating system
+/// (`randombytes_buf`, i.e. `getrandom`), it produces a block of keystream at a time,
+/// and the first 32 bytes of every block become the next key, so earlier output
+/// cannot be recomputed from a later state. Records need several random values each
+/// (a data key, nonces); a system call for each would cost more than the cryptography.
+/// The state lives in guarded memory and is reseeded from the system after `fork`, so
+/// a child never repeats its parent's output.
 public enum SecureRandom {
   /// `count` random bytes.
   public static func bytes(_ count: Int) -> [UInt8] {
-    ensureSodium()
     var result = [UInt8](repeating: 0, count: count)
-    result.withUnsafeMutableBytes { buffer in
-      if let base = buffer.baseAddress { randombytes_buf(base, buffer.count) }
-    }
+    result.withUnsafeMutableBytes { fill($0) }
     return result
   }
 
   /// A random 64-bit value.
   public static func uint64() -> UInt64 {
-    ensureSodium()
     var value: UInt64 = 0
-    withUnsafeMutableBytes(of: &value) { randombytes_buf($0.baseAddress!, 8) }
+    withUnsafeMutableBytes(of: &value) { fill($0) }
     return value
+  }
+
+  /// Fills `buffer` with random bytes.
+  public static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+    guard buffer.count > 0 else { return }
+    if buffer.count > Generator.blockSize / 2 {
+      // Large requests (rare) go to the system directly.
+      ensureSodium()
+      randombytes_buf(buffer.baseAddress!, buffer.count)
+      return
+    }
+    Generator.shared.fill(buffer)
+  }
+
+  /// The generator's state: key, unused keystream, and the process it belongs to.
+  final class Generator: Sendable {
+    static let shared = Generator()
+    static let blockSize = 1024
+    static let keySize = 32
+
+    private struct State {
+      /// Guarded memory: the key (32 bytes), then a block of keystream.
+      var memory: UInt
+      /// Bytes of the block already handed out (the key's 32 included).
+      var used: Int
+      var owner: pid_t
+    }
+    private let state: Mutex<State>
+
+    private init() {
+      ensureSodium()
+      guard let memory = sodium_malloc(Self.keySize + Self.blockSize) else {
+        fatalError("sodium_malloc failed for the random generator")
+      }
+      randombytes_buf(memory, Self.keySize)
+      state = Mutex(State(memory: UInt(bitPattern: memory), used: Self.blockSize, owner: getpid()))
+    }
+
+    func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+      state.withLock { state in
+        let base = UnsafeMutableRawPointer(bitPattern: state.memory)!
+        let key = base
+        let block = base + Self.keySize
+        let process = getpid()
+        if process != state.owner {
+          // A forked child: never continue the parent's sequence.
+          randombytes_buf(key, Self.keySize)
+          state.used = Self.blockSize
+          state.owner = process
+        }
+        var written = 0
+        while written < buffer.count {
+          if state.used == Self.blockSize {
+            // Refill: a block of ChaCha20 keystream; its first 32 bytes are the next key.
+            let nonce = [UInt8](repeating: 0, count: Int(crypto_stream_chacha20_ietf_NONCEBYTES))
+            nonce.withUnsafeBufferPointer {
+              _ = crypto_stream_chacha20_ietf(
+                block.assumingMemoryBound(to: UInt8.self), UInt64(Self.blockSize),
+                $0.baseAddress!, key.assumingMemoryBound(to: UInt8.self))
+            }
+            key.copyMemory(from: block, byteCount: Self.keySize)
+            sodium_memzero(block, Self.keySize)
+            state.used = Self.keySize
+          }
+          let take = min(buffer.count - written, Self.blockSize - state.used)
+          (buffer.baseAddress! + written).copyMemory(from: block + state.used, byteCount: take)
+          // Output handed out is erased from the state.
+          sodium_memzero(block + state.used, take)
+          state.used += take
+          written += take
+        }
+      }
+    }
   }
 }

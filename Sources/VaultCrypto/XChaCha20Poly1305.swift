@@ -19,7 +19,7 @@ public enum XChaCha20Poly1305 {
     ensureSodium()
     var output = [UInt8](repeating: 0, count: plaintext.count + overhead)
     output.withUnsafeMutableBytes { out in
-      randombytes_buf(out.baseAddress!, nonceByteCount)
+      SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: out[0..<nonceByteCount]))
       let nonce = UnsafeRawBufferPointer(rebasing: out[0..<nonceByteCount])
       let body = UnsafeMutableRawBufferPointer(
         rebasing: out[nonceByteCount..<nonceByteCount + plaintext.count])

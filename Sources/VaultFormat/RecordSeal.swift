@@ -3,7 +3,7 @@ import VaultCrypto
 
 /// A record's data key (DEK) as stored: sealed under one key-encryption key (KEK).
 ///
-/// Layout (80 bytes, little-endian):
+/// Layout (76 bytes, little-endian):
 ///
 /// | offset | size | field |
 /// |---|---|---|
@@ -102,12 +102,13 @@ public struct RecordBinding: Sendable, Hashable {
     return writer.bytes
   }
 
-  func recordAssociatedData(version: UInt64, flags: UInt8) -> [UInt8] {
+  func recordAssociatedData(version: UInt64, keyReference: UInt64, flags: UInt8) -> [UInt8] {
     var writer = ByteWriter()
     writer.write(Array("SV-REC".utf8))
     writer.write(vaultID)
     writer.write(identity)
     writer.write(version)
+    writer.write(keyReference)
     writer.write(flags)
     return writer.bytes
   }
@@ -123,29 +124,32 @@ public struct RecordBinding: Sendable, Hashable {
 /// | 0 | 1 | format: 1 |
 /// | 1 | 1 | flags: bit 0, the plaintext is zstd-compressed |
 /// | 2 | 8 | version: grows with every write of the record |
-/// | 10 | 24 | nonce |
-/// | 34 | n | ciphertext |
-/// | 34 + n | 16 | tag |
+/// | 10 | 8 | key reference: where the record's wrapped data key is (``DataKeyEntry``) |
+/// | 18 | 24 | nonce |
+/// | 42 | n | ciphertext |
+/// | 42 + n | 16 | tag |
 ///
 /// Associated data: `"SV-REC" ‖ vaultID ‖ u16 length ‖ collection ‖ u16 length ‖
-/// record id ‖ version (u64) ‖ flags`: a sealed body moved to another record,
-/// collection, version or vault fails to open.
+/// record id ‖ version (u64) ‖ key reference (u64) ‖ flags`: a sealed body moved to
+/// another record, collection, version or vault fails to open.
 public struct SealedRecord: Sendable, Equatable {
   public static let format: UInt8 = 1
   public static let compressedFlag: UInt8 = 0x01
   /// Bodies at least this long are tried with zstd; the compressed form is kept when
   /// it saves at least an eighth.
   public static let compressionThreshold = 512
-  static let headerLength = 10
+  static let headerLength = 18
 
   public var flags: UInt8
   public var version: UInt64
+  public var keyReference: UInt64
   /// Nonce ‖ ciphertext ‖ tag.
   public var sealed: [UInt8]
 
   /// Seals `body` (compressing it first when that pays).
   public static func seal(
-    _ body: [UInt8], version: UInt64, dataKey: SymmetricKey, binding: RecordBinding
+    _ body: [UInt8], version: UInt64, keyReference: UInt64, dataKey: SymmetricKey,
+    binding: RecordBinding
   ) -> SealedRecord {
     var flags: UInt8 = 0
     var plaintext = body
@@ -157,13 +161,15 @@ public struct SealedRecord: Sendable, Equatable {
     }
     let sealed = XChaCha20Poly1305.seal(
       plaintext, key: dataKey,
-      associatedData: binding.recordAssociatedData(version: version, flags: flags))
-    return SealedRecord(flags: flags, version: version, sealed: sealed)
+      associatedData: binding.recordAssociatedData(
+        version: version, keyReference: keyReference, flags: flags))
+    return SealedRecord(flags: flags, version: version, keyReference: keyReference, sealed: sealed)
   }
 
-  public init(flags: UInt8, version: UInt64, sealed: [UInt8]) {
+  public init(flags: UInt8, version: UInt64, keyReference: UInt64, sealed: [UInt8]) {
     self.flags = flags
     self.version = version
+    self.keyReference = keyReference
     self.sealed = sealed
   }
 
@@ -177,7 +183,8 @@ public struct SealedRecord: Sendable, Equatable {
   {
     let plaintext = try XChaCha20Poly1305.open(
       sealed, key: dataKey,
-      associatedData: binding.recordAssociatedData(version: version, flags: flags))
+      associatedData: binding.recordAssociatedData(
+        version: version, keyReference: keyReference, flags: flags))
     guard flags & Self.compressedFlag != 0 else { return plaintext }
     return try Zstd.decompress(plaintext, maximumSize: maximumSize)
   }
@@ -187,8 +194,15 @@ public struct SealedRecord: Sendable, Equatable {
     writer.write(Self.format)
     writer.write(flags)
     writer.write(version)
+    writer.write(keyReference)
     writer.write(sealed)
     return writer.bytes
+  }
+
+  /// The key reference of an encoded record, without decoding the rest.
+  public static func keyReference(of bytes: [UInt8]) throws(VaultError) -> UInt64 {
+    var reader = ByteReader(bytes, from: 10, page: 0)
+    return try reader.readUInt64("key reference")
   }
 
   /// - Throws: `.corrupt` for an unknown format, unknown flags or a truncated seal.
@@ -203,9 +217,42 @@ public struct SealedRecord: Sendable, Equatable {
       throw VaultError(.corrupt, "unknown sealed record flags \(flags)")
     }
     version = try reader.readUInt64("record version")
+    keyReference = try reader.readUInt64("key reference")
     guard bytes.count >= Self.headerLength + XChaCha20Poly1305.overhead else {
       throw VaultError(.corrupt, "sealed record is shorter than its nonce and tag")
     }
     sealed = Array(bytes[Self.headerLength...])
+  }
+}
+
+/// One entry of a collection's data-key tree: the wrapped key and the record it
+/// belongs to. The tree's key is the record's key reference (u64 big-endian), handed
+/// out in increasing order, so new records append at the tree's right edge instead of
+/// touching a random page each.
+///
+/// Layout: ``WrappedDataKey`` (76 bytes) ‖ record id.
+public struct DataKeyEntry: Sendable, Equatable {
+  public var wrapped: WrappedDataKey
+  public var recordID: [UInt8]
+
+  public init(wrapped: WrappedDataKey, recordID: [UInt8]) {
+    self.wrapped = wrapped
+    self.recordID = recordID
+  }
+
+  /// The tree key of reference `reference`.
+  public static func key(_ reference: UInt64) -> [UInt8] {
+    withUnsafeBytes(of: reference.bigEndian) { Array($0) }
+  }
+
+  public func encode() -> [UInt8] { wrapped.encode() + recordID }
+
+  /// - Throws: `.corrupt` for an entry too short to hold a wrapped key.
+  public init(decoding bytes: [UInt8]) throws(VaultError) {
+    guard bytes.count >= WrappedDataKey.byteCount else {
+      throw VaultError(.corrupt, "a data-key entry is \(bytes.count) bytes, too short")
+    }
+    wrapped = try WrappedDataKey(decoding: Array(bytes[..<WrappedDataKey.byteCount]))
+    recordID = Array(bytes[WrappedDataKey.byteCount...])
   }
 }

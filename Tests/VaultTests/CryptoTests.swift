@@ -122,3 +122,22 @@ func hexBytes(_ text: String) -> [UInt8] {
     }
   }
 }
+
+@Suite struct RandomTests {
+  /// Not a statistical test: a generator that repeats itself, returns zeros, or hands
+  /// out the same bytes to two callers fails it.
+  @Test func randomBytesDoNotRepeat() {
+    var seen = Set<[UInt8]>()
+    for size in [8, 16, 24, 32, 100, 511, 600, 2000] {
+      for _ in 0..<200 {
+        let bytes = SecureRandom.bytes(size)
+        #expect(bytes.count == size)
+        #expect(seen.insert(bytes).inserted, "a \(size)-byte value repeated")
+      }
+    }
+    let many = SecureRandom.bytes(100_000)
+    let zeros = many.filter { $0 == 0 }.count
+    #expect(zeros > 200 && zeros < 600, "\(zeros) zero bytes in 100,000")
+    #expect(SecureRandom.uint64() != SecureRandom.uint64())
+  }
+}

@@ -76,46 +76,49 @@ func sampleBody(_ index: Int) -> [UInt8] {
       try tx.put(bytes("bob's notes"), id: bytes("bob"), in: "clients")
       try tx.put(bytes("a project"), id: bytes("alice"), in: "projects")
     }
-    func raw(_ tree: String, _ key: [UInt8]) throws -> [UInt8] {
-      try #require(try store.store.read { try $0.tree(named: tree)?.value(forKey: key) })
+    func stored(_ id: String) throws -> (record: [UInt8], dataKey: [UInt8]) {
+      let found = try store.read { s throws(VaultError) in
+        try s.storedBytes(of: bytes(id), in: "clients")
+      }
+      let pair = try #require(found)
+      return (pair.record, try #require(pair.dataKey))
     }
-    let aliceBody = try raw("clients", bytes("alice"))
-    let bobBody = try raw("clients", bytes("bob"))
+    let alice = try stored("alice")
+    let bob = try stored("bob")
     let clientKeys = SealedStore.dataKeyTree(for: "clients")
-    let aliceDEK = try raw(clientKeys, bytes("alice"))
-    let bobDEK = try raw(clientKeys, bytes("bob"))
+    let aliceReference = DataKeyEntry.key(try SealedRecord.keyReference(of: alice.record))
+    var bobKeyAsAlices = try DataKeyEntry(decoding: bob.dataKey)
+    bobKeyAsAlices.recordID = bytes("alice")
     let attacks: [(String, (WriteTransaction) throws -> Void, [UInt8], String)] = [
       (
         "bodies swapped",
-        { tx in
-          try tx.openTree(named: "clients").insert(bobBody, forKey: bytes("alice"))
-        }, bytes("alice"), "clients"
+        { tx in try tx.openTree(named: "clients").insert(bob.record, forKey: bytes("alice")) },
+        bytes("alice"), "clients"
       ),
       (
         "data keys swapped",
-        { tx in
-          try tx.openTree(named: clientKeys).insert(bobDEK, forKey: bytes("alice"))
-        }, bytes("alice"), "clients"
+        { tx in try tx.openTree(named: clientKeys).insert(bob.dataKey, forKey: aliceReference) },
+        bytes("alice"), "clients"
       ),
       (
-        "body and key moved together",
+        "another record's key relabelled as this one's",
         { tx in
-          try tx.openTree(named: "clients").insert(bobBody, forKey: bytes("alice"))
-          try tx.openTree(named: clientKeys).insert(bobDEK, forKey: bytes("alice"))
+          try tx.openTree(named: clientKeys).insert(
+            bobKeyAsAlices.encode(), forKey: aliceReference)
         }, bytes("alice"), "clients"
       ),
       (
         "moved to another collection",
         { tx in
-          try tx.openTree(named: "projects").insert(aliceBody, forKey: bytes("alice"))
+          try tx.openTree(named: "projects").insert(alice.record, forKey: bytes("alice"))
           try tx.openTree(named: SealedStore.dataKeyTree(for: "projects")).insert(
-            aliceDEK, forKey: bytes("alice"))
+            alice.dataKey, forKey: aliceReference)
         }, bytes("alice"), "projects"
       ),
       (
         "version relabelled",
         { tx in
-          var record = try SealedRecord(decoding: aliceBody)
+          var record = try SealedRecord(decoding: alice.record)
           record.version += 1
           try tx.openTree(named: "clients").insert(record.encode(), forKey: bytes("alice"))
         }, bytes("alice"), "clients"
@@ -129,9 +132,8 @@ func sampleBody(_ index: Int) -> [UInt8] {
       #expect(error?.code == .authenticationFailed, "\(what): \(String(describing: error))")
       // Put things back for the next attack.
       try store.store.write { tx in
-        try tx.openTree(named: "clients").insert(aliceBody, forKey: bytes("alice"))
-        try tx.openTree(named: clientKeys).insert(aliceDEK, forKey: bytes("alice"))
-        try tx.openTree(named: clientKeys).insert(bobDEK, forKey: bytes("bob"))
+        try tx.openTree(named: "clients").insert(alice.record, forKey: bytes("alice"))
+        try tx.openTree(named: clientKeys).insert(alice.dataKey, forKey: aliceReference)
       }
       #expect(
         try store.read { s throws(VaultError) in try s.get(bytes("alice"), in: "clients") }
@@ -175,7 +177,7 @@ func sampleBody(_ index: Int) -> [UInt8] {
     var kekIDs = Set<UInt32>()
     try store.store.read { snapshot in
       try snapshot.tree(named: SealedStore.dataKeyTree(for: "clients"))?.scan { _, value in
-        kekIDs.insert(try WrappedDataKey(decoding: value).kekID)
+        kekIDs.insert(try DataKeyEntry(decoding: value).wrapped.kekID)
         return true
       }
     }
@@ -270,13 +272,11 @@ func sampleBody(_ index: Int) -> [UInt8] {
         }
       }
       for victim in victims {
-        let wrapped = try #require(
-          try store.store.read {
-            try $0.tree(named: SealedStore.dataKeyTree(for: "clients"))?.value(forKey: victim)
-          })
-        let body = try #require(
-          try store.store.read { try $0.tree(named: "clients")?.value(forKey: victim) })
-        secrets += [wrapped, body]
+        let found = try store.read { s throws(VaultError) in
+          try s.storedBytes(of: victim, in: "clients")
+        }
+        let stored = try #require(found)
+        secrets += [try #require(stored.dataKey), stored.record]
       }
     }
     let cipher = try #require(store.store.reader.cipher)
