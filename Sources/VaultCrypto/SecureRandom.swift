@@ -50,8 +50,12 @@ public enum SecureRandom {
       var memory: UInt
       /// Bytes of the block already handed out (the key's 32 included).
       var used: Int
-      var owner: pid_t
+      /// ``forks`` when the key was last drawn from the system.
+      var forksSeen: UInt64
     }
+    /// Bumped in every child process right after `fork` (a `pthread_atfork` handler):
+    /// cheaper than asking for the process id at every call, which is a system call.
+    static let forks = Atomic<UInt64>(0)
     private let state: Mutex<State>
 
     private init() {
@@ -60,7 +64,11 @@ public enum SecureRandom {
         fatalError("sodium_malloc failed for the random generator")
       }
       randombytes_buf(memory, Self.keySize)
-      state = Mutex(State(memory: UInt(bitPattern: memory), used: Self.blockSize, owner: getpid()))
+      pthread_atfork(nil, nil) { Generator.forks.add(1, ordering: .relaxed) }
+      state = Mutex(
+        State(
+          memory: UInt(bitPattern: memory), used: Self.blockSize,
+          forksSeen: Self.forks.load(ordering: .relaxed)))
     }
 
     func fill(_ buffer: UnsafeMutableRawBufferPointer) {
@@ -68,12 +76,12 @@ public enum SecureRandom {
         let base = UnsafeMutableRawPointer(bitPattern: state.memory)!
         let key = base
         let block = base + Self.keySize
-        let process = getpid()
-        if process != state.owner {
+        let forks = Self.forks.load(ordering: .relaxed)
+        if forks != state.forksSeen {
           // A forked child: never continue the parent's sequence.
           randombytes_buf(key, Self.keySize)
           state.used = Self.blockSize
-          state.owner = process
+          state.forksSeen = forks
         }
         var written = 0
         while written < buffer.count {

@@ -82,35 +82,43 @@ public struct RecordBinding: Sendable, Hashable {
     self.recordID = recordID
   }
 
-  /// `u16 length ‖ collection ‖ u16 length ‖ record id`.
-  var identity: [UInt8] {
-    var writer = ByteWriter()
-    let name = Array(collection.utf8)
-    writer.write(UInt16(truncatingIfNeeded: name.count))
-    writer.write(name)
-    writer.write(UInt16(truncatingIfNeeded: recordID.count))
-    writer.write(recordID)
-    return writer.bytes
+  /// `label ‖ vaultID ‖ middle ‖ u16 length ‖ collection ‖ u16 length ‖ record id ‖
+  /// trailer`, built in one allocation (it is made for every record sealed or opened).
+  private func associatedData(
+    label: StaticString, middle: UInt32?, trailer: (UInt64, UInt64, UInt8)?
+  )
+    -> [UInt8]
+  {
+    var name = collection
+    return name.withUTF8 { nameBytes in
+      let count =
+        label.utf8CodeUnitCount + vaultID.count + (middle == nil ? 0 : 4) + 2 + nameBytes.count
+        + 2 + recordID.count + (trailer == nil ? 0 : 17)
+      return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        var writer = RawWriter(UnsafeMutableRawBufferPointer(buffer))
+        writer.write(UnsafeRawBufferPointer(start: label.utf8Start, count: label.utf8CodeUnitCount))
+        vaultID.withUnsafeBytes { writer.write($0) }
+        if let middle { writer.write(middle) }
+        writer.write(UInt16(truncatingIfNeeded: nameBytes.count))
+        writer.write(UnsafeRawBufferPointer(nameBytes))
+        writer.write(UInt16(truncatingIfNeeded: recordID.count))
+        recordID.withUnsafeBytes { writer.write($0) }
+        if let (version, reference, flags) = trailer {
+          writer.write(version)
+          writer.write(reference)
+          writer.write(flags)
+        }
+        initialized = count
+      }
+    }
   }
 
   func dataKeyAssociatedData(kekID: UInt32) -> [UInt8] {
-    var writer = ByteWriter()
-    writer.write(Array("SV-DEK".utf8))
-    writer.write(vaultID)
-    writer.write(kekID)
-    writer.write(identity)
-    return writer.bytes
+    associatedData(label: "SV-DEK", middle: kekID, trailer: nil)
   }
 
   func recordAssociatedData(version: UInt64, keyReference: UInt64, flags: UInt8) -> [UInt8] {
-    var writer = ByteWriter()
-    writer.write(Array("SV-REC".utf8))
-    writer.write(vaultID)
-    writer.write(identity)
-    writer.write(version)
-    writer.write(keyReference)
-    writer.write(flags)
-    return writer.bytes
+    associatedData(label: "SV-REC", middle: nil, trailer: (version, keyReference, flags))
   }
 }
 
