@@ -46,7 +46,7 @@ let package = Package(
     .executableTarget(name: "vault", dependencies: ["VaultCLI"]),
     .executableTarget(
       name: "vault-test-helper",
-      dependencies: ["VaultCrypto", "VaultStorage"],
+      dependencies: ["VaultCrypto", "VaultStorage", "StudioVault"],
       path: "Tests/Helper"
     ),
     .testTarget(

@@ -1,4 +1,5 @@
 import Foundation
+@_spi(Engine) import StudioVault
 import VaultCore
 import VaultCrypto
 import VaultStorage
@@ -33,6 +34,75 @@ enum Vectors {
   static func make(in directory: String) throws {
     try makeFirst(at: directory + "/v1-4k.vault")
     try makeSecond(at: directory + "/v2-16k.vault")
+    try makeRecords(at: directory + "/v3-records.vault")
+  }
+
+  /// Sealed records (FORMAT.md section 17): two collections, a body large enough to
+  /// be compressed, updates, a deletion, a KEK rotation (KEK 1 retired, 2 primary) and
+  /// one record whose key was destroyed (erased, body kept).
+  static func makeRecords(at path: String) throws {
+    var random = Generator(state: 3)
+    let store = try SealedStore(try create(at: path, pageSize: 4096))
+    try store.write { tx throws(VaultError) in
+      for index in 0..<40 {
+        let body =
+          "{\"displayName\":\"Client \(index)\",\"email\":\"c\(index)@example.com\","
+          + "\"notes\":\"\(String(decoding: random.text(60), as: UTF8.self))\"}"
+        try tx.put(
+          Array(body.utf8), id: Array(String(format: "client-%03d", index).utf8), in: "clients")
+      }
+      let diary = String(repeating: "golden hour at the venue; ", count: 120)
+      try tx.put(
+        Array("{\"diary\":\"\(diary)\"}".utf8), id: Array("client-diary".utf8), in: "clients")
+      for index in 0..<20 {
+        try tx.put(
+          Array("{\"amount\":\(index * 1250),\"currency\":\"USD\"}".utf8),
+          id: Array(String(format: "inv-%03d", index).utf8), in: "invoices")
+      }
+    }
+    try store.write { tx throws(VaultError) in
+      try tx.put(
+        Array("{\"displayName\":\"Client 5, renamed\"}".utf8), id: Array("client-005".utf8),
+        in: "clients")
+      try tx.remove(Array("client-006".utf8), in: "clients")
+    }
+    try store.rotateKeyEncryptionKey(batchSize: 16)
+    try store.write { tx throws(VaultError) in
+      try tx.destroyKey(of: Array("client-007".utf8), in: "clients")
+    }
+  }
+
+  /// The `.records` manifest of a vault of sealed records: every record opened, with
+  /// its length and SHA-256, and the ids whose key was destroyed.
+  static func recordManifest(of store: SealedStore) throws -> String {
+    var lines = [
+      "# record COLLECTION ID-HEX LENGTH SHA256-HEX, or erased COLLECTION ID-HEX (tab-separated)"
+    ]
+    let entries = try store.store.read { snapshot -> [(String, [UInt8])] in
+      var found = [(String, [UInt8])]()
+      for collection in ["clients", "invoices"] {
+        try snapshot.tree(named: collection)?.scan { key, _ in
+          found.append((collection, key))
+          return true
+        }
+      }
+      return found
+    }
+    for (collection, id) in entries {
+      let opened = Result { () throws(VaultError) -> [UInt8] in
+        try store.read { s throws(VaultError) in try s.get(id, in: collection) } ?? []
+      }
+      switch opened {
+      case .success(let body):
+        lines.append(
+          "record\t\(collection)\t\(hex(id))\t\(body.count)\t\(hex(SHA256.hash(body)))")
+      case .failure(let error) where error.code == .erased:
+        lines.append("erased\t\(collection)\t\(hex(id))")
+      case .failure(let error):
+        throw error
+      }
+    }
+    return lines.joined(separator: "\n") + "\n"
   }
 
   /// 4 KiB pages: clients (with one overflow value), invoices, an empty tree, a

@@ -1,6 +1,7 @@
 // A second process for the concurrency tests: it holds a snapshot, holds the write
 // lock, or writes, on a vault the test process also has open.
 import Foundation
+@_spi(Engine) import StudioVault
 import VaultCore
 import VaultCrypto
 import VaultStorage
@@ -34,13 +35,17 @@ guard arguments.count >= 4 || (arguments.count == 3 && arguments[1] == "make-vec
 if arguments.count == 3 && arguments[1] == "make-vectors" {
   do {
     try Vectors.make(in: arguments[2])
-    for name in ["v1-4k.vault", "v2-16k.vault"] {
+    for name in ["v1-4k.vault", "v2-16k.vault", "v3-records.vault"] {
       let path = arguments[2] + "/" + name
       let store = try VaultStore.open(
         at: path, credential: .passphrase(Vectors.passphrase), options: .init(readOnly: true))
       try Vectors.manifest(of: store).write(
         toFile: arguments[2] + "/" + name.replacingOccurrences(of: ".vault", with: ".contents"),
         atomically: true, encoding: .utf8)
+      if name.hasPrefix("v3") {
+        try Vectors.recordManifest(of: SealedStore(store)).write(
+          toFile: arguments[2] + "/v3-records.records", atomically: true, encoding: .utf8)
+      }
       // Drop the zeros written ahead of need: the file ends at its last page.
       let end = try store.newestMeta().pageCount * UInt64(store.pageSize)
       guard truncate(path, off_t(end)) == 0 else {

@@ -1,4 +1,5 @@
 import Foundation
+@_spi(Engine) import StudioVault
 import Testing
 import VaultCLI
 import VaultCore
@@ -16,7 +17,7 @@ import VaultCrypto
     bytes.map { String(format: "%02x", $0) }.joined()
   }
 
-  @Test(arguments: ["v1-4k", "v2-16k"])
+  @Test(arguments: ["v1-4k", "v2-16k", "v3-records"])
   func vectorHoldsExactlyItsManifest(name: String) throws {
     let dir = TemporaryDirectory()
     let path = dir.file("\(name).vault")
@@ -66,5 +67,38 @@ import VaultCrypto
     #expect(report.ok, "\(report.problems)")
     let console = CapturedConsole()
     #expect(CommandLineTool.run(["check", path], console: console) == 0)
+  }
+
+  /// The sealed records of v3 open to exactly what `v3-records.records` lists, and the
+  /// erased one reports itself erased.
+  @Test func sealedRecordVectorOpensAsListed() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("v3.vault")
+    try FileManager.default.copyItem(atPath: "\(Self.directory)/v3-records.vault", toPath: path)
+    let listing = try String(
+      contentsOfFile: "\(Self.directory)/v3-records.records", encoding: .utf8)
+    let store = try SealedStore.open(
+      at: path, credential: .passphrase("correct horse battery staple"),
+      options: .init(readOnly: true))
+    var checked = (records: 0, erased: 0)
+    for line in listing.split(separator: "\n") where !line.hasPrefix("#") {
+      let fields = line.split(separator: "\t").map(String.init)
+      let id = hexBytes(fields[2])
+      let collection = fields[1]
+      let opened = Result { () throws(VaultError) -> [UInt8]? in
+        try store.read { s throws(VaultError) in try s.get(id, in: collection) }
+      }
+      switch (fields[0], opened) {
+      case ("record", .success(let body?)):
+        #expect(body.count == Int(fields[3]) && Self.hex(SHA256.hash(body)) == fields[4])
+        checked.records += 1
+      case ("erased", .failure(let error)):
+        #expect(error.code == .erased)
+        checked.erased += 1
+      default:
+        Issue.record("\(line): \(opened)")
+      }
+    }
+    #expect(checked.records == 59 && checked.erased == 1)
   }
 }
