@@ -67,28 +67,22 @@ extension SealedStore {
         while budget > 0, let name = remaining.first {
           let collection = String(name.dropFirst(Self.dataKeyTreePrefix.count))
           let after = name == position.tree ? position.after : []
-          // Collect before changing: a tree must not change under its own scan.
-          var batch = [([UInt8], [UInt8])]()
-          if let keys = try tx.transaction.tree(named: name) {
-            try keys.scanTyped(from: after.isEmpty ? nil : after + [0]) { key, value in
-              batch.append((key, value))
-              return batch.count < budget
-            }
-            for (key, value) in batch {
-              var entry = try DataKeyEntry(decoding: value)
-              guard entry.wrapped.kekID != target else { continue }
-              let binding = binding(collection, entry.recordID)
-              let dataKey = try entry.wrapped.unwrap(
-                kek: try kek(entry.wrapped.kekID, in: keyring), binding: binding)
-              entry.wrapped = WrappedDataKey.wrap(
-                dataKey, kek: newKEK, kekID: target, binding: binding)
-              try keys.insert(entry.encode(), forKey: key)
-              report.rewrapped += 1
-            }
+          let pass = try tx.transaction.tree(named: name)?.rewriteValues(
+            from: after.isEmpty ? nil : after + [0], limit: budget
+          ) { _, value throws(VaultError) -> [UInt8]? in
+            var entry = try DataKeyEntry(decoding: Array(value))
+            guard entry.wrapped.kekID != target else { return nil }
+            let binding = binding(collection, entry.recordID)
+            let dataKey = try entry.wrapped.unwrap(
+              kek: try kek(entry.wrapped.kekID, in: keyring), binding: binding)
+            entry.wrapped = WrappedDataKey.wrap(dataKey, kek: newKEK, kekID: target, binding: binding)
+            return entry.encode()
           }
-          done += batch.count
-          budget -= batch.count
-          if budget == 0, let last = batch.last?.0 {
+          let visited = pass?.visited ?? 0
+          report.rewrapped += pass?.rewritten ?? 0
+          done += visited
+          budget -= visited
+          if budget == 0, let last = pass?.lastKey {
             position = RotationPosition(tree: name, after: last)
           } else {
             // This tree is done (or empty): on to the next.

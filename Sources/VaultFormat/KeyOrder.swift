@@ -34,7 +34,7 @@ public enum KeyOrder {
   }
 
   /// -1, 0 or 1 as the bytes of `left` sort before, equal to, or after those of `right`.
-  @inlinable
+  @inlinable @inline(__always)
   public static func compareBuffers(
     _ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer
   ) -> Int {
@@ -45,8 +45,11 @@ public enum KeyOrder {
       let x = UInt64(bigEndian: left.loadUnaligned(as: UInt64.self))
       let y = UInt64(bigEndian: right.loadUnaligned(as: UInt64.self))
       if x != y { return x < y ? -1 : 1 }
-    }
-    if common > 0 {
+      if common > 8 {
+        let result = memcmp(left.baseAddress! + 8, right.baseAddress! + 8, common - 8)
+        if result != 0 { return result < 0 ? -1 : 1 }
+      }
+    } else if common > 0 {
       let result = memcmp(left.baseAddress!, right.baseAddress!, common)
       if result != 0 { return result < 0 ? -1 : 1 }
     }

@@ -60,3 +60,68 @@ import VaultCore
     #expect(Checker.check(path: path, credential: testCredential).ok)
   }
 }
+
+@Suite struct RewriteTests {
+  /// Rewriting values in place, in batches resumed from the last key, reaches every
+  /// entry exactly once, keeps the rest of the tree intact, and leaves a valid vault.
+  @Test func batchedInPlaceRewritesVisitEveryEntryOnce() throws {
+    let seed = testSeed(9)
+    var random = SeededGenerator(seed: seed)
+    let dir = TemporaryDirectory()
+    let path = dir.file("v.vault")
+    let store = try VaultStore.create(at: path, credential: testCredential)
+    var model = [[UInt8]: [UInt8]]()
+    try store.write { tx in
+      let tree = try tx.openTree(named: "t")
+      for _ in 0..<20_000 {
+        let key = random.bytes(Int.random(in: 4...24, using: &random))
+        let value =
+          [UInt8.random(in: 0...1, using: &random)]
+          + random.bytes(Int.random(in: 10...60, using: &random))
+        try tree.insert(value, forKey: key)
+        model[key] = value
+      }
+    }
+    var cursor: [UInt8]?
+    var batches = 0
+    var rewritten = 0
+    repeat {
+      let limit = Int.random(in: 1...2_000, using: &random)
+      try store.write { tx in
+        let tree = try tx.openTree(named: "t")
+        // Some batches also change the tree first, so rewrites meet dirty nodes. (Keys
+        // past every other one: still ahead of the cursor, so rewritten too.)
+        if batches % 3 == 1 {
+          let key = [0xFF, 0xFF, 0xFF, 0xFF] + random.bytes(30)
+          try tree.insert([0, 1, 2], forKey: key)
+          model[key] = [0, 1, 2]
+        }
+        let pass = try tree.rewriteValues(from: cursor.map { $0 + [0] }, limit: limit) {
+          _, value in
+          // Values starting with an odd byte are left alone; the rest count one more
+          // rewrite (and so become odd: a second visit would show).
+          guard let first = value.first, first % 2 == 0 else { return nil }
+          return [first &+ 1] + value.dropFirst()
+        }
+        rewritten += pass.rewritten
+        cursor = pass.visited == limit ? pass.lastKey : nil
+      }
+      batches += 1
+    } while cursor != nil
+    #expect(batches > 5, "seed \(seed)")
+    var expectedRewrites = 0
+    for (key, value) in model where value[0] % 2 == 0 {
+      model[key] = [value[0] &+ 1] + value.dropFirst()
+      expectedRewrites += 1
+    }
+    #expect(rewritten == expectedRewrites, "seed \(seed)")
+    #expect(try contents(of: store)["t"] == model, "seed \(seed)")
+    #expect(Checker.check(path: path, credential: testCredential).ok)
+    // A value that would change length is refused.
+    #expect(throws: VaultError.self) {
+      try store.write { tx in
+        _ = try tx.openTree(named: "t").rewriteValues(from: nil, limit: 1) { _, _ in [1] }
+      }
+    }
+  }
+}
