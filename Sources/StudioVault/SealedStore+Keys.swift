@@ -67,15 +67,24 @@ extension SealedStore {
         while budget > 0, let name = remaining.first {
           let collection = String(name.dropFirst(Self.dataKeyTreePrefix.count))
           let after = name == position.tree ? position.after : []
+          var oldKEKs = [UInt32: SymmetricKey]()
           let pass = try tx.transaction.tree(named: name)?.rewriteValues(
             from: after.isEmpty ? nil : after + [0], limit: budget
           ) { _, value throws(VaultError) -> [UInt8]? in
             var entry = try DataKeyEntry(decoding: Array(value))
-            guard entry.wrapped.kekID != target else { return nil }
+            let oldID = entry.wrapped.kekID
+            guard oldID != target else { return nil }
+            let oldKEK: SymmetricKey
+            if let known = oldKEKs[oldID] {
+              oldKEK = known
+            } else {
+              oldKEK = try kek(oldID, in: keyring)
+              oldKEKs[oldID] = oldKEK
+            }
             let binding = binding(collection, entry.recordID)
-            let dataKey = try entry.wrapped.unwrap(
-              kek: try kek(entry.wrapped.kekID, in: keyring), binding: binding)
-            entry.wrapped = WrappedDataKey.wrap(dataKey, kek: newKEK, kekID: target, binding: binding)
+            let dataKey = try entry.wrapped.unwrap(kek: oldKEK, binding: binding)
+            entry.wrapped = WrappedDataKey.wrap(
+              dataKey, kek: newKEK, kekID: target, binding: binding)
             return entry.encode()
           }
           let visited = pass?.visited ?? 0

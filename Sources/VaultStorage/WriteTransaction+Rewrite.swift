@@ -91,9 +91,10 @@ extension WriteTransaction {
       bytes = node.bytes
       cells = node.cells.map { ($0.key, .stored($0.value)) }
     }
-    var index = start.map { key in
-      cells.firstIndex { KeyOrder.compare(bytes[$0.key], key) >= 0 } ?? cells.count
-    } ?? 0
+    var index =
+      start.map { key in
+        cells.firstIndex { KeyOrder.compare(bytes[$0.key], key) >= 0 } ?? cells.count
+      } ?? 0
     var replacements = [(Int, [UInt8])]()
     while index < cells.count, progress.visited < limit {
       let key = Array(bytes[cells[index].key])
