@@ -71,8 +71,7 @@ extension SealedStore {
           let pass = try tx.transaction.tree(named: name)?.rewriteValues(
             from: after.isEmpty ? nil : after + [0], limit: budget
           ) { _, value throws(VaultError) -> [UInt8]? in
-            var entry = try DataKeyEntry(decoding: Array(value))
-            let oldID = entry.wrapped.kekID
+            let oldID = try DataKeyEntry.kekID(of: value)
             guard oldID != target else { return nil }
             let oldKEK: SymmetricKey
             if let known = oldKEKs[oldID] {
@@ -81,11 +80,9 @@ extension SealedStore {
               oldKEK = try kek(oldID, in: keyring)
               oldKEKs[oldID] = oldKEK
             }
-            let binding = binding(collection, entry.recordID)
-            let dataKey = try entry.wrapped.unwrap(kek: oldKEK, binding: binding)
-            entry.wrapped = WrappedDataKey.wrap(
-              dataKey, kek: newKEK, kekID: target, binding: binding)
-            return entry.encode()
+            return try DataKeyEntry.rewrapped(
+              value, from: oldKEK, to: newKEK, newID: target, vaultID: vaultID,
+              collection: collection)
           }
           let visited = pass?.visited ?? 0
           report.rewrapped += pass?.rewritten ?? 0

@@ -9,6 +9,10 @@ import VaultStorage
   @_spi(Engine) public let transaction: WriteTransaction
   /// Key references handed out so far in this transaction (see ``nextKeyReference()``).
   private var referencesIssued: UInt64 = 0
+  /// The primary KEK, once looked up (a record write needs it every time).
+  private var primary: (id: UInt32, key: SymmetricKey)?
+  /// Trees opened so far, by name.
+  private var openTrees: [String: WriteTree] = [:]
 
   init(store: SealedStore, transaction: WriteTransaction) {
     self.store = store
@@ -28,21 +32,29 @@ import VaultStorage
     return transactionID << 24 | referencesIssued
   }
 
-  /// The keyring tree, created on first use.
-  func keyring() throws(VaultError) -> WriteTree {
-    try transaction.openTree(named: SealedStore.keyringTree)
+  /// The tree named `name`, created on first use.
+  func tree(_ name: String) throws(VaultError) -> WriteTree {
+    if let known = openTrees[name] { return known }
+    let tree = try transaction.openTree(named: name)
+    openTrees[name] = tree
+    return tree
   }
+
+  /// The keyring tree, created on first use.
+  func keyring() throws(VaultError) -> WriteTree { try tree(SealedStore.keyringTree) }
 
   /// The tree of `collection`'s wrapped data keys, created on first use.
   func dataKeys(_ collection: String) throws(VaultError) -> WriteTree {
-    try transaction.openTree(named: SealedStore.dataKeyTree(for: collection))
+    try tree(SealedStore.dataKeyTree(for: collection))
   }
 
   /// The id and key of the primary KEK, creating the first one in a new vault.
   func primaryKEK() throws(VaultError) -> (id: UInt32, key: SymmetricKey) {
+    if let primary { return primary }
     let keyring = try keyring()
-    if let primary = try keyring.value(forKey: Keyring.primaryKey) {
-      let id = try Keyring.decodeID(primary)
+    if let stored = try keyring.value(forKey: Keyring.primaryKey) {
+      let id = try Keyring.decodeID(stored)
+      primary = (id, try store.kek(id, in: keyring))
       return (id, try store.kek(id, in: keyring))
     }
     return try addKEK(makePrimary: true)
@@ -71,6 +83,7 @@ import VaultStorage
     if makePrimary {
       try keyring.insert(
         withUnsafeBytes(of: id.littleEndian) { Array($0) }, forKey: Keyring.primaryKey)
+      primary = (id, kek)
     }
     return (id, kek)
   }
@@ -81,11 +94,8 @@ import VaultStorage
     throws(VaultError)
   {
     let (kekID, kek) = try primaryKEK()
-    let records = try transaction.openTree(named: collection)
+    let records = try tree(collection)
     let keys = try dataKeys(collection)
-    if let earlier = try records.value(forKey: id) {
-      try keys.removeValue(forKey: DataKeyEntry.key(try SealedRecord.keyReference(of: earlier)))
-    }
     let binding = store.binding(collection, id)
     let dataKey = SymmetricKey.random()
     let reference = try nextKeyReference()
@@ -97,7 +107,10 @@ import VaultStorage
       wrapped: WrappedDataKey.wrap(dataKey, kek: kek, kekID: kekID, binding: binding),
       recordID: id)
     try keys.insert(entry.encode(), forKey: DataKeyEntry.key(reference))
-    try records.insert(record.encode(), forKey: id)
+    if let earlier = try records.exchange(record.encode(), forKey: id) {
+      // The previous version's key goes with it.
+      try keys.removeValue(forKey: DataKeyEntry.key(try SealedRecord.keyReference(of: earlier)))
+    }
   }
 
   /// Record `id` of `collection`, opened, or nil.

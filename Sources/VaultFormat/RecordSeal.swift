@@ -263,4 +263,77 @@ public struct DataKeyEntry: Sendable, Equatable {
     wrapped = try WrappedDataKey(decoding: Array(bytes[..<WrappedDataKey.byteCount]))
     recordID = Array(bytes[WrappedDataKey.byteCount...])
   }
+
+  /// The KEK id of an encoded entry, without decoding the rest.
+  public static func kekID(of bytes: ArraySlice<UInt8>) throws(VaultError) -> UInt32 {
+    guard bytes.count >= WrappedDataKey.byteCount else {
+      throw VaultError(.corrupt, "a data-key entry is \(bytes.count) bytes, too short")
+    }
+    let start = bytes.startIndex
+    return bytes[start..<start + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) }
+  }
+
+  /// An encoded entry with its key re-wrapped from `oldKEK` to `newKEK` (id `newID`),
+  /// built with as few allocations as the cryptography allows: rotation does this for
+  /// every record of the vault. The data key passes through guarded memory only.
+  ///
+  /// - Throws: `.authenticationFailed` when `oldKEK` does not open the key for this
+  ///   record; `.corrupt` for a malformed entry.
+  public static func rewrapped(
+    _ bytes: ArraySlice<UInt8>, from oldKEK: SymmetricKey, to newKEK: SymmetricKey,
+    newID: UInt32, vaultID: [UInt8], collection: String
+  ) throws(VaultError) -> [UInt8] {
+    let oldID = try kekID(of: bytes)
+    let start = bytes.startIndex
+    let recordID = Array(bytes[(start + WrappedDataKey.byteCount)...])
+    let binding = RecordBinding(vaultID: vaultID, collection: collection, recordID: recordID)
+    let nonceStart = start + 4
+    let cipherStart = nonceStart + XChaCha20Poly1305.nonceByteCount
+    let tagStart = cipherStart + SymmetricKey.byteCount
+    var opened = true
+    let dataKey = SecretBytes(count: SymmetricKey.byteCount) { key in
+      bytes.withUnsafeBytes { entry in
+        let base = entry.baseAddress!
+        key.copyMemory(
+          from: UnsafeRawBufferPointer(start: base + (cipherStart - start), count: key.count))
+        opened = binding.dataKeyAssociatedData(kekID: oldID).withUnsafeBytes { ad in
+          XChaCha20Poly1305.openInPlace(
+            key,
+            tag: UnsafeRawBufferPointer(
+              start: base + (tagStart - start), count: XChaCha20Poly1305.tagByteCount),
+            nonce: UnsafeRawBufferPointer(
+              start: base + (nonceStart - start), count: XChaCha20Poly1305.nonceByteCount),
+            key: oldKEK, associatedData: ad)
+        }
+      }
+    }
+    guard opened else {
+      throw VaultError(.authenticationFailed, "sealed value failed authentication")
+    }
+    let associatedData = binding.dataKeyAssociatedData(kekID: newID)
+    return [UInt8](unsafeUninitializedCapacity: bytes.count) { output, initialized in
+      let raw = UnsafeMutableRawBufferPointer(output)
+      raw.storeBytes(of: newID.littleEndian, toByteOffset: 0, as: UInt32.self)
+      let nonce = UnsafeMutableRawBufferPointer(
+        rebasing: raw[4..<4 + XChaCha20Poly1305.nonceByteCount])
+      SecureRandom.fill(nonce)
+      let cipher = 4 + XChaCha20Poly1305.nonceByteCount
+      let text = UnsafeMutableRawBufferPointer(
+        rebasing: raw[cipher..<cipher + SymmetricKey.byteCount])
+      dataKey.withUnsafeBytes { text.copyMemory(from: $0) }
+      let tagOffset = cipher + SymmetricKey.byteCount
+      associatedData.withUnsafeBytes { ad in
+        XChaCha20Poly1305.sealInPlace(
+          text,
+          tag: UnsafeMutableRawBufferPointer(
+            rebasing: raw[tagOffset..<tagOffset + XChaCha20Poly1305.tagByteCount]),
+          nonce: UnsafeRawBufferPointer(nonce), key: newKEK, associatedData: ad)
+      }
+      recordID.withUnsafeBytes {
+        UnsafeMutableRawBufferPointer(rebasing: raw[WrappedDataKey.byteCount...]).copyMemory(
+          from: $0)
+      }
+      initialized = bytes.count
+    }
+  }
 }

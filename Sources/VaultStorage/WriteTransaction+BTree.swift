@@ -229,6 +229,9 @@ extension WriteTransaction {
       }
       let cell = MutableCell(key: keyRange, value: pending)
       if found {
+        if keepsReplacedValue {
+          replacedValue = foundValue(node.cells[index].value, in: node.arena)
+        }
         try release(node.cells[index].value, tree: tree)
         node.contentSize += MutableNode.cellSize(cell) - MutableNode.cellSize(node.cells[index])
         node.cells[index] = cell

@@ -38,6 +38,10 @@ public final class WriteTransaction {
   /// Commit even when nothing changed (a commit that only replaces the older meta page;
   /// see ``VaultStore/scrubFreePages()``).
   var commitsWithoutChanges = false
+  /// Set by ``WriteTree/exchange(_:forKey:)``: the next insert keeps the value it
+  /// replaces in ``replacedValue``.
+  var keepsReplacedValue = false
+  var replacedValue: FoundValue?
   /// Bumped by every change, so that iteration notices changes made inside it.
   var changeCount = 0
   /// ``countPagesToWrite()`` as of a change count.
@@ -193,6 +197,23 @@ public struct WriteTree {
     }
     try transaction.insert(new, forKey: key, in: state)
     state.isModified = true
+  }
+
+  /// Stores `value` under `key` and returns the value it replaced, if any: one descent
+  /// where a lookup followed by an insert takes two.
+  ///
+  /// - Throws: `.tooLarge` for a key over 512 bytes.
+  public func exchange(_ value: [UInt8], forKey key: [UInt8]) throws(VaultError) -> [UInt8]? {
+    transaction.keepsReplacedValue = true
+    transaction.replacedValue = nil
+    defer {
+      transaction.keepsReplacedValue = false
+      transaction.replacedValue = nil
+    }
+    try insert(value, forKey: key)
+    return try transaction.replacedValue.map { (found) throws(VaultError) in
+      try transaction.materialize(found, tree: state.id)
+    }
   }
 
   /// Removes the value under `key`.

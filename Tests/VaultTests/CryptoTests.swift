@@ -1,6 +1,7 @@
 import Testing
 import VaultCore
 import VaultCrypto
+import VaultFormat
 
 func hexBytes(_ text: String) -> [UInt8] {
   var bytes = [UInt8]()
@@ -139,5 +140,38 @@ func hexBytes(_ text: String) -> [UInt8] {
     let zeros = many.filter { $0 == 0 }.count
     #expect(zeros > 200 && zeros < 600, "\(zeros) zero bytes in 100,000")
     #expect(SecureRandom.uint64() != SecureRandom.uint64())
+  }
+}
+
+@Suite struct RecordSealTests {
+  @Test func rewrappingMovesADataKeyToAnotherKEK() throws {
+    let vaultID = [UInt8](repeating: 9, count: 16)
+    let binding = RecordBinding(vaultID: vaultID, collection: "clients", recordID: [1, 2, 3])
+    let dataKey = SymmetricKey.random()
+    let (oldKEK, newKEK) = (SymmetricKey.random(), SymmetricKey.random())
+    let entry = DataKeyEntry(
+      wrapped: .wrap(dataKey, kek: oldKEK, kekID: 1, binding: binding), recordID: [1, 2, 3])
+    let encoded = entry.encode()
+    #expect(try DataKeyEntry.kekID(of: encoded[...]) == 1)
+    let moved = try DataKeyEntry.rewrapped(
+      encoded[...], from: oldKEK, to: newKEK, newID: 7, vaultID: vaultID, collection: "clients")
+    let decoded = try DataKeyEntry(decoding: moved)
+    #expect(decoded.wrapped.kekID == 7 && decoded.recordID == [1, 2, 3])
+    #expect(moved.count == encoded.count && moved != encoded)
+    let unwrapped = try decoded.wrapped.unwrap(kek: newKEK, binding: binding)
+    #expect(unwrapped.secret.isEqual(to: dataKey.secret))
+    #expect(throws: VaultError.self) { try decoded.wrapped.unwrap(kek: oldKEK, binding: binding) }
+    // The wrong old KEK, or the entry moved to another collection, fails.
+    #expect(throws: VaultError.self) {
+      try DataKeyEntry.rewrapped(
+        encoded[...], from: newKEK, to: newKEK, newID: 7, vaultID: vaultID,
+        collection: "clients")
+    }
+    #expect(throws: VaultError.self) {
+      try DataKeyEntry.rewrapped(
+        encoded[...], from: oldKEK, to: newKEK, newID: 7, vaultID: vaultID,
+        collection: "projects")
+    }
+    #expect(throws: VaultError.self) { try DataKeyEntry.kekID(of: [1, 2][...]) }
   }
 }

@@ -124,4 +124,28 @@ import VaultCore
       }
     }
   }
+
+  @Test func exchangeReturnsTheReplacedValue() throws {
+    let dir = TemporaryDirectory()
+    let store = try VaultStore.create(at: dir.file("v.vault"), credential: testCredential)
+    let large = [UInt8](repeating: 7, count: 9_000)
+    try store.write { tx in
+      let tree = try tx.openTree(named: "t")
+      #expect(try tree.exchange([1], forKey: [1]) == nil)
+      #expect(try tree.exchange([2], forKey: [1]) == [1])
+      #expect(try tree.exchange(large, forKey: [2]) == nil)
+      #expect(try tree.exchange([3], forKey: [2]) == large)  // new this transaction
+    }
+    try store.write { tx in
+      let tree = try tx.openTree(named: "t")
+      try tree.insert(large, forKey: [3])
+    }
+    try store.write { tx in
+      let tree = try tx.openTree(named: "t")
+      #expect(try tree.exchange([4], forKey: [3]) == large)  // committed, in overflow pages
+      #expect(try tree.exchange([5], forKey: [1]) == [2])
+      #expect(tree.count == 3)
+    }
+    #expect(Checker.check(path: dir.file("v.vault"), credential: testCredential).ok)
+  }
 }
