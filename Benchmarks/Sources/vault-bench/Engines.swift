@@ -44,6 +44,31 @@ final class VaultEngine: Engine {
   func rekey() throws { try store.rotateKeyEncryptionKey() }
 }
 
+/// The page store alone: one tree of client bodies in sealed pages, no per-record keys
+/// (what a single commit costs at the storage layer).
+final class StoreEngine: Engine {
+  static let name = "vault-store"
+  let store: VaultStore
+
+  init(path: String) throws {
+    store = try VaultStore.create(
+      at: path, credential: .rawKey(SymmetricKey.random()), options: .init(cacheBytes: 64 << 20))
+  }
+
+  func insert(ids: ArraySlice<[UInt8]>, bodies: ArraySlice<[UInt8]>) throws {
+    try store.write { tx in
+      let tree = try tx.openTree(named: "clients")
+      for (id, body) in zip(ids, bodies) { try tree.insert(body, forKey: id) }
+    }
+  }
+
+  func read(id: [UInt8]) throws -> [UInt8]? {
+    try store.read { try $0.tree(named: "clients")?.value(forKey: id) }
+  }
+
+  func rekey() throws { throw SQLiteError(description: "the page store alone has no KEK") }
+}
+
 struct SQLiteError: Error, CustomStringConvertible {
   var description: String
 }

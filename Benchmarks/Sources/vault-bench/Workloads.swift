@@ -56,6 +56,11 @@ enum Workload: String, CaseIterable {
   case passphraseChange = "W7-passphrase"
   /// One record per durable transaction.
   case singleCommits = "W8"
+  /// The same at the page-store layer: sealed pages, no per-record keys.
+  case storeSingleCommits = "W8-store"
+
+  /// The engine measured as "the vault".
+  var vaultEngine: any Engine.Type { self == .storeSingleCommits ? StoreEngine.self : VaultEngine.self }
 
   var title: String {
     switch self {
@@ -65,6 +70,7 @@ enum Workload: String, CaseIterable {
     case .largeRotation: "re-key every 4 KiB record"
     case .passphraseChange: "change the passphrase (limit: one Argon2id derivation)"
     case .singleCommits: "durable single-record commits"
+    case .storeSingleCommits: "durable single-value commits of the page store (sealed pages)"
     }
   }
 
@@ -73,7 +79,7 @@ enum Workload: String, CaseIterable {
     case .inserts, .rotation, .largeRotation: "records/s"
     case .reads: "reads/s"
     case .passphraseChange: "changes/s"
-    case .singleCommits: "commits/s"
+    case .singleCommits, .storeSingleCommits: "commits/s"
     }
   }
 
@@ -87,6 +93,7 @@ enum Workload: String, CaseIterable {
     case .passphraseChange: []
     case .singleCommits:
       [Comparison(peer: SQLiteEngine.self, target: 1.0), .init(peer: SQLCipherEngine.self, target: nil)]
+    case .storeSingleCommits: [Comparison(peer: SQLiteEngine.self, target: 1.0)]
     }
   }
 
@@ -147,7 +154,7 @@ enum Workload: String, CaseIterable {
         try store.changeCredential(to: .passphrase("another one"), keyDerivation: .moderate)
       }
       return (1 / seconds, checksum)
-    case .singleCommits:
+    case .singleCommits, .storeSingleCommits:
       let db = try engine.init(path: path)
       let count = min(settings.singleCommits, data.ids.count)
       let seconds = try measure {

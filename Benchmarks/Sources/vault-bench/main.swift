@@ -54,10 +54,10 @@ for workload in Workload.allCases where only?.contains(workload.rawValue) ?? tru
     try workload.sample(engine, data: data, large: large, settings: settings, label: label)
   }
   // Warm-up: one unmeasured sample of each (page cache, allocator, file system).
-  _ = try run(VaultEngine.self, "warm")
+  _ = try run(workload.vaultEngine, "warm")
   for comparison in peers { _ = try run(comparison.peer, "warm") }
   for index in 0..<settings.samples {
-    let (rate, checksum) = try run(VaultEngine.self, "s\(index)")
+    let (rate, checksum) = try run(workload.vaultEngine, "s\(index)")
     vault.samples.append(rate)
     vault.checksum = checksum
     for (position, comparison) in peers.enumerated() {
