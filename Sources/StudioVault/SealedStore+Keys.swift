@@ -35,69 +35,76 @@ extension SealedStore {
   ) throws(VaultError) -> RotationReport {
     precondition(batchSize > 0, "a rotation batch must hold at least one key")
     // Start a rotation, unless one is under way (a crash interrupted it).
-    var position = RotationPosition(tree: "", after: [])
     let target: UInt32 = try write { tx throws(VaultError) in
       let keyring = try tx.keyring()
       if let saved = try keyring.value(forKey: Keyring.rotationKey) {
-        let (id, resumed) = try RotationPosition.decode(saved)
-        position = resumed
-        return id
+        return try RotationPosition.decode(saved).target
       }
       _ = try tx.primaryKEK()
       let (id, _) = try tx.addKEK(makePrimary: true)
-      try keyring.insert(position.encode(target: id), forKey: Keyring.rotationKey)
+      try keyring.insert(
+        RotationPosition(tree: [], after: []).encode(target: id), forKey: Keyring.rotationKey)
       return id
     }
     var report = RotationReport(kekID: target, rewrapped: 0, retired: [], batches: 1)
+    let prefix = Array(Self.dataKeyTreePrefix.utf8)
+    // Data-key trees by name bytes, in byte order (the order the position refers to).
     let (trees, total) = try read { snapshot throws(VaultError) in
-      let names = try snapshot.snapshot.treeNames().filter {
-        $0.hasPrefix(Self.dataKeyTreePrefix)
-      }
+      let names = try snapshot.snapshot.treeNames().filter { $0.utf8.starts(with: prefix) }
       var count = 0
       for name in names { count += Int(try snapshot.snapshot.tree(named: name)?.count ?? 0) }
-      return (names, count)
+      return (names.map { Array($0.utf8) }.sorted(by: KeyOrder.less), count)
     }
     var done = 0
-    var remaining = trees.filter { $0 >= position.tree }
     while true {
       let finished: Bool = try write { tx throws(VaultError) in
         let keyring = try tx.keyring()
-        let newKEK = try kek(target, in: keyring)
+        // The stored position is the truth: another process may have moved it on, or
+        // finished this rotation, since our last batch.
+        guard let saved = try keyring.value(forKey: Keyring.rotationKey) else { return true }
+        let (storedTarget, position) = try RotationPosition.decode(saved)
+        guard storedTarget == target else {
+          throw VaultError(
+            .locked, "another rotation (to key-encryption key \(storedTarget)) took over")
+        }
+        let newKEK = try tx.kek(target)
+        var remaining = trees.filter { !KeyOrder.less($0, position.tree) }
+        var next = position
         var budget = batchSize
+        var oldKEKs = [UInt32: SymmetricKey]()
         while budget > 0, let name = remaining.first {
-          let collection = String(name.dropFirst(Self.dataKeyTreePrefix.count))
-          let after = name == position.tree ? position.after : []
-          var oldKEKs = [UInt32: SymmetricKey]()
-          let pass = try tx.transaction.tree(named: name)?.rewriteValues(
-            from: after.isEmpty ? nil : after + [0], limit: budget
-          ) { _, value throws(VaultError) -> [UInt8]? in
-            let oldID = try DataKeyEntry.kekID(of: value)
-            guard oldID != target else { return nil }
-            let oldKEK: SymmetricKey
-            if let known = oldKEKs[oldID] {
-              oldKEK = known
-            } else {
-              oldKEK = try kek(oldID, in: keyring)
-              oldKEKs[oldID] = oldKEK
+          let collection = String(decoding: name.dropFirst(prefix.count), as: UTF8.self)
+          let after = name == next.tree ? next.after : []
+          let pass = try tx.transaction.tree(named: String(decoding: name, as: UTF8.self))?
+            .rewriteValues(from: after.isEmpty ? nil : after + [0], limit: budget) {
+              _, value throws(VaultError) -> [UInt8]? in
+              let oldID = try DataKeyEntry.kekID(of: value)
+              guard oldID != target else { return nil }
+              let oldKEK: SymmetricKey
+              if let known = oldKEKs[oldID] {
+                oldKEK = known
+              } else {
+                oldKEK = try tx.kek(oldID)
+                oldKEKs[oldID] = oldKEK
+              }
+              return try DataKeyEntry.rewrapped(
+                value, from: oldKEK, to: newKEK, newID: target, vaultID: vaultID,
+                collection: collection)
             }
-            return try DataKeyEntry.rewrapped(
-              value, from: oldKEK, to: newKEK, newID: target, vaultID: vaultID,
-              collection: collection)
-          }
           let visited = pass?.visited ?? 0
           report.rewrapped += pass?.rewritten ?? 0
           done += visited
           budget -= visited
           if budget == 0, let last = pass?.lastKey {
-            position = RotationPosition(tree: name, after: last)
+            next = RotationPosition(tree: name, after: last)
           } else {
             // This tree is done (or empty): on to the next.
             remaining.removeFirst()
-            position = RotationPosition(tree: remaining.first ?? "", after: [])
+            next = RotationPosition(tree: remaining.first ?? [], after: [])
           }
         }
         guard remaining.isEmpty else {
-          try keyring.insert(position.encode(target: target), forKey: Keyring.rotationKey)
+          try keyring.insert(next.encode(target: target), forKey: Keyring.rotationKey)
           return false
         }
         // Every key is under the target: retire the rest.
@@ -121,28 +128,28 @@ extension SealedStore {
     return report
   }
 
-  /// Where a rotation stands: the data-key tree it is in and the last key re-wrapped
-  /// there. Stored in the keyring as target KEK id (u32) ‖ u8 name length ‖ name ‖ key.
+  /// Where a rotation stands: the data-key tree it is in (name bytes) and the last key
+  /// re-wrapped there. Stored in the keyring as target KEK id (u32) ‖ u8 name length ‖
+  /// name ‖ key.
   struct RotationPosition {
-    var tree: String
+    var tree: [UInt8]
     var after: [UInt8]
 
     func encode(target: UInt32) -> [UInt8] {
-      let name = Array(tree.utf8)
-      return withUnsafeBytes(of: target.littleEndian) { Array($0) }
-        + [UInt8(truncatingIfNeeded: name.count)] + name + after
+      withUnsafeBytes(of: target.littleEndian) { Array($0) }
+        + [UInt8(truncatingIfNeeded: tree.count)] + tree + after
     }
 
-    static func decode(_ bytes: [UInt8]) throws(VaultError) -> (UInt32, RotationPosition) {
+    static func decode(_ bytes: [UInt8]) throws(VaultError) -> (target: UInt32, RotationPosition) {
       let target = try Keyring.decodeID(bytes)
       guard bytes.count >= 5, bytes.count >= 5 + Int(bytes[4]) else {
         throw VaultError(.corrupt, "the keyring's rotation entry is truncated")
       }
       let length = Int(bytes[4])
-      guard let tree = String(validating: bytes[5..<5 + length], as: UTF8.self) else {
-        throw VaultError(.corrupt, "the keyring's rotation entry names no tree")
-      }
-      return (target, RotationPosition(tree: tree, after: Array(bytes[(5 + length)...])))
+      return (
+        target,
+        RotationPosition(tree: Array(bytes[5..<5 + length]), after: Array(bytes[(5 + length)...]))
+      )
     }
   }
 

@@ -26,8 +26,10 @@ import VaultStorage
   @_spi(Engine) public let store: VaultStore
   let vaultID: [UInt8]
   let keyringKey: SymmetricKey
-  /// Unwrapped KEKs by id. A KEK never changes once created, so entries stay valid
-  /// until the KEK is retired (then they are dropped).
+  /// Unwrapped KEKs by id, of committed keyrings only: a committed KEK never changes
+  /// and its id is never handed out again, so entries stay valid until the KEK is
+  /// retired (then they are dropped). KEKs a write transaction reads or creates join
+  /// only once it commits: a rolled-back transaction's KEK 1 is not the next one's.
   let keks = Mutex<[UInt32: SymmetricKey]>([:])
 
   @_spi(Engine) public static let keyringTree = "$keyring"
@@ -79,9 +81,14 @@ import VaultStorage
     -> T
   {
     var result: T?
+    var loaded = [UInt32: SymmetricKey]()
     try store.writeTyped { tx throws(VaultError) in
-      result = try body(SealedTransaction(store: self, transaction: tx))
+      let sealed = SealedTransaction(store: self, transaction: tx)
+      result = try body(sealed)
+      loaded = sealed.loadedKEKs
     }
+    // Committed: the KEKs it saw are now part of the durable keyring.
+    keks.withLock { cache in cache.merge(loaded) { old, _ in old } }
     guard let result else { throw VaultError(.internal, "write transaction produced nothing") }
     return result
   }
@@ -106,9 +113,20 @@ import VaultStorage
     return writer.bytes
   }
 
-  /// KEK `id`, from the cache or unwrapped from its keyring entry.
-  func kek(_ id: UInt32, in keyring: some TreeLookup) throws(VaultError) -> SymmetricKey {
-    if let cached = keks.withLock({ $0[id] }) { return cached }
+  /// KEK `id` of a committed keyring (a snapshot's), from the cache or unwrapped.
+  func committedKEK(_ id: UInt32, in keyring: some TreeLookup) throws(VaultError)
+    -> SymmetricKey
+  {
+    if let cached = cachedKEK(id) { return cached }
+    let key = try unwrapKEK(id, in: keyring)
+    keks.withLock { $0[id] = key }
+    return key
+  }
+
+  func cachedKEK(_ id: UInt32) -> SymmetricKey? { keks.withLock { $0[id] } }
+
+  /// KEK `id` unwrapped from its entry in `keyring`.
+  func unwrapKEK(_ id: UInt32, in keyring: some TreeLookup) throws(VaultError) -> SymmetricKey {
     guard let wrapped = try keyring.value(forKey: Keyring.kekKey(id)) else {
       throw VaultError(
         .corrupt, "key-encryption key \(id) is missing from the keyring (retired too early?)")
@@ -116,9 +134,7 @@ import VaultStorage
     var bytes = try XChaCha20Poly1305.open(
       wrapped, key: keyringKey, associatedData: kekAssociatedData(id))
     defer { SecretBytes.wipe(&bytes) }
-    let key = try SymmetricKey(copying: bytes)
-    keks.withLock { $0[id] = key }
-    return key
+    return try SymmetricKey(copying: bytes)
   }
 
   func binding(_ collection: String, _ id: [UInt8]) -> RecordBinding {
@@ -132,7 +148,7 @@ import VaultStorage
   ///   key or body belongs elsewhere or was altered.
   func open(
     record: [UInt8], collection: String, id: [UInt8], keys: some TreeLookup,
-    keyring: some TreeLookup
+    kek: (UInt32) throws(VaultError) -> SymmetricKey
   ) throws(VaultError) -> [UInt8] {
     let sealed = try SealedRecord(decoding: record)
     guard let stored = try keys.value(forKey: DataKeyEntry.key(sealed.keyReference)) else {
@@ -144,8 +160,7 @@ import VaultStorage
         .authenticationFailed, "the record's data key belongs to another record")
     }
     let binding = binding(collection, id)
-    let dataKey = try entry.wrapped.unwrap(
-      kek: try kek(entry.wrapped.kekID, in: keyring), binding: binding)
+    let dataKey = try entry.wrapped.unwrap(kek: try kek(entry.wrapped.kekID), binding: binding)
     return try sealed.open(dataKey: dataKey, binding: binding)
   }
 }

@@ -11,8 +11,11 @@ import VaultStorage
   private var referencesIssued: UInt64 = 0
   /// The primary KEK, once looked up (a record write needs it every time).
   private var primary: (id: UInt32, key: SymmetricKey)?
-  /// Trees opened so far, by name.
-  private var openTrees: [String: WriteTree] = [:]
+  /// KEKs this transaction read from its keyring or created (published to the store's
+  /// cache only if it commits).
+  private(set) var loadedKEKs: [UInt32: SymmetricKey] = [:]
+  /// Trees opened so far, by the UTF-8 bytes of their names.
+  private var openTrees: [[UInt8]: WriteTree] = [:]
 
   init(store: SealedStore, transaction: WriteTransaction) {
     self.store = store
@@ -34,10 +37,31 @@ import VaultStorage
 
   /// The tree named `name`, created on first use.
   func tree(_ name: String) throws(VaultError) -> WriteTree {
-    if let known = openTrees[name] { return known }
-    let tree = try transaction.openTree(named: name)
-    openTrees[name] = tree
+    let key = Array(name.utf8)
+    if let known = openTrees[key], !known.isDropped { return known }
+    let tree = try transaction.openAnyTree(named: name)
+    openTrees[key] = tree
     return tree
+  }
+
+  /// KEK `id` as this transaction sees the keyring.
+  func kek(_ id: UInt32) throws(VaultError) -> SymmetricKey {
+    if let loaded = loadedKEKs[id] { return loaded }
+    // A committed KEK never changes: the store's cache holds only committed ones.
+    if let committed = store.cachedKEK(id) { return committed }
+    let keyring: any TreeLookup =
+      try transaction.tree(named: SealedStore.keyringTree) ?? MissingTree()
+    let key = try store.unwrapKEK(id, in: keyring)
+    loadedKEKs[id] = key
+    return key
+  }
+
+  /// Refuses the engine's reserved names as collections.
+  static func requireCollection(_ name: String) throws(VaultError) {
+    guard let first = name.utf8.first, first != UInt8(ascii: "$") else {
+      throw VaultError(
+        .invalidArgument, "a collection name must not be empty or start with \"$\"")
+    }
   }
 
   /// The keyring tree, created on first use.
@@ -54,8 +78,9 @@ import VaultStorage
     let keyring = try keyring()
     if let stored = try keyring.value(forKey: Keyring.primaryKey) {
       let id = try Keyring.decodeID(stored)
-      primary = (id, try store.kek(id, in: keyring))
-      return (id, try store.kek(id, in: keyring))
+      let found = (id: id, key: try kek(id))
+      primary = found
+      return found
     }
     return try addKEK(makePrimary: true)
   }
@@ -80,6 +105,7 @@ import VaultStorage
       }
     }
     try keyring.insert(sealed, forKey: Keyring.kekKey(id))
+    loadedKEKs[id] = kek
     if makePrimary {
       try keyring.insert(
         withUnsafeBytes(of: id.littleEndian) { Array($0) }, forKey: Keyring.primaryKey)
@@ -93,6 +119,7 @@ import VaultStorage
   @_spi(Engine) public func put(_ body: [UInt8], id: [UInt8], in collection: String)
     throws(VaultError)
   {
+    try Self.requireCollection(collection)
     let (kekID, kek) = try primaryKEK()
     let records = try tree(collection)
     let keys = try dataKeys(collection)
@@ -117,13 +144,15 @@ import VaultStorage
   @_spi(Engine) public func get(_ id: [UInt8], in collection: String) throws(VaultError)
     -> [UInt8]?
   {
+    try Self.requireCollection(collection)
     guard let record = try transaction.tree(named: collection)?.value(forKey: id) else {
       return nil
     }
     let keys: any TreeLookup =
       try transaction.tree(named: SealedStore.dataKeyTree(for: collection)) ?? MissingTree()
-    return try store.open(
-      record: record, collection: collection, id: id, keys: keys, keyring: keyring())
+    return try store.open(record: record, collection: collection, id: id, keys: keys) {
+      id throws(VaultError) in try kek(id)
+    }
   }
 
   /// Removes record `id` and destroys its data key.
@@ -145,6 +174,7 @@ import VaultStorage
   @_spi(Engine) public func destroyKey(of id: [UInt8], in collection: String)
     throws(VaultError) -> Bool
   {
+    try Self.requireCollection(collection)
     guard let record = try transaction.tree(named: collection)?.value(forKey: id) else {
       return false
     }
@@ -179,6 +209,7 @@ extension WriteTree {
   @_spi(Engine) public func get(_ id: [UInt8], in collection: String) throws(VaultError)
     -> [UInt8]?
   {
+    try SealedTransaction.requireCollection(collection)
     guard let record = try snapshot.tree(named: collection)?.value(forKey: id) else {
       return nil
     }
@@ -186,8 +217,9 @@ extension WriteTree {
       try snapshot.tree(named: SealedStore.dataKeyTree(for: collection)) ?? MissingTree()
     let keyring: any TreeLookup =
       try snapshot.tree(named: SealedStore.keyringTree) ?? MissingTree()
-    return try store.open(
-      record: record, collection: collection, id: id, keys: keys, keyring: keyring)
+    return try store.open(record: record, collection: collection, id: id, keys: keys) {
+      id throws(VaultError) in try store.committedKEK(id, in: keyring)
+    }
   }
 
   /// Record `id`'s stored bytes, still sealed: the body and its data-key entry (for

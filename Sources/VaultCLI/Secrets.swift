@@ -54,7 +54,9 @@ enum Secrets {
       throw VaultError(.notFound, "cannot read \(path)", errno: errno)
     }
     defer { close(descriptor) }
+    // Reserved up front: growing would leave unwiped copies of the secret behind.
     var bytes = [UInt8]()
+    bytes.reserveCapacity(65_536 + 4096)
     var buffer = [UInt8](repeating: 0, count: 4096)
     defer { SecretBytes.wipe(&buffer) }
     while bytes.count <= 65_536 {

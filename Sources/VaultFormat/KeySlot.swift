@@ -50,11 +50,19 @@ public struct KeySlot: Sendable, Equatable {
   /// A slot holding `masterKey` under `credential`, with a fresh salt and nonce.
   /// Runs the key derivation once (seconds for the `sensitive` level).
   ///
-  /// - Throws: `.corrupt` for parameters outside the accepted range, `.outOfMemory`.
+  /// - Throws: `.invalidArgument` for parameters outside the accepted range,
+  ///   `.outOfMemory`.
   public static func wrapping(
     _ masterKey: SymmetricKey, under credential: VaultCredential,
     parameters: PasswordKDF.Parameters, vaultID: [UInt8]
   ) throws(VaultError) -> KeySlot {
+    if case .passphrase = credential {
+      do throws(VaultError) {
+        try parameters.validate()
+      } catch {
+        throw VaultError(.invalidArgument, error.message)
+      }
+    }
     var slot = KeySlot(
       method: .rawKey, parameters: nil, salt: SecureRandom.bytes(PasswordKDF.saltByteCount),
       wrappedMasterKey: [])
@@ -83,11 +91,11 @@ public struct KeySlot: Sendable, Equatable {
   {
     let wrappingKey = try wrappingKey(credential)
     do throws(VaultError) {
-      let master = try XChaCha20Poly1305.open(
+      var master = try XChaCha20Poly1305.open(
         wrappedMasterKey, key: wrappingKey, associatedData: vaultID + encodeParameters())
-      var copy = master
-      defer { SecretBytes.wipe(&copy) }
-      return try SymmetricKey(copying: copy)
+      // Wipe this array itself (a copy would leave the original buffer behind).
+      defer { SecretBytes.wipe(&master) }
+      return try SymmetricKey(copying: master)
     } catch {
       throw VaultError(
         .wrongPassphrase,
@@ -130,8 +138,8 @@ public struct KeySlot: Sendable, Equatable {
   /// Decodes a slot from header bytes. Parameters are checked against the accepted
   /// range here, before anything derives a key from them.
   ///
-  /// - Throws: `.corrupt` naming what is wrong; `.keyRequired` when the vault holds no
-  ///   key slot at all.
+  /// - Throws: `.corrupt` naming what is wrong (an empty slot included: every vault
+  ///   has one), `.unsupportedVersion` for an unknown method or algorithm.
   public init(decoding bytes: [UInt8]) throws(VaultError) {
     guard !bytes.isEmpty else {
       throw VaultError(.corrupt, "the vault header holds no key slot")

@@ -226,17 +226,22 @@ public struct ReadTree: Sendable {
 /// state never changes, so neither do they, and reads that name their tree every time
 /// skip the system-tree search.
 final class CatalogCache: Sendable {
-  /// Name to root; a stored nil means "no such tree".
-  private let entries = Mutex<[String: TreeRoot?]>([:])
+  /// Name (UTF-8 bytes: canonically equivalent names are distinct trees) to root; a
+  /// stored nil means "no such tree".
+  private let entries = Mutex<[[UInt8]: TreeRoot?]>([:])
   /// Enough for every tree an application uses; past it, lookups just are not cached.
   private static let limit = 1024
 
   /// The cached entry: nil when unknown, `.some(nil)` when known to be absent.
-  func entry(_ name: String) -> TreeRoot?? { entries.withLock { $0[name] } }
+  func entry(_ name: String) -> TreeRoot?? {
+    let key = Array(name.utf8)
+    return entries.withLock { $0[key] }
+  }
 
   func record(_ name: String, _ root: TreeRoot?) {
+    let key = Array(name.utf8)
     entries.withLock { entries in
-      if entries.count < Self.limit { entries[name] = .some(root) }
+      if entries.count < Self.limit { entries[key] = .some(root) }
     }
   }
 }

@@ -393,7 +393,7 @@ public final class VaultStore: Sendable {
   /// It first commits once without changes (M), so that the two meta pages hold states
   /// M and M − 1, both newer than the deletions. Then, holding the writer lock, it
   /// zeroes every free page except those M itself freed (they still belong to M − 1),
-  /// and syncs. A snapshot of a state older than M − 1 could still read the pages: the
+  /// and any page past the page count that a failed or lost commit wrote, and syncs. A snapshot of a state older than M − 1 could still read the pages: the
   /// call waits for such snapshots to close (up to ``Options/lockTimeout``).
   ///
   /// - Returns: the number of pages zeroed.
@@ -403,55 +403,71 @@ public final class VaultStore: Sendable {
   @discardableResult
   package func scrubFreePages() throws(VaultError) -> Int {
     let deadline = DispatchTime.now() + options.lockTimeout
-    var emptyCommit: WriteTransaction?
-    try writeTyped { tx in
-      tx.commitsWithoutChanges = true
-      emptyCommit = tx
-    }
-    // Pages of state M − 1 that M stopped using: free in M, but M − 1 still reads them.
-    let keep = Set(emptyCommit?.pendingFree ?? [])
-    guard let committed = emptyCommit?.id else {
-      throw VaultError(.internal, "the empty commit of a scrub did not run")
-    }
-    var zeroed = 0
     while true {
-      var blocked: TransactionID?
-      try writeTyped { tx throws(VaultError) in
-        guard tx.base.transaction == committed else {
-          // Another writer committed in between: its own frees are unknown here.
-          blocked = tx.base.transaction
-          return
-        }
-        guard tx.oldestReader >= committed.previous else {
-          blocked = tx.oldestReader
-          return
-        }
-        var pages = [PageNumber]()
-        for entry in try tx.freeListEntries(from: nil, to: nil, limit: Int.max) {
-          pages += entry.pages.filter { !keep.contains($0) }
-        }
-        let blank = [UInt8](repeating: 0, count: pageSize)
-        for page in pages.sorted() {
-          try file.write([blank], at: page.rawValue * UInt64(pageSize))
-        }
-        try file.sync()
-        // Decoded copies of freed pages may linger in memory: drop them too.
-        reader.cache.removeAll()
-        zeroed = pages.count
+      var emptyCommit: WriteTransaction?
+      try writeTyped { tx in
+        tx.commitsWithoutChanges = true
+        emptyCommit = tx
       }
-      guard let blocked else { return zeroed }
-      if blocked > committed {
-        // Start over on top of the newer commit.
-        return try scrubFreePages()
+      guard let committed = emptyCommit?.id else {
+        throw VaultError(.internal, "the empty commit of a scrub did not run")
+      }
+      // Pages of state M − 1 that M stopped using: free in M, but M − 1 still reads them.
+      let keep = Set(emptyCommit?.pendingFree ?? [])
+      while true {
+        var outcome: (zeroed: Int?, blockedBy: TransactionID?) = (nil, nil)
+        try writeTyped { tx throws(VaultError) in
+          // Another writer committed in between: its frees are unknown here, start over.
+          guard tx.base.transaction == committed else { return }
+          guard tx.oldestReader >= committed.previous else {
+            outcome.blockedBy = tx.oldestReader
+            return
+          }
+          outcome.zeroed = try zeroFreePages(of: tx, keeping: keep)
+        }
+        if let zeroed = outcome.zeroed { return zeroed }
+        guard let blocked = outcome.blockedBy else { break }  // a newer commit: again
+        guard DispatchTime.now() < deadline else {
+          throw VaultError(
+            .locked,
+            "a reader still reads state \(blocked), which holds deleted data; scrubbing waits"
+              + " for it (retry when it closes its snapshot)")
+        }
+        usleep(10_000)
       }
       guard DispatchTime.now() < deadline else {
         throw VaultError(
-          .locked,
-          "a reader still reads state \(blocked), which holds deleted data; scrubbing waits"
-            + " for it (retry when it closes its snapshot)")
+          .locked, "other writers kept committing; scrubbing could not finish (retry)")
       }
-      usleep(10_000)
     }
+  }
+
+  /// Zeroes, within `tx` (which holds the writer lock and changes nothing), every free
+  /// page but `keep`, and the file past the page count (pages a failed or lost commit
+  /// may have written there), then syncs.
+  private func zeroFreePages(of tx: WriteTransaction, keeping keep: Set<PageNumber>)
+    throws(VaultError) -> Int
+  {
+    var pages = [PageNumber]()
+    for entry in try tx.freeListEntries(from: nil, to: nil, limit: Int.max) {
+      pages += entry.pages.filter { !keep.contains($0) }
+    }
+    let blank = [UInt8](repeating: 0, count: pageSize)
+    for page in pages.sorted() {
+      try file.write([blank], at: page.rawValue * UInt64(pageSize))
+    }
+    // The zeros written ahead of need stay as they are; anything else goes.
+    let end = try file.size() / UInt64(pageSize)
+    for page in tx.base.pageCount..<end {
+      let offset = page * UInt64(pageSize)
+      if try file.read(at: offset, count: pageSize).contains(where: { $0 != 0 }) {
+        try file.write([blank], at: offset)
+      }
+    }
+    try file.sync()
+    // Decoded copies of freed pages may linger in memory: drop them too.
+    reader.cache.removeAll()
+    return pages.count
   }
 
   /// ``write(_:)`` for bodies that throw only `VaultError`.

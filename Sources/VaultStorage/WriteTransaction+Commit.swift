@@ -31,7 +31,7 @@ extension WriteTransaction {
     // Everything below the top two levels of each tree first, then those levels and the
     // system tree's pages: they come last in the allocation, on the pages next to the
     // meta page, since nearly every commit rewrites them.
-    let modified = trees.keys.sorted().compactMap { name in
+    let modified = trees.keys.sorted(by: KeyOrder.less).compactMap { name in
       trees[name].flatMap { $0.isModified && !$0.isDropped ? $0 : nil }
     }
     var prepared = [PageOutput.Prepared]()
@@ -60,9 +60,9 @@ extension WriteTransaction {
 
   /// Rewrites the catalog entry of every tree this transaction changed.
   private func updateCatalog() throws(VaultError) {
-    for name in trees.keys.sorted() {
-      guard let state = trees[name], state.isModified else { continue }
-      let key = SystemTree.catalogKey(name)
+    for name in trees.keys.sorted(by: KeyOrder.less) {
+      guard let state = trees[name], state.isModified, let treeName = state.name else { continue }
+      let key = SystemTree.catalogKey(treeName)
       if state.isDropped {
         _ = try remove(key, from: system)
       } else {

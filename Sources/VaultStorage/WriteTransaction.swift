@@ -19,7 +19,9 @@ public final class WriteTransaction {
 
   /// The catalog and the free list (``SystemTree``), rooted in the meta page.
   var system: TreeState
-  var trees: [String: TreeState] = [:]
+  /// Trees this transaction has looked at, by the UTF-8 bytes of their names (Swift
+  /// string equality would merge canonically equivalent names the catalog keeps apart).
+  var trees: [[UInt8]: TreeState] = [:]
   var nextTreeID: TreeID
   var treeCount: UInt64
   /// Committed pages this transaction stopped using. Older snapshots may still read
@@ -81,6 +83,22 @@ public final class WriteTransaction {
   ///   name or one longer than 255 bytes.
   @discardableResult
   public func createTree(named name: String) throws(VaultError) -> WriteTree {
+    try Self.requireUnreserved(name)
+    return try createAnyTree(named: name)
+  }
+
+  /// Names starting with `$` belong to the engine (FORMAT.md 8.4): its key trees must
+  /// not be reachable, let alone writable, by the name an application passes.
+  static func requireUnreserved(_ name: String) throws(VaultError) {
+    guard name.utf8.first != UInt8(ascii: "$") else {
+      throw VaultError(
+        .invalidArgument, "tree names starting with \"$\" are reserved for the engine")
+    }
+  }
+
+  /// ``createTree(named:)`` for any name, reserved ones included (the engine's own).
+  @discardableResult
+  package func createAnyTree(named name: String) throws(VaultError) -> WriteTree {
     try requireActive()
     let nameBytes = Array(name.utf8)
     guard !nameBytes.isEmpty, nameBytes.count <= FileFormat.maximumTreeNameLength else {
@@ -95,16 +113,24 @@ public final class WriteTransaction {
     let state = TreeState(name: name, id: nextTreeID, root: .null, count: 0, rootCapacity: capacity)
     nextTreeID = TreeID(nextTreeID.rawValue + 1)
     state.isModified = true
-    trees[name] = state
+    trees[nameBytes] = state
     treeCount &+= 1  // wraps only for a forged count
     changeCount += 1
     return WriteTree(transaction: self, state: state)
   }
 
   /// The tree named `name`, created when missing.
+  ///
+  /// - Throws: `.invalidArgument` for a name ``createTree(named:)`` refuses.
   public func openTree(named name: String) throws(VaultError) -> WriteTree {
+    try Self.requireUnreserved(name)
+    return try openAnyTree(named: name)
+  }
+
+  /// ``openTree(named:)`` for any name, reserved ones included (the engine's own).
+  package func openAnyTree(named name: String) throws(VaultError) -> WriteTree {
     if let existing = try tree(named: name) { return existing }
-    return try createTree(named: name)
+    return try createAnyTree(named: name)
   }
 
   /// Deletes the tree named `name` and frees all its pages.
@@ -114,6 +140,7 @@ public final class WriteTransaction {
   @discardableResult
   public func dropTree(named name: String) throws(VaultError) -> Bool {
     try requireActive()
+    try Self.requireUnreserved(name)
     guard let state = try treeState(named: name) else { return false }
     if let root = state.root { try freeSubtree(root, tree: state.id) }
     state.root = nil
@@ -135,21 +162,23 @@ public final class WriteTransaction {
       if let name = SystemTree.treeName(fromKey: key) { names.insert(name) }
       return true
     }
-    for (name, state) in trees {
+    for state in trees.values {
+      guard let name = state.name else { continue }
       if state.isDropped { names.remove(name) } else { names.insert(name) }
     }
     return names.sorted { KeyOrder.less(Array($0.utf8), Array($1.utf8)) }
   }
 
   func treeState(named name: String) throws(VaultError) -> TreeState? {
-    if let state = trees[name] { return state.isDropped ? nil : state }
+    let nameBytes = Array(name.utf8)
+    if let state = trees[nameBytes] { return state.isDropped ? nil : state }
     guard let found = try lookup(SystemTree.catalogKey(name), in: system) else { return nil }
     guard case .tree(let root) = found else {
       throw VaultError(.corrupt, "catalog entry \"\(name)\" is not a tree")
     }
     let state = TreeState(
       name: name, id: root.id, root: root.root, count: root.count, rootCapacity: capacity)
-    trees[name] = state
+    trees[nameBytes] = state
     return state
   }
 
@@ -167,6 +196,9 @@ public struct WriteTree {
 
   /// The number of keys in the tree.
   public var count: UInt64 { state.count }
+
+  /// Whether the tree was dropped in this transaction since this handle was made.
+  package var isDropped: Bool { state.isDropped }
 
   /// The value stored under `key`, or nil.
   ///

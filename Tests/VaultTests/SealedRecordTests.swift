@@ -97,13 +97,13 @@ func sampleBody(_ index: Int) -> [UInt8] {
       ),
       (
         "data keys swapped",
-        { tx in try tx.openTree(named: clientKeys).insert(bob.dataKey, forKey: aliceReference) },
+        { tx in try tx.openAnyTree(named: clientKeys).insert(bob.dataKey, forKey: aliceReference) },
         bytes("alice"), "clients"
       ),
       (
         "another record's key relabelled as this one's",
         { tx in
-          try tx.openTree(named: clientKeys).insert(
+          try tx.openAnyTree(named: clientKeys).insert(
             bobKeyAsAlices.encode(), forKey: aliceReference)
         }, bytes("alice"), "clients"
       ),
@@ -111,7 +111,7 @@ func sampleBody(_ index: Int) -> [UInt8] {
         "moved to another collection",
         { tx in
           try tx.openTree(named: "projects").insert(alice.record, forKey: bytes("alice"))
-          try tx.openTree(named: SealedStore.dataKeyTree(for: "projects")).insert(
+          try tx.openAnyTree(named: SealedStore.dataKeyTree(for: "projects")).insert(
             alice.dataKey, forKey: aliceReference)
         }, bytes("alice"), "projects"
       ),
@@ -133,7 +133,7 @@ func sampleBody(_ index: Int) -> [UInt8] {
       // Put things back for the next attack.
       try store.store.write { tx in
         try tx.openTree(named: "clients").insert(alice.record, forKey: bytes("alice"))
-        try tx.openTree(named: clientKeys).insert(alice.dataKey, forKey: aliceReference)
+        try tx.openAnyTree(named: clientKeys).insert(alice.dataKey, forKey: aliceReference)
       }
       #expect(
         try store.read { s throws(VaultError) in try s.get(bytes("alice"), in: "clients") }
@@ -386,5 +386,92 @@ extension SealedRecordTests {
     // The markers are there for the key holder: the search is not vacuous.
     let sample = try store.read { s throws(VaultError) in try s.get(ids[2], in: "clients") }
     #expect(sample.map { String(decoding: $0, as: UTF8.self).contains("Name-") } == true)
+  }
+}
+
+extension SealedRecordTests {
+  /// The engine's trees cannot be reached by name, through either API.
+  @Test func reservedNamesAreRefused() throws {
+    let dir = TemporaryDirectory()
+    let store = try SealedStore.create(at: dir.file("v.vault"), credential: testCredential)
+    for name in ["$keyring", "$keys:clients", "$anything"] {
+      let viaStore = #expect(throws: VaultError.self) {
+        try store.store.write { tx in _ = try tx.openTree(named: name) }
+      }
+      #expect(viaStore?.code == .invalidArgument)
+      #expect(throws: VaultError.self) {
+        try store.store.write { tx in _ = try tx.dropTree(named: name) }
+      }
+      let viaRecords = #expect(throws: VaultError.self) {
+        try store.write { tx throws(VaultError) in try tx.put([1], id: [1], in: name) }
+      }
+      #expect(viaRecords?.code == .invalidArgument)
+    }
+    #expect(throws: VaultError.self) {
+      try store.write { tx throws(VaultError) in try tx.put([1], id: [1], in: "") }
+    }
+  }
+
+  /// A KEK made by a transaction that rolls back must not outlive it in memory: the
+  /// next transaction makes its own KEK under the same id, and records written under
+  /// either must stay readable after a reopen.
+  @Test func aRolledBackKEKIsForgotten() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("v.vault")
+    // A bare store (as `vault init` makes it): no KEK yet.
+    let store = try SealedStore(try VaultStore.create(at: path, credential: testCredential))
+    struct Rollback: Error {}
+    do {
+      try store.store.write { raw in
+        let tx = SealedTransaction(store: store, transaction: raw)
+        try tx.put(bytes("lost"), id: bytes("a"), in: "clients")
+        _ = try tx.get(bytes("a"), in: "clients")
+        throw Rollback()
+      }
+    } catch is Rollback {}
+    try store.write { tx throws(VaultError) in
+      try tx.put(bytes("kept"), id: bytes("b"), in: "clients")
+    }
+    try store.write { tx throws(VaultError) in
+      try tx.put(bytes("later"), id: bytes("c"), in: "clients")
+    }
+    #expect(
+      try store.read { s throws(VaultError) in try s.get(bytes("b"), in: "clients") }
+        == bytes("kept"))
+    let reopened = try SealedStore.open(at: path, credential: testCredential)
+    try reopened.read { snapshot throws(VaultError) in
+      #expect(try snapshot.get(bytes("b"), in: "clients") == bytes("kept"))
+      #expect(try snapshot.get(bytes("c"), in: "clients") == bytes("later"))
+      #expect(try snapshot.get(bytes("a"), in: "clients") == nil)
+    }
+  }
+
+  /// Collections whose names differ only in Unicode normalization are distinct, and a
+  /// rotation resumed from a position in one still reaches every other.
+  @Test func canonicallyEquivalentCollectionsStayApart() throws {
+    let dir = TemporaryDirectory()
+    let store = try SealedStore.create(at: dir.file("v.vault"), credential: testCredential)
+    let composed = "caf\u{E9}"  // é as one scalar
+    let decomposed = "cafe\u{301}"  // e + combining acute
+    try store.write { tx throws(VaultError) in
+      for index in 0..<30 {
+        try tx.put(bytes("composed \(index)"), id: bytes("\(index)"), in: composed)
+        try tx.put(bytes("decomposed \(index)"), id: bytes("\(index)"), in: decomposed)
+        try tx.put(bytes("f \(index)"), id: bytes("\(index)"), in: "f")
+      }
+    }
+    try store.read { snapshot throws(VaultError) in
+      #expect(try snapshot.get(bytes("3"), in: composed) == bytes("composed 3"))
+      #expect(try snapshot.get(bytes("3"), in: decomposed) == bytes("decomposed 3"))
+    }
+    let report = try store.rotateKeyEncryptionKey(batchSize: 7)
+    #expect(report.rewrapped == 90 && report.retired == [1])
+    try store.read { snapshot throws(VaultError) in
+      for index in 0..<30 {
+        #expect(try snapshot.get(bytes("\(index)"), in: composed) == bytes("composed \(index)"))
+        #expect(try snapshot.get(bytes("\(index)"), in: decomposed) == bytes("decomposed \(index)"))
+        #expect(try snapshot.get(bytes("\(index)"), in: "f") == bytes("f \(index)"))
+      }
+    }
   }
 }

@@ -132,7 +132,13 @@ enum EraseClientCommand: Command {
       try snapshot.snapshot.tree(named: "clients")?.value(forKey: id) != nil
     }
     guard exists else {
-      throw VaultError(.invalidArgument, "no client \(positionals[1]) in this vault")
+      // Perhaps an earlier erase deleted it and then could not scrub (an old reader
+      // held on): finish that part, so a rerun completes the erasure.
+      let zeroed = try store.store.scrubFreePages()
+      throw VaultError(
+        .invalidArgument,
+        "no client \(positionals[1]) in this vault (free pages scrubbed anyway: \(zeroed) zeroed,"
+          + " in case an earlier erase was interrupted)")
     }
     let zeroed = try store.eraseRecords([("clients", id)])
     if arguments.flag("json") {
