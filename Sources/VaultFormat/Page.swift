@@ -112,7 +112,7 @@ public struct Page: Sendable {
     bytes.withUnsafeBytes { contentEnd(of: $0) }
   }
 
-  /// The checksum the bytes actually have: BLAKE2b-128 of bytes 16 ..< content end,
+  /// The checksum the bytes actually have: ``Checksum`` of bytes 16 ..< content end,
   /// followed, on a sealed page, by the seal trailer (nonce and tag). Hashing only the
   /// content keeps every byte covered (the rest must be zero, which ``hasZeroPadding``
   /// checks far faster than hashing it) and makes a mostly empty page, like a meta

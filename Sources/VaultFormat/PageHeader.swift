@@ -6,7 +6,7 @@ import VaultCore
 ///
 /// | offset | size | field |
 /// |---|---|---|
-/// | 0 | 16 | checksum: BLAKE2b-128 of bytes 16 ..< content end (64 + 32 L + B) |
+/// | 0 | 16 | checksum: Poly1305 under a public key (``Checksum``) of bytes 16 ..< content end (64 + 32 L + B), then the seal trailer |
 /// | 16 | 1 | page type (``PageType``) |
 /// | 17 | 1 | flags (0 in format version 1) |
 /// | 18 | 2 | link count L |

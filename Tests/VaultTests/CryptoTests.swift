@@ -100,16 +100,6 @@ func hexBytes(_ text: String) -> [UInt8] {
     #expect(!other.secret.isEqual(to: pageKey.secret))
   }
 
-  @Test func blake2b128OfNothingIsTheSpecifiedDigest() {
-    #expect(Checksum(of: []).description == "cae66941d9efbd404e4d88758ea67670")
-    // The two-part form hashes the concatenation.
-    let whole = Checksum(of: Array("abcdef".utf8))
-    let parts = Array("abc".utf8).withUnsafeBytes { first in
-      Array("def".utf8).withUnsafeBytes { Checksum(of: first, then: $0) }
-    }
-    #expect(whole == parts)
-  }
-
   @Test func secretsNeverPrintTheirBytes() throws {
     let secret = SecretBytes(utf8: "hunter2-secret")
     let key = try SymmetricKey(copying: [UInt8](repeating: 0x41, count: 32))

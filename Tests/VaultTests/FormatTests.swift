@@ -194,8 +194,23 @@ import VaultFormat
     #expect(throws: VaultError.self) { try Zstd.decompress([1, 2, 3, 4, 5, 6], maximumSize: 100) }
   }
 
-  @Test func checksumIsBlake2b128() {
-    // BLAKE2b-128 of the empty string (RFC 7693 parameters, 16-byte output).
-    #expect(Checksum(of: [UInt8]()).description == "cae66941d9efbd404e4d88758ea67670")
+  /// Expected values from an independent Poly1305 (RFC 8439, section 2.5) written in
+  /// Python with big integers, itself checked against the RFC's test vector.
+  @Test func checksumIsPoly1305UnderThePublicKey() {
+    #expect(Checksum(of: [UInt8]()).description == "20636865636b73756d206b6579207631")
+    #expect(
+      Checksum(of: Array("Cryptographic Forum Research Group".utf8)).description
+        == "b1f1508f81738cb24452a6436858163f")
+    let pattern = Array((0..<4).flatMap { _ in (0...255).map { UInt8($0) } })
+    #expect(Checksum(of: pattern).description == "6367d2a59f9e0273738fa719e75751af")
+    // Split anywhere, the two-part form is the same function.
+    for split in [0, 1, 15, 16, 17, 500, 1024] {
+      let parts = pattern.withUnsafeBytes {
+        Checksum(
+          of: UnsafeRawBufferPointer(rebasing: $0[..<split]),
+          then: UnsafeRawBufferPointer(rebasing: $0[split...]))
+      }
+      #expect(parts == Checksum(of: pattern), "split at \(split)")
+    }
   }
 }
