@@ -11,7 +11,9 @@ import Synchronization
 /// cannot be recomputed from a later state. Records need several random values each
 /// (a data key, nonces); a system call for each would cost more than the cryptography.
 /// The state lives in guarded memory and is reseeded from the system after `fork`, so
-/// a child never repeats its parent's output.
+/// a child never repeats its parent's output. (Detected with a `pthread_atfork` handler:
+/// a child made by a raw `clone` system call, which runs no handler, would repeat it;
+/// such a child must not use the engine.)
 public enum SecureRandom {
   /// `count` random bytes.
   public static func bytes(_ count: Int) -> [UInt8] {
