@@ -17,7 +17,7 @@ import VaultCore
 /// | 32 | 16 | vault id (random) |
 /// | 48 | 8 | creation time, milliseconds since 1970-01-01T00:00:00Z (signed) |
 /// | 56 | 8 | generation: grows each time the header is rewritten |
-/// | 64 | 2 | key slot length K (0: the vault holds no key material) |
+/// | 64 | 2 | key slot length K (104: see ``KeySlot``) |
 /// | 66 | K | key slot: key-derivation parameters and the wrapped master key |
 public struct FileHeader: Equatable, Sendable {
   public var formatVersion: UInt16
@@ -27,7 +27,7 @@ public struct FileHeader: Equatable, Sendable {
   public var vaultID: [UInt8]
   public var createdAtMilliseconds: Int64
   public var generation: UInt64
-  /// Opaque here; the encryption layer defines its content.
+  /// The encoded ``KeySlot``: how the credential unwraps the master key.
   public var keySlot: [UInt8]
 
   public static let vaultIDLength = 16
