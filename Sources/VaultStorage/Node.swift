@@ -21,6 +21,10 @@ final class Node: Sendable {
   let children: [PageLink]
   /// Bytes the page's links and body take: the node's fill.
   let contentSize: Int
+  /// The first eight bytes of every key (leaf) or separator (interior), big-endian and
+  /// zero-padded, in one contiguous array: a search compares these and touches a key's
+  /// bytes only when two prefixes tie. Prefixes of sorted keys are sorted too.
+  let prefixes: [UInt64]
 
   /// A leaf, from a page this process decoded or just encoded.
   init(leaf: LeafNode, link: PageLink, tree: TreeID) {
@@ -32,6 +36,7 @@ final class Node: Sendable {
     separators = []
     children = []
     contentSize = LeafPage.contentSize(of: cells)
+    prefixes = Node.prefixes(of: leaf.cells.lazy.map(\.key), in: leaf.bytes)
   }
 
   /// An interior node, from a page this process decoded or just encoded.
@@ -44,6 +49,22 @@ final class Node: Sendable {
     separators = interior.separators
     children = interior.children
     contentSize = InteriorPage.contentSize(of: separators)
+    prefixes = Node.prefixes(of: interior.separators, in: interior.bytes)
+  }
+
+  static func prefixes(of ranges: some Collection<Range<Int>>, in bytes: [UInt8]) -> [UInt64] {
+    bytes.withUnsafeBytes { page in
+      ranges.map { range in prefix(UnsafeRawBufferPointer(rebasing: page[range])) }
+    }
+  }
+
+  /// The first eight bytes of `key` as a big-endian number, zero-padded.
+  @inline(__always)
+  static func prefix(_ key: UnsafeRawBufferPointer) -> UInt64 {
+    if key.count >= 8 { return UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)) }
+    var value: UInt64 = 0
+    for byte in key { value = value << 8 | UInt64(byte) }
+    return value << (8 * (8 - UInt64(key.count)))
   }
 
   /// Decodes a page whose framing was parsed and whose checksum was verified.
@@ -81,8 +102,9 @@ final class Node: Sendable {
     bytes.withUnsafeBytes { page in
       cells.withUnsafeBufferPointer { cells in
         key.withUnsafeBytes { wanted in
-          var low = 0
-          var high = cells.count
+          // Narrow to the keys whose prefix ties with the wanted one (usually none or
+          // one), then compare whole keys there.
+          var (low, high) = Self.tie(Self.prefix(wanted), in: prefixes)
           var found = false
           while low < high {
             let middle = (low + high) &>> 1
@@ -109,8 +131,7 @@ final class Node: Sendable {
     bytes.withUnsafeBytes { page in
       separators.withUnsafeBufferPointer { separators in
         key.withUnsafeBytes { wanted in
-          var low = 0
-          var high = separators.count
+          var (low, high) = Self.tie(Self.prefix(wanted), in: prefixes)
           while low < high {
             let middle = (low + high) &>> 1
             let range = separators[middle]
@@ -127,6 +148,23 @@ final class Node: Sendable {
   }
 
   func key(_ index: Int) -> [UInt8] { Array(bytes[cells[index].key]) }
+
+  /// The range of indices whose prefix equals `wanted`: before it every key sorts
+  /// below the wanted key, after it every key sorts above.
+  @inline(__always)
+  static func tie(_ wanted: UInt64, in prefixes: [UInt64]) -> (Int, Int) {
+    prefixes.withUnsafeBufferPointer { prefixes in
+      var low = 0
+      var high = prefixes.count
+      while low < high {
+        let middle = (low + high) &>> 1
+        if prefixes[middle] < wanted { low = middle + 1 } else { high = middle }
+      }
+      var end = low
+      while end < prefixes.count && prefixes[end] == wanted { end += 1 }
+      return (low, end)
+    }
+  }
 }
 
 /// Binary search over keys stored as ranges of one buffer.
