@@ -50,9 +50,9 @@ extension SealedStore {
     let prefix = Array(Self.dataKeyTreePrefix.utf8)
     // Data-key trees by name bytes, in byte order (the order the position refers to).
     let (trees, total) = try read { snapshot throws(VaultError) in
-      let names = try snapshot.snapshot.treeNames().filter { $0.utf8.starts(with: prefix) }
+      let names = try snapshot.snapshot.allTreeNames().filter { $0.utf8.starts(with: prefix) }
       var count = 0
-      for name in names { count += Int(try snapshot.snapshot.tree(named: name)?.count ?? 0) }
+      for name in names { count += Int(try snapshot.snapshot.anyTree(named: name)?.count ?? 0) }
       return (names.map { Array($0.utf8) }.sorted(by: KeyOrder.less), count)
     }
     var done = 0
@@ -75,7 +75,7 @@ extension SealedStore {
         while budget > 0, let name = remaining.first {
           let collection = String(decoding: name.dropFirst(prefix.count), as: UTF8.self)
           let after = name == next.tree ? next.after : []
-          let pass = try tx.transaction.tree(named: String(decoding: name, as: UTF8.self))?
+          let pass = try tx.transaction.anyTree(named: String(decoding: name, as: UTF8.self))?
             .rewriteValues(from: after.isEmpty ? nil : after + [0], limit: budget) {
               _, value throws(VaultError) -> [UInt8]? in
               let oldID = try DataKeyEntry.kekID(of: value)
@@ -124,7 +124,7 @@ extension SealedStore {
       progress(min(done, total), total)
       if finished { break }
     }
-    keks.withLock { cache in for id in report.retired { cache[id] = nil } }
+    keks.withLock { cache in for id in report.retired { cache.retire(id) } }
     return report
   }
 
@@ -157,7 +157,7 @@ extension SealedStore {
   @_spi(Engine) public var isRotationPending: Bool {
     get throws(VaultError) {
       try read { snapshot throws(VaultError) in
-        try snapshot.snapshot.tree(named: Self.keyringTree)?.value(forKey: Keyring.rotationKey)
+        try snapshot.snapshot.anyTree(named: Self.keyringTree)?.value(forKey: Keyring.rotationKey)
           != nil
       }
     }

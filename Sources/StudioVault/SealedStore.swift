@@ -30,7 +30,23 @@ import VaultStorage
   /// and its id is never handed out again, so entries stay valid until the KEK is
   /// retired (then they are dropped). KEKs a write transaction reads or creates join
   /// only once it commits: a rolled-back transaction's KEK 1 is not the next one's.
-  let keks = Mutex<[UInt32: SymmetricKey]>([:])
+  let keks = Mutex<KEKCache>(KEKCache())
+
+  /// Unwrapped KEKs, and the ids retired by this process (an older snapshot or a late
+  /// merge must not bring a retired key back into memory).
+  struct KEKCache {
+    var keys: [UInt32: SymmetricKey] = [:]
+    var retired: Set<UInt32> = []
+
+    mutating func add(_ id: UInt32, _ key: SymmetricKey) {
+      if !retired.contains(id) { keys[id] = key }
+    }
+
+    mutating func retire(_ id: UInt32) {
+      retired.insert(id)
+      keys[id] = nil
+    }
+  }
 
   @_spi(Engine) public static let keyringTree = "$keyring"
   /// Data-key trees are named this prefix and their collection.
@@ -88,7 +104,7 @@ import VaultStorage
       loaded = sealed.loadedKEKs
     }
     // Committed: the KEKs it saw are now part of the durable keyring.
-    keks.withLock { cache in cache.merge(loaded) { old, _ in old } }
+    keks.withLock { cache in for (id, key) in loaded { cache.add(id, key) } }
     guard let result else { throw VaultError(.internal, "write transaction produced nothing") }
     return result
   }
@@ -119,11 +135,11 @@ import VaultStorage
   {
     if let cached = cachedKEK(id) { return cached }
     let key = try unwrapKEK(id, in: keyring)
-    keks.withLock { $0[id] = key }
+    keks.withLock { $0.add(id, key) }
     return key
   }
 
-  func cachedKEK(_ id: UInt32) -> SymmetricKey? { keks.withLock { $0[id] } }
+  func cachedKEK(_ id: UInt32) -> SymmetricKey? { keks.withLock { $0.keys[id] } }
 
   /// KEK `id` unwrapped from its entry in `keyring`.
   func unwrapKEK(_ id: UInt32, in keyring: some TreeLookup) throws(VaultError) -> SymmetricKey {

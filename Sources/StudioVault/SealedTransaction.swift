@@ -50,7 +50,7 @@ import VaultStorage
     // A committed KEK never changes: the store's cache holds only committed ones.
     if let committed = store.cachedKEK(id) { return committed }
     let keyring: any TreeLookup =
-      try transaction.tree(named: SealedStore.keyringTree) ?? MissingTree()
+      try transaction.anyTree(named: SealedStore.keyringTree) ?? MissingTree()
     let key = try store.unwrapKEK(id, in: keyring)
     loadedKEKs[id] = key
     return key
@@ -136,7 +136,7 @@ import VaultStorage
     try keys.insert(entry.encode(), forKey: DataKeyEntry.key(reference))
     if let earlier = try records.exchange(record.encode(), forKey: id) {
       // The previous version's key goes with it.
-      try keys.removeValue(forKey: DataKeyEntry.key(try SealedRecord.keyReference(of: earlier)))
+      try removeDataKey(of: earlier, id: id, from: keys)
     }
   }
 
@@ -149,7 +149,7 @@ import VaultStorage
       return nil
     }
     let keys: any TreeLookup =
-      try transaction.tree(named: SealedStore.dataKeyTree(for: collection)) ?? MissingTree()
+      try transaction.anyTree(named: SealedStore.dataKeyTree(for: collection)) ?? MissingTree()
     return try store.open(record: record, collection: collection, id: id, keys: keys) {
       id throws(VaultError) in try kek(id)
     }
@@ -178,9 +178,22 @@ import VaultStorage
     guard let record = try transaction.tree(named: collection)?.value(forKey: id) else {
       return false
     }
-    try transaction.tree(named: SealedStore.dataKeyTree(for: collection))?.removeValue(
-      forKey: DataKeyEntry.key(try SealedRecord.keyReference(of: record)))
+    if let keys = try transaction.anyTree(named: SealedStore.dataKeyTree(for: collection)) {
+      try removeDataKey(of: record, id: id, from: keys)
+    }
     return true
+  }
+
+  /// Removes the data key a stored record refers to, if that key is this record's: a
+  /// record altered to point at another record's key must not erase that key.
+  private func removeDataKey(of record: [UInt8], id: [UInt8], from keys: WriteTree)
+    throws(VaultError)
+  {
+    let key = DataKeyEntry.key(try SealedRecord(decoding: record).keyReference)
+    guard let stored = try keys.value(forKey: key),
+      try DataKeyEntry(decoding: stored).recordID == id
+    else { return }
+    try keys.removeValue(forKey: key)
   }
 }
 
@@ -214,9 +227,9 @@ extension WriteTree {
       return nil
     }
     let keys: any TreeLookup =
-      try snapshot.tree(named: SealedStore.dataKeyTree(for: collection)) ?? MissingTree()
+      try snapshot.anyTree(named: SealedStore.dataKeyTree(for: collection)) ?? MissingTree()
     let keyring: any TreeLookup =
-      try snapshot.tree(named: SealedStore.keyringTree) ?? MissingTree()
+      try snapshot.anyTree(named: SealedStore.keyringTree) ?? MissingTree()
     return try store.open(record: record, collection: collection, id: id, keys: keys) {
       id throws(VaultError) in try store.committedKEK(id, in: keyring)
     }
@@ -231,7 +244,7 @@ extension WriteTree {
       return nil
     }
     let reference = try SealedRecord.keyReference(of: record)
-    let entry = try snapshot.tree(named: SealedStore.dataKeyTree(for: collection))?.value(
+    let entry = try snapshot.anyTree(named: SealedStore.dataKeyTree(for: collection))?.value(
       forKey: DataKeyEntry.key(reference))
     return (record, entry)
   }

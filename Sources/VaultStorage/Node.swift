@@ -160,8 +160,14 @@ final class Node: Sendable {
         let middle = (low + high) &>> 1
         if prefixes[middle] < wanted { low = middle + 1 } else { high = middle }
       }
+      // Usually the run of equal prefixes is empty or one long; keys sharing their
+      // first eight bytes make it long, so find its end by bisection too.
       var end = low
-      while end < prefixes.count && prefixes[end] == wanted { end += 1 }
+      var limit = prefixes.count
+      while end < limit {
+        let middle = (end + limit) &>> 1
+        if prefixes[middle] <= wanted { end = middle + 1 } else { limit = middle }
+      }
       return (low, end)
     }
   }

@@ -61,6 +61,12 @@ public final class Snapshot: Sendable {
 
   /// The tree named `name`, or nil.
   public func tree(named name: String) throws(VaultError) -> ReadTree? {
+    try WriteTransaction.requireUnreserved(name)
+    return try anyTree(named: name)
+  }
+
+  /// ``tree(named:)`` for any name, reserved ones included (the engine's own).
+  package func anyTree(named name: String) throws(VaultError) -> ReadTree? {
     try requireReadable()
     if let known = catalog.entry(name) {
       return known.map { ReadTree(snapshot: self, root: $0, name: name) }
@@ -76,8 +82,13 @@ public final class Snapshot: Sendable {
     return ReadTree(snapshot: self, root: root, name: name)
   }
 
-  /// The names of all trees, in byte order.
+  /// The names of the application's trees (reserved ones left out), in byte order.
   public func treeNames() throws(VaultError) -> [String] {
+    try allTreeNames().filter { $0.utf8.first != UInt8(ascii: "$") }
+  }
+
+  /// The names of all trees, the engine's reserved ones included, in byte order.
+  package func allTreeNames() throws(VaultError) -> [String] {
     try requireReadable()
     var names = [String]()
     let range = SystemTree.catalogRange

@@ -449,16 +449,28 @@ public final class VaultStore: Sendable {
     throws(VaultError) -> Int
   {
     var pages = [PageNumber]()
+    let pageCount = tx.base.pageCount
     for entry in try tx.freeListEntries(from: nil, to: nil, limit: Int.max) {
+      // Never trust a free-list entry with the header, a meta page or a page past the
+      // file: zeroing those would destroy the vault.
+      for page in entry.pages where !FileFormat.isDataPage(page) || page.rawValue >= pageCount {
+        throw VaultError(.corrupt, "free list names impossible page \(page)")
+      }
       pages += entry.pages.filter { !keep.contains($0) }
     }
     let blank = [UInt8](repeating: 0, count: pageSize)
     for page in pages.sorted() {
       try file.write([blank], at: page.rawValue * UInt64(pageSize))
     }
-    // The zeros written ahead of need stay as they are; anything else goes.
-    let end = try file.size() / UInt64(pageSize)
-    for page in tx.base.pageCount..<end {
+    // The zeros written ahead of need stay as they are; anything else goes (a partial
+    // last page included).
+    let size = try file.size()
+    let end = (size + UInt64(pageSize) - 1) / UInt64(pageSize)
+    guard end >= pageCount else {
+      throw VaultError(
+        .truncated, "the vault file is shorter than its \(pageCount) pages (truncated?)")
+    }
+    for page in pageCount..<end {
       let offset = page * UInt64(pageSize)
       if try file.read(at: offset, count: pageSize).contains(where: { $0 != 0 }) {
         try file.write([blank], at: offset)

@@ -72,7 +72,15 @@ public final class WriteTransaction {
   // MARK: Trees
 
   /// The tree named `name`, or nil when there is none.
+  ///
+  /// - Throws: `.invalidArgument` for a reserved name (starting with `$`).
   public func tree(named name: String) throws(VaultError) -> WriteTree? {
+    try Self.requireUnreserved(name)
+    return try anyTree(named: name)
+  }
+
+  /// ``tree(named:)`` for any name, reserved ones included (the engine's own).
+  package func anyTree(named name: String) throws(VaultError) -> WriteTree? {
     try requireActive()
     return try treeState(named: name).map { WriteTree(transaction: self, state: $0) }
   }
@@ -129,7 +137,7 @@ public final class WriteTransaction {
 
   /// ``openTree(named:)`` for any name, reserved ones included (the engine's own).
   package func openAnyTree(named name: String) throws(VaultError) -> WriteTree {
-    if let existing = try tree(named: name) { return existing }
+    if let existing = try anyTree(named: name) { return existing }
     return try createAnyTree(named: name)
   }
 
@@ -153,20 +161,25 @@ public final class WriteTransaction {
     return true
   }
 
-  /// The names of all trees, in byte order.
+  /// The names of the application's trees (reserved ones left out), in byte order.
   public func treeNames() throws(VaultError) -> [String] {
+    try allTreeNames().filter { $0.utf8.first != UInt8(ascii: "$") }
+  }
+
+  /// The names of all trees, the engine's reserved ones included, in byte order.
+  package func allTreeNames() throws(VaultError) -> [String] {
     try requireActive()
-    var names = Set<String>()
+    // By bytes: canonically equivalent names are different trees.
+    var names = Set<[UInt8]>()
     let range = SystemTree.catalogRange
     try forEachEntry(in: system, from: range.start, to: range.end) { key, _ throws(VaultError) in
-      if let name = SystemTree.treeName(fromKey: key) { names.insert(name) }
+      if let name = SystemTree.treeName(fromKey: key) { names.insert(Array(name.utf8)) }
       return true
     }
-    for state in trees.values {
-      guard let name = state.name else { continue }
-      if state.isDropped { names.remove(name) } else { names.insert(name) }
+    for (bytes, state) in trees {
+      if state.isDropped { names.remove(bytes) } else { names.insert(bytes) }
     }
-    return names.sorted { KeyOrder.less(Array($0.utf8), Array($1.utf8)) }
+    return names.sorted(by: KeyOrder.less).map { String(decoding: $0, as: UTF8.self) }
   }
 
   func treeState(named name: String) throws(VaultError) -> TreeState? {

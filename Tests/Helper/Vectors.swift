@@ -172,8 +172,8 @@ enum Vectors {
     try store.read { snapshot in
       var lines = ["# tree NAME KEYS, then entry TREE KEY-HEX LENGTH SHA256-HEX (tab-separated)"]
       var entries = [String]()
-      for name in try snapshot.treeNames() {
-        guard let tree = try snapshot.tree(named: name) else { continue }
+      for name in try snapshot.allTreeNames() {
+        guard let tree = try snapshot.anyTree(named: name) else { continue }
         lines.append("tree\t\(name)\t\(tree.count)")
         try tree.scan { key, value in
           entries.append(

@@ -176,7 +176,7 @@ func sampleBody(_ index: Int) -> [UInt8] {
     }
     var kekIDs = Set<UInt32>()
     try store.store.read { snapshot in
-      try snapshot.tree(named: SealedStore.dataKeyTree(for: "clients"))?.scan { _, value in
+      try snapshot.anyTree(named: SealedStore.dataKeyTree(for: "clients"))?.scan { _, value in
         kekIDs.insert(try DataKeyEntry(decoding: value).wrapped.kekID)
         return true
       }
@@ -410,6 +410,37 @@ extension SealedRecordTests {
     #expect(throws: VaultError.self) {
       try store.write { tx throws(VaultError) in try tx.put([1], id: [1], in: "") }
     }
+    // Not even for reading, and they are not listed.
+    #expect(throws: VaultError.self) {
+      try store.store.write { tx in _ = try tx.tree(named: "$keyring") }
+    }
+    #expect(throws: VaultError.self) { try store.store.read { try $0.tree(named: "$keyring") } }
+    try store.write { tx throws(VaultError) in try tx.put([1], id: [1], in: "clients") }
+    #expect(try store.store.read { try $0.treeNames() } == ["clients"])
+    #expect(try store.store.write { tx in try tx.treeNames() } == ["clients"])
+  }
+
+  /// A record altered to point at another record's data key (possible through the
+  /// plain tree API) does not make an update or an erasure destroy that other key.
+  @Test func anAlteredKeyReferenceDoesNotEraseAnotherRecordsKey() throws {
+    let dir = TemporaryDirectory()
+    let store = try SealedStore.create(at: dir.file("v.vault"), credential: testCredential)
+    try store.write { tx throws(VaultError) in
+      try tx.put(bytes("alice"), id: bytes("a"), in: "clients")
+      try tx.put(bytes("bob"), id: bytes("b"), in: "clients")
+    }
+    let bob = try #require(
+      try store.read { s throws(VaultError) in try s.storedBytes(of: bytes("b"), in: "clients") })
+    try store.store.write { tx in
+      try tx.openTree(named: "clients").insert(bob.record, forKey: bytes("a"))
+    }
+    try store.write { tx throws(VaultError) in
+      try tx.put(bytes("alice again"), id: bytes("a"), in: "clients")
+    }
+    try store.eraseRecords([("clients", bytes("a"))])
+    #expect(
+      try store.read { s throws(VaultError) in try s.get(bytes("b"), in: "clients") }
+        == bytes("bob"))
   }
 
   /// A KEK made by a transaction that rolls back must not outlive it in memory: the

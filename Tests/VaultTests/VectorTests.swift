@@ -48,9 +48,9 @@ import VaultCrypto
     let store = try VaultStore.open(
       at: path, credential: credential, options: .init(readOnly: true))
     try store.read { snapshot in
-      #expect(Set(try snapshot.treeNames()) == Set(expectedTrees.keys))
+      #expect(Set(try snapshot.allTreeNames()) == Set(expectedTrees.keys))
       for (treeName, keys) in expectedTrees {
-        let tree = try #require(try snapshot.tree(named: treeName))
+        let tree = try #require(try snapshot.anyTree(named: treeName))
         #expect(tree.count == keys, "\(name): tree \(treeName) count")
         var seen = 0
         try tree.scan { key, value in
