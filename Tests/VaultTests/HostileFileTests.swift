@@ -4,6 +4,7 @@ import VaultCore
 import VaultCrypto
 import VaultFormat
 
+@_spi(Engine) @testable import StudioVault
 @testable import VaultStorage
 
 /// Files crafted to mislead the engine: every one must fail with a typed error, and
@@ -108,5 +109,67 @@ import VaultFormat
       #expect(try reopened.read { try $0.tree(named: "t")?.value(forKey: bytes("k7")) } == [2])
     }
     #expect(opened < 12, "some read failures should have hit recovery")
+  }
+}
+
+/// The decoders of the encryption layer take bytes from the file: random and mutated
+/// inputs must give typed errors, never a trap.
+@Suite struct HostileKeyMaterialTests {
+  @Test func randomBytesNeverTrapTheKeyDecoders() throws {
+    let seed = testSeed(0xD0D0)
+    var random = SeededGenerator(seed: seed)
+    let vaultID = [UInt8](repeating: 1, count: 16)
+    let binding = RecordBinding(vaultID: vaultID, collection: "clients", recordID: [1])
+    let key = SymmetricKey.random()
+    // Valid encodings to mutate, and random ones.
+    let slot = try KeySlot.wrapping(
+      key, under: .rawKey(key), parameters: .interactive, vaultID: vaultID
+    ).encode()
+    let record = SealedRecord.seal(
+      [1, 2, 3], version: 1, keyReference: 2, dataKey: key, binding: binding
+    ).encode()
+    let entry = DataKeyEntry(
+      wrapped: .wrap(key, kek: key, kekID: 1, binding: binding), recordID: [1]
+    ).encode()
+    var decoded = 0
+    for round in 0..<3_000 {
+      var bytes: [UInt8]
+      switch round % 4 {
+      case 0: bytes = random.bytes(Int.random(in: 0...200, using: &random))
+      case 1: bytes = slot
+      case 2: bytes = record
+      default: bytes = entry
+      }
+      if round % 4 != 0 {
+        // Flip, cut or extend.
+        switch Int.random(in: 0..<3, using: &random) {
+        case 0 where !bytes.isEmpty:
+          bytes[Int.random(in: 0..<bytes.count, using: &random)] ^= UInt8.random(
+            in: 1...255, using: &random)
+        case 1: bytes = Array(bytes.prefix(Int.random(in: 0...bytes.count, using: &random)))
+        default: bytes += random.bytes(Int.random(in: 1...20, using: &random))
+        }
+      }
+      if let slot = try? KeySlot(decoding: bytes) {
+        decoded += 1
+        #expect(throws: VaultError.self, "seed \(seed)") {
+          try slot.unlock(with: .rawKey(SymmetricKey.random()), vaultID: vaultID)
+        }
+      }
+      if let sealed = try? SealedRecord(decoding: bytes) {
+        decoded += 1
+        _ = try? sealed.open(dataKey: key, binding: binding, maximumSize: 1 << 20)
+      }
+      if let found = try? DataKeyEntry(decoding: bytes) {
+        decoded += 1
+        _ = try? found.wrapped.unwrap(kek: key, binding: binding)
+      }
+      _ = try? SealedRecord.keyReference(of: bytes)
+      _ = try? DataKeyEntry.kekID(of: bytes[...])
+      _ = try? DataKeyEntry.rewrapped(
+        bytes[...], from: key, to: key, newID: 2, vaultID: vaultID, collection: "clients")
+      _ = try? SealedStore.RotationPosition.decode(bytes)
+    }
+    #expect(decoded > 100, "seed \(seed): the mutations never decoded")
   }
 }
