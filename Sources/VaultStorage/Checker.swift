@@ -32,8 +32,13 @@ package enum Checker {
       store = try VaultStore.open(
         at: path, credential: credential, options: .init(readOnly: true))
     } catch {
-      report.problems.append(
-        CheckProblem(error, kind: error.code == .notAVault ? "notAVault" : "open"))
+      let kind =
+        switch error.code {
+        case .notAVault: "notAVault"
+        case .wrongPassphrase: "wrongPassphrase"
+        default: "open"
+        }
+      report.problems.append(CheckProblem(error, kind: kind))
       return report
     }
     report.pagesChecked += 2

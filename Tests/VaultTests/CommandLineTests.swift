@@ -264,4 +264,45 @@ func parseJSON(_ text: String) throws -> [String: Any] {
     #expect(vault(environment: [:], "check", path).status == 0)
     #expect(vault("key", "sideways", path).status == 64)
   }
+
+  @Test func deepCheckAuthenticatesWhatAKeylessCheckCannot() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("v.vault")
+    #expect(vault("init", path, "--kdf", "interactive").status == 0)
+    do {
+      let store = try SealedStore.open(at: path, credential: .passphrase(cliPassphrase))
+      try store.write { tx throws(VaultError) in
+        for index in 0..<200 {
+          try tx.put(sampleBody(index), id: bytes("c\(index)"), in: "clients")
+        }
+      }
+    }
+    #expect(vault(environment: [:], "check", path).status == 0)
+    #expect(vault("check", "--deep", path).status == 0)
+    // A meta page forged with a valid checksum: keyless, it looks fine; deep, it fails.
+    let store = try VaultStore.open(
+      at: path, credential: nil, options: .init(readOnly: true))
+    let slot = FileFormat.metaPage(for: try store.newestMeta().transaction).rawValue
+    let pageSize = store.pageSize
+    var image = try fileBytes(path)
+    let base = Int(slot) * pageSize
+    let page = try Page(Array(image[base..<base + pageSize]), location: PageNumber(slot))
+    image[base + page.header.bodyOffset + MetaPage.fieldsLength + 3] ^= 0x10
+    var forged = Array(image[base..<base + pageSize])
+    let checksum = Page.computeChecksum(of: forged)
+    forged.withUnsafeMutableBytes {
+      $0.storeBytes(of: checksum.low.littleEndian, toByteOffset: 0, as: UInt64.self)
+      $0.storeBytes(of: checksum.high.littleEndian, toByteOffset: 8, as: UInt64.self)
+    }
+    image.replaceSubrange(base..<base + pageSize, with: forged)
+    let copy = dir.file("forged.vault")
+    try Data(image).write(to: URL(fileURLWithPath: copy))
+    try FileManager.default.copyItem(atPath: path + "-lock", toPath: copy + "-lock")
+    #expect(vault(environment: [:], "check", copy).status == 0)
+    let deep = vault("check", "--deep", copy, "--json")
+    #expect(deep.status == 1, "\(deep.output) \(deep.errors)")
+    #expect(deep.output.contains("authentication"))
+    let wrong = vault(environment: ["VAULT_PASSPHRASE": "nope"], "check", "--deep", path)
+    #expect(wrong.status == 77)
+  }
 }

@@ -5,15 +5,25 @@ import VaultStorage
 enum CheckCommand: Command {
   static let name = "check"
   static let summary = "verify every page in use and the free-page accounting (no key needed)"
-  static let usage = "vault check PATH [--json]"
+  static let usage = "vault check PATH [--deep] [--json]"
   static let discussion = """
     Verifies both header copies, both meta pages, and every page reachable from the
     newest intact commit: checksum, page number, writer transaction, owning tree, type,
     structure and key order. Then checks that every page is either in use or free,
     never both and never neither. Goes on past damaged pages and lists every problem.
     Needs no key and works while another process writes the vault.
+
+    Without the key, page contents are sealed: the check verifies what a keyless reader
+    can (checksums, identities, links, page counts). With --deep it also opens every
+    page with the key (VAULT_PASSPHRASE or --passphrase-file), so a page altered by
+    someone who fixed its checksum fails authentication, and it checks key order, key
+    counts and the free list itself.
     """
-  static let options: [OptionSpec] = [.flag("json", "print one JSON document")]
+  static let options: [OptionSpec] =
+    [
+      .flag("deep", "also authenticate and decode every page (needs the passphrase)"),
+      .flag("json", "print one JSON document"),
+    ] + Secrets.passphraseOptions
   static var exitCodes: [(ExitCode, String)] {
     [
       (.success, "no problem found"),
@@ -21,20 +31,28 @@ enum CheckCommand: Command {
       (.usage, "usage error"),
       (.dataError, "not a vault, or an unsupported version"),
       (.noInput, "the vault file is missing or unreadable"),
+      (.denied, "--deep: the passphrase is wrong"),
     ]
   }
 
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let path = try arguments.require("PATH")[0]
     let bar = ProgressBar(console: console, label: "checking pages")
-    let report = Checker.check(path: path) { done, total in bar.update(done, of: total) }
+    let credential =
+      arguments.flag("deep") ? try Secrets.passphrase(arguments, console: console) : nil
+    let report = Checker.check(path: path, credential: credential) { done, total in
+      bar.update(done, of: total)
+    }
     bar.finish()
     // A file that cannot be opened at all is an input error, not a list of problems.
     if report.transaction == nil, let first = report.problems.first,
-      ["open", "notAVault"].contains(first.kind)
+      ["open", "notAVault", "wrongPassphrase"].contains(first.kind)
     {
       if first.kind == "notAVault" {
         throw VaultError(.notAVault, first.detail)
+      }
+      if first.kind == "wrongPassphrase" {
+        throw VaultError(.wrongPassphrase, first.detail)
       }
       if first.detail.hasPrefix("no such file") || first.detail.hasPrefix("permission denied") {
         throw VaultError(.notFound, first.detail)
