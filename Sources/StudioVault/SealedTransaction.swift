@@ -228,10 +228,13 @@ extension WriteTree {
     }
     let keys: any TreeLookup =
       try snapshot.anyTree(named: SealedStore.dataKeyTree(for: collection)) ?? MissingTree()
-    let keyring: any TreeLookup =
-      try snapshot.anyTree(named: SealedStore.keyringTree) ?? MissingTree()
     return try store.open(record: record, collection: collection, id: id, keys: keys) {
-      id throws(VaultError) in try store.committedKEK(id, in: keyring)
+      id throws(VaultError) in
+      // Nearly always cached: the keyring is looked up only when it is not.
+      if let cached = store.cachedKEK(id) { return cached }
+      let keyring: any TreeLookup =
+        try snapshot.anyTree(named: SealedStore.keyringTree) ?? MissingTree()
+      return try store.committedKEK(id, in: keyring)
     }
   }
 
