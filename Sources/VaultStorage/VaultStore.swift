@@ -363,13 +363,8 @@ public final class VaultStore: Sendable {
     guard reader.cipher != nil else {
       throw VaultError(.keyRequired, "writing to a vault needs its passphrase or key")
     }
-    guard writerTurn.wait(timeout: .now() + options.lockTimeout) == .success else {
-      throw VaultError(
-        .locked, "another writer in this process held the vault for \(options.lockTimeout) s")
-    }
-    defer { writerTurn.signal() }
-    try lock.lockWriter(timeout: options.lockTimeout)
-    defer { lock.unlockWriter() }
+    try acquireWriter()
+    defer { releaseWriter() }
 
     let base = try currentState()
     let transaction = WriteTransaction(
@@ -482,6 +477,26 @@ public final class VaultStore: Sendable {
     return pages.count
   }
 
+  /// Takes this process's writer turn, then the file's writer lock, waiting up to
+  /// ``Options/lockTimeout`` for each. Pair with ``releaseWriter()``.
+  private func acquireWriter() throws(VaultError) {
+    guard writerTurn.wait(timeout: .now() + options.lockTimeout) == .success else {
+      throw VaultError(
+        .locked, "another writer in this process held the vault for \(options.lockTimeout) s")
+    }
+    do {
+      try lock.lockWriter(timeout: options.lockTimeout)
+    } catch {
+      writerTurn.signal()
+      throw error
+    }
+  }
+
+  private func releaseWriter() {
+    lock.unlockWriter()
+    writerTurn.signal()
+  }
+
   /// ``write(_:)`` for bodies that throw only `VaultError`.
   package func writeTyped(_ body: (WriteTransaction) throws(VaultError) -> Void)
     throws(VaultError)
@@ -520,13 +535,8 @@ public final class VaultStore: Sendable {
     // Derive before taking the lock: it is the slow part.
     let slot = try KeySlot.wrapping(
       masterKey, under: newCredential, parameters: keyDerivation, vaultID: header.vaultID)
-    guard writerTurn.wait(timeout: .now() + options.lockTimeout) == .success else {
-      throw VaultError(
-        .locked, "another writer in this process held the vault for \(options.lockTimeout) s")
-    }
-    defer { writerTurn.signal() }
-    try lock.lockWriter(timeout: options.lockTimeout)
-    defer { lock.unlockWriter() }
+    try acquireWriter()
+    defer { releaseWriter() }
     // The newest header on disk (another process may have changed it since we opened).
     var updated = try PageReader.readHeader(file).header
     updated.keySlot = slot.encode()

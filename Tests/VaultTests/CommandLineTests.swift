@@ -28,6 +28,19 @@ func parseJSON(_ text: String) throws -> [String: Any] {
   return try #require(object as? [String: Any])
 }
 
+/// `vault init` (passphrase from the environment), then `count` sealed client records.
+func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> String {
+  let path = dir.file("v.vault")
+  #expect(vault("init", path, "--kdf", "interactive").status == 0)
+  let store = try SealedStore.open(at: path, credential: .passphrase(cliPassphrase))
+  try store.write { tx throws(VaultError) in
+    for index in 0..<count {
+      try tx.put(sampleBody(index), id: bytes("c\(index)"), in: "clients")
+    }
+  }
+  return path
+}
+
 @Suite struct CommandLineTests {
   @Test func initCreatesAVaultAndRefusesToOverwrite() throws {
     let dir = TemporaryDirectory()
@@ -222,14 +235,7 @@ func parseJSON(_ text: String) throws -> [String: Any] {
 
   @Test func keyCommandsChangeThePassphraseRotateAndErase() throws {
     let dir = TemporaryDirectory()
-    let path = dir.file("v.vault")
-    #expect(vault("init", path, "--kdf", "interactive").status == 0)
-    do {
-      let store = try SealedStore.open(at: path, credential: .passphrase(cliPassphrase))
-      try store.write { tx throws(VaultError) in
-        for index in 0..<50 { try tx.put(sampleBody(index), id: bytes("c\(index)"), in: "clients") }
-      }
-    }
+    let path = try initWithClients(dir, count: 50)
     // Rotation: every data key re-wrapped, the first KEK retired.
     let rotated = vault("key", "rotate", path, "--batch", "7", "--json")
     #expect(rotated.status == 0, "\(rotated.errors)")
@@ -267,34 +273,15 @@ func parseJSON(_ text: String) throws -> [String: Any] {
 
   @Test func deepCheckAuthenticatesWhatAKeylessCheckCannot() throws {
     let dir = TemporaryDirectory()
-    let path = dir.file("v.vault")
-    #expect(vault("init", path, "--kdf", "interactive").status == 0)
-    do {
-      let store = try SealedStore.open(at: path, credential: .passphrase(cliPassphrase))
-      try store.write { tx throws(VaultError) in
-        for index in 0..<200 {
-          try tx.put(sampleBody(index), id: bytes("c\(index)"), in: "clients")
-        }
-      }
-    }
+    let path = try initWithClients(dir, count: 200)
     #expect(vault(environment: [:], "check", path).status == 0)
     #expect(vault("check", "--deep", path).status == 0)
     // A meta page forged with a valid checksum: keyless, it looks fine; deep, it fails.
     let store = try VaultStore.open(
       at: path, credential: nil, options: .init(readOnly: true))
     let slot = FileFormat.metaPage(for: try store.newestMeta().transaction).rawValue
-    let pageSize = store.pageSize
-    var image = try fileBytes(path)
-    let base = Int(slot) * pageSize
-    let page = try Page(Array(image[base..<base + pageSize]), location: PageNumber(slot))
-    image[base + page.header.bodyOffset + MetaPage.fieldsLength + 3] ^= 0x10
-    var forged = Array(image[base..<base + pageSize])
-    let checksum = Page.computeChecksum(of: forged)
-    forged.withUnsafeMutableBytes {
-      $0.storeBytes(of: checksum.low.littleEndian, toByteOffset: 0, as: UInt64.self)
-      $0.storeBytes(of: checksum.high.littleEndian, toByteOffset: 8, as: UInt64.self)
-    }
-    image.replaceSubrange(base..<base + pageSize, with: forged)
+    let image = try forgingSealedMetaBit(
+      try fileBytes(path), slot: slot, pageSize: store.pageSize, bodyByte: 3)
     let copy = dir.file("forged.vault")
     try Data(image).write(to: URL(fileURLWithPath: copy))
     try FileManager.default.copyItem(atPath: path + "-lock", toPath: copy + "-lock")

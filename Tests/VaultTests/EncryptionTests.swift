@@ -42,6 +42,39 @@ func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
   return false
 }
 
+/// Unique marker strings planted in a vault, and the check that none reaches its file.
+final class PlantedMarkers {
+  let path: String
+  let seed: UInt64
+  private var random: SeededGenerator
+  private(set) var markers = [[UInt8]]()
+
+  init(path: String, seed: UInt64) {
+    self.path = path
+    self.seed = seed
+    random = SeededGenerator(seed: seed)
+  }
+
+  /// A new marker: `label` and a random number.
+  func text(_ label: String) -> String {
+    let text = "\(label)-\(UInt32.random(in: 0...UInt32.max, using: &random))"
+    markers.append(Array(text.utf8))
+    return text
+  }
+
+  func bytes(_ label: String) -> [UInt8] { Array(text(label).utf8) }
+
+  /// Records an issue for every marker found anywhere in the raw file.
+  func expectAbsent(_ phase: String) throws {
+    let raw = ByteSearch(try fileBytes(path))
+    for marker in markers {
+      #expect(
+        !raw.contains(marker),
+        "seed \(seed): \(phase): found \(String(decoding: marker, as: UTF8.self))")
+    }
+  }
+}
+
 func fileBytes(_ path: String) throws -> [UInt8] {
   Array(try Data(contentsOf: URL(fileURLWithPath: path)))
 }
@@ -55,22 +88,9 @@ func fileBytes(_ path: String) throws -> [UInt8] {
   @Test func theRawFileHoldsNoPlantedPlaintext() throws {
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
-    let seed = testSeed(0x5EA1)
-    var random = SeededGenerator(seed: seed)
-    var markers = [[UInt8]]()
-    func marker(_ label: String) -> [UInt8] {
-      let text = Array("\(label)-\(UInt32.random(in: 0...UInt32.max, using: &random))".utf8)
-      markers.append(text)
-      return text
-    }
-    func assertClean(_ phase: String) throws {
-      let raw = ByteSearch(try fileBytes(path))
-      for text in markers {
-        #expect(
-          !raw.contains(text),
-          "seed \(seed): \(phase): found \(String(decoding: text, as: UTF8.self))")
-      }
-    }
+    let planted = PlantedMarkers(path: path, seed: testSeed(0x5EA1))
+    let marker = planted.bytes
+    let assertClean = planted.expectAbsent
     let store = try VaultStore.create(at: path, credential: testCredential)
     let treeName = String(decoding: marker("ClientsTreeName"), as: UTF8.self)
     var keys = [[UInt8]]()
@@ -110,7 +130,7 @@ func fileBytes(_ path: String) throws -> [UInt8] {
     // The markers are really stored: the check above would pass on an empty file.
     let stored = try store.read { try $0.tree(named: treeName)?.count }
     #expect(stored == 401 - 80)
-    #expect(markers.count > 900)
+    #expect(planted.markers.count > 900)
   }
 
   @Test func aWrongPassphraseFailsAndOpensNothing() throws {
@@ -208,18 +228,9 @@ func fileBytes(_ path: String) throws -> [UInt8] {
     }
     let newest = FileFormat.metaPage(for: try store.newestMeta().transaction).rawValue
     let pageSize = store.pageSize
-    var image = try fileBytes(path)
-    let base = Int(newest) * pageSize
     // Flip a bit of the sealed root body, then recompute the checksum.
-    let page = try Page(Array(image[base..<base + pageSize]), location: PageNumber(newest))
-    image[base + page.header.bodyOffset + MetaPage.fieldsLength + 1] ^= 0x01
-    var forged = Array(image[base..<base + pageSize])
-    let checksum = Page.computeChecksum(of: forged)
-    forged.withUnsafeMutableBytes {
-      $0.storeBytes(of: checksum.low.littleEndian, toByteOffset: 0, as: UInt64.self)
-      $0.storeBytes(of: checksum.high.littleEndian, toByteOffset: 8, as: UInt64.self)
-    }
-    image.replaceSubrange(base..<base + pageSize, with: forged)
+    let image = try forgingSealedMetaBit(try fileBytes(path), slot: newest, pageSize: pageSize)
+    let forged = Array(image[Int(newest) * pageSize..<Int(newest + 1) * pageSize])
     let copy = dir.file("forged.vault")
     try Data(image).write(to: URL(fileURLWithPath: copy))
 
@@ -273,11 +284,7 @@ func fileBytes(_ path: String) throws -> [UInt8] {
     func altered(_ change: (inout [UInt8]) -> Void, at location: UInt64 = 40) throws -> Page {
       var bytes = sealed
       change(&bytes)
-      let checksum = Page.computeChecksum(of: bytes)
-      bytes.withUnsafeMutableBytes {
-        $0.storeBytes(of: checksum.low.littleEndian, toByteOffset: 0, as: UInt64.self)
-        $0.storeBytes(of: checksum.high.littleEndian, toByteOffset: 8, as: UInt64.self)
-      }
+      fixChecksum(&bytes)
       return try Page(bytes, location: PageNumber(location))
     }
     let forgeries: [(String, Page)] = [

@@ -339,22 +339,9 @@ extension SealedRecordTests {
   @Test func plantedMarkersNeverReachTheFile() throws {
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
-    let seed = testSeed(0xB0D1)
-    var random = SeededGenerator(seed: seed)
-    var markers = [[UInt8]]()
-    func marker(_ label: String) -> String {
-      let text = "\(label)-\(UInt32.random(in: 0...UInt32.max, using: &random))"
-      markers.append(Array(text.utf8))
-      return text
-    }
-    func assertClean(_ phase: String) throws {
-      let raw = ByteSearch(try fileBytes(path))
-      for text in markers {
-        #expect(
-          !raw.contains(text),
-          "seed \(seed): \(phase): found \(String(decoding: text, as: UTF8.self))")
-      }
-    }
+    let planted = PlantedMarkers(path: path, seed: testSeed(0xB0D1))
+    let marker = planted.text
+    let assertClean = planted.expectAbsent
     let store = try SealedStore.create(at: path, credential: testCredential)
     var ids = [[UInt8]]()
     try store.write { tx throws(VaultError) in
@@ -382,7 +369,7 @@ extension SealedRecordTests {
     try assertClean("after rotation")
     try store.eraseRecords([("clients", ids[1])])
     try assertClean("after erasure")
-    #expect(markers.count > 1_000)
+    #expect(planted.markers.count > 1_000)
     // The markers are there for the key holder: the search is not vacuous.
     let sample = try store.read { s throws(VaultError) in try s.get(ids[2], in: "clients") }
     #expect(sample.map { String(decoding: $0, as: UTF8.self).contains("Name-") } == true)

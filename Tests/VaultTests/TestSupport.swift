@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VaultCore
 import VaultCrypto
+import VaultFormat
 
 @testable import VaultStorage
 
@@ -56,3 +57,27 @@ let testCredential: VaultCredential = {
   let key = try? SymmetricKey(copying: [UInt8](repeating: 0x5A, count: 32))
   return .rawKey(key ?? SymmetricKey.random())
 }()
+
+/// Recomputes the checksum of a whole page in place, as a forger without the key can.
+func fixChecksum(_ page: inout [UInt8]) {
+  let checksum = Page.computeChecksum(of: page)
+  page.withUnsafeMutableBytes {
+    $0.storeBytes(of: checksum.low.littleEndian, toByteOffset: 0, as: UInt64.self)
+    $0.storeBytes(of: checksum.high.littleEndian, toByteOffset: 8, as: UInt64.self)
+  }
+}
+
+/// `image` with one bit of meta page `slot`'s sealed body flipped and the checksum
+/// fixed: a forgery only the seal can catch.
+func forgingSealedMetaBit(_ image: [UInt8], slot: UInt64, pageSize: Int, bodyByte: Int = 1)
+  throws -> [UInt8]
+{
+  let base = Int(slot) * pageSize
+  var page = Array(image[base..<base + pageSize])
+  let parsed = try Page(page, location: PageNumber(slot))
+  page[parsed.header.bodyOffset + MetaPage.fieldsLength + bodyByte] ^= 0x01
+  fixChecksum(&page)
+  var forged = image
+  forged.replaceSubrange(base..<base + pageSize, with: page)
+  return forged
+}
