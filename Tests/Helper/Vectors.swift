@@ -64,11 +64,11 @@ enum Vectors {
       try tx.put(
         Array("{\"displayName\":\"Client 5, renamed\"}".utf8), id: Array("client-005".utf8),
         in: "clients")
-      try tx.remove(Array("client-006".utf8), in: "clients")
+      _ = try tx.remove(Array("client-006".utf8), in: "clients")
     }
     try store.rotateKeyEncryptionKey(batchSize: 16)
     try store.write { tx throws(VaultError) in
-      try tx.destroyKey(of: Array("client-007".utf8), in: "clients")
+      _ = try tx.destroyKey(of: Array("client-007".utf8), in: "clients")
     }
   }
 

@@ -1,0 +1,61 @@
+import VaultCore
+import VaultCrypto
+
+/// A record's identity: 128 random bits, written as a lowercase UUID string
+/// (`3f2a…-…`), as ../shared/spec/records-json.md has it.
+public struct RecordID: Hashable, Sendable, CustomStringConvertible {
+  /// The 16 bytes, as stored in keys.
+  public let bytes: [UInt8]
+
+  /// A fresh random id.
+  public static func random() -> RecordID { RecordID(unchecked: SecureRandom.bytes(16)) }
+
+  private init(unchecked bytes: [UInt8]) { self.bytes = bytes }
+
+  /// The id whose 16 bytes are `bytes`.
+  ///
+  /// - Throws: `.invalidArgument` for any other length.
+  public init(bytes: [UInt8]) throws(VaultError) {
+    guard bytes.count == 16 else {
+      throw VaultError(.invalidArgument, "a record id is 16 bytes, not \(bytes.count)")
+    }
+    self.bytes = bytes
+  }
+
+  /// Parses the lowercase (or uppercase) UUID form: 32 hex digits in groups of 8-4-4-4-12.
+  ///
+  /// - Throws: `.invalidArgument` naming what is wrong.
+  public init(_ text: String) throws(VaultError) {
+    let groups = text.split(separator: "-", omittingEmptySubsequences: false)
+    guard groups.map(\.count) == [8, 4, 4, 4, 12] else {
+      throw VaultError(
+        .invalidArgument, "\"\(text)\" is not a record id (a UUID such as 3f2a9c1e-…)")
+    }
+    var bytes = [UInt8]()
+    bytes.reserveCapacity(16)
+    var pending: UInt8?
+    for character in groups.joined() {
+      guard let value = character.hexDigitValue else {
+        throw VaultError(.invalidArgument, "\"\(text)\" is not a record id (not hexadecimal)")
+      }
+      if let high = pending {
+        bytes.append(high << 4 | UInt8(value))
+        pending = nil
+      } else {
+        pending = UInt8(value)
+      }
+    }
+    self.bytes = bytes
+  }
+
+  /// The lowercase UUID form.
+  public var description: String {
+    let hex = bytes.map { byte in
+      let digits = Array("0123456789abcdef")
+      return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
+    }.joined()
+    let characters = Array(hex)
+    return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(characters[$0]) }
+      .joined(separator: "-")
+  }
+}
