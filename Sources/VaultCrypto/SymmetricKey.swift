@@ -83,6 +83,24 @@ public struct SymmetricKey: Sendable, CustomStringConvertible {
 }
 
 extension SymmetricKey {
+  /// BLAKE2b keyed with this key over `message`, `byteCount` (16 to 64) bytes long: a
+  /// tag that only the key holder can compute, not a secret key.
+  public func keyedHash(_ message: [UInt8], byteCount: Int) -> [UInt8] {
+    precondition((16...64).contains(byteCount), "a keyed hash is 16 to 64 bytes")
+    var output = [UInt8](repeating: 0, count: byteCount)
+    secret.withUnsafeBytes { key in
+      message.withUnsafeBytes { input in
+        output.withUnsafeMutableBufferPointer { out in
+          _ = crypto_generichash(
+            out.baseAddress!, byteCount,
+            input.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(input.count),
+            key.baseAddress!.assumingMemoryBound(to: UInt8.self), Self.byteCount)
+        }
+      }
+    }
+    return output
+  }
+
   /// BLAKE2b-256 keyed with this key over `message`: a key bound to `message` (for
   /// example a salt), for a caller-held raw key that must not be used directly.
   public func keyedHash(_ message: [UInt8]) -> SymmetricKey {

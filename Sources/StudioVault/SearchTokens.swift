@@ -1,0 +1,83 @@
+import Foundation
+import VaultCore
+import VaultCrypto
+
+/// The words search works on, as ../shared/spec/records-json.md defines search: case-
+/// and accent-insensitive, each query word matching the start of a word of a client's
+/// name, email (local part and domain split at `.`, `@`, `-`, `_`) or phone digits.
+public enum SearchTokens {
+  /// Query words shorter than this are refused (they would match nearly everything).
+  public static let minimumWordLength = 3
+
+  /// `text` lower-cased and stripped of accents and other marks (`Zoë` → `zoe`).
+  public static func fold(_ text: String) -> String {
+    text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil).lowercased()
+  }
+
+  /// The words of a name: letters and digits, anything else separates.
+  public static func words(ofName name: String) -> [String] {
+    split(fold(name)) { !$0.isLetter && !$0.isNumber }
+  }
+
+  /// The words of an email address: split at `.`, `@`, `-`, `_` (and anything not a
+  /// letter or digit).
+  public static func words(ofEmail email: String) -> [String] {
+    words(ofName: email)
+  }
+
+  /// A phone number's digits, as one word (`+1 (555) 010-0199` → `15550100199`).
+  public static func words(ofPhone phone: String) -> [String] {
+    let digits = String(phone.unicodeScalars.filter { ("0"..."9").contains($0) })
+    return digits.isEmpty ? [] : [digits]
+  }
+
+  /// Every prefix of `word` at least ``minimumWordLength`` long, the word included:
+  /// what a stored word is indexed under, so that a query word finds words it begins.
+  public static func prefixes(of word: String) -> [String] {
+    let characters = Array(word)
+    guard characters.count >= minimumWordLength else { return [word] }
+    return (minimumWordLength...characters.count).map { String(characters[..<$0]) }
+  }
+
+  /// The words of a search query, folded.
+  ///
+  /// - Throws: `.invalidArgument` for an empty query or a word shorter than
+  ///   ``minimumWordLength``.
+  public static func queryWords(_ query: String) throws(VaultError) -> [String] {
+    let words = words(ofName: query)
+    guard !words.isEmpty else {
+      throw VaultError(.invalidArgument, "the search text has no words")
+    }
+    if let short = words.first(where: { $0.count < minimumWordLength }) {
+      throw VaultError(
+        .invalidArgument,
+        "search word \"\(short)\" is shorter than \(minimumWordLength) characters")
+    }
+    return words
+  }
+
+  private static func split(_ text: String, separator: (Character) -> Bool) -> [String] {
+    text.split(whereSeparator: separator).map(String.init)
+  }
+}
+
+/// Keyed blind index tokens: an index key holds `BLAKE2b-128(indexKey, label ‖ token)`
+/// instead of the token, so equal tokens (and equal prefixes) can be looked up with
+/// the key while the file, without it, shows neither names nor emails nor phones:
+/// only which records share a token.
+public struct BlindIndex: Sendable {
+  let key: SymmetricKey
+
+  /// Blinds under `indexKey`, the master key's ``SymmetricKey/KeyPurpose/indexBlinding``
+  /// subkey.
+  public init(indexKey: SymmetricKey) { key = indexKey }
+
+  /// The 16-byte blind token of `token` in the index `label` names (a collection and
+  /// field, so equal words in two fields do not collide).
+  public func token(_ token: String, label: String) -> [UInt8] {
+    let labelBytes = Array(label.utf8)
+    // Length-prefixed label: no label ‖ token pair can be read as another.
+    let message = [UInt8(truncatingIfNeeded: labelBytes.count)] + labelBytes + Array(token.utf8)
+    return key.keyedHash(message, byteCount: 16)
+  }
+}

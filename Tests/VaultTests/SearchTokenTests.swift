@@ -1,0 +1,47 @@
+@_spi(Engine) import StudioVault
+import Testing
+import VaultCore
+import VaultCrypto
+
+@Suite struct SearchTokenTests {
+  @Test func foldingIgnoresCaseAndAccents() {
+    #expect(SearchTokens.fold("Zoë ÅSTRÖM") == "zoe astrom")
+    #expect(SearchTokens.fold("Ĳssel Çelik") == SearchTokens.fold("ĳssel celik"))
+    #expect(SearchTokens.words(ofName: "  Ana-María  O'Brien ") == ["ana", "maria", "o", "brien"])
+    #expect(
+      SearchTokens.words(ofEmail: "Ana.Maria_Obrien-2@Studio.Example")
+        == ["ana", "maria", "obrien", "2", "studio", "example"])
+    #expect(SearchTokens.words(ofPhone: "+1 (555) 010-0199") == ["15550100199"])
+    #expect(SearchTokens.words(ofPhone: "n/a") == [])
+  }
+
+  @Test func wordsAreIndexedUnderEveryPrefixOfThreeOrMore() {
+    #expect(SearchTokens.prefixes(of: "okafor") == ["oka", "okaf", "okafo", "okafor"])
+    #expect(SearchTokens.prefixes(of: "li") == ["li"])
+    #expect(SearchTokens.prefixes(of: "zoë") == ["zoë"])
+  }
+
+  @Test func queriesNeedWordsOfThreeCharacters() throws {
+    #expect(try SearchTokens.queryWords("Okaf  Zoë") == ["okaf", "zoe"])
+    for bad in ["", "  ", "ab", "okafor a"] {
+      let error = #expect(throws: VaultError.self, "\(bad)") { try SearchTokens.queryWords(bad) }
+      #expect(error?.code == .invalidArgument)
+    }
+  }
+
+  @Test func blindTokensDependOnKeyLabelAndToken() {
+    let key = SymmetricKey.random()
+    let index = BlindIndex(indexKey: key)
+    let token = index.token("okafor", label: "clients.name")
+    #expect(token.count == 16)
+    #expect(index.token("okafor", label: "clients.name") == token)  // deterministic
+    #expect(index.token("okafor", label: "clients.email") != token)
+    #expect(index.token("okafo", label: "clients.name") != token)
+    #expect(
+      BlindIndex(indexKey: SymmetricKey.random()).token("okafor", label: "clients.name") != token)
+    // The label is length-prefixed: "ab" + "c" and "a" + "bc" differ.
+    #expect(index.token("c", label: "ab") != index.token("bc", label: "a"))
+    // Nothing of the word shows in the token.
+    #expect(!contains(token, Array("oka".utf8)))
+  }
+}
