@@ -129,9 +129,13 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> String {
       Inspection(snapshot: $0)
     }
     let leaf = try #require(inspection.reachable.first { $0.value.type == .leaf }?.key)
+    // Flip the byte's bits (writing a constant would change nothing 1 time in 256: the
+    // page is ciphertext, any byte value is as likely as any other).
     let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
     try handle.seek(toOffset: leaf * 4096 + 700)
-    try handle.write(contentsOf: Data([0xEE]))
+    let original = try #require(try handle.read(upToCount: 1)?.first)
+    try handle.seek(toOffset: leaf * 4096 + 700)
+    try handle.write(contentsOf: Data([original ^ 0xFF]))
     try handle.close()
     let damaged = vault("check", "--json", path)
     #expect(damaged.status == 1)
