@@ -296,4 +296,19 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> String {
     let wrong = vault(environment: ["VAULT_PASSPHRASE": "nope"], "check", "--deep", path)
     #expect(wrong.status == 77)
   }
+
+  @Test func deepInspectionShowsSealedNamesAndCounts() throws {
+    let dir = TemporaryDirectory()
+    let path = try initWithClients(dir, count: 120)
+    let keyless = try parseJSON(vault(environment: [:], "stats", "--json", path).output)
+    let keylessTrees = try #require(keyless["trees"] as? [[String: Any]])
+    #expect(!keylessTrees.contains { $0["name"] as? String == "clients" })
+    let deep = try parseJSON(vault("stats", "--deep", "--json", path).output)
+    let trees = try #require(deep["trees"] as? [[String: Any]])
+    #expect(trees.contains { $0["name"] as? String == "clients" && $0["keys"] as? Int == 120 })
+    let pages = try parseJSON(vault("pages", "--deep", "--json", path).output)
+    let list = try #require(pages["pages"] as? [[String: Any]])
+    #expect(list.contains { $0["tree"] as? String == "clients" })
+    #expect(vault(environment: ["VAULT_PASSPHRASE": "nope"], "pages", "--deep", path).status == 77)
+  }
 }

@@ -6,17 +6,25 @@ import VaultStorage
 enum PagesCommand: Command {
   static let name = "pages"
   static let summary = "list every page: type, tree, transaction, fill (no key needed)"
-  static let usage = "vault pages PATH [--json]"
+  static let usage = "vault pages PATH [--deep] [--json]"
   static let discussion = """
     Lists pages 0 up to the page count of the newest commit. Types: header, meta,
     catalog, freelist, interior, leaf, overflow, free (in the free list) and lost
     (neither in use nor free: `vault check` reports these).
     """
-  static let options: [OptionSpec] = [.flag("json", "print one JSON document")]
+  static let options: [OptionSpec] =
+    [
+      .flag("json", "print one JSON document"),
+      .flag("deep", "open the pages with the passphrase: tree names, key counts, the free list"),
+    ] + Secrets.passphraseOptions
 
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let path = try arguments.require("PATH")[0]
-    let store = try VaultStore.open(at: path, credential: nil, options: .init(readOnly: true))
+    // Keyless by default; --deep reads the sealed names, counts and free list too.
+    let credential =
+      arguments.flag("deep") ? try Secrets.passphrase(arguments, console: console) : nil
+    let store = try VaultStore.open(
+      at: path, credential: credential, options: .init(readOnly: true))
     let rows = try store.read { (snapshot: Snapshot) -> [Row] in
       try collectRows(store: store, snapshot: snapshot)
     }

@@ -6,17 +6,25 @@ import VaultStorage
 enum StatsCommand: Command {
   static let name = "stats"
   static let summary = "space by page type and tree, free pages, fragmentation (no key needed)"
-  static let usage = "vault stats PATH [--json]"
+  static let usage = "vault stats PATH [--deep] [--json]"
   static let discussion = """
     Walks the newest commit, like sqlite3_analyzer: pages and bytes per page type and
     per tree, how full the pages are, how many pages are free, and how fragmented the
     free space is.
     """
-  static let options: [OptionSpec] = [.flag("json", "print one JSON document")]
+  static let options: [OptionSpec] =
+    [
+      .flag("json", "print one JSON document"),
+      .flag("deep", "open the pages with the passphrase: tree names, key counts, the free list"),
+    ] + Secrets.passphraseOptions
 
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let path = try arguments.require("PATH")[0]
-    let store = try VaultStore.open(at: path, credential: nil, options: .init(readOnly: true))
+    // Keyless by default; --deep reads the sealed names, counts and free list too.
+    let credential =
+      arguments.flag("deep") ? try Secrets.passphrase(arguments, console: console) : nil
+    let store = try VaultStore.open(
+      at: path, credential: credential, options: .init(readOnly: true))
     let stats = try store.read { (snapshot: Snapshot) -> JSON in
       try statistics(store: store, snapshot: snapshot)
     }
