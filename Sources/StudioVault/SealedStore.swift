@@ -21,7 +21,8 @@ import VaultStorage
 /// zeroes those).
 ///
 /// Record access in the product goes through capability handles (the access layer);
-/// this type is the engine underneath, hence `package`.
+/// this type is the engine underneath, hence SPI (`@_spi(Engine)`): the CLI, the
+/// benchmarks and the tests reach it; applications will not.
 @_spi(Engine) public final class SealedStore: Sendable {
   @_spi(Engine) public let store: VaultStore
   let vaultID: [UInt8]
