@@ -186,8 +186,35 @@ extension SealedStore {
           try tx.remove(id, in: collection)
         }
       }
+      // Committed with the deletion: a crash before the scrub ends leaves it to the
+      // next open to finish.
+      try tx.keyring().insert([], forKey: Keyring.scrubPendingKey)
     }
-    return try store.scrubFreePages()
+    return try finishPendingErasure()
+  }
+
+  /// Whether an erasure committed but has not finished zeroing free pages.
+  @_spi(Engine) public var isScrubPending: Bool {
+    get throws(VaultError) {
+      try read { snapshot throws(VaultError) in
+        try snapshot.snapshot.anyTree(named: Self.keyringTree)?.value(
+          forKey: Keyring.scrubPendingKey) != nil
+      }
+    }
+  }
+
+  /// Zeroes the free pages an erasure left (``VaultStore/scrubFreePages()``) and clears
+  /// the pending flag.
+  ///
+  /// - Returns: the number of pages zeroed.
+  /// - Throws: `.locked` when an older reader is still in the way (the flag stays).
+  @discardableResult
+  @_spi(Engine) public func finishPendingErasure() throws(VaultError) -> Int {
+    let zeroed = try store.scrubFreePages()
+    try write { tx throws(VaultError) in
+      _ = try tx.keyring().removeValue(forKey: Keyring.scrubPendingKey)
+    }
+    return zeroed
   }
 
   /// Replaces the credential that unlocks the vault (O(1): see

@@ -69,6 +69,12 @@ import VaultStorage
     self.store = store
     vaultID = store.header.vaultID
     keyringKey = master.derive(.keyring)
+    // An erasure cut short by a crash (or by an old reader) after its commit: finish
+    // zeroing the free pages, now if possible. A reader still in the way leaves the
+    // flag for the next open or erasure; opening does not fail for it.
+    if !store.isReadOnly, (try? isScrubPending) == true {
+      _ = try? finishPendingErasure()
+    }
   }
 
   /// Creates a vault and its first KEK.
@@ -202,9 +208,12 @@ struct MissingTree: TreeLookup {
 /// | `00` | the primary KEK's id (u32) |
 /// | `01` ‖ id (u32 big-endian) | the KEK sealed under the keyring key (nonce ‖ ciphertext ‖ tag) |
 /// | `02` | a rotation in progress: target KEK id (u32), the data-key tree it is in (u8 length, name), the last key re-wrapped there |
+/// | `03` | an erasure whose scrub of free pages has not finished (empty value) |
 enum Keyring {
   static let primaryKey: [UInt8] = [0x00]
   static let rotationKey: [UInt8] = [0x02]
+  /// Present from an erasure's commit until its scrub of free pages has finished.
+  static let scrubPendingKey: [UInt8] = [0x03]
   static func kekKey(_ id: UInt32) -> [UInt8] {
     [0x01] + withUnsafeBytes(of: id.bigEndian) { Array($0) }
   }

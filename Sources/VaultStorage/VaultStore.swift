@@ -43,6 +43,8 @@ public final class VaultStore: Sendable {
 
   /// The vault file's path.
   public let path: String
+  /// Whether the store was opened read-only.
+  public var isReadOnly: Bool { options.readOnly }
   /// The file header as read at open.
   public let header: FileHeader
   /// The vault's master key, when opened with a credential: the root every other key

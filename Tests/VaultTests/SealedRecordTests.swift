@@ -493,3 +493,68 @@ extension SealedRecordTests {
     }
   }
 }
+
+extension SealedRecordTests {
+  /// A crash at any write or sync of an erasure, scrub included, never leaves the
+  /// erased data recoverable once the vault is opened again: the erasure's commit
+  /// carries a flag, and opening finishes the scrub it promises.
+  @Test func aCrashDuringErasureIsFinishedAtTheNextOpen() throws {
+    let seed = testSeed(0xE5)
+    let dir = TemporaryDirectory()
+    let path = dir.file("v.vault")
+    let victim = bytes("victim")
+    var secrets = [[UInt8]]()
+    do {
+      let store = try SealedStore.create(at: path, credential: testCredential)
+      for round in 0..<3 {
+        try store.write { tx throws(VaultError) in
+          for index in 0..<100 {
+            try tx.put(sampleBody(index + round), id: bytes("c\(index)"), in: "clients")
+          }
+          try tx.put(Array("secret \(round)".utf8), id: victim, in: "clients")
+        }
+        let found = try store.read { s throws(VaultError) in
+          try s.storedBytes(of: victim, in: "clients")
+        }
+        let stored = try #require(found)
+        secrets += [stored.record, try #require(stored.dataKey)]
+      }
+    }
+    let initial = try fileBytes(path)
+    let clean = SimulatedDisk(image: initial)
+    let cleanStore = try SealedStore(
+      VaultStore(
+        path: dir.file("clean.vault"), file: clean, options: .init(), credential: testCredential))
+    let start = clean.operations
+    try cleanStore.eraseRecords([("clients", victim)])
+    let operations = clean.operations - start
+    var random = SeededGenerator(seed: seed)
+    var finishedAtOpen = 0
+    for crashAt in 1...operations {
+      let disk = SimulatedDisk(image: initial)
+      let store = try SealedStore(
+        VaultStore(
+          path: dir.file("r\(crashAt).vault"), file: disk, options: .init(),
+          credential: testCredential))
+      disk.crashAtOperation = disk.operations + crashAt
+      _ = try? store.eraseRecords([("clients", victim)])
+      let image = dir.file("crash\(crashAt).vault")
+      try Data(disk.imageAfterPowerLoss(using: &random)).write(to: URL(fileURLWithPath: image))
+      let reopened = try SealedStore.open(at: image, credential: testCredential)
+      let erased = try reopened.read { s throws(VaultError) in
+        try s.get(victim, in: "clients") == nil
+      }
+      if erased {
+        finishedAtOpen += 1
+        #expect(try !reopened.isScrubPending, "seed \(seed), crash at \(crashAt)")
+        let cipher = try #require(reopened.store.reader.cipher)
+        let pages = try openedPages(of: image, cipher: cipher, pageSize: reopened.store.pageSize)
+        for secret in secrets {
+          #expect(!pages.contains { contains($0, secret) }, "seed \(seed), crash at \(crashAt)")
+        }
+      }
+      #expect(Checker.check(path: image, credential: testCredential).ok)
+    }
+    #expect(finishedAtOpen > 0 && operations > 3)
+  }
+}

@@ -134,7 +134,7 @@ enum EraseClientCommand: Command {
     guard exists else {
       // Perhaps an earlier erase deleted it and then could not scrub (an old reader
       // held on): finish that part, so a rerun completes the erasure.
-      let zeroed = try store.store.scrubFreePages()
+      let zeroed = try store.finishPendingErasure()
       throw VaultError(
         .invalidArgument,
         "no client \(positionals[1]) in this vault (free pages scrubbed anyway: \(zeroed) zeroed,"
