@@ -32,6 +32,12 @@ import VaultStorage
   /// retired (then they are dropped). KEKs a write transaction reads or creates join
   /// only once it commits: a rolled-back transaction's KEK 1 is not the next one's.
   let keks = Mutex<KEKCache>(KEKCache())
+  /// Pages zeroed by opening, when it finished an interrupted erasure.
+  private let scrubbedAtOpen = Mutex<Int?>(nil)
+
+  /// When opening finished an erasure a crash or an old reader had interrupted: the
+  /// number of free pages it zeroed (nil when there was nothing to finish).
+  @_spi(Engine) public var pagesScrubbedAtOpen: Int? { scrubbedAtOpen.withLock { $0 } }
 
   /// Unwrapped KEKs, and the ids retired by this process (an older snapshot or a late
   /// merge must not bring a retired key back into memory).
@@ -72,8 +78,10 @@ import VaultStorage
     // An erasure cut short by a crash (or by an old reader) after its commit: finish
     // zeroing the free pages, now if possible. A reader still in the way leaves the
     // flag for the next open or erasure; opening does not fail for it.
-    if !store.isReadOnly, (try? isScrubPending) == true {
-      _ = try? finishPendingErasure()
+    if !store.isReadOnly, (try? isScrubPending) == true,
+      let zeroed = try? finishPendingErasure()
+    {
+      scrubbedAtOpen.withLock { $0 = zeroed }
     }
   }
 

@@ -1,10 +1,10 @@
 import Foundation
-@_spi(Engine) import StudioVault
 import Testing
 import VaultCLI
 import VaultCore
 import VaultFormat
 
+@_spi(Engine) @testable import StudioVault
 @testable import VaultStorage
 
 /// The passphrase the CLI tests give through `VAULT_PASSPHRASE`.
@@ -310,5 +310,27 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> String {
     let list = try #require(pages["pages"] as? [[String: Any]])
     #expect(list.contains { $0["tree"] as? String == "clients" })
     #expect(vault(environment: ["VAULT_PASSPHRASE": "nope"], "pages", "--deep", path).status == 77)
+  }
+
+  @Test func eraseClientFinishesAnInterruptedErasure() throws {
+    let dir = TemporaryDirectory()
+    let path = try initWithClients(dir, count: 10)
+    // An erasure whose scrub never finished (as a crash would leave it).
+    do {
+      let store = try SealedStore.open(at: path, credential: .passphrase(cliPassphrase))
+      try store.write { tx throws(VaultError) in
+        _ = try tx.remove(bytes("c1"), in: "clients")
+        try tx.keyring().insert([], forKey: Keyring.scrubPendingKey)
+      }
+      #expect(try store.isScrubPending)
+    }
+    // Rerunning the command finishes it (its writable open does), and says so.
+    let rerun = vault("erase-client", path, "c1")
+    #expect(rerun.status == 0, "\(rerun.errors)")
+    #expect(rerun.output.contains("finished an interrupted erasure"))
+    let store = try SealedStore.open(
+      at: path, credential: .passphrase(cliPassphrase), options: .init(readOnly: true))
+    #expect(try !store.isScrubPending)
+    #expect(vault("erase-client", path, "c1").status == 64)
   }
 }

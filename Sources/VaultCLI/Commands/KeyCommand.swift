@@ -132,13 +132,17 @@ enum EraseClientCommand: Command {
       try snapshot.snapshot.tree(named: "clients")?.value(forKey: id) != nil
     }
     guard exists else {
-      // Perhaps an earlier erase deleted it and then could not scrub (an old reader
-      // held on): finish that part, so a rerun completes the erasure.
-      let zeroed = try store.finishPendingErasure()
-      throw VaultError(
-        .invalidArgument,
-        "no client \(positionals[1]) in this vault (free pages scrubbed anyway: \(zeroed) zeroed,"
-          + " in case an earlier erase was interrupted)")
+      // Perhaps an earlier erase of it was interrupted after deleting it (a crash, an
+      // old reader): opening finished that scrub, or it is finished now, so a rerun
+      // completes the erasure.
+      if let zeroed = try store.pagesScrubbedAtOpen
+        ?? (store.isScrubPending ? store.finishPendingErasure() : nil)
+      {
+        console.line(
+          "no client \(positionals[1]); finished an interrupted erasure (\(zeroed) pages zeroed)")
+        return .success
+      }
+      throw VaultError(.invalidArgument, "no client \(positionals[1]) in this vault")
     }
     let zeroed = try store.eraseRecords([("clients", id)])
     if arguments.flag("json") {
