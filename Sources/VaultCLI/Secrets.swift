@@ -11,6 +11,18 @@ enum Secrets {
       "passphrase-file", "FILE", "read the vault passphrase from FILE (else VAULT_PASSPHRASE)")
   ]
 
+  /// `--deep` (described by `help`) and the passphrase options it needs.
+  static func deepOptions(_ help: String) -> [OptionSpec] {
+    [.flag("deep", help)] + passphraseOptions
+  }
+
+  /// The credential for `--deep`, or nil: inspection stays keyless without the flag.
+  static func deepCredential(_ arguments: Arguments, console: any Console) throws
+    -> VaultCredential?
+  {
+    arguments.flag("deep") ? try passphrase(arguments, console: console) : nil
+  }
+
   /// The vault passphrase: `VAULT_PASSPHRASE`, or the first line of `--passphrase-file`.
   static func passphrase(_ arguments: Arguments, console: any Console) throws -> VaultCredential {
     try .passphrase(

@@ -42,21 +42,24 @@ public struct Checksum: Hashable, Sendable, CustomStringConvertible {
   /// The checksum of `first` followed by `second`.
   public init(of first: UnsafeRawBufferPointer, then second: UnsafeRawBufferPointer) {
     ensureSodium()
-    // The state is 16-byte aligned in C, so Swift sees it as opaque: give it raw memory.
-    let raw = UnsafeMutableRawPointer.allocate(
-      byteCount: crypto_onetimeauth_statebytes(), alignment: 16)
-    defer { raw.deallocate() }
-    let opaque = raw.bindMemory(to: crypto_onetimeauth_state.self, capacity: 1)
     var tag = (UInt64(0), UInt64(0))
-    Self.publicKey.withUnsafeBufferPointer { key in
-      _ = crypto_onetimeauth_init(opaque, key.baseAddress!)
-    }
-    for part in [first, second] where part.count > 0 {
-      _ = crypto_onetimeauth_update(
-        opaque, part.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(part.count))
-    }
-    withUnsafeMutableBytes(of: &tag) { out in
-      _ = crypto_onetimeauth_final(opaque, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+    // Every page written or read comes here: the state lives on the stack (16-byte
+    // aligned, as C declares it).
+    withUnsafeTemporaryAllocation(
+      byteCount: crypto_onetimeauth_statebytes(), alignment: 16
+    ) { raw in
+      let state = raw.baseAddress!.bindMemory(to: crypto_onetimeauth_state.self, capacity: 1)
+      Self.publicKey.withUnsafeBufferPointer { _ = crypto_onetimeauth_init(state, $0.baseAddress!) }
+      func update(_ part: UnsafeRawBufferPointer) {
+        guard part.count > 0 else { return }
+        _ = crypto_onetimeauth_update(
+          state, part.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(part.count))
+      }
+      update(first)
+      update(second)
+      withUnsafeMutableBytes(of: &tag) { out in
+        _ = crypto_onetimeauth_final(state, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+      }
     }
     self.low = UInt64(littleEndian: tag.0)
     self.high = UInt64(littleEndian: tag.1)

@@ -8,8 +8,10 @@ import VaultCore
 ///
 /// The bytes cannot be read back as an array: callers borrow them for the length of a
 /// closure, so copies do not spread through the heap.
-// SAFETY: the buffer is written only during init; afterwards it is read-only, and it is
-// released once, in deinit, when no other reference exists.
+///
+/// Thread safety: the buffer is written only during init, then read-only; it is
+/// released once, in deinit, when no other reference exists.
+// SAFETY: immutable after init (see above); released only in deinit.
 public final class SecretBytes: @unchecked Sendable, CustomStringConvertible,
   CustomDebugStringConvertible
 {

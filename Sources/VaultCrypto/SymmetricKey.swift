@@ -88,34 +88,28 @@ extension SymmetricKey {
   public func keyedHash(_ message: [UInt8], byteCount: Int) -> [UInt8] {
     precondition((16...64).contains(byteCount), "a keyed hash is 16 to 64 bytes")
     var output = [UInt8](repeating: 0, count: byteCount)
-    secret.withUnsafeBytes { key in
-      message.withUnsafeBytes { input in
-        output.withUnsafeMutableBufferPointer { out in
-          _ = crypto_generichash(
-            out.baseAddress!, byteCount,
-            input.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(input.count),
-            key.baseAddress!.assumingMemoryBound(to: UInt8.self), Self.byteCount)
-        }
-      }
-    }
+    output.withUnsafeMutableBytes { keyedHash(message, into: $0) }
     return output
   }
 
   /// BLAKE2b-256 keyed with this key over `message`: a key bound to `message` (for
   /// example a salt), for a caller-held raw key that must not be used directly.
   public func keyedHash(_ message: [UInt8]) -> SymmetricKey {
-    let derived = SecretBytes(count: Self.byteCount) { out in
-      secret.withUnsafeBytes { key in
-        message.withUnsafeBytes { input in
-          _ = crypto_generichash(
-            out.baseAddress!.assumingMemoryBound(to: UInt8.self), Self.byteCount,
-            input.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(input.count),
-            key.baseAddress!.assumingMemoryBound(to: UInt8.self), Self.byteCount)
-        }
-      }
-    }
+    let derived = SecretBytes(count: Self.byteCount) { keyedHash(message, into: $0) }
     // Exactly 32 bytes by construction.
     return (try? SymmetricKey(derived)) ?? SymmetricKey.random()
+  }
+
+  /// BLAKE2b keyed with this key over `message`, as long as `output`.
+  private func keyedHash(_ message: [UInt8], into output: UnsafeMutableRawBufferPointer) {
+    secret.withUnsafeBytes { key in
+      message.withUnsafeBytes { input in
+        _ = crypto_generichash(
+          output.baseAddress!.assumingMemoryBound(to: UInt8.self), output.count,
+          input.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(input.count),
+          key.baseAddress!.assumingMemoryBound(to: UInt8.self), Self.byteCount)
+      }
+    }
   }
 }
 

@@ -22,6 +22,12 @@ func openedPages(of path: String, cipher: PageCipher, pageSize: Int) throws -> [
   return pages
 }
 
+/// A sealed store on a simulated disk (crash tests); `lockPath` names its lock file.
+func sealedStore(on disk: SimulatedDisk, lockPath: String) throws -> SealedStore {
+  try SealedStore(
+    VaultStore(path: lockPath, file: disk, options: .init(), credential: testCredential))
+}
+
 func sampleBody(_ index: Int) -> [UInt8] {
   Array(
     """
@@ -210,9 +216,7 @@ func sampleBody(_ index: Int) -> [UInt8] {
     let initial = try fileBytes(path)
     // Count the operations of an uninterrupted rotation.
     let clean = SimulatedDisk(image: initial)
-    let cleanStore = try SealedStore(
-      VaultStore(
-        path: dir.file("clean.vault"), file: clean, options: .init(), credential: testCredential))
+    let cleanStore = try sealedStore(on: clean, lockPath: dir.file("clean.vault"))
     let start = clean.operations
     try cleanStore.rotateKeyEncryptionKey(batchSize: 50)
     let operations = clean.operations - start
@@ -220,10 +224,7 @@ func sampleBody(_ index: Int) -> [UInt8] {
     var resumed = 0
     for crashAt in stride(from: 1, through: operations, by: max(1, operations / 25)) {
       let disk = SimulatedDisk(image: initial)
-      let store = try SealedStore(
-        VaultStore(
-          path: dir.file("r\(crashAt).vault"), file: disk, options: .init(),
-          credential: testCredential))
+      let store = try sealedStore(on: disk, lockPath: dir.file("r\(crashAt).vault"))
       disk.crashAtOperation = disk.operations + crashAt
       #expect(throws: VaultError.self) { try store.rotateKeyEncryptionKey(batchSize: 50) }
       let image = dir.file("crash\(crashAt).vault")
@@ -522,9 +523,7 @@ extension SealedRecordTests {
     }
     let initial = try fileBytes(path)
     let clean = SimulatedDisk(image: initial)
-    let cleanStore = try SealedStore(
-      VaultStore(
-        path: dir.file("clean.vault"), file: clean, options: .init(), credential: testCredential))
+    let cleanStore = try sealedStore(on: clean, lockPath: dir.file("clean.vault"))
     let start = clean.operations
     try cleanStore.eraseRecords([("clients", victim)])
     let operations = clean.operations - start
@@ -532,10 +531,7 @@ extension SealedRecordTests {
     var finishedAtOpen = 0
     for crashAt in 1...operations {
       let disk = SimulatedDisk(image: initial)
-      let store = try SealedStore(
-        VaultStore(
-          path: dir.file("r\(crashAt).vault"), file: disk, options: .init(),
-          credential: testCredential))
+      let store = try sealedStore(on: disk, lockPath: dir.file("r\(crashAt).vault"))
       disk.crashAtOperation = disk.operations + crashAt
       _ = try? store.eraseRecords([("clients", victim)])
       let image = dir.file("crash\(crashAt).vault")

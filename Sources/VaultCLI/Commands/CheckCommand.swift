@@ -20,10 +20,8 @@ enum CheckCommand: Command {
     counts and the free list itself.
     """
   static let options: [OptionSpec] =
-    [
-      .flag("deep", "also authenticate and decode every page (needs the passphrase)"),
-      .flag("json", "print one JSON document"),
-    ] + Secrets.passphraseOptions
+    [.flag("json", "print one JSON document")]
+    + Secrets.deepOptions("also authenticate and decode every page (needs the passphrase)")
   static var exitCodes: [(ExitCode, String)] {
     [
       (.success, "no problem found"),
@@ -39,7 +37,7 @@ enum CheckCommand: Command {
     let path = try arguments.require("PATH")[0]
     let bar = ProgressBar(console: console, label: "checking pages")
     let credential =
-      arguments.flag("deep") ? try Secrets.passphrase(arguments, console: console) : nil
+      try Secrets.deepCredential(arguments, console: console)
     let report = Checker.check(path: path, credential: credential) { done, total in
       bar.update(done, of: total)
     }

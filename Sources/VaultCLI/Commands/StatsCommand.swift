@@ -13,16 +13,13 @@ enum StatsCommand: Command {
     free space is.
     """
   static let options: [OptionSpec] =
-    [
-      .flag("json", "print one JSON document"),
-      .flag("deep", "open the pages with the passphrase: tree names, key counts, the free list"),
-    ] + Secrets.passphraseOptions
+    [.flag("json", "print one JSON document")]
+    + Secrets.deepOptions("open the pages with the passphrase: tree names, key counts, free list")
 
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let path = try arguments.require("PATH")[0]
     // Keyless by default; --deep reads the sealed names, counts and free list too.
-    let credential =
-      arguments.flag("deep") ? try Secrets.passphrase(arguments, console: console) : nil
+    let credential = try Secrets.deepCredential(arguments, console: console)
     let store = try VaultStore.open(
       at: path, credential: credential, options: .init(readOnly: true))
     let stats = try store.read { (snapshot: Snapshot) -> JSON in
