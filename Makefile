@@ -27,19 +27,31 @@ bench-deps: deps
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 
-# The main job: build the CLI in release mode, create a vault, inspect it.
+# The main job: build the CLI in release mode, create a vault with its owner and two
+# branches, import clients, search them, inspect the file, rotate keys.
+DEMO_PASSWORD ?= demo owner password
+DEMO_ENV     := VAULT_PASSPHRASE='$(DEMO_PASSPHRASE)' VAULT_PASSWORD='$(DEMO_PASSWORD)'
+DEMO_VAULT   := $(DEMO_DIR)/studio.vault
 demo: deps
 	$(SWIFT) build -c release --product vault
 	rm -rf $(DEMO_DIR)
 	mkdir -p $(DEMO_DIR)
-	@echo "demo passphrase (given through VAULT_PASSPHRASE, never as an argument): $(DEMO_PASSPHRASE)"
-	VAULT_PASSPHRASE='$(DEMO_PASSPHRASE)' $(VAULT) init $(DEMO_DIR)/studio.vault
-	$(VAULT) info $(DEMO_DIR)/studio.vault
-	$(VAULT) check $(DEMO_DIR)/studio.vault
-	VAULT_PASSPHRASE='$(DEMO_PASSPHRASE)' $(VAULT) key rotate $(DEMO_DIR)/studio.vault
-	VAULT_PASSPHRASE='$(DEMO_PASSPHRASE)' VAULT_NEW_PASSPHRASE='$(DEMO_PASSPHRASE), changed' \
-	  $(VAULT) key passphrase $(DEMO_DIR)/studio.vault
-	$(VAULT) check $(DEMO_DIR)/studio.vault
+	@echo "demo secrets (given through the environment, never as arguments):"
+	@echo "  VAULT_PASSPHRASE='$(DEMO_PASSPHRASE)' VAULT_PASSWORD='$(DEMO_PASSWORD)'"
+	$(DEMO_ENV) $(VAULT) init $(DEMO_VAULT) --owner owner --currency USD
+	$(DEMO_ENV) $(VAULT) branch add $(DEMO_VAULT) --user owner Downtown
+	$(DEMO_ENV) $(VAULT) branch add $(DEMO_VAULT) --user owner Harbor
+	$(DEMO_ENV) $(VAULT) import $(DEMO_VAULT) --user owner --collection clients scripts/demo/clients.jsonl
+	$(DEMO_ENV) $(VAULT) list $(DEMO_VAULT) --user owner --collection clients
+	$(DEMO_ENV) $(VAULT) list $(DEMO_VAULT) --user owner --collection clients --search zoe
+	$(DEMO_ENV) $(VAULT) list $(DEMO_VAULT) --user owner --collection clients --search zoe --branch Harbor --json
+	$(DEMO_ENV) $(VAULT) settings show $(DEMO_VAULT) --user owner
+	$(VAULT) info $(DEMO_VAULT)
+	$(VAULT) check $(DEMO_VAULT)
+	$(DEMO_ENV) $(VAULT) key rotate $(DEMO_VAULT) --user owner
+	$(DEMO_ENV) VAULT_NEW_PASSPHRASE='$(DEMO_PASSPHRASE), changed' \
+	  $(VAULT) key passphrase $(DEMO_VAULT) --user owner
+	$(VAULT) check $(DEMO_VAULT)
 
 test: deps
 	$(SWIFT) build $(BUILD_FLAGS)

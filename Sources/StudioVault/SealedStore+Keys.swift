@@ -178,7 +178,7 @@ extension SealedStore {
   )
     throws(VaultError) -> Int
   {
-    try write { tx throws(VaultError) in
+    try erase { tx throws(VaultError) in
       for (collection, id) in records {
         if keepBodies {
           try tx.destroyKey(of: id, in: collection)
@@ -186,8 +186,17 @@ extension SealedStore {
           try tx.remove(id, in: collection)
         }
       }
-      // Committed with the deletion: a crash before the scrub ends leaves it to the
-      // next open to finish.
+    }
+  }
+
+  /// Runs `body`, which destroys keys or removes records, in one transaction that
+  /// also marks an erasure pending; once it commits, zeroes the free pages (and clears
+  /// the mark). A crash in between leaves the zeroing to the next open.
+  ///
+  /// - Returns: the number of pages zeroed.
+  func erase(_ body: (SealedTransaction) throws(VaultError) -> Void) throws(VaultError) -> Int {
+    try write { tx throws(VaultError) in
+      try body(tx)
       try tx.keyring().insert([], forKey: Keyring.scrubPendingKey)
     }
     return try finishPendingErasure()

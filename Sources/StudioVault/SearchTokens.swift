@@ -25,10 +25,16 @@ public enum SearchTokens {
     words(ofName: email)
   }
 
-  /// A phone number's digits, as one word (`+1 (555) 010-0199` → `15550100199`).
+  /// A phone number's words: all its digits as one word, then each group of digits as
+  /// written (`+1 (555) 010-0199` → `15550100199`, `1`, `555`, `010`, `0199`), so a
+  /// search finds it by the full number or by the local part people remember.
   public static func words(ofPhone phone: String) -> [String] {
-    let digits = String(phone.unicodeScalars.filter { ("0"..."9").contains($0) })
-    return digits.isEmpty ? [] : [digits]
+    let groups = phone.unicodeScalars.split { !("0"..."9").contains($0) }.map {
+      String(String.UnicodeScalarView($0))
+    }
+    let digits = groups.joined()
+    guard !digits.isEmpty else { return [] }
+    return groups.count == 1 ? [digits] : [digits] + groups
   }
 
   /// Every prefix of `word` at least ``minimumWordLength`` long, the word included:

@@ -1,3 +1,4 @@
+import StudioVault
 import VaultCore
 import VaultFormat
 
@@ -12,8 +13,9 @@ package enum CommandLineTool {
   static var commands: [any Command.Type] {
     [
       InitCommand.self, InfoCommand.self, CheckCommand.self, PagesCommand.self,
-      PageCommand.self, StatsCommand.self, KeyCommand.self, EraseClientCommand.self,
-      VersionCommand.self,
+      PageCommand.self, StatsCommand.self, BranchCommand.self, SettingsCommand.self,
+      ImportCommand.self, GetCommand.self, ListCommand.self, ExportCommand.self,
+      ProjectCommand.self, KeyCommand.self, EraseClientCommand.self, VersionCommand.self,
     ]
   }
 

@@ -1,4 +1,5 @@
 import Glibc
+import StudioVault
 
 /// Where a command writes: data to `standardOutput`, diagnostics to `standardError`.
 /// Tests capture both.

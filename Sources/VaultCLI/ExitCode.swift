@@ -21,14 +21,16 @@ package enum ExitCode: Int32, Sendable {
   package init(for error: VaultError) {
     switch error.code {
     case .notFound, .permissionDenied: self = .noInput
-    case .notAVault, .unsupportedVersion, .corruptPage, .corrupt, .truncated: self = .dataError
+    case .notAVault, .unsupportedVersion, .corruptPage, .corrupt, .truncated, .invalidRecord:
+      self = .dataError
     case .io, .noSpace, .tooManyReaders: self = .ioError
     case .locked: self = .locked
     case .invalidArgument, .tooLarge, .alreadyExists, .misuse, .readOnly, .keyRequired:
       self = .usage
-    case .wrongPassphrase, .authenticationFailed: self = .denied
+    case .wrongPassphrase, .authenticationFailed, .wrongPassword, .policyViolation:
+      self = .denied
     case .outOfMemory: self = .ioError
-    case .erased: self = .dataError
+    case .erased, .noSuchRecord, .duplicateRecord: self = .dataError
     default: self = .internalError
     }
   }

@@ -38,6 +38,18 @@ enum Secrets {
       fileOption: "new-passphrase-file", what: "the new passphrase")
   }
 
+  /// The options of commands that act as a user.
+  static let passwordOptions: [OptionSpec] = [
+    .option("password-file", "FILE", "read the user's password from FILE (else VAULT_PASSWORD)")
+  ]
+
+  /// A user's password: `VAULT_PASSWORD`, or the first line of `--password-file`.
+  static func password(_ arguments: Arguments, console: any Console) throws -> SecretBytes {
+    try secret(
+      arguments, console: console, variable: "VAULT_PASSWORD", fileOption: "password-file",
+      what: "the user's password")
+  }
+
   private static func secret(
     _ arguments: Arguments, console: any Console, variable: String, fileOption: String,
     what: String

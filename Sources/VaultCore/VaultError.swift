@@ -56,6 +56,19 @@ public struct VaultError: Error, Sendable, Hashable, CustomStringConvertible {
     public static let keyRequired = Code(rawValue: "keyRequired")
     /// The data was destroyed on purpose (crypto-shredded) and cannot be read.
     public static let erased = Code(rawValue: "erased")
+    /// A record (typed, or JSON to import) breaks its collection's schema: a missing
+    /// or unknown field, a wrong type, a bad value. The message names the field.
+    public static let invalidRecord = Code(rawValue: "invalidRecord")
+    /// No record has this id in the caller's scope.
+    public static let noSuchRecord = Code(rawValue: "noSuchRecord")
+    /// A record with this id or unique name already exists.
+    public static let duplicateRecord = Code(rawValue: "duplicateRecord")
+    /// The action breaks a rule of the product's policy (for example delivering a
+    /// project with an unpaid invoice, or rewriting an append-only financial record).
+    public static let policyViolation = Code(rawValue: "policyViolation")
+    /// The user name or password is wrong (one error for both, by design: the answer
+    /// must not tell whether the user exists).
+    public static let wrongPassword = Code(rawValue: "wrongPassword")
     /// The system could not provide the memory an operation needs.
     public static let outOfMemory = Code(rawValue: "outOfMemory")
     /// An invariant of the engine itself failed: a bug, please report it.

@@ -9,12 +9,14 @@ import VaultFormat
 
 /// The passphrase the CLI tests give through `VAULT_PASSPHRASE`.
 let cliPassphrase = "a long test passphrase, 2026"
+/// The owner's password, through `VAULT_PASSWORD`.
+let cliPassword = "the owner's password, 2026"
+/// The secrets a command run as the owner needs.
+let cliSecrets = ["VAULT_PASSPHRASE": cliPassphrase, "VAULT_PASSWORD": cliPassword]
 
 /// Runs `vault ARGUMENTS` in-process with `environment` (by default the test
-/// passphrase); returns exit code, standard output and error.
-func vault(
-  environment: [String: String] = ["VAULT_PASSPHRASE": cliPassphrase], _ arguments: String...
-)
+/// passphrase and owner password); returns exit code, standard output and error.
+func vault(environment: [String: String] = cliSecrets, _ arguments: String...)
   -> (status: Int32, output: String, errors: String)
 {
   let console = CapturedConsole(environment: environment)
@@ -28,31 +30,35 @@ func parseJSON(_ text: String) throws -> [String: Any] {
   return try #require(object as? [String: Any])
 }
 
-/// `vault init` (passphrase from the environment), then `count` sealed client records.
-func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> String {
+/// `vault init` (passphrase and owner password from the environment), a branch
+/// "Main", then `count` clients in it; returns the path and the clients' ids.
+func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [RecordID]) {
   let path = dir.file("v.vault")
-  #expect(vault("init", path, "--kdf", "interactive").status == 0)
-  let store = try SealedStore.open(at: path, credential: .passphrase(cliPassphrase))
-  try store.write { tx throws(VaultError) in
-    for index in 0..<count {
-      try tx.put(sampleBody(index), id: bytes("c\(index)"), in: "clients")
-    }
-  }
-  return path
+  let created = vault("init", path, "--owner", "owner", "--kdf", "interactive")
+  #expect(created.status == 0, "\(created.errors)")
+  #expect(vault("branch", "add", path, "--user", "owner", "Main").status == 0)
+  let lines = (0..<count).map { #"{"displayName": "Client \#($0)", "branch": "Main"}"# }
+  let file = dir.file("clients.jsonl")
+  try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: file))
+  let imported = vault("import", path, "--user", "owner", "--collection", "clients", file)
+  #expect(imported.status == 0, "\(imported.errors)")
+  let ids = try imported.output.split(separator: "\n").map { try RecordID(String($0)) }
+  return (path, ids)
 }
 
 @Suite struct CommandLineTests {
   @Test func initCreatesAVaultAndRefusesToOverwrite() throws {
     let dir = TemporaryDirectory()
     let path = dir.file("studio.vault")
-    let created = vault("init", path, "--page-size", "8192", "--kdf", "interactive")
+    let created = vault(
+      "init", path, "--owner", "owner", "--page-size", "8192", "--kdf", "interactive")
     #expect(created.status == 0, "\(created.errors)")
     #expect(created.output.contains("created"))
     #expect(try VaultStore.open(at: path, credential: .passphrase(cliPassphrase)).pageSize == 8192)
     #expect(throws: VaultError(.wrongPassphrase, "the passphrase does not unlock this vault")) {
       try VaultStore.open(at: path, credential: .passphrase("not it"))
     }
-    let again = vault("init", path)
+    let again = vault("init", path, "--owner", "owner")
     #expect(again.status == 64)
     #expect(again.errors.hasPrefix("vault: error: ") && again.errors.contains("already exists"))
     #expect(vault("init", dir.file("odd.vault"), "--page-size", "5000").status == 64)
@@ -60,14 +66,26 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> String {
     #expect(!FileManager.default.fileExists(atPath: dir.file("odd.vault")))
     #expect(vault("init").status == 64)
     // The passphrase never comes from the command line: without it, init refuses.
-    let missing = vault(environment: [:], "init", dir.file("nokey.vault"))
+    let missing = vault(environment: [:], "init", dir.file("nokey.vault"), "--owner", "o")
     #expect(missing.status == 64 && missing.errors.contains("VAULT_PASSPHRASE"))
+    // Nor the owner's password; and a short one is refused before anything is made.
+    let noPassword = vault(
+      environment: ["VAULT_PASSPHRASE": cliPassphrase], "init", dir.file("np.vault"), "--owner",
+      "o")
+    #expect(noPassword.status == 64 && noPassword.errors.contains("VAULT_PASSWORD"))
+    let short = vault(
+      environment: ["VAULT_PASSPHRASE": cliPassphrase, "VAULT_PASSWORD": "short"], "init",
+      dir.file("sp.vault"), "--owner", "o", "--kdf", "interactive")
+    #expect(short.status == 64 && short.errors.contains("15 characters"))
+    #expect(!FileManager.default.fileExists(atPath: dir.file("sp.vault")))
+    #expect(vault("init", dir.file("no-owner.vault")).status == 64)
+    #expect(vault("init", dir.file("c.vault"), "--owner", "o", "--currency", "XYZ").status == 64)
     #expect(vault("init", dir.file("k.vault"), "--kdf", "extreme").status == 64)
     let fromFile = dir.file("passphrase.txt")
     try Data("from a file\n".utf8).write(to: URL(fileURLWithPath: fromFile))
     let viaFile = vault(
-      environment: [:], "init", dir.file("f.vault"), "--kdf", "interactive", "--passphrase-file",
-      fromFile)
+      environment: ["VAULT_PASSWORD": cliPassword], "init", dir.file("f.vault"), "--owner", "o",
+      "--kdf", "interactive", "--passphrase-file", fromFile)
     #expect(viaFile.status == 0, "\(viaFile.errors)")
     _ = try VaultStore.open(at: dir.file("f.vault"), credential: .passphrase("from a file"))
   }
@@ -75,7 +93,7 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> String {
   @Test func infoPrintsTheContractFields() throws {
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")
-    #expect(vault("init", path, "--kdf", "interactive").status == 0)
+    #expect(vault("init", path, "--owner", "owner", "--kdf", "interactive").status == 0)
     let result = vault(environment: [:], "info", "--json", path)
     #expect(result.status == 0)
     let info = try parseJSON(result.output)
@@ -193,6 +211,7 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> String {
 
   @Test(arguments: [
     "init", "info", "check", "pages", "page", "stats", "key", "erase-client", "version",
+    "branch", "settings", "import", "get", "list", "export", "project",
   ])
   func helpIsTheSameBothWaysAndListsExitCodes(command: String) {
     let viaHelp = vault("help", command)
@@ -222,7 +241,7 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> String {
       let process = Process()
       process.executableURL = URL(fileURLWithPath: binary)
       process.arguments = arguments
-      process.environment = ["VAULT_PASSPHRASE": cliPassphrase]
+      process.environment = cliSecrets
       process.standardOutput = FileHandle.nullDevice
       process.standardError = FileHandle.nullDevice
       try process.run()
@@ -231,7 +250,8 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> String {
       return process.terminationStatus
     }
     let dir = TemporaryDirectory()
-    #expect(try run(["init", dir.file("v.vault"), "--kdf", "interactive"]) == 0)
+    #expect(
+      try run(["init", dir.file("v.vault"), "--owner", "owner", "--kdf", "interactive"]) == 0)
     #expect(try run(["check", dir.file("v.vault")]) == 0)
     #expect(try run(["info", dir.file("nothing")]) == 66)
     #expect(try run(["bogus"]) == 64)
@@ -239,45 +259,66 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> String {
 
   @Test func keyCommandsChangeThePassphraseRotateAndErase() throws {
     let dir = TemporaryDirectory()
-    let path = try initWithClients(dir, count: 50)
-    // Rotation: every data key re-wrapped, the first KEK retired.
-    let rotated = vault("key", "rotate", path, "--batch", "7", "--json")
+    let (path, clients) = try initWithClients(dir, count: 50)
+    // Rotation: every data key re-wrapped (the clients', the branch's, the owner's and
+    // the settings'), the first KEK retired.
+    let rotated = vault("key", "rotate", path, "--user", "owner", "--batch", "7", "--json")
     #expect(rotated.status == 0, "\(rotated.errors)")
     let report = try parseJSON(rotated.output)
-    #expect(report["rewrapped"] as? Int == 50 && report["retired"] as? [Int] == [1])
-    #expect(vault("key", "rotate", path, "--batch", "0").status == 64)
+    #expect(report["rewrapped"] as? Int == 53 && report["retired"] as? [Int] == [1])
+    #expect(vault("key", "rotate", path, "--user", "owner", "--batch", "0").status == 64)
+    // Acting as a user is required, with the right password.
+    #expect(vault("key", "rotate", path).status == 64)
+    let wrongPassword = vault(
+      environment: ["VAULT_PASSPHRASE": cliPassphrase, "VAULT_PASSWORD": "not the password!!"],
+      "key", "rotate", path, "--user", "owner")
+    #expect(wrongPassword.status == 77 && wrongPassword.errors.contains("wrong password"))
+    let nobody = vault("key", "rotate", path, "--user", "nobody")
+    #expect(nobody.status == 77 && nobody.errors == wrongPassword.errors)
 
     // Passphrase change: the new one from the environment, never an argument.
     let newPassphrase = "a brand new passphrase"
-    let missing = vault("key", "passphrase", path)
+    let missing = vault("key", "passphrase", path, "--user", "owner")
     #expect(missing.status == 64 && missing.errors.contains("VAULT_NEW_PASSPHRASE"))
+    var withNewPassphrase = cliSecrets
+    withNewPassphrase["VAULT_NEW_PASSPHRASE"] = newPassphrase
     let changed = vault(
-      environment: ["VAULT_PASSPHRASE": cliPassphrase, "VAULT_NEW_PASSPHRASE": newPassphrase],
-      "key", "passphrase", path, "--kdf", "interactive")
+      environment: withNewPassphrase, "key", "passphrase", path, "--user", "owner", "--kdf",
+      "interactive")
     #expect(changed.status == 0, "\(changed.errors)")
     #expect(!changed.output.contains(newPassphrase) && !changed.errors.contains(newPassphrase))
     // The old passphrase is refused with the authentication exit code.
-    let refused = vault("key", "rotate", path)
+    let refused = vault("key", "rotate", path, "--user", "owner")
     #expect(refused.status == 77 && refused.errors.contains("passphrase"))
     #expect(!refused.errors.contains(cliPassphrase))
 
     // Erasure.
-    let withNew = ["VAULT_PASSPHRASE": newPassphrase]
-    let erased = vault(environment: withNew, "erase-client", path, "c3", "--json")
+    let withNew = ["VAULT_PASSPHRASE": newPassphrase, "VAULT_PASSWORD": cliPassword]
+    let erased = vault(
+      environment: withNew, "erase-client", path, "--user", "owner", clients[3].description,
+      "--json")
     #expect(erased.status == 0, "\(erased.errors)")
-    #expect(vault(environment: withNew, "erase-client", path, "nobody").status == 64)
-    let store = try SealedStore.open(at: path, credential: .passphrase(newPassphrase))
+    #expect(
+      vault(environment: withNew, "erase-client", path, "--user", "owner", "nobody").status == 64)
+    let unknown = RecordID.random().description
+    #expect(
+      vault(environment: withNew, "erase-client", path, "--user", "owner", unknown).status == 65)
+    let store = try RecordStore.open(at: path, credential: .passphrase(newPassphrase))
     try store.read { snapshot throws(VaultError) in
-      #expect(try snapshot.get(bytes("c3"), in: "clients") == nil)
-      #expect(try snapshot.get(bytes("c4"), in: "clients") == sampleBody(4))
+      #expect(throws: VaultError.self) {
+        try snapshot.get(.clients, clients[3], scope: .organization)
+      }
+      #expect(
+        try snapshot.get(.clients, clients[4], scope: .organization)?.text("displayName")
+          == "Client 4")
     }
     #expect(vault(environment: [:], "check", path).status == 0)
-    #expect(vault("key", "sideways", path).status == 64)
+    #expect(vault("key", "sideways", path, "--user", "owner").status == 64)
   }
 
   @Test func deepCheckAuthenticatesWhatAKeylessCheckCannot() throws {
     let dir = TemporaryDirectory()
-    let path = try initWithClients(dir, count: 200)
+    let (path, _) = try initWithClients(dir, count: 200)
     #expect(vault(environment: [:], "check", path).status == 0)
     #expect(vault("check", "--deep", path).status == 0)
     // A meta page forged with a valid checksum: keyless, it looks fine; deep, it fails.
@@ -299,7 +340,7 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> String {
 
   @Test func deepInspectionShowsSealedNamesAndCounts() throws {
     let dir = TemporaryDirectory()
-    let path = try initWithClients(dir, count: 120)
+    let (path, _) = try initWithClients(dir, count: 120)
     let keyless = try parseJSON(vault(environment: [:], "stats", "--json", path).output)
     let keylessTrees = try #require(keyless["trees"] as? [[String: Any]])
     #expect(!keylessTrees.contains { $0["name"] as? String == "clients" })
@@ -314,23 +355,22 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> String {
 
   @Test func eraseClientFinishesAnInterruptedErasure() throws {
     let dir = TemporaryDirectory()
-    let path = try initWithClients(dir, count: 10)
+    let (path, clients) = try initWithClients(dir, count: 10)
     // An erasure whose scrub never finished (as a crash would leave it).
     do {
       let store = try SealedStore.open(at: path, credential: .passphrase(cliPassphrase))
       try store.write { tx throws(VaultError) in
-        _ = try tx.remove(bytes("c1"), in: "clients")
+        _ = try tx.destroyKey(of: clients[1].bytes, in: "clients")
         try tx.keyring().insert([], forKey: Keyring.scrubPendingKey)
       }
       #expect(try store.isScrubPending)
     }
     // Rerunning the command finishes it (its writable open does), and says so.
-    let rerun = vault("erase-client", path, "c1")
+    let rerun = vault("erase-client", path, "--user", "owner", clients[1].description)
     #expect(rerun.status == 0, "\(rerun.errors)")
-    #expect(rerun.output.contains("finished an interrupted erasure"))
+    #expect(rerun.output.contains("already erased"))
     let store = try SealedStore.open(
       at: path, credential: .passphrase(cliPassphrase), options: .init(readOnly: true))
     #expect(try !store.isScrubPending)
-    #expect(vault("erase-client", path, "c1").status == 64)
   }
 }

@@ -3,13 +3,15 @@ import VaultCore
 import VaultCrypto
 import VaultStorage
 
-/// `vault key passphrase|rotate PATH`
+/// `vault key passphrase|rotate PATH --user U`
 enum KeyCommand: Command {
   static let name = "key"
   static let summary = "change the passphrase (O(1)) or rotate the key-encryption key"
-  static let usage = "vault key passphrase|rotate PATH [--kdf LEVEL] [--batch N] [--wait SECONDS]"
+  static let usage =
+    "vault key passphrase|rotate PATH --user U [--kdf LEVEL] [--batch N] [--wait SECONDS]"
   static let discussion = """
-    Both open the vault with its passphrase (VAULT_PASSPHRASE or --passphrase-file).
+    Both open the vault with its passphrase (VAULT_PASSPHRASE or --passphrase-file)
+    and act as an owner (--user, password from VAULT_PASSWORD or --password-file).
 
     passphrase  re-wraps the master key under a new passphrase, read from
                 VAULT_NEW_PASSPHRASE or --new-passphrase-file, stretched at the --kdf
@@ -20,8 +22,6 @@ enum KeyCommand: Command {
                 key under it, --batch keys per transaction (default 10000), then
                 retires the old one. Record bodies are not rewritten. A rotation cut
                 short (a crash, ^C) leaves every record readable; run it again to finish.
-
-    Once the vault has users, both also require --user of an owner.
     """
   static let options: [OptionSpec] =
     [
@@ -31,9 +31,8 @@ enum KeyCommand: Command {
         "read the new passphrase from FILE (else VAULT_NEW_PASSPHRASE)"
       ),
       .option("batch", "N", "data keys re-wrapped per transaction (rotate)"),
-      .option("wait", "SECONDS", "wait this long for another writer (default 5)"),
       .flag("json", "print the outcome as JSON"),
-    ] + Secrets.passphraseOptions
+    ] + UserLogin.options
   static var exitCodes: [(ExitCode, String)] {
     [
       (.success, "success"),
@@ -42,7 +41,7 @@ enum KeyCommand: Command {
       (.noInput, "the vault file is missing or unreadable"),
       (.ioError, "I/O error"),
       (.locked, "another writer held the vault past --wait"),
-      (.denied, "the passphrase is wrong"),
+      (.denied, "wrong passphrase, unknown user or wrong password, or not an owner"),
     ]
   }
 
@@ -52,18 +51,17 @@ enum KeyCommand: Command {
     guard ["passphrase", "rotate"].contains(action) else {
       throw UsageError("unknown key action \"\(action)\": use passphrase or rotate")
     }
-    let options = VaultStore.Options(lockTimeout: try arguments.seconds("wait", default: 5))
     switch action {
     case "passphrase":
       let level = arguments.value("kdf") ?? "moderate"
       guard let keyDerivation = PasswordKDF.Parameters(levelName: level) else {
         throw UsageError("--kdf must be interactive, moderate or sensitive, not \"\(level)\"")
       }
-      // Read both secrets before the slow key derivations.
-      let current = try Secrets.passphrase(arguments, console: console)
+      // Read every secret before the slow key derivations.
       let new = try Secrets.newPassphrase(arguments, console: console)
-      let store = try VaultStore.open(at: path, credential: current, options: options)
-      try store.changeCredential(to: .passphrase(new), keyDerivation: keyDerivation)
+      let (store, user) = try UserLogin.open(path, arguments, console: console)
+      try UserLogin.require(user, roles: ["owner"], to: "change the vault passphrase")
+      try store.sealed.changeCredential(to: .passphrase(new), keyDerivation: keyDerivation)
       if arguments.flag("json") {
         console.json(["changed": .bool(true), "kdf": .string(level)])
       } else {
@@ -73,11 +71,10 @@ enum KeyCommand: Command {
     default:
       let batch = try arguments.integer("batch", default: 10_000)
       guard batch > 0 else { throw UsageError("--batch must be at least 1") }
-      let store = try SealedStore.open(
-        at: path, credential: try Secrets.passphrase(arguments, console: console),
-        options: options)
+      let (store, user) = try UserLogin.open(path, arguments, console: console)
+      try UserLogin.require(user, roles: ["owner"], to: "rotate the key-encryption key")
       let bar = ProgressBar(console: console, label: "re-wrapping data keys")
-      let report = try store.rotateKeyEncryptionKey(batchSize: batch) { done, total in
+      let report = try store.sealed.rotateKeyEncryptionKey(batchSize: batch) { done, total in
         bar.update(done, of: UInt64(total))
       }
       bar.finish()
@@ -99,57 +96,58 @@ enum KeyCommand: Command {
   }
 }
 
-/// `vault erase-client PATH ID`
+/// `vault erase-client PATH --user U ID`
 enum EraseClientCommand: Command {
   static let name = "erase-client"
   static let summary = "crypto-shred one client's personal data"
-  static let usage = "vault erase-client PATH ID [--wait SECONDS] [--json]"
+  static let usage = "vault erase-client PATH --user U ID [--wait SECONDS] [--json]"
   static let discussion = """
-    Destroys the data key of client ID (and removes the record), then overwrites with
-    zeros every free page an older copy of it, or of its key, may linger in. Afterwards
-    the client's data cannot be recovered from the file, even with the passphrase.
-    Opens with the passphrase (VAULT_PASSPHRASE or --passphrase-file).
-
-    This release erases the client record itself; the records layer extends erasure to
-    the personal fields of the client's projects and to audit details about the client
-    (../shared/spec/access.md, Client erasure). Once the vault has users it also
-    requires --user with step-up.
+    Destroys the data key of client ID, rewrites the client's projects without their
+    personal fields (on-site contact), removes the client from every index, then
+    overwrites with zeros every free page an older copy may linger in. Afterwards the
+    client's personal data cannot be recovered from the file, even with the passphrase.
+    Invoices, payments and other financial records stay, keeping only the client's id
+    (../shared/spec/access.md, Client erasure).
     """
   static let options: [OptionSpec] =
-    [
-      .option("wait", "SECONDS", "wait this long for another writer or old readers (default 5)"),
-      .flag("json", "print the outcome as JSON"),
-    ] + Secrets.passphraseOptions
+    [.flag("json", "print the outcome as JSON")] + UserLogin.options
   static var exitCodes: [(ExitCode, String)] { KeyCommand.exitCodes }
 
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let positionals = try arguments.require("PATH", "ID")
-    let id = Array(positionals[1].utf8)
-    let store = try SealedStore.open(
-      at: positionals[0], credential: try Secrets.passphrase(arguments, console: console),
-      options: .init(lockTimeout: try arguments.seconds("wait", default: 5)))
-    let exists = try store.read { snapshot throws(VaultError) in
-      try snapshot.snapshot.tree(named: "clients")?.value(forKey: id) != nil
+    let id = try RecordID(positionals[1])
+    let (store, user) = try UserLogin.open(positionals[0], arguments, console: console)
+    try UserLogin.require(user, roles: ["owner", "hq", "branchManager"], to: "erase clients")
+    guard let report = try erase(id, store: store, user: user) else {
+      // Erased before, perhaps cut short (a crash, an old reader): opening finished
+      // that scrub, or it is finished now.
+      let zeroed =
+        try store.sealed.pagesScrubbedAtOpen
+        ?? (store.sealed.isScrubPending ? store.sealed.finishPendingErasure() : 0)
+      console.line("client \(id) was already erased; \(zeroed) free pages overwritten now")
+      return .success
     }
-    guard exists else {
-      // Perhaps an earlier erase of it was interrupted after deleting it (a crash, an
-      // old reader): opening finished that scrub, or it is finished now, so a rerun
-      // completes the erasure.
-      if let zeroed = try store.pagesScrubbedAtOpen
-        ?? (store.isScrubPending ? store.finishPendingErasure() : nil)
-      {
-        console.line(
-          "no client \(positionals[1]); finished an interrupted erasure (\(zeroed) pages zeroed)")
-        return .success
-      }
-      throw VaultError(.invalidArgument, "no client \(positionals[1]) in this vault")
-    }
-    let zeroed = try store.eraseRecords([("clients", id)])
     if arguments.flag("json") {
-      console.json(["erased": .string(positionals[1]), "pagesZeroed": .int(Int64(zeroed))])
+      console.json([
+        "erased": .string(id.description), "projectsScrubbed": .int(Int64(report.projectsScrubbed)),
+        "pagesZeroed": .int(Int64(report.pagesZeroed)),
+      ])
     } else {
-      console.line("client \(positionals[1]) erased; \(zeroed) free pages overwritten with zeros")
+      console.line(
+        "client \(id) erased; \(report.projectsScrubbed) projects lost their personal fields;"
+          + " \(report.pagesZeroed) free pages overwritten with zeros")
     }
     return .success
+  }
+
+  /// The erasure's report, or nil when the client was erased before.
+  private static func erase(_ id: RecordID, store: RecordStore, user: RecordStore.Principal)
+    throws(VaultError) -> ClientErasureReport?
+  {
+    do throws(VaultError) {
+      return try store.eraseClient(id, scope: user.scope, actor: user.user)
+    } catch  where error.code == .erased {
+      return nil
+    }
   }
 }

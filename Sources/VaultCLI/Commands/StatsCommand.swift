@@ -1,3 +1,4 @@
+import StudioVault
 import VaultCore
 import VaultFormat
 import VaultStorage

@@ -1,3 +1,4 @@
+import StudioVault
 import VaultFormat
 
 /// `vault version [--json]`

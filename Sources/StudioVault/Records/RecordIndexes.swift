@@ -1,0 +1,188 @@
+import VaultCore
+import VaultFormat
+
+/// The keys of a collection's secondary indexes (FORMAT.md section 19.3), kept in the
+/// tree `$index:COLLECTION` in the same transaction as the records. Index keys end
+/// with the record id and map to an empty value, except unique names, which map to
+/// the id. They hold no names, emails, phones, notes or amounts: search words and
+/// names are blinded under the index key; what stays visible to a holder of the vault
+/// key is in FORMAT.md section 19.4.
+struct RecordIndexes {
+  enum Kind: UInt8 {
+    case branch = 1
+    case reference = 2
+    case day = 3
+    case choice = 4
+    case search = 5
+    case uniqueName = 6
+    /// A retained financial record (or engagement) of a deleted project, mapped to
+    /// the deletion time.
+    case deletedProject = 7
+  }
+
+  /// Stored search prefixes stop at this many characters; longer query words are
+  /// cut to it and the candidates checked against the opened record.
+  static let maximumPrefixLength = 32
+  /// The branch bytes of records that have none.
+  static let noBranch = [UInt8](repeating: 0, count: 16)
+
+  let blind: BlindIndex
+
+  static func treeName(_ collection: RecordCollection) -> String { "$index:\(collection)" }
+
+  /// The index entries of `record`: plain keys, and unique-name keys with their value.
+  func entries(of record: Record) throws(VaultError) -> (keys: Set<[UInt8]>, names: [[UInt8]]) {
+    guard let id = record.id?.bytes else {
+      throw VaultError(.internal, "indexing a record without id")
+    }
+    let schema = record.schema
+    let branch = record.branch?.bytes ?? Self.noBranch
+    var keys = Set<[UInt8]>()
+    var names = [[UInt8]]()
+    for index in schema.indexes {
+      switch index {
+      case .branch:
+        if let recordBranch = record.branch {
+          keys.insert([Kind.branch.rawValue] + recordBranch.bytes + id)
+        }
+      case .reference(let field):
+        let tag = try schema.tag(field)
+        if case .bytes(let target)? = record.fields[tag] {
+          keys.insert(Self.referencePrefix(tag: tag, target: target) + id)
+        }
+      case .day(let list, let field):
+        for day in try Self.days(of: record, list: list, field: field) {
+          keys.insert(Self.dayPrefix(branch: branch) + Self.dayBytes(day) + id)
+        }
+      case .choice(let field):
+        let tag = try schema.tag(field)
+        if case .string(let name)? = record.fields[tag],
+          let position = Self.choicePosition(schema, tag: tag, name: name)
+        {
+          keys.insert(Self.choicePrefix(tag: tag, branch: branch) + [position] + id)
+        }
+      case .search(let nameFields, let emailFields, let phoneFields):
+        for word in try Self.searchWords(
+          of: record, names: nameFields, emails: emailFields, phones: phoneFields)
+        {
+          for prefix in SearchTokens.prefixes(of: String(word.prefix(Self.maximumPrefixLength))) {
+            keys.insert(searchPrefix(record.collection, branch: branch, word: prefix) + id)
+          }
+        }
+      case .uniqueName(let field):
+        if let name = record.text(field) {
+          names.append(uniqueNameKey(record.collection, field: try schema.tag(field), name: name))
+        }
+      }
+    }
+    return (keys, names)
+  }
+
+  // MARK: Key layouts
+
+  static func referencePrefix(tag: UInt16, target: [UInt8]) -> [UInt8] {
+    [Kind.reference.rawValue, UInt8(tag >> 8), UInt8(tag & 0xFF)] + target
+  }
+
+  static func dayPrefix(branch: [UInt8]) -> [UInt8] { [Kind.day.rawValue] + branch }
+
+  /// A day as 4 big-endian bytes, offset by 2^31 so that byte order is day order.
+  static func dayBytes(_ day: Int32) -> [UInt8] {
+    let biased = UInt32(bitPattern: day) ^ 0x8000_0000
+    return [
+      UInt8(biased >> 24), UInt8(biased >> 16 & 0xFF), UInt8(biased >> 8 & 0xFF),
+      UInt8(biased & 0xFF),
+    ]
+  }
+
+  static func choicePrefix(tag: UInt16, branch: [UInt8]) -> [UInt8] {
+    [Kind.choice.rawValue, UInt8(tag >> 8), UInt8(tag & 0xFF)] + branch
+  }
+
+  static func choicePosition(_ schema: CollectionSchema, tag: UInt16, name: String) -> UInt8? {
+    guard let spec = schema.fields.first(where: { $0.tag == tag }),
+      case .choice(let names) = spec.type,
+      let position = names.firstIndex(of: name)
+    else { return nil }
+    return UInt8(truncatingIfNeeded: position)
+  }
+
+  /// Search keys of one branch: the branch is mixed into the blinding too, so equal
+  /// words in two branches give unrelated tokens.
+  func searchPrefix(_ collection: RecordCollection, branch: [UInt8], word: String) -> [UInt8] {
+    let label = "\(collection).search." + branch.map { String($0, radix: 16) }.joined()
+    return [Kind.search.rawValue] + branch + blind.token(word, label: label)
+  }
+
+  func uniqueNameKey(_ collection: RecordCollection, field tag: UInt16, name: String) -> [UInt8] {
+    let folded = SearchTokens.fold(name).split(whereSeparator: \.isWhitespace).joined(
+      separator: " ")
+    return [Kind.uniqueName.rawValue, UInt8(tag >> 8), UInt8(tag & 0xFF)]
+      + blind.token(folded, label: "\(collection).name")
+  }
+
+  static func deletedProjectKey(_ id: [UInt8]) -> [UInt8] { [Kind.deletedProject.rawValue] + id }
+
+  /// A time as an index value: i64 milliseconds, then i16 offset minutes (both
+  /// little-endian, like every number in the format).
+  static func encodeTime(_ time: Timestamp) -> [UInt8] {
+    var writer = ByteWriter()
+    writer.write(UInt64(bitPattern: time.milliseconds))
+    writer.write(UInt16(bitPattern: time.offsetMinutes))
+    return writer.bytes
+  }
+
+  static func decodeTime(_ bytes: [UInt8]) throws(VaultError) -> Timestamp {
+    var reader = ByteReader(bytes, page: 0)
+    let milliseconds = Int64(bitPattern: try reader.readUInt64("deletion time"))
+    let offset = Int16(bitPattern: try reader.readUInt16("deletion offset"))
+    return Timestamp(milliseconds: milliseconds, offsetMinutes: offset)
+  }
+
+  // MARK: What records contribute
+
+  /// The local days of every `field` time in the list `list`.
+  static func days(of record: Record, list: String, field: String) throws(VaultError) -> Set<Int32>
+  {
+    let schema = record.schema
+    guard let listSpec = schema.field(list), case .list(.object(let itemSpecs), _) = listSpec.type,
+      let itemTag = itemSpecs.first(where: { $0.name == field })?.tag
+    else { throw VaultError(.internal, "\(record.collection) has no time list \(list).\(field)") }
+    var days = Set<Int32>()
+    if case .list(let items)? = record.fields[listSpec.tag] {
+      for item in items {
+        if case .object(let fields) = item,
+          case .time(let milliseconds, let offset)? = fields[itemTag]
+        {
+          days.insert(CivilTime.localDay(milliseconds: milliseconds, offsetMinutes: offset))
+        }
+      }
+    }
+    return days
+  }
+
+  /// The folded search words of a record's name, email and phone fields.
+  static func searchWords(of record: Record, names: [String], emails: [String], phones: [String])
+    throws(VaultError) -> Set<String>
+  {
+    var words = Set<String>()
+    func texts(_ field: String) throws(VaultError) -> [String] {
+      switch record.fields[try record.schema.tag(field)] {
+      case .string(let text)?: return [text]
+      case .list(let items)?:
+        return items.compactMap { if case .string(let text) = $0 { text } else { nil } }
+      default: return []
+      }
+    }
+    for field in names {
+      for text in try texts(field) { words.formUnion(SearchTokens.words(ofName: text)) }
+    }
+    for field in emails {
+      for text in try texts(field) { words.formUnion(SearchTokens.words(ofEmail: text)) }
+    }
+    for field in phones {
+      for text in try texts(field) { words.formUnion(SearchTokens.words(ofPhone: text)) }
+    }
+    return words
+  }
+}

@@ -1,0 +1,271 @@
+import Glibc
+import VaultCore
+import VaultCrypto
+import VaultFormat
+import VaultStorage
+
+/// The studio's records: typed collections with secondary indexes, over sealed
+/// records (``SealedStore``). Every query and write runs inside a ``Scope``.
+///
+/// Applications will reach records through capability handles (the access layer),
+/// which derive the scope and the acting user from a session; until then this is the
+/// engine underneath, hence SPI (`@_spi(Engine)`), used by the CLI and the tests.
+@_spi(Engine) public final class RecordStore: Sendable {
+  @_spi(Engine) public let sealed: SealedStore
+  let indexes: RecordIndexes
+
+  /// What `vault init --owner` sets up: the organization and its first owner.
+  @_spi(Engine) public struct Organization: Sendable {
+    @_spi(Engine) public var ownerName: String
+    @_spi(Engine) public var ownerPassword: SecretBytes
+    @_spi(Engine) public var currency: Currency
+    /// The cost of users' password hashes.
+    @_spi(Engine) public var passwordHashing: PasswordKDF.Parameters
+
+    @_spi(Engine) public init(
+      ownerName: String, ownerPassword: SecretBytes, currency: Currency,
+      passwordHashing: PasswordKDF.Parameters = .moderate
+    ) {
+      self.ownerName = ownerName
+      self.ownerPassword = ownerPassword
+      self.currency = currency
+      self.passwordHashing = passwordHashing
+    }
+  }
+
+  /// Passwords are at least this long (no second factor yet; ../shared/spec/access.md).
+  @_spi(Engine) public static let minimumPasswordLength = 15
+  @_spi(Engine) public static let maximumPasswordLength = 1024
+
+  @_spi(Engine) public init(_ sealed: SealedStore) throws(VaultError) {
+    guard let master = sealed.store.masterKey else {
+      throw VaultError(.keyRequired, "records need the vault's passphrase or key")
+    }
+    self.sealed = sealed
+    indexes = RecordIndexes(blind: BlindIndex(indexKey: master.derive(.indexBlinding)))
+  }
+
+  /// Creates a vault holding an organization and its first owner.
+  ///
+  /// - Throws: `.invalidArgument` for a short password or an empty name (nothing is
+  ///   created), and what ``SealedStore/create(at:credential:keyDerivation:pageSize:options:)``
+  ///   throws. If setting up the organization fails, the new file is removed.
+  @_spi(Engine) public static func create(
+    at path: String, credential: VaultCredential, keyDerivation: PasswordKDF.Parameters = .moderate,
+    pageSize: Int = FileFormat.defaultPageSize, organization: Organization,
+    options: VaultStore.Options = .init()
+  ) throws(VaultError) -> RecordStore {
+    try requirePassword(organization.ownerPassword)
+    let hash = try PasswordHash.hash(
+      organization.ownerPassword, parameters: organization.passwordHashing)
+    let sealed = try SealedStore.create(
+      at: path, credential: credential, keyDerivation: keyDerivation, pageSize: pageSize,
+      options: options)
+    do {
+      let store = try RecordStore(sealed)
+      try store.write(actor: nil) { tx throws(VaultError) in
+        var settings = Record(.settings, id: settingsID)
+        settings["currency"] = .string(organization.currency.code)
+        settings["billingEnforcement"] = .bool(true)
+        settings["passwordHashing"] = .string(organization.passwordHashing.levelName ?? "moderate")
+        _ = try tx.insertTrusted(settings, scope: .organization)
+        var owner = Record(.users)
+        owner["name"] = .string(organization.ownerName)
+        owner["role"] = .string("owner")
+        owner["status"] = .string("active")
+        owner["passwordHash"] = .string(hash)
+        _ = try tx.insertTrusted(owner, scope: .organization)
+      }
+      return store
+    } catch {
+      unlink(path)
+      throw error
+    }
+  }
+
+  /// Opens a vault's records.
+  @_spi(Engine) public static func open(
+    at path: String, credential: VaultCredential, options: VaultStore.Options = .init()
+  ) throws(VaultError) -> RecordStore {
+    try RecordStore(SealedStore.open(at: path, credential: credential, options: options))
+  }
+
+  /// Runs `body` in one write transaction, acting as user `actor` (recorded as the
+  /// creator of new records and the one who applied discounts).
+  @_spi(Engine) public func write<T>(
+    actor: RecordID?, _ body: (RecordTransaction) throws(VaultError) -> T
+  ) throws(VaultError) -> T {
+    try sealed.write { tx throws(VaultError) in
+      try body(RecordTransaction(store: self, sealed: tx, actor: actor))
+    }
+  }
+
+  /// Runs `body` with a snapshot of the newest commit.
+  @_spi(Engine) public func read<T>(_ body: (RecordSnapshot) throws(VaultError) -> T)
+    throws(VaultError) -> T
+  {
+    try sealed.read { snapshot throws(VaultError) in
+      try body(RecordSnapshot(store: self, sealed: snapshot))
+    }
+  }
+
+  // MARK: Users
+
+  /// Who a password login established.
+  @_spi(Engine) public struct Principal: Sendable, Hashable {
+    @_spi(Engine) public let user: RecordID
+    @_spi(Engine) public let name: String
+    @_spi(Engine) public let role: String
+    @_spi(Engine) public let branch: RecordID?
+
+    /// Owners and hq reach the organization; everyone else their branch.
+    @_spi(Engine) public var scope: Scope {
+      if role == "owner" || role == "hq" { return .organization }
+      // A branch role without a branch reaches nothing: a scope of no real branch.
+      return .branch(branch ?? settingsID)
+    }
+  }
+
+  /// Checks a user's password.
+  ///
+  /// - Throws: `.wrongPassword` alike for an unknown user, a disabled one and a wrong
+  ///   password (an unknown name costs a hash too, so timing tells nothing either).
+  @_spi(Engine) public func authenticate(user name: String, password: SecretBytes)
+    throws(VaultError) -> Principal
+  {
+    let (found, level) = try read { snapshot throws(VaultError) in
+      let settings = try snapshot.source.settings()
+      let level =
+        settings.text("passwordHashing").flatMap(PasswordKDF.Parameters.init(levelName:))
+        ?? .moderate
+      guard let id = try snapshot.source.id(named: name, in: .users) else {
+        return (Record?.none, level)
+      }
+      return (try snapshot.source.load(.users, id.bytes), level)
+    }
+    guard let user = found, let id = user.id, let hash = user.text("passwordHash"),
+      user.text("status") != "disabled", let role = user.text("role")
+    else {
+      _ = try? PasswordHash.hash(password, parameters: level)
+      throw Self.wrongPassword
+    }
+    guard PasswordHash.verify(password, against: hash) else { throw Self.wrongPassword }
+    // Parameters rose since the hash was made: replace it while the password is here
+    // (a read-only open leaves it for the next writable login).
+    if PasswordHash.needsRehash(hash, parameters: level), !sealed.store.isReadOnly {
+      let fresh = try PasswordHash.hash(password, parameters: level)
+      try write(actor: id) { tx throws(VaultError) in
+        guard var current = try tx.source.load(.users, id.bytes) else { return }
+        current["passwordHash"] = .string(fresh)
+        try tx.replaceTrusted(current, previous: try tx.source.load(.users, id.bytes))
+      }
+    }
+    return Principal(user: id, name: user.text("name") ?? name, role: role, branch: user.branch)
+  }
+
+  static let wrongPassword = VaultError(.wrongPassword, "unknown user or wrong password")
+
+  static func requirePassword(_ password: SecretBytes) throws(VaultError) {
+    guard password.count >= minimumPasswordLength else {
+      throw VaultError(
+        .invalidArgument,
+        "a password needs at least \(minimumPasswordLength) characters (without a second factor)")
+    }
+    guard password.count <= maximumPasswordLength else {
+      throw VaultError(
+        .invalidArgument, "a password may have at most \(maximumPasswordLength) bytes")
+    }
+  }
+}
+
+/// Records as one snapshot sees them.
+@_spi(Engine) public struct RecordSnapshot {
+  let source: SnapshotSource
+
+  init(store: RecordStore, sealed: SealedSnapshot) {
+    source = SnapshotSource(indexes: store.indexes, sealed: sealed)
+  }
+
+  /// Record `id` of `collection`, if it exists in `scope`.
+  ///
+  /// - Throws: `.erased` for a record crypto-shredded on purpose.
+  @_spi(Engine) public func get(_ collection: RecordCollection, _ id: RecordID, scope: Scope)
+    throws(VaultError) -> Record?
+  {
+    try source.get(collection, id, scope: scope)
+  }
+
+  /// A page of records (see ``RecordFilter``), continuing after `cursor`.
+  @_spi(Engine) public func list(
+    _ collection: RecordCollection, scope: Scope, filter: RecordFilter = .all,
+    after cursor: String? = nil, limit: Int = 100
+  ) throws(VaultError) -> RecordPage {
+    try source.list(collection, scope: scope, filter: filter, after: cursor, limit: limit)
+  }
+
+  /// A page of search results (../shared/spec/records-json.md, Search).
+  @_spi(Engine) public func search(
+    _ collection: RecordCollection, _ text: String, scope: Scope, after cursor: String? = nil,
+    limit: Int = 100
+  ) throws(VaultError) -> RecordPage {
+    try source.search(collection, text, scope: scope, after: cursor, limit: limit)
+  }
+
+  /// The organization's settings.
+  @_spi(Engine) public func settings() throws(VaultError) -> Record { try source.settings() }
+
+  /// The id of the branch or user named `name`.
+  @_spi(Engine) public func id(named name: String, in collection: RecordCollection)
+    throws(VaultError) -> RecordID?
+  {
+    try source.id(named: name, in: collection)
+  }
+}
+
+/// ``RecordSource`` over a snapshot.
+struct SnapshotSource: RecordSource {
+  let indexes: RecordIndexes
+  let sealed: SealedSnapshot
+
+  func body(_ collection: RecordCollection, _ id: [UInt8]) throws(VaultError) -> [UInt8]? {
+    try sealed.get(id, in: collection.rawValue)
+  }
+
+  func scanIndex(
+    _ collection: RecordCollection, from start: [UInt8], to end: [UInt8]?,
+    _ body: ([UInt8], [UInt8]) throws(VaultError) -> Bool
+  ) throws(VaultError) {
+    guard let tree = try sealed.snapshot.anyTree(named: RecordIndexes.treeName(collection)) else {
+      return
+    }
+    try tree.scanTyped(from: start, to: end, body)
+  }
+
+  func scanIDs(
+    _ collection: RecordCollection, from start: [UInt8]?,
+    _ body: ([UInt8]) throws(VaultError) -> Bool
+  ) throws(VaultError) {
+    guard let tree = try sealed.snapshot.tree(named: collection.rawValue) else { return }
+    try tree.scanTyped(from: start) { key, _ throws(VaultError) in try body(key) }
+  }
+
+  func indexValue(_ collection: RecordCollection, _ key: [UInt8]) throws(VaultError) -> [UInt8]? {
+    try sealed.snapshot.anyTree(named: RecordIndexes.treeName(collection))?.value(forKey: key)
+  }
+}
+
+extension ReadTree {
+  /// ``scan(from:to:_:)`` for bodies that throw only `VaultError`.
+  func scanTyped(
+    from start: [UInt8]? = nil, to end: [UInt8]? = nil,
+    _ body: ([UInt8], [UInt8]) throws(VaultError) -> Bool
+  ) throws(VaultError) {
+    do {
+      try scan(from: start, to: end) { key, value in try body(key, value) }
+    } catch let error as VaultError {
+      throw error
+    } catch {
+      throw VaultError(.internal, "unexpected error while scanning: \(error)")
+    }
+  }
+}

@@ -1,0 +1,394 @@
+import VaultCore
+import VaultFormat
+import VaultStorage
+
+/// Records inside one write transaction: inserts, updates and removals keep every
+/// index in step, in the same commit.
+@_spi(Engine) public final class RecordTransaction {
+  let source: TransactionSource
+  /// The acting user, if any (the engine's own setup has none).
+  let actor: RecordID?
+  /// One clock reading per transaction: every record it writes carries the same time.
+  let now = Timestamp.now()
+
+  init(store: RecordStore, sealed: SealedTransaction, actor: RecordID?) {
+    source = TransactionSource(indexes: store.indexes, sealed: sealed)
+    self.actor = actor
+  }
+
+  // MARK: Reads (seeing this transaction's own writes)
+
+  /// Record `id` of `collection`, if it exists in `scope`.
+  @_spi(Engine) public func get(_ collection: RecordCollection, _ id: RecordID, scope: Scope)
+    throws(VaultError) -> Record?
+  {
+    try source.get(collection, id, scope: scope)
+  }
+
+  /// A page of records (see ``RecordFilter``).
+  @_spi(Engine) public func list(
+    _ collection: RecordCollection, scope: Scope, filter: RecordFilter = .all,
+    after cursor: String? = nil, limit: Int = 100
+  ) throws(VaultError) -> RecordPage {
+    try source.list(collection, scope: scope, filter: filter, after: cursor, limit: limit)
+  }
+
+  /// The organization's settings.
+  @_spi(Engine) public func settings() throws(VaultError) -> Record { try source.settings() }
+
+  /// The id of the branch or user named `name`.
+  @_spi(Engine) public func id(named name: String, in collection: RecordCollection)
+    throws(VaultError) -> RecordID?
+  {
+    try source.id(named: name, in: collection)
+  }
+
+  // MARK: Writes
+
+  /// Stores a new record: assigns its id (unless given), version 1 and times, derives
+  /// its branch where it has a parent, checks it against its schema, the records it
+  /// references and `scope`, and indexes it.
+  ///
+  /// Fields the engine owns (a refund's state, who applied a discount) are set by the
+  /// engine, whatever the record says.
+  ///
+  /// - Returns: the record as stored.
+  /// - Throws: `.invalidRecord` naming the field, `.duplicateRecord` for a taken id or
+  ///   name, `.policyViolation` for a delivery that billing enforcement refuses.
+  @discardableResult
+  @_spi(Engine) public func insert(_ record: Record, scope: Scope) throws(VaultError) -> Record {
+    guard record.collection != .settings else {
+      throw VaultError(.invalidArgument, "the settings record exists from the start; update it")
+    }
+    var fresh = Record(
+      record.collection, id: record.id, branch: record.branch,
+      fields: Self.callerFields(record.fields, specs: record.schema.fields))
+    try setEngineFields(&fresh)
+    return try insertTrusted(fresh, scope: scope)
+  }
+
+  /// ``insert(_:scope:)`` of a record whose engine-owned fields are the engine's.
+  @discardableResult
+  func insertTrusted(_ input: Record, scope: Scope) throws(VaultError) -> Record {
+    var record = input
+    let id = record.id ?? RecordID.random()
+    record.id = id
+    if try source.body(record.collection, id.bytes) != nil {
+      throw VaultError(.duplicateRecord, "a record of \(record.collection) with id \(id) exists")
+    }
+    record.branch = try resolveBranch(of: record, scope: scope)
+    try checkReferences(of: record, scope: scope)
+    try RecordValidation.validate(record)
+    try checkUsersRoleAndBranch(record)
+    try checkDelivery(record, previous: nil)
+    record.version = 1
+    record.createdAt = now
+    record.updatedAt = now
+    record.createdBy = actor
+    try replaceTrusted(record, previous: nil)
+    return record
+  }
+
+  /// Replaces the fields a caller may write of an existing record (the engine's own
+  /// fields, its branch and its creation stay); the version grows by one.
+  ///
+  /// - Throws: `.noSuchRecord` outside `scope`, `.policyViolation` for a financial
+  ///   record (append-only: record a correction that points to it instead).
+  @discardableResult
+  @_spi(Engine) public func update(_ record: Record, scope: Scope) throws(VaultError) -> Record {
+    let schema = record.schema
+    guard let id = record.id else {
+      throw VaultError(.invalidArgument, "an update needs the record's id")
+    }
+    guard let old = try source.load(record.collection, id.bytes), scope.contains(old) else {
+      throw VaultError(.noSuchRecord, "no \(record.collection) record \(id) in this scope")
+    }
+    guard !schema.isAppendOnly else {
+      throw VaultError(
+        .policyViolation,
+        "\(record.collection) are append-only financial records: record a correction (\"corrects\": \"\(id)\") instead"
+      )
+    }
+    guard old.deletedAt == nil else {
+      throw VaultError(.policyViolation, "project \(id) was deleted; it can no longer change")
+    }
+    if let branch = record.branch, branch != old.branch {
+      throw RecordValidation.failure("branch", "a record cannot move to another branch")
+    }
+    var updated = old
+    updated.fields = Self.callerFields(record.fields, specs: schema.fields)
+    for spec in schema.fields where spec.presence == .outputOnly || spec.presence == .internal {
+      updated.fields[spec.tag] = old.fields[spec.tag]
+    }
+    try checkReferences(of: updated, scope: scope)
+    try RecordValidation.validate(updated)
+    try checkUsersRoleAndBranch(updated)
+    try checkDelivery(updated, previous: old)
+    updated.version = old.version + 1
+    updated.updatedAt = now
+    try replaceTrusted(updated, previous: old)
+    return updated
+  }
+
+  /// Removes a record whose collection allows it (contracts, engagements, media): its
+  /// key is destroyed with it. Clients are erased (``RecordStore/eraseClient(_:scope:actor:)``),
+  /// projects deleted (``deleteProject(_:scope:)``), financial records never go.
+  ///
+  /// - Returns: whether the record existed in `scope`.
+  @discardableResult
+  @_spi(Engine) public func remove(_ collection: RecordCollection, _ id: RecordID, scope: Scope)
+    throws(VaultError) -> Bool
+  {
+    switch collection {
+    case .contracts, .engagements, .media: break
+    case .clients:
+      throw VaultError(.policyViolation, "clients are not removed but erased (vault erase-client)")
+    case .projects:
+      throw VaultError(.policyViolation, "projects are removed by deletion (vault project delete)")
+    default:
+      throw VaultError(.policyViolation, "\(collection) records are never removed")
+    }
+    guard let record = try source.load(collection, id.bytes), scope.contains(record) else {
+      return false
+    }
+    try removeTrusted(record)
+    return true
+  }
+
+  // MARK: Engine internals
+
+  /// Writes `record` and moves its index entries from `previous`'s to its own.
+  func replaceTrusted(_ record: Record, previous: Record?) throws(VaultError) {
+    guard let id = record.id else { throw VaultError(.internal, "storing a record without id") }
+    let body = RecordEncoding.encode(record.storedFields(), schema: record.schema.version)
+    try source.sealed.put(body, id: id.bytes, in: record.collection.rawValue)
+    let new = try source.indexes.entries(of: record)
+    let old =
+      try previous.map { (previous) throws(VaultError) in try source.indexes.entries(of: previous) }
+      ?? (keys: [], names: [])
+    let tree = try source.indexTree(record.collection)
+    for key in old.keys where !new.keys.contains(key) { try tree.removeValue(forKey: key) }
+    for key in new.keys where !old.keys.contains(key) { try tree.insert([], forKey: key) }
+    for name in old.names where !new.names.contains(name) { try tree.removeValue(forKey: name) }
+    for name in new.names where !old.names.contains(name) {
+      if let holder = try tree.value(forKey: name), holder != id.bytes {
+        throw VaultError(
+          .duplicateRecord,
+          "another \(record.collection) record has the name \"\(record.text("name") ?? "")\"")
+      }
+      try tree.insert(id.bytes, forKey: name)
+    }
+  }
+
+  /// Removes a record, its key and its index entries.
+  func removeTrusted(_ record: Record) throws(VaultError) {
+    guard let id = record.id else { return }
+    let entries = try source.indexes.entries(of: record)
+    let tree = try source.indexTree(record.collection)
+    for key in entries.keys { try tree.removeValue(forKey: key) }
+    for name in entries.names { try tree.removeValue(forKey: name) }
+    _ = try tree.removeValue(forKey: RecordIndexes.deletedProjectKey(id.bytes))
+    try source.sealed.remove(id.bytes, in: record.collection.rawValue)
+  }
+
+  /// `fields` without what only the engine writes (output-only and internal fields,
+  /// at any depth).
+  static func callerFields(_ fields: FieldMap, specs: [FieldSpec]) -> FieldMap {
+    var kept = FieldMap()
+    for (tag, value) in fields.fields {
+      guard let spec = specs.first(where: { $0.tag == tag }) else {
+        kept[tag] = value  // unknown: validation names it
+        continue
+      }
+      guard spec.presence != .outputOnly, spec.presence != .internal else { continue }
+      kept[tag] = callerValue(value, type: spec.type)
+    }
+    return kept
+  }
+
+  private static func callerValue(_ value: FieldValue, type: FieldType) -> FieldValue {
+    switch (value, type) {
+    case (.object(let fields), .object(let specs)):
+      return .object(callerFields(fields, specs: specs))
+    case (.list(let items), .list(let itemType, _)):
+      return .list(items.map { callerValue($0, type: itemType) })
+    default: return value
+    }
+  }
+
+  /// Sets what the engine records about a new record's origin.
+  private func setEngineFields(_ record: inout Record) throws(VaultError) {
+    switch record.collection {
+    case .users:
+      record["status"] = .string("active")
+    case .refunds:
+      record["state"] = .string("requested")
+      if let actor { record["requester"] = .bytes(actor.bytes) }
+    case .media:
+      if let actor { record["uploader"] = .bytes(actor.bytes) }
+    case .invoices:
+      // Who applied each discount is the engine's record, not the caller's claim.
+      guard let actor, let tag = record.schema.field("discounts")?.tag,
+        case .list(let items)? = record.fields[tag]
+      else { break }
+      record.fields[tag] = .list(
+        items.map { item in
+          guard case .object(var fields) = item else { return item }
+          fields[3] = .bytes(actor.bytes)
+          return .object(fields)
+        })
+    default: break
+    }
+  }
+
+  // MARK: Consistency checks
+
+  /// The branch a new record belongs to.
+  private func resolveBranch(of record: Record, scope: Scope) throws(VaultError) -> RecordID? {
+    let collection = record.collection
+    var branch = record.branch
+    switch collection.schema.branchSource {
+    case .none:
+      return nil
+    case .optional:
+      break
+    case .required:
+      if branch == nil, case .branch(let own) = scope { branch = own }
+      guard branch != nil else {
+        throw RecordValidation.failure("branch", "required, but missing")
+      }
+    case .parent(let field):
+      guard let spec = collection.schema.field(field),
+        case .reference(let parentCollection) = spec.type,
+        case .bytes(let parentID)? = record.fields[spec.tag]
+      else { throw RecordValidation.failure(field, "required, but missing") }
+      guard let parent = try loadReferenced(parentCollection, parentID, field: field),
+        scope.contains(parent)
+      else {
+        throw RecordValidation.failure(field, "no such \(parentCollection.singular) in this scope")
+      }
+      if let given = branch, given != parent.branch {
+        throw RecordValidation.failure(
+          "branch", "differs from the \(parentCollection.singular)'s branch")
+      }
+      branch = parent.branch
+    }
+    guard let branch else { return nil }
+    guard let stored = try source.load(.branches, branch.bytes), scope.contains(stored) else {
+      throw RecordValidation.failure("branch", "no such branch in this scope")
+    }
+    return branch
+  }
+
+  /// Every record a top-level reference names must exist in `scope`, in the record's
+  /// own branch (no record points across branches), and be alive.
+  private func checkReferences(of record: Record, scope: Scope) throws(VaultError) {
+    for spec in record.schema.fields where spec.presence != .outputOnly {
+      guard case .reference(let target) = spec.type, case .bytes(let id)? = record.fields[spec.tag]
+      else { continue }
+      guard let referenced = try loadReferenced(target, id, field: spec.name) else {
+        throw RecordValidation.failure(spec.name, "no such \(target.singular)")
+      }
+      if target == .users {
+        if record.collection == .engagements, referenced.text("role") != "vendor" {
+          throw RecordValidation.failure(spec.name, "the user is not a vendor")
+        }
+        continue
+      }
+      guard scope.contains(referenced), referenced.branch == record.branch else {
+        throw RecordValidation.failure(spec.name, "no such \(target.singular) in this branch")
+      }
+      if referenced.deletedAt != nil, target == .projects {
+        throw RecordValidation.failure(spec.name, "the project was deleted")
+      }
+    }
+  }
+
+  private func loadReferenced(_ collection: RecordCollection, _ id: [UInt8], field: String)
+    throws(VaultError) -> Record?
+  {
+    do throws(VaultError) {
+      return try source.load(collection, id)
+    } catch  where error.code == .erased {
+      throw RecordValidation.failure(field, "the \(collection.singular) was erased")
+    }
+  }
+
+  /// Branch managers and staff belong to a branch; owners, hq and vendors to none.
+  private func checkUsersRoleAndBranch(_ record: Record) throws(VaultError) {
+    guard record.collection == .users, let role = record.text("role") else { return }
+    let needsBranch = role == "branchManager" || role == "staff"
+    if needsBranch, record.branch == nil {
+      throw RecordValidation.failure("branch", "required for the role \(role)")
+    }
+    if !needsBranch, record.branch != nil {
+      throw RecordValidation.failure("branch", "the role \(role) belongs to no branch")
+    }
+  }
+}
+
+/// ``RecordSource`` over a write transaction.
+struct TransactionSource: RecordSource {
+  let indexes: RecordIndexes
+  let sealed: SealedTransaction
+
+  func body(_ collection: RecordCollection, _ id: [UInt8]) throws(VaultError) -> [UInt8]? {
+    try sealed.get(id, in: collection.rawValue)
+  }
+
+  func indexTree(_ collection: RecordCollection) throws(VaultError) -> WriteTree {
+    try sealed.tree(RecordIndexes.treeName(collection))
+  }
+
+  func scanIndex(
+    _ collection: RecordCollection, from start: [UInt8], to end: [UInt8]?,
+    _ body: ([UInt8], [UInt8]) throws(VaultError) -> Bool
+  ) throws(VaultError) {
+    guard let tree = try sealed.transaction.anyTree(named: RecordIndexes.treeName(collection))
+    else { return }
+    // Collected first: the caller may write while walking (a scan forbids that).
+    var entries = [([UInt8], [UInt8])]()
+    try tree.scanTyped(from: start, to: end) { key, value in
+      entries.append((key, value))
+      return true
+    }
+    for (key, value) in entries where try !body(key, value) { return }
+  }
+
+  func scanIDs(
+    _ collection: RecordCollection, from start: [UInt8]?,
+    _ body: ([UInt8]) throws(VaultError) -> Bool
+  ) throws(VaultError) {
+    guard let tree = try sealed.transaction.tree(named: collection.rawValue) else { return }
+    var ids = [[UInt8]]()
+    try tree.scanTyped(from: start) { key, _ in
+      ids.append(key)
+      return true
+    }
+    for id in ids where try !body(id) { return }
+  }
+
+  func indexValue(_ collection: RecordCollection, _ key: [UInt8]) throws(VaultError) -> [UInt8]? {
+    try sealed.transaction.anyTree(named: RecordIndexes.treeName(collection))?.value(forKey: key)
+  }
+}
+
+extension RecordCollection {
+  /// One record's noun, for messages (`no such project`).
+  var singular: String {
+    switch self {
+    case .settings: "settings"
+    case .branches: "branch"
+    case .users: "user"
+    case .clients: "client"
+    case .projects: "project"
+    case .contracts: "contract"
+    case .invoices: "invoice"
+    case .payments: "payment"
+    case .refunds: "refund"
+    case .disputes: "dispute"
+    case .engagements: "engagement"
+    case .media: "media record"
+    }
+  }
+}

@@ -1,0 +1,246 @@
+import VaultCore
+import VaultFormat
+import VaultStorage
+
+/// What deleting a project removed and kept (../shared/spec/access.md, Project
+/// deletion); the audit entry carries these counts.
+@_spi(Engine) public struct ProjectDeletionReport: Sendable, Equatable {
+  /// Sessions, shot-list items and on-site contact fields dropped from the project.
+  @_spi(Engine) public var sessionsRemoved = 0
+  @_spi(Engine) public var shotListItemsRemoved = 0
+  @_spi(Engine) public var mediaRemoved = 0
+  /// Financial records and engagements kept, marked as belonging to a deleted project.
+  @_spi(Engine) public var retained: [RecordCollection: Int] = [:]
+}
+
+/// What completing a project did.
+@_spi(Engine) public struct ProjectCompletionReport: Sendable, Equatable {
+  /// Vendor engagements ended by the completion (vendor access ends with it).
+  @_spi(Engine) public var engagementsEnded = 0
+  /// Whether the delivery went through under a branch's billing override (audited).
+  @_spi(Engine) public var underBillingOverride = false
+}
+
+/// What erasing a client destroyed.
+@_spi(Engine) public struct ClientErasureReport: Sendable, Equatable {
+  /// Projects whose personal fields (on-site contact) were removed.
+  @_spi(Engine) public var projectsScrubbed = 0
+  /// Free pages zeroed after the commit, so no older copy survives in the file.
+  @_spi(Engine) public var pagesZeroed = 0
+}
+
+extension RecordTransaction {
+  // MARK: Billing enforcement
+
+  /// Refuses to make a project (or a media record) delivered while the project has an
+  /// unpaid invoice, unless the organization does not enforce billing or the branch has
+  /// a current override.
+  ///
+  /// - Returns: whether the delivery goes through under an override.
+  @discardableResult
+  func checkDelivery(_ record: Record, previous: Record?) throws(VaultError) -> Bool {
+    let delivered = ["delivered", "completed"]
+    let project: RecordID
+    switch record.collection {
+    case .projects:
+      guard let status = record.text("status"), delivered.contains(status),
+        !delivered.contains(previous?.text("status") ?? "")
+      else { return false }
+      guard let id = record.id else { return false }
+      project = id
+    case .media:
+      guard record.bool("delivered") == true, previous?.bool("delivered") != true,
+        let id = record.reference("project")
+      else { return false }
+      project = id
+    default:
+      return false
+    }
+    let unpaid = try unpaidInvoices(of: project)
+    guard !unpaid.isEmpty, try source.settings().bool("billingEnforcement") ?? true else {
+      return false
+    }
+    if let branch = record.branch, let stored = try source.load(.branches, branch.bytes),
+      case .object(let override)? = stored["billingOverride"], case .date(let until)? = override[2],
+      until >= now.day.daysSince1970
+    {
+      return true
+    }
+    throw VaultError(
+      .policyViolation,
+      "project \(project) has \(unpaid.count) unpaid invoice\(unpaid.count == 1 ? "" : "s"):"
+        + " delivery waits for payment (billing enforcement is on for its branch)")
+  }
+
+  /// Invoices of `project` still owed: neither paid nor void nor replaced by a
+  /// correction, and not covered by payments less executed refunds.
+  func unpaidInvoices(of project: RecordID) throws(VaultError) -> [RecordID] {
+    var unpaid = [RecordID]()
+    for invoiceID in try source.referencing(.invoices, field: "project", project) {
+      guard let invoice = try source.load(.invoices, invoiceID.bytes) else { continue }
+      let status = invoice.text("status") ?? "draft"
+      guard status != "paid", status != "void",
+        try source.referencing(.invoices, field: "corrects", invoiceID).isEmpty
+      else { continue }
+      let total = try Self.total(of: invoice)
+      var paid = Money.zero(total.currency)
+      for paymentID in try source.referencing(.payments, field: "invoice", invoiceID) {
+        guard try source.referencing(.payments, field: "corrects", paymentID).isEmpty,
+          let payment = try source.load(.payments, paymentID.bytes),
+          let amount = payment.money("amount"),
+          amount.currency == total.currency
+        else { continue }
+        paid = try paid.adding(amount)
+        for refundID in try source.referencing(.refunds, field: "payment", paymentID) {
+          if let refund = try source.load(.refunds, refundID.bytes),
+            refund.text("state") == "executed",
+            let refunded = refund.money("amount"), refunded.currency == total.currency
+          {
+            paid = try paid.subtracting(refunded)
+          }
+        }
+      }
+      if paid.minorUnits < total.minorUnits { unpaid.append(invoiceID) }
+    }
+    return unpaid
+  }
+
+  /// An invoice's line items less its discounts.
+  static func total(of invoice: Record) throws(VaultError) -> Money {
+    func amounts(_ field: String, _ tag: UInt16) -> [Money] {
+      guard case .list(let items)? = invoice[field] else { return [] }
+      return items.compactMap { item in
+        guard case .object(let fields) = item, case .money(let units, let code)? = fields[tag],
+          let currency = try? Currency(code)
+        else { return nil }
+        return Money(minorUnits: units, currency: currency)
+      }
+    }
+    let lines = amounts("lineItems", 2)
+    guard let currency = lines.first?.currency else {
+      throw VaultError(.invalidRecord, "an invoice without line items")
+    }
+    let discounts = try Money.sum(amounts("discounts", 1), in: currency)
+    return try Money.sum(lines, in: currency).subtracting(discounts)
+  }
+
+  // MARK: Project completion and deletion
+
+  /// Completes a project (billing enforcement applies, as for delivery) and ends its
+  /// active vendor engagements, except those extended past today.
+  @_spi(Engine) public func completeProject(_ id: RecordID, scope: Scope) throws(VaultError)
+    -> ProjectCompletionReport
+  {
+    guard var project = try source.get(.projects, id, scope: scope), project.deletedAt == nil else {
+      throw VaultError(.noSuchRecord, "no project \(id) in this scope")
+    }
+    guard project.text("status") != "completed" else {
+      throw VaultError(.invalidArgument, "project \(id) is already completed")
+    }
+    var report = ProjectCompletionReport()
+    let previous = project
+    project["status"] = .string("completed")
+    report.underBillingOverride = try checkDelivery(project, previous: previous)
+    project.version += 1
+    project.updatedAt = now
+    try replaceTrusted(project, previous: previous)
+    for engagementID in try source.referencing(.engagements, field: "project", id) {
+      guard var engagement = try source.load(.engagements, engagementID.bytes) else { continue }
+      let status = engagement.text("status") ?? "active"
+      if case .date(let until)? = engagement["extendedUntil"], until >= now.day.daysSince1970 {
+        continue
+      }
+      guard status == "active" else { continue }
+      let before = engagement
+      engagement["status"] = .string("ended")
+      engagement.version += 1
+      engagement.updatedAt = now
+      try replaceTrusted(engagement, previous: before)
+      report.engagementsEnded += 1
+    }
+    return report
+  }
+
+  /// Deletes a project: its schedule, shot list, contacts and media metadata leave
+  /// reads; its contracts, invoices, payments, refunds, disputes and engagements stay,
+  /// marked as belonging to a deleted project (financial records are append-only).
+  @_spi(Engine) public func deleteProject(_ id: RecordID, scope: Scope) throws(VaultError)
+    -> ProjectDeletionReport
+  {
+    guard let project = try source.get(.projects, id, scope: scope), project.deletedAt == nil else {
+      throw VaultError(.noSuchRecord, "no project \(id) in this scope")
+    }
+    var report = ProjectDeletionReport()
+    if case .list(let sessions)? = project["sessions"] { report.sessionsRemoved = sessions.count }
+    if case .list(let shots)? = project["shotList"] { report.shotListItemsRemoved = shots.count }
+    for mediaID in try source.referencing(.media, field: "project", id) {
+      if let media = try source.load(.media, mediaID.bytes) {
+        try removeTrusted(media)
+        report.mediaRemoved += 1
+      }
+    }
+    let mark = RecordIndexes.encodeTime(now)
+    func retain(_ collection: RecordCollection, _ ids: [RecordID]) throws(VaultError) {
+      let tree = try source.indexTree(collection)
+      for retained in ids {
+        try tree.insert(mark, forKey: RecordIndexes.deletedProjectKey(retained.bytes))
+      }
+      report.retained[collection, default: 0] += ids.count
+    }
+    try retain(.contracts, try source.referencing(.contracts, field: "project", id))
+    try retain(.engagements, try source.referencing(.engagements, field: "project", id))
+    let invoices = try source.referencing(.invoices, field: "project", id)
+    try retain(.invoices, invoices)
+    for invoice in invoices {
+      let payments = try source.referencing(.payments, field: "invoice", invoice)
+      try retain(.payments, payments)
+      for payment in payments {
+        try retain(.refunds, try source.referencing(.refunds, field: "payment", payment))
+        try retain(.disputes, try source.referencing(.disputes, field: "payment", payment))
+      }
+    }
+    // What stays of the project: enough to tell its financial records what they were.
+    var tombstone = project
+    let kept = ["title", "client", "kind", "status"].compactMap { project.schema.field($0)?.tag }
+    tombstone.fields = FieldMap(project.fields.fields.filter { kept.contains($0.key) })
+    tombstone.deletedAt = now
+    tombstone.version += 1
+    tombstone.updatedAt = now
+    try replaceTrusted(tombstone, previous: project)
+    return report
+  }
+}
+
+extension RecordStore {
+  /// Erases a client (../shared/spec/access.md, Client erasure): destroys the key of
+  /// the client record and rewrites the client's projects without their personal
+  /// fields (their old versions' keys go with them), removes the client from every
+  /// index, commits, then zeroes the free pages older copies may linger in. Financial
+  /// records stay and keep only the client's id.
+  @_spi(Engine) public func eraseClient(_ id: RecordID, scope: Scope, actor: RecordID?)
+    throws(VaultError) -> ClientErasureReport
+  {
+    var report = ClientErasureReport()
+    report.pagesZeroed = try sealed.erase { tx throws(VaultError) in
+      let records = RecordTransaction(store: self, sealed: tx, actor: actor)
+      let source = records.source
+      guard let client = try source.load(.clients, id.bytes), scope.contains(client) else {
+        throw VaultError(.noSuchRecord, "no client \(id) in this scope")
+      }
+      for projectID in try source.referencing(.projects, field: "client", id) {
+        guard let project = try source.load(.projects, projectID.bytes) else { continue }
+        var scrubbed = project
+        for spec in project.schema.fields where spec.isPersonal { scrubbed.fields[spec.tag] = nil }
+        scrubbed.version += 1
+        scrubbed.updatedAt = records.now
+        try records.replaceTrusted(scrubbed, previous: project)
+        report.projectsScrubbed += 1
+      }
+      let entries = try source.indexes.entries(of: client)
+      let tree = try source.indexTree(.clients)
+      for key in entries.keys { try tree.removeValue(forKey: key) }
+      try tx.destroyKey(of: id.bytes, in: RecordCollection.clients.rawValue)
+    }
+    return report
+  }
+}
