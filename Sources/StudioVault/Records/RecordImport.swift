@@ -19,7 +19,8 @@ extension RecordTransaction {
       }
       return id
     }
-    var ids = [RecordID]()
+    // First every line is decoded (errors name the line) ...
+    var pending = [(line: Int, record: Record)]()
     var lineNumber = 0
     for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
       lineNumber += 1
@@ -31,14 +32,49 @@ extension RecordTransaction {
           record.branch = branch
         }
         if let id = record.id, try source.body(collection, id.bytes) != nil { record.id = nil }
-        ids.append(try insert(record, scope: scope).id ?? RecordID.random())
+        pending.append((lineNumber, record))
       } catch {
-        var located = error
-        located.message = "line \(lineNumber): \(error.message)"
-        throw located
+        throw Self.atLine(lineNumber, error)
       }
     }
-    return ids
+    // ... then stored, a record after those of the batch it refers to (a correction
+    // after what it corrects), whatever the order of the lines.
+    let batchIDs = Set(pending.compactMap { $0.record.id })
+    let sameCollection = collection.schema.fields.filter {
+      if case .reference(collection) = $0.type { true } else { false }
+    }.map(\.tag)
+    var stored = Set<RecordID>()
+    var ids = [RecordID?](repeating: nil, count: pending.count)
+    func store(_ index: Int) throws(VaultError) {
+      do throws(VaultError) {
+        let id = try insert(pending[index].record, scope: scope).id
+        ids[index] = id
+        if let id { stored.insert(id) }
+      } catch {
+        throw Self.atLine(pending[index].line, error)
+      }
+    }
+    while let firstLeft = ids.firstIndex(of: nil) {
+      var progressed = false
+      for index in firstLeft..<pending.count where ids[index] == nil {
+        let waitsFor = sameCollection.compactMap { tag -> RecordID? in
+          guard case .bytes(let bytes)? = pending[index].record.fields[tag] else { return nil }
+          return try? RecordID(bytes: bytes)
+        }.filter { batchIDs.contains($0) && !stored.contains($0) }
+        guard waitsFor.isEmpty else { continue }
+        try store(index)
+        progressed = true
+      }
+      // A cycle: the first record left goes anyway, and fails naming its line.
+      if !progressed { try store(firstLeft) }
+    }
+    return ids.compactMap { $0 }
+  }
+
+  private static func atLine(_ line: Int, _ error: VaultError) -> VaultError {
+    var located = error
+    located.message = "line \(line): \(error.message)"
+    return located
   }
 }
 

@@ -67,7 +67,11 @@ import VaultStorage
         var settings = Record(.settings, id: settingsID)
         settings["currency"] = .string(organization.currency.code)
         settings["billingEnforcement"] = .bool(true)
-        settings["passwordHashing"] = .string(organization.passwordHashing.levelName ?? "moderate")
+        // A named level is recorded: logins rehash older hashes up to it. (Custom
+        // parameters, as tests use, are left as they are.)
+        if let level = organization.passwordHashing.levelName {
+          settings["passwordHashing"] = .string(level)
+        }
         _ = try tx.insertTrusted(settings, scope: .organization)
         var owner = Record(.users)
         owner["name"] = .string(organization.ownerName)
@@ -135,9 +139,8 @@ import VaultStorage
   {
     let (found, level) = try read { snapshot throws(VaultError) in
       let settings = try snapshot.source.settings()
-      let level =
-        settings.text("passwordHashing").flatMap(PasswordKDF.Parameters.init(levelName:))
-        ?? .moderate
+      let level = settings.text("passwordHashing").flatMap(
+        PasswordKDF.Parameters.init(levelName:))
       guard let id = try snapshot.source.id(named: name, in: .users) else {
         return (Record?.none, level)
       }
@@ -146,13 +149,14 @@ import VaultStorage
     guard let user = found, let id = user.id, let hash = user.text("passwordHash"),
       user.text("status") != "disabled", let role = user.text("role")
     else {
-      _ = try? PasswordHash.hash(password, parameters: level)
+      // As slow as checking a real hash, so timing does not tell who exists.
+      _ = try? PasswordHash.hash(password, parameters: level ?? .interactive)
       throw Self.wrongPassword
     }
     guard PasswordHash.verify(password, against: hash) else { throw Self.wrongPassword }
     // Parameters rose since the hash was made: replace it while the password is here
     // (a read-only open leaves it for the next writable login).
-    if PasswordHash.needsRehash(hash, parameters: level), !sealed.store.isReadOnly {
+    if let level, PasswordHash.needsRehash(hash, parameters: level), !sealed.store.isReadOnly {
       let fresh = try PasswordHash.hash(password, parameters: level)
       try write(actor: id) { tx throws(VaultError) in
         guard var current = try tx.source.load(.users, id.bytes) else { return }

@@ -1,0 +1,58 @@
+import VaultCore
+import VaultFormat
+
+extension RecordStore {
+  /// Recomputes every index from the records and compares it with the stored index
+  /// trees: an entry missing, an entry no record accounts for, a unique name mapping
+  /// to the wrong record.
+  ///
+  /// - Returns: one line per problem (empty when every index agrees with the records).
+  @_spi(Engine) public func indexProblems() throws(VaultError) -> [String] {
+    try read { snapshot throws(VaultError) in
+      let source = snapshot.source
+      var problems = [String]()
+      for collection in RecordCollection.allCases {
+        var expected = Set<[UInt8]>()
+        var names = [[UInt8]: [UInt8]]()
+        var records = Set<[UInt8]>()
+        try source.scanIDs(collection, from: nil) { id throws(VaultError) in
+          records.insert(id)
+          let loaded: Record?
+          do throws(VaultError) {
+            loaded = try source.load(collection, id)
+          } catch  where error.code == .erased {
+            return true  // an erased client keeps no index entry
+          }
+          guard let record = loaded else { return true }
+          let entries = try source.indexes.entries(of: record)
+          expected.formUnion(entries.keys)
+          for name in entries.names { names[name] = id }
+          return true
+        }
+        var found = Set<[UInt8]>()
+        try source.scanIndex(collection, from: [], to: nil) { key, value throws(VaultError) in
+          switch key.first.flatMap(RecordIndexes.Kind.init(rawValue:)) {
+          case .uniqueName?:
+            if names[key] != value {
+              problems.append("\(collection): a unique name maps to the wrong record")
+            }
+            names[key] = nil
+          case .deletedProject?:
+            if !records.contains(Array(key.dropFirst())) {
+              problems.append("\(collection): a deleted-project mark of a missing record")
+            }
+          default:
+            found.insert(key)
+          }
+          return true
+        }
+        let missing = expected.subtracting(found).count
+        let stray = found.subtracting(expected).count
+        if missing > 0 { problems.append("\(collection): \(missing) index entries missing") }
+        if stray > 0 { problems.append("\(collection): \(stray) index entries match no record") }
+        if !names.isEmpty { problems.append("\(collection): \(names.count) unique names missing") }
+      }
+      return problems
+    }
+  }
+}
