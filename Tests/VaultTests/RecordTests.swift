@@ -45,6 +45,13 @@ extension RecordStore {
     }
   }
 
+  /// Record `id`, seen organization-wide.
+  func fetch(_ collection: RecordCollection, _ id: RecordID) throws(VaultError) -> Record? {
+    try read { snapshot throws(VaultError) in
+      try snapshot.get(collection, id, scope: .organization)
+    }
+  }
+
   /// Every record of `collection` in `scope` that `filter` selects, page by page
   /// (pages of `pageSize`, so cursors get exercised).
   func all(

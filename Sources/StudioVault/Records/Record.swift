@@ -140,10 +140,10 @@ public struct Record: Sendable, Equatable {
   }
 
   /// The record a stored body holds, migrated to the current schema version.
-  static func decode(_ body: [UInt8], collection: RecordCollection, id: RecordID) throws(VaultError)
-    -> Record
-  {
-    let schema = collection.schema
+  static func decode(
+    _ body: [UInt8], collection: RecordCollection, id: RecordID, schema: CollectionSchema? = nil
+  ) throws(VaultError) -> Record {
+    let schema = schema ?? collection.schema
     var (version, stored) = try RecordEncoding.decode(body)
     guard version <= schema.version else {
       throw VaultError(
