@@ -35,6 +35,104 @@ enum Vectors {
     try makeFirst(at: directory + "/v1-4k.vault")
     try makeSecond(at: directory + "/v2-16k.vault")
     try makeRecords(at: directory + "/v3-records.vault")
+    try makeStudio(at: directory + "/v4-studio.vault")
+  }
+
+  /// The owner's password in v4-studio.
+  static let ownerPassword = "owner password of the vectors"
+
+  /// Studio records (FORMAT.md section 19): the organization and its owner, two
+  /// branches, clients, projects with sessions, an invoice with a discount and its
+  /// correction, payments, a contract, media, a deleted project (financial records
+  /// retained and marked) and an erased client.
+  static func makeStudio(at path: String) throws {
+    let store = try RecordStore.create(
+      at: path, credential: .passphrase(passphrase), keyDerivation: .interactive,
+      organization: .init(
+        ownerName: "owner", ownerPassword: SecretBytes(utf8: ownerPassword),
+        currency: try Currency("USD"), passwordHashing: .interactive))
+    let owner = try store.authenticate(user: "owner", password: SecretBytes(utf8: ownerPassword))
+    func add(_ collection: RecordCollection, _ lines: [String]) throws -> [RecordID] {
+      try store.write(actor: owner.user) { tx throws(VaultError) in
+        try tx.importJSONLines(
+          lines.joined(separator: "\n"), into: collection, branch: nil, scope: .organization)
+      }
+    }
+    _ = try add(
+      .branches, [#"{"name": "Downtown", "timeZone": "America/New_York"}"#, #"{"name": "Harbor"}"#])
+    let clients = try add(
+      .clients,
+      [
+        #"{"displayName": "Zoë Ångström", "branch": "Downtown", "emails": ["zoe.angstrom@example.com"], "phones": ["+1 (555) 010-0199"], "tags": ["vip"]}"#,
+        #"{"displayName": "Marcus Lee", "branch": "Downtown", "address": {"city": "Springfield", "country": "US"}}"#,
+        #"{"displayName": "Zoe Anders", "branch": "Harbor", "notes": "prefers mornings"}"#,
+      ])
+    let projects = try add(
+      .projects,
+      [
+        #"{"title": "Wedding", "client": "\#(clients[0])", "branch": "Downtown", "kind": "wedding", "status": "booked", "sessions": [{"start": "2027-06-13T15:30:00-04:00", "end": "2027-06-13T23:00:00-04:00", "location": "Chapel"}], "onSiteContact": {"name": "Mia", "phone": "555 0101"}, "shotList": ["rings", "first dance"]}"#,
+        #"{"title": "Portraits", "client": "\#(clients[1])", "branch": "Downtown", "kind": "portrait", "sessions": [{"start": "2027-07-01T10:00:00Z"}, {"start": "2027-07-02T10:00:00Z"}]}"#,
+        #"{"title": "Headshots", "client": "\#(clients[2])", "branch": "Harbor", "sessions": [{"start": "2027-06-20T09:00:00+01:00"}]}"#,
+      ])
+    let invoices = try add(
+      .invoices,
+      [
+        #"{"project": "\#(projects[0])", "lineItems": [{"description": "Gold package", "amount": {"amount": 250000}}], "discounts": [{"amount": {"amount": 10000}, "reason": "loyal client"}], "dueDate": "2027-06-01", "status": "sent"}"#,
+        #"{"project": "\#(projects[2])", "lineItems": [{"description": "Session", "amount": {"amount": 40000}}], "status": "sent"}"#,
+      ])
+    _ = try add(
+      .invoices,
+      [
+        #"{"project": "\#(projects[2])", "lineItems": [{"description": "Session", "amount": {"amount": 35000}}], "corrects": "\#(invoices[1])"}"#
+      ])
+    _ = try add(
+      .payments,
+      [
+        #"{"invoice": "\#(invoices[0])", "amount": {"amount": 240000}, "method": "card", "gatewayReference": "ch_0001", "receivedAt": "2027-05-20T12:00:00Z"}"#,
+        #"{"invoice": "\#(invoices[1])", "amount": {"amount": 35000}, "method": "cash"}"#,
+      ])
+    _ = try add(
+      .contracts,
+      [
+        #"{"project": "\#(projects[0])", "value": {"amount": 250000}, "terms": "Net 30", "signatureStatus": "signed"}"#
+      ])
+    _ = try add(
+      .media,
+      [
+        #"{"project": "\#(projects[0])", "fileName": "DSC_0001.NEF", "kind": "raw", "size": 52428800}"#,
+        #"{"project": "\#(projects[2])", "fileName": "head.jpg"}"#,
+      ])
+    _ = try store.write(actor: owner.user) { tx throws(VaultError) in
+      try tx.deleteProject(projects[2], scope: .organization)
+    }
+    _ = try store.eraseClient(clients[1], scope: .organization, actor: owner.user)
+  }
+
+  /// The `.jsonl` listing of a studio vault: every record an owner sees, collection by
+  /// collection, as `vault export` prints it, then the erased clients' ids.
+  static func studioListing(of store: RecordStore) throws -> String {
+    var lines = ["# COLLECTION JSON, or erased COLLECTION ID (tab-separated)"]
+    for collection in RecordCollection.allCases where collection != .settings {
+      try store.read { snapshot throws(VaultError) in
+        var cursor: String?
+        repeat {
+          let page = try snapshot.list(collection, scope: .organization, after: cursor)
+          for record in page.records { lines.append("\(collection)\t\(record.json.encoded)") }
+          cursor = page.nextCursor
+        } while cursor != nil
+      }
+    }
+    try store.sealed.store.read { snapshot in
+      try snapshot.tree(named: "clients")?.scan { key, _ in
+        if (try? store.read({ s throws(VaultError) in
+          try s.get(.clients, RecordID(bytes: key), scope: .organization)
+        })) == nil {
+          lines.append("erased\tclients\t\(try RecordID(bytes: key))")
+        }
+        return true
+      }
+    }
+    return lines.joined(separator: "\n") + "\n"
   }
 
   /// Sealed records (FORMAT.md section 17): two collections, a body large enough to

@@ -28,20 +28,31 @@ func say(_ text: String) {
 }
 
 let arguments = CommandLine.arguments
+if arguments.count == 2 && arguments[1] == "schema-doc" {
+  // FORMAT.md section 19.2, from the schemas (a test keeps the two equal).
+  FileHandle.standardOutput.write(SchemaDocumentation.markdown().data(using: .utf8)!)
+  exit(0)
+}
 guard arguments.count >= 4 || (arguments.count == 3 && arguments[1] == "make-vectors") else {
-  say("usage: vault-test-helper hold-snapshot|hold-write-lock|write PATH N | make-vectors DIR")
+  say(
+    "usage: vault-test-helper hold-snapshot|hold-write-lock|write PATH N | make-vectors DIR"
+      + " | schema-doc")
   exit(64)
 }
 if arguments.count == 3 && arguments[1] == "make-vectors" {
   do {
     try Vectors.make(in: arguments[2])
-    for name in ["v1-4k.vault", "v2-16k.vault", "v3-records.vault"] {
+    for name in ["v1-4k.vault", "v2-16k.vault", "v3-records.vault", "v4-studio.vault"] {
       let path = arguments[2] + "/" + name
       let store = try VaultStore.open(
         at: path, credential: .passphrase(Vectors.passphrase), options: .init(readOnly: true))
       try Vectors.manifest(of: store).write(
         toFile: arguments[2] + "/" + name.replacingOccurrences(of: ".vault", with: ".contents"),
         atomically: true, encoding: .utf8)
+      if name.hasPrefix("v4") {
+        try Vectors.studioListing(of: RecordStore(SealedStore(store))).write(
+          toFile: arguments[2] + "/v4-studio.jsonl", atomically: true, encoding: .utf8)
+      }
       if name.hasPrefix("v3") {
         try Vectors.recordManifest(of: SealedStore(store)).write(
           toFile: arguments[2] + "/v3-records.records", atomically: true, encoding: .utf8)

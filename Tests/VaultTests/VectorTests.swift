@@ -6,6 +6,7 @@ import VaultCore
 import VaultCrypto
 
 @testable import VaultStorage
+@testable import vault_test_helper
 
 /// The vault files in Format/vectors must stay readable, exactly as their manifests say.
 @Suite struct VectorTests {
@@ -17,7 +18,7 @@ import VaultCrypto
     bytes.map { String(format: "%02x", $0) }.joined()
   }
 
-  @Test(arguments: ["v1-4k", "v2-16k", "v3-records"])
+  @Test(arguments: ["v1-4k", "v2-16k", "v3-records", "v4-studio"])
   func vectorHoldsExactlyItsManifest(name: String) throws {
     let dir = TemporaryDirectory()
     let path = dir.file("\(name).vault")
@@ -100,5 +101,36 @@ import VaultCrypto
       }
     }
     #expect(checked.records == 59 && checked.erased == 1)
+  }
+
+  /// The studio records of v4 read back exactly as `v4-studio.jsonl` lists them, their
+  /// indexes agree with them, and the owner's password still opens a session.
+  @Test func studioVectorReadsAsListed() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("v4.vault")
+    try FileManager.default.copyItem(atPath: "\(Self.directory)/v4-studio.vault", toPath: path)
+    let listing = try String(contentsOfFile: "\(Self.directory)/v4-studio.jsonl", encoding: .utf8)
+    let store = try RecordStore.open(
+      at: path, credential: .passphrase("correct horse battery staple"),
+      options: .init(readOnly: true))
+    #expect(try Vectors.studioListing(of: store) == listing)
+    #expect(listing.contains("\nerased\tclients\t") && listing.contains("\"projectDeleted\":true"))
+    #expect(try store.indexProblems() == [])
+    let owner = try store.authenticate(
+      user: "owner", password: SecretBytes(utf8: "owner password of the vectors"))
+    #expect(owner.role == "owner")
+    let found = try store.read { snapshot throws(VaultError) in
+      try snapshot.search(.clients, "zoe", scope: .organization).records.count
+    }
+    #expect(found == 2)
+  }
+
+  /// FORMAT.md's field tables (section 19.2) are the schemas the engine runs.
+  @Test func formatSpecificationListsTheSchemasAsTheyAre() throws {
+    let specification = try String(
+      contentsOfFile: "\(Self.directory)/../FORMAT.md", encoding: .utf8)
+    #expect(
+      specification.contains(SchemaDocumentation.markdown()),
+      "regenerate with `.build/debug/vault-test-helper schema-doc` into FORMAT.md 19.2")
   }
 }
