@@ -191,7 +191,7 @@ public enum RecordEncoding {
   {
     guard depth <= maximumDepth else { throw reader.corrupt("fields nest too deep") }
     let count = try readCount(&reader, "field count")
-    var fields = [UInt16: FieldValue]()
+    var fields = [UInt16: FieldValue](minimumCapacity: count)
     var previous: UInt64?
     for _ in 0..<count {
       let tag = try readVarint(&reader, "field tag")

@@ -82,7 +82,12 @@ struct SQLiteAPI {
   var exec:
     @convention(c) (
       OpaquePointer?, UnsafePointer<CChar>?,
-      (@convention(c) (UnsafeMutableRawPointer?, Int32, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32)?,
+      (
+        @convention(c) (
+          UnsafeMutableRawPointer?, Int32, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+          UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+        ) -> Int32
+      )?,
       UnsafeMutableRawPointer?, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
     ) -> Int32
   var prepare:
@@ -93,24 +98,29 @@ struct SQLiteAPI {
   var finalize: @convention(c) (OpaquePointer?) -> Int32
   var bindBlob:
     @convention(c) (
-      OpaquePointer?, Int32, UnsafeRawPointer?, Int32, (@convention(c) (UnsafeMutableRawPointer?) -> Void)?
+      OpaquePointer?, Int32, UnsafeRawPointer?, Int32,
+      (@convention(c) (UnsafeMutableRawPointer?) -> Void)?
     ) -> Int32
   var bindText:
     @convention(c) (
-      OpaquePointer?, Int32, UnsafePointer<CChar>?, Int32, (@convention(c) (UnsafeMutableRawPointer?) -> Void)?
+      OpaquePointer?, Int32, UnsafePointer<CChar>?, Int32,
+      (@convention(c) (UnsafeMutableRawPointer?) -> Void)?
     ) -> Int32
+  var bindInt: @convention(c) (OpaquePointer?, Int32, Int64) -> Int32
   var step: @convention(c) (OpaquePointer?) -> Int32
   var reset: @convention(c) (OpaquePointer?) -> Int32
   var columnBytes: @convention(c) (OpaquePointer?, Int32) -> Int32
   var columnText: @convention(c) (OpaquePointer?, Int32) -> UnsafePointer<UInt8>?
+  var columnBlob: @convention(c) (OpaquePointer?, Int32) -> UnsafeRawPointer?
   var errmsg: @convention(c) (OpaquePointer?) -> UnsafePointer<CChar>?
 
   /// The linked libsqlite3.
   static let sqlite = SQLiteAPI(
     open: sqlite3_open, close: sqlite3_close, exec: sqlite3_exec, prepare: sqlite3_prepare_v2,
     finalize: sqlite3_finalize, bindBlob: sqlite3_bind_blob, bindText: sqlite3_bind_text,
-    step: sqlite3_step, reset: sqlite3_reset, columnBytes: sqlite3_column_bytes,
-    columnText: sqlite3_column_text, errmsg: sqlite3_errmsg)
+    bindInt: sqlite3_bind_int64, step: sqlite3_step, reset: sqlite3_reset,
+    columnBytes: sqlite3_column_bytes, columnText: sqlite3_column_text,
+    columnBlob: sqlite3_column_blob, errmsg: sqlite3_errmsg)
 
   /// libsqlcipher, loaded with RTLD_DEEPBIND so that its own calls bind to its own
   /// symbols, not to the linked libsqlite3's.
@@ -128,6 +138,8 @@ struct SQLiteAPI {
       let finalize = symbol("sqlite3_finalize", as: type(of: sqlite.finalize)),
       let bindBlob = symbol("sqlite3_bind_blob", as: type(of: sqlite.bindBlob)),
       let bindText = symbol("sqlite3_bind_text", as: type(of: sqlite.bindText)),
+      let bindInt = symbol("sqlite3_bind_int64", as: type(of: sqlite.bindInt)),
+      let columnBlob = symbol("sqlite3_column_blob", as: type(of: sqlite.columnBlob)),
       let step = symbol("sqlite3_step", as: type(of: sqlite.step)),
       let reset = symbol("sqlite3_reset", as: type(of: sqlite.reset)),
       let columnBytes = symbol("sqlite3_column_bytes", as: type(of: sqlite.columnBytes)),
@@ -136,8 +148,8 @@ struct SQLiteAPI {
     else { return nil }
     return SQLiteAPI(
       open: open, close: close, exec: exec, prepare: prepare, finalize: finalize,
-      bindBlob: bindBlob, bindText: bindText, step: step, reset: reset,
-      columnBytes: columnBytes, columnText: columnText, errmsg: errmsg)
+      bindBlob: bindBlob, bindText: bindText, bindInt: bindInt, step: step, reset: reset,
+      columnBytes: columnBytes, columnText: columnText, columnBlob: columnBlob, errmsg: errmsg)
   }()
 }
 
@@ -175,7 +187,7 @@ class SQLDatabase {
     }
   }
 
-  private func prepare(_ sql: String) throws -> OpaquePointer? {
+  func prepare(_ sql: String) throws -> OpaquePointer? {
     var statement: OpaquePointer?
     guard api.prepare(database, sql, -1, &statement, nil) == SQLITE_OK else {
       throw SQLiteError(description: String(cString: api.errmsg(database)!))
@@ -186,7 +198,9 @@ class SQLDatabase {
   func insert(ids: ArraySlice<[UInt8]>, bodies: ArraySlice<[UInt8]>) throws {
     try execute("BEGIN")
     for (id, body) in zip(ids, bodies) {
-      id.withUnsafeBytes { _ = api.bindBlob(insertStatement, 1, $0.baseAddress, Int32($0.count), nil) }
+      id.withUnsafeBytes {
+        _ = api.bindBlob(insertStatement, 1, $0.baseAddress, Int32($0.count), nil)
+      }
       body.withUnsafeBytes {
         _ = api.bindText(
           insertStatement, 2, $0.baseAddress?.assumingMemoryBound(to: CChar.self), Int32($0.count),
@@ -202,7 +216,9 @@ class SQLDatabase {
 
   func read(id: [UInt8]) throws -> [UInt8]? {
     defer { _ = api.reset(selectStatement) }
-    id.withUnsafeBytes { _ = api.bindBlob(selectStatement, 1, $0.baseAddress, Int32($0.count), nil) }
+    id.withUnsafeBytes {
+      _ = api.bindBlob(selectStatement, 1, $0.baseAddress, Int32($0.count), nil)
+    }
     guard api.step(selectStatement) == SQLITE_ROW else { return nil }
     let count = Int(api.columnBytes(selectStatement, 0))
     guard let text = api.columnText(selectStatement, 0) else { return [] }

@@ -30,6 +30,8 @@ struct RunSettings {
   var reads = 100_000
   /// Records of 4 KiB for the second rotation figure.
   var largeRecords = 10_000
+  /// Bookings stored for W3 (the query lists about 1/8 of them).
+  var bookings = 200_000
   var samples = 5
   var withPeers = true
   var directory = NSTemporaryDirectory() + "vault-bench-\(getpid())"
@@ -48,6 +50,8 @@ enum Workload: String, CaseIterable {
   case inserts = "W1"
   /// Random point reads of the inserted records, opened and decoded.
   case reads = "W2"
+  /// One branch's bookings in a date range, through an index, opened and decoded.
+  case bookings = "W3"
   /// Re-key every record: KEK rotation for the vault, `PRAGMA rekey` for SQLCipher.
   case rotation = "W7"
   /// The same with 4 KiB records: the vault's advantage should grow with record size.
@@ -60,12 +64,15 @@ enum Workload: String, CaseIterable {
   case storeSingleCommits = "W8-store"
 
   /// The engine measured as "the vault".
-  var vaultEngine: any Engine.Type { self == .storeSingleCommits ? StoreEngine.self : VaultEngine.self }
+  var vaultEngine: any Engine.Type {
+    self == .storeSingleCommits ? StoreEngine.self : VaultEngine.self
+  }
 
   var title: String {
     switch self {
     case .inserts: "insert records, 1,000 per durable transaction"
     case .reads: "random point reads by id, opened and decoded"
+    case .bookings: "one branch's bookings in a date range via an index (1/8 of all)"
     case .rotation: "re-key every record (vault: KEK rotation; SQLCipher: PRAGMA rekey)"
     case .largeRotation: "re-key every 4 KiB record"
     case .passphraseChange: "change the passphrase (limit: one Argon2id derivation)"
@@ -78,6 +85,7 @@ enum Workload: String, CaseIterable {
     switch self {
     case .inserts, .rotation, .largeRotation: "records/s"
     case .reads: "reads/s"
+    case .bookings: "rows/s"
     case .passphraseChange: "changes/s"
     case .singleCommits, .storeSingleCommits: "commits/s"
     }
@@ -86,13 +94,27 @@ enum Workload: String, CaseIterable {
   var comparisons: [Comparison] {
     switch self {
     case .inserts:
-      [Comparison(peer: SQLiteEngine.self, target: 1.0), .init(peer: SQLCipherEngine.self, target: 2.0)]
+      [
+        Comparison(peer: SQLiteEngine.self, target: 1.0),
+        .init(peer: SQLCipherEngine.self, target: 2.0),
+      ]
     case .reads:
-      [Comparison(peer: SQLiteEngine.self, target: 1.0), .init(peer: SQLCipherEngine.self, target: nil)]
+      [
+        Comparison(peer: SQLiteEngine.self, target: 1.0),
+        .init(peer: SQLCipherEngine.self, target: nil),
+      ]
+    case .bookings:
+      [
+        Comparison(peer: SQLiteEngine.self, target: 1.0),
+        .init(peer: SQLCipherEngine.self, target: nil),
+      ]
     case .rotation, .largeRotation: [Comparison(peer: SQLCipherEngine.self, target: 5.0)]
     case .passphraseChange: []
     case .singleCommits:
-      [Comparison(peer: SQLiteEngine.self, target: 1.0), .init(peer: SQLCipherEngine.self, target: nil)]
+      [
+        Comparison(peer: SQLiteEngine.self, target: 1.0),
+        .init(peer: SQLCipherEngine.self, target: nil),
+      ]
     case .storeSingleCommits: [Comparison(peer: SQLiteEngine.self, target: 1.0)]
     }
   }
@@ -102,9 +124,10 @@ enum Workload: String, CaseIterable {
   var limitTarget: Double? { self == .passphraseChange ? 0.8 : nil }
 
   /// One sample: operations per second, and the checksum of what was read or written.
-  func sample(_ engine: any Engine.Type, data: Dataset, large: Dataset, settings: RunSettings,
-    label: String) throws -> (Double, ResultChecksum)
-  {
+  func sample(
+    _ engine: any Engine.Type, data: Dataset, large: Dataset, bookings: BookingSet,
+    settings: RunSettings, label: String
+  ) throws -> (Double, ResultChecksum) {
     let path = settings.directory + "/\(label)-\(engine.name).db"
     defer {
       for suffix in ["", "-lock", "-wal", "-shm"] { unlink(path + suffix) }
@@ -132,6 +155,24 @@ enum Workload: String, CaseIterable {
         for index in order { checksum.add(try db.read(id: data.ids[index]) ?? []) }
       }
       return (Double(settings.reads) / seconds, checksum)
+    case .bookings:
+      let db: any BookingEngine =
+        switch engine.name {
+        case VaultEngine.name: try VaultBookings(path: path, set: bookings)
+        case SQLiteEngine.name: try SQLBookings(path: path, api: .sqlite, key: nil)
+        default:
+          try SQLBookings(
+            path: path,
+            api: try SQLiteAPI.sqlcipher ?? { throw SQLiteError(description: "no SQLCipher") }(),
+            key: "benchmark passphrase")
+        }
+      for start in stride(from: 0, to: bookings.bookings.count, by: 10_000) {
+        try db.insert(
+          bookings.bookings[start..<min(start + 10_000, bookings.bookings.count)], of: bookings)
+      }
+      var rows = 0
+      let seconds = try measure { rows = try db.listQuery(of: bookings, checksum: &checksum) }
+      return (Double(rows) / seconds, checksum)
     case .rotation, .largeRotation:
       let set = self == .rotation ? data : large
       let count = self == .rotation ? settings.records : settings.largeRecords

@@ -18,6 +18,7 @@ while let argument = arguments.first {
     settings.reads = 2_000
     settings.singleCommits = 50
     settings.largeRecords = 200
+    settings.bookings = 4_000
     settings.samples = 1
     settings.withPeers = false
   case "--json": json = true
@@ -37,6 +38,7 @@ defer { try? FileManager.default.removeItem(atPath: settings.directory) }
 
 let data = Dataset(count: max(settings.records, settings.singleCommits), seed: 2026)
 let large = Dataset(count: settings.largeRecords, seed: 2027, bodyBytes: 4096)
+let bookings = BookingSet(count: settings.bookings, seed: 2028)
 
 struct Result {
   var workload: Workload
@@ -51,7 +53,8 @@ for workload in Workload.allCases where only?.contains(workload.rawValue) ?? tru
   var vault = Figures()
   var peerFigures = peers.map { _ in Figures() }
   func run(_ engine: any Engine.Type, _ label: String) throws -> (Double, ResultChecksum) {
-    try workload.sample(engine, data: data, large: large, settings: settings, label: label)
+    try workload.sample(
+      engine, data: data, large: large, bookings: bookings, settings: settings, label: label)
   }
   // Warm-up: one unmeasured sample of each (page cache, allocator, file system).
   _ = try run(workload.vaultEngine, "warm")
@@ -78,10 +81,12 @@ for workload in Workload.allCases where only?.contains(workload.rawValue) ?? tru
   results.append(result)
   if !json {
     var text = "\(workload.rawValue)  \(workload.title)\n"
-    text += "    vault      \(format(vault.median)) \(workload.unit) (spread \(Int(vault.spread * 100))%)\n"
+    text +=
+      "    vault      \(format(vault.median)) \(workload.unit) (spread \(Int(vault.spread * 100))%)\n"
     for peer in result.peers {
       let ratio = vault.median / peer.figures.median
-      text += "    \(peer.name.padding(toLength: 10, withPad: " ", startingAt: 0)) "
+      text +=
+        "    \(peer.name.padding(toLength: 10, withPad: " ", startingAt: 0)) "
         + "\(format(peer.figures.median)) \(workload.unit) (spread \(Int(peer.figures.spread * 100))%)"
         + "  ratio \(String(format: "%.2f", ratio))"
         + (peer.target.map { " (target ≥ \($0)) " + (ratio >= $0 ? "met" : "NOT met") } ?? "")
@@ -89,7 +94,8 @@ for workload in Workload.allCases where only?.contains(workload.rawValue) ?? tru
     }
     if let limit, let target = workload.limitTarget {
       let ratio = vault.median / limit
-      text += "    limit      \(format(limit)) \(workload.unit)  ratio \(String(format: "%.2f", ratio))"
+      text +=
+        "    limit      \(format(limit)) \(workload.unit)  ratio \(String(format: "%.2f", ratio))"
         + " (target ≥ \(target)) \(ratio >= target ? "met" : "NOT met")\n"
     }
     print(text)
@@ -130,7 +136,9 @@ if json {
     if let limit = result.limit, let target = result.workload.limitTarget {
       let ratio = result.vault.median / limit
       entry["limit"] = ["median": limit]
-      comparisons.append(["peer": "limit", "ratio": ratio, "target": target, "met": ratio >= target])
+      comparisons.append([
+        "peer": "limit", "ratio": ratio, "target": target, "met": ratio >= target,
+      ])
       met = met && ratio >= target
     }
     if let first = comparisons.first(where: { $0["target"] != nil }) {

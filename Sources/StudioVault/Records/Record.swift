@@ -153,7 +153,10 @@ public struct Record: Sendable, Equatable {
     }
     if version < schema.version { try schema.migrate(version, &stored) }
     var record = Record(collection, id: id)
-    for (tag, value) in stored.fields {
+    // The engine's tags move out; the schema's fields stay in the decoded map as they
+    // are (rebuilding it would cost as much as decoding did).
+    for tag in stored.fields.keys where tag < MetaTag.firstSchemaTag {
+      guard let value = stored.fields.removeValue(forKey: tag) else { continue }
       switch tag {
       case MetaTag.version:
         guard case .integer(let number) = value else { throw corruptMeta(collection, "version") }
@@ -163,10 +166,10 @@ public struct Record: Sendable, Equatable {
       case MetaTag.deletedAt: record.deletedAt = try timestamp(value, collection, "deletedAt")
       case MetaTag.branch: record.branch = try recordID(value, collection, "branch")
       case MetaTag.createdBy: record.createdBy = try recordID(value, collection, "createdBy")
-      case ..<MetaTag.firstSchemaTag: break  // a meta field of a later engine: ignored
-      default: record.fields[tag] = value
+      default: break  // a meta field of a later engine: ignored
       }
     }
+    record.fields = stored
     return record
   }
 
