@@ -373,4 +373,105 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
       at: path, credential: .passphrase(cliPassphrase), options: .init(readOnly: true))
     #expect(try !store.isScrubPending)
   }
+
+  /// The record commands as a script drives them: import (from a file and standard
+  /// input is not testable in-process, so a file), list, search, get, export and
+  /// re-import, settings, project completion under billing enforcement, deletion.
+  @Test func recordCommandsWorkTogether() throws {
+    let dir = TemporaryDirectory()
+    let (path, clients) = try initWithClients(dir, count: 3)
+    #expect(vault("branch", "add", path, "--user", "owner", "main").status == 65)  // taken
+    #expect(vault("branch", "add", path, "--user", "owner", "Harbor").status == 0)
+    func write(_ name: String, _ lines: [String]) throws -> String {
+      let file = dir.file(name)
+      try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: file))
+      return file
+    }
+    let projectFile = try write(
+      "p.jsonl",
+      [
+        #"{"title": "Wedding", "client": "\#(clients[0])", "sessions": [{"start": "2027-06-13T15:30:00-04:00"}]}"#
+      ])
+    let imported = vault(
+      "import", path, "--user", "owner", "--collection", "projects", "--branch", "Main",
+      projectFile, "--json")
+    #expect(imported.status == 0, "\(imported.errors)")
+    let project = try #require(
+      (try JSONSerialization.jsonObject(with: Data(imported.output.utf8)) as? [String])?.first)
+    let invoiceFile = try write(
+      "i.jsonl",
+      [
+        #"{"project": "\#(project)", "lineItems": [{"description": "Gold", "amount": {"amount": 1000}}]}"#
+      ])
+    #expect(
+      vault("import", path, "--user", "owner", "--collection", "invoices", invoiceFile).status == 0)
+
+    // A bad line: exit 65, line and field named, nothing written.
+    let bad = try write(
+      "bad.jsonl",
+      [#"{"displayName": "Ok", "branch": "Main"}"#, #"{"displayName": 5, "branch": "Main"}"#])
+    let refused = vault("import", path, "--user", "owner", "--collection", "clients", bad)
+    #expect(refused.status == 65)
+    #expect(refused.errors.contains("line 2: displayName: expected a string, got a number"))
+    #expect(vault("import", path, "--user", "owner", "--collection", "kittens", bad).status == 64)
+    #expect(
+      vault("import", path, "--user", "owner", "--collection", "clients", dir.file("none")).status
+        == 66)
+
+    let listed = vault("list", path, "--user", "owner", "--collection", "clients", "--json")
+    #expect(listed.status == 0 && listed.output.split(separator: "\n").count == 3)
+    let found = vault(
+      "list", path, "--user", "owner", "--collection", "clients", "--search", "client")
+    #expect(found.output.split(separator: "\n").count == 3)
+    #expect(
+      vault("list", path, "--user", "owner", "--collection", "clients", "--search", "cl").status
+        == 64)
+    let june = vault(
+      "list", path, "--user", "owner", "--collection", "projects", "--from", "2027-06-01", "--to",
+      "2027-06-30")
+    #expect(june.output.contains(project) && june.output.contains("Wedding"))
+    let got = vault(
+      "get", path, "--user", "owner", "--collection", "clients", clients[1].description, "--json")
+    #expect(got.status == 0)
+    #expect(try parseJSON(got.output)["displayName"] as? String == "Client 1")
+    #expect(
+      vault(
+        "get", path, "--user", "owner", "--collection", "clients", RecordID.random().description
+      ).status == 65)
+
+    // Export, then import into a fresh vault: the same clients come back.
+    let export = dir.file("clients.export")
+    #expect(
+      vault("export", path, "--user", "owner", "--collection", "clients", "--out", export).status
+        == 0)
+    let copy = dir.file("copy.vault")
+    #expect(vault("init", copy, "--owner", "owner", "--kdf", "interactive").status == 0)
+    #expect(vault("branch", "add", copy, "--user", "owner", "Main").status == 0)
+    var lines = try String(contentsOfFile: export, encoding: .utf8)
+    let mainID = try #require((try parseJSON(got.output))["branch"] as? String)
+    lines = lines.replacingOccurrences(of: mainID, with: "Main")
+    let reimport = try write("re.jsonl", [lines])
+    #expect(
+      vault("import", copy, "--user", "owner", "--collection", "clients", reimport).status == 0)
+    let copied = vault(
+      "get", copy, "--user", "owner", "--collection", "clients", clients[1].description, "--json")
+    #expect(try parseJSON(copied.output)["displayName"] as? String == "Client 1")
+
+    // Settings, and billing enforcement on completion.
+    let shown = try parseJSON(vault("settings", "show", path, "--user", "owner", "--json").output)
+    #expect(shown["currency"] as? String == "USD" && shown["billingEnforcement"] as? Bool == true)
+    #expect(vault("settings", "set", path, "--user", "owner", "nonsense=1").status == 64)
+    #expect(vault("settings", "set", path, "--user", "owner", "stepUpMinutes=99").status == 65)
+    let blocked = vault("project", "complete", path, "--user", "owner", project)
+    #expect(blocked.status == 77 && blocked.errors.contains("unpaid invoice"))
+    #expect(
+      vault("settings", "set", path, "--user", "owner", "billingEnforcement=false").status == 0)
+    #expect(vault("project", "complete", path, "--user", "owner", project).status == 0)
+    let deleted = vault("project", "delete", path, "--user", "owner", project, "--json")
+    #expect(deleted.status == 0, "\(deleted.errors)")
+    let report = try parseJSON(deleted.output)
+    #expect((report["retained"] as? [String: Int])?["invoices"] == 1)
+    #expect(vault("project", "delete", path, "--user", "owner", project).status == 65)
+    #expect(vault(environment: [:], "check", path).status == 0)
+  }
 }
