@@ -278,4 +278,82 @@ func bookedProject(_ store: RecordStore, owner: RecordID, contact: String = "Mia
     }
     #expect(newer?.code == .unsupportedVersion)
   }
+
+  /// What a reviewer found: a `paid` status or a correction elsewhere settles nothing,
+  /// amounts are never negative, organization records need an organization-wide
+  /// scope, and imports take CRLF lines and renumber taken ids consistently.
+  @Test func debtsCannotBeClearedWithoutPayment() throws {
+    let dir = TemporaryDirectory()
+    let (store, owner, downtown, _) = try studioStore(dir)
+    let booked = try bookedProject(store, owner: owner)
+    let other = try bookedProject(store, owner: owner)
+    func complete(_ project: RecordID) throws(VaultError) {
+      try store.write(actor: owner) { tx throws(VaultError) in
+        _ = try tx.completeProject(project, scope: .organization)
+      }
+    }
+    // A second invoice claiming "paid" does not pay the first.
+    _ = try store.importLines(
+      [
+        #"{"project": "\#(booked.project)", "lineItems": [{"description": "x", "amount": {"amount": 1}}], "status": "paid"}"#
+      ],
+      into: .invoices, actor: owner)
+    #expect(throws: VaultError.self) { try complete(booked.project) }
+    // A correction must stay on its own project.
+    let elsewhere = #expect(throws: VaultError.self) {
+      _ = try store.importLines(
+        [
+          #"{"project": "\#(other.project)", "lineItems": [{"description": "x", "amount": {"amount": 0}}], "status": "void", "corrects": "\#(booked.invoice)"}"#
+        ],
+        into: .invoices, actor: owner)
+    }
+    #expect(elsewhere?.message.contains("corrects a record of another project") == true)
+    for line in [
+      #"{"project": "\#(booked.project)", "lineItems": [{"description": "x", "amount": {"amount": -500}}]}"#,
+      #"{"project": "\#(booked.project)", "lineItems": []}"#,
+      #"{"project": "\#(booked.project)", "lineItems": [{"description": "x", "amount": {"amount": 5}}], "discounts": [{"amount": {"amount": 6}, "reason": "r"}]}"#,
+      #"{"project": "\#(booked.project)", "lineItems": [{"description": "x", "amount": {"amount": 5}}, {"description": "y", "amount": {"amount": 5, "currency": "EUR"}}]}"#,
+    ] {
+      #expect(throws: VaultError.self, "\(line)") {
+        _ = try store.importLines([line], into: .invoices, actor: owner)
+      }
+    }
+    #expect(throws: VaultError.self) {
+      _ = try store.importLines(
+        [#"{"invoice": "\#(booked.invoice)", "amount": {"amount": -240000}}"#], into: .payments,
+        actor: owner)
+    }
+    // A branch-scoped writer cannot create branches or organization users, or change
+    // the settings.
+    for (collection, line) in [
+      (RecordCollection.branches, #"{"name": "Rogue"}"#),
+      (.users, #"{"name": "boss", "role": "owner"}"#),
+    ] {
+      let denied = #expect(throws: VaultError.self) {
+        _ = try store.importLines([line], into: collection, actor: owner, scope: .branch(downtown))
+      }
+      #expect(denied?.code == .policyViolation)
+    }
+    #expect(throws: VaultError.self) {
+      try store.write(actor: owner) { tx throws(VaultError) in
+        var settings = try tx.settings()
+        settings["billingEnforcement"] = .bool(false)
+        try tx.update(settings, scope: .branch(downtown))
+      }
+    }
+    // CRLF lines, and a batch whose ids are taken: renumbered, references followed.
+    let invoices = try store.all(.invoices)
+    let first = try #require(invoices.first { $0.id == booked.invoice })
+    var correction = first
+    correction["corrects"] = .bytes(booked.invoice.bytes)
+    correction["status"] = .string("void")
+    let lines = [correction.json.encoded, first.json.encoded].joined(separator: "\r\n")
+    let copies = try store.write(actor: owner) { tx throws(VaultError) in
+      try tx.importJSONLines(lines, into: .invoices, branch: nil, scope: .organization)
+    }
+    #expect(copies.count == 2 && !copies.contains(booked.invoice))
+    let copiedCorrection = try #require(try store.fetch(.invoices, copies[0]))
+    #expect(copiedCorrection.reference("corrects") == copies[1])
+    #expect(try store.indexProblems() == [])
+  }
 }

@@ -21,52 +21,71 @@ extension RecordTransaction {
     }
     // First every line is decoded (errors name the line) ...
     var pending = [(line: Int, record: Record)]()
+    var renamed = [RecordID: RecordID]()
     var lineNumber = 0
-    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+    // Split at LF bytes (a CRLF is one Character to Swift, so not at "\n").
+    for bytes in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false) {
       lineNumber += 1
+      let line = String(decoding: bytes.last == 0x0D ? bytes.dropLast() : bytes, as: UTF8.self)
       guard line.contains(where: { !$0.isWhitespace }) else { continue }
       do throws(VaultError) {
-        var record = try RecordJSON.decode(
-          JSON.parse(String(line)), as: collection, context: context)
+        var record = try RecordJSON.decode(JSON.parse(line), as: collection, context: context)
         if record.branch == nil, case .required = collection.schema.branchSource {
           record.branch = branch
         }
-        if let id = record.id, try source.body(collection, id.bytes) != nil { record.id = nil }
+        if let id = record.id, try source.body(collection, id.bytes) != nil {
+          // Taken: a new id, and the batch's references to it follow.
+          let fresh = RecordID.random()
+          renamed[id] = fresh
+          record.id = fresh
+        }
         pending.append((lineNumber, record))
       } catch {
         throw Self.atLine(lineNumber, error)
       }
     }
-    // ... then stored, a record after those of the batch it refers to (a correction
-    // after what it corrects), whatever the order of the lines.
-    let batchIDs = Set(pending.compactMap { $0.record.id })
+    // ... then stored, a record after the records of the batch it refers to (a
+    // correction after what it corrects), whatever the order of the lines.
     let sameCollection = collection.schema.fields.filter {
       if case .reference(collection) = $0.type { true } else { false }
     }.map(\.tag)
-    var stored = Set<RecordID>()
-    var ids = [RecordID?](repeating: nil, count: pending.count)
-    func store(_ index: Int) throws(VaultError) {
-      do throws(VaultError) {
-        let id = try insert(pending[index].record, scope: scope).id
-        ids[index] = id
-        if let id { stored.insert(id) }
-      } catch {
-        throw Self.atLine(pending[index].line, error)
+    var position = [RecordID: Int]()
+    for (index, item) in pending.enumerated() {
+      for tag in sameCollection {
+        if case .bytes(let bytes)? = item.record.fields[tag], let old = try? RecordID(bytes: bytes),
+          let fresh = renamed[old]
+        {
+          pending[index].record.fields[tag] = .bytes(fresh.bytes)
+        }
       }
+      if let id = pending[index].record.id { position[id] = index }
     }
-    while let firstLeft = ids.firstIndex(of: nil) {
-      var progressed = false
-      for index in firstLeft..<pending.count where ids[index] == nil {
-        let waitsFor = sameCollection.compactMap { tag -> RecordID? in
-          guard case .bytes(let bytes)? = pending[index].record.fields[tag] else { return nil }
-          return try? RecordID(bytes: bytes)
-        }.filter { batchIDs.contains($0) && !stored.contains($0) }
-        guard waitsFor.isEmpty else { continue }
-        try store(index)
-        progressed = true
+    // Depth-first over "refers to" (each record refers to few): linear in the batch.
+    var state = [UInt8](repeating: 0, count: pending.count)  // 0 new, 1 visiting, 2 stored
+    var ids = [RecordID?](repeating: nil, count: pending.count)
+    for first in pending.indices where state[first] == 0 {
+      var stack = [first]
+      while let index = stack.last {
+        if state[index] == 0 {
+          state[index] = 1
+          for tag in sameCollection {
+            guard case .bytes(let bytes)? = pending[index].record.fields[tag],
+              let target = try? RecordID(bytes: bytes), let next = position[target],
+              state[next] == 0
+            else { continue }
+            stack.append(next)  // a cycle meets a visiting record and is not followed
+          }
+          continue
+        }
+        stack.removeLast()
+        guard state[index] == 1 else { continue }
+        state[index] = 2
+        do throws(VaultError) {
+          ids[index] = try insert(pending[index].record, scope: scope).id
+        } catch {
+          throw Self.atLine(pending[index].line, error)
+        }
       }
-      // A cycle: the first record left goes anyway, and fails naming its line.
-      if !progressed { try store(firstLeft) }
     }
     return ids.compactMap { $0 }
   }

@@ -13,7 +13,7 @@ enum RecordJSON {
 
   /// Members every record may carry on input besides its schema's fields.
   static let commonOutputOnly: Set<String> = [
-    "version", "createdAt", "updatedAt", "projectDeleted",
+    "version", "createdAt", "updatedAt", "projectDeleted", "deletedAt",
   ]
 
   /// The record one JSON object describes. Output-only fields are accepted and
@@ -35,9 +35,10 @@ enum RecordJSON {
         guard case .string(let text) = value else {
           throw RecordValidation.failure("id", "expected a string, got \(value.kindName)")
         }
-        do { record.id = try RecordID(text) } catch {
-          throw RecordValidation.failure("id", error.message)
+        guard let id = try? RecordID(text) else {
+          throw RecordValidation.failure("id", "not a record id (a UUID)")
         }
+        record.id = id
       case "branch":
         if case .null = value { continue }
         guard case .none = schema.branchSource else {
@@ -166,7 +167,7 @@ enum RecordJSON {
     }
     if let id = try? RecordID(text) { return id }
     guard target == .branches || target == .users else {
-      throw RecordValidation.failure(path, "\"\(text)\" is not a record id (a UUID)")
+      throw RecordValidation.failure(path, "not a record id (a UUID)")
     }
     do { return try context.resolveName(target, text) } catch {
       throw RecordValidation.failure(path, error.message)

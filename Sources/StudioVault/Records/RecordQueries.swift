@@ -126,7 +126,9 @@ extension RecordSource {
     var record = record
     guard let id = record.id else { return record }
     if record.collection == .clients {
-      record["lifetimeValue"] = try lifetimeValue(ofClient: id).map {
+      // An amount too large to sum leaves the value out rather than failing the read.
+      let value = try? lifetimeValue(ofClient: id)
+      record["lifetimeValue"] = value.flatMap { $0 }.map {
         .money(minorUnits: $0.minorUnits, currency: $0.currency.code)
       }
     }

@@ -170,7 +170,11 @@ import VaultStorage
   static let wrongPassword = VaultError(.wrongPassword, "unknown user or wrong password")
 
   static func requirePassword(_ password: SecretBytes) throws(VaultError) {
-    guard password.count >= minimumPasswordLength else {
+    // Characters, not bytes: UTF-8 continuation bytes (10xxxxxx) start none.
+    let characters = password.withUnsafeBytes { bytes in
+      bytes.reduce(0) { count, byte in byte & 0xC0 == 0x80 ? count : count + 1 }
+    }
+    guard characters >= minimumPasswordLength else {
       throw VaultError(
         .invalidArgument,
         "a password needs at least \(minimumPasswordLength) characters (without a second factor)")

@@ -76,10 +76,16 @@ import VaultStorage
     if try source.body(record.collection, id.bytes) != nil {
       throw VaultError(.duplicateRecord, "a record of \(record.collection) with id \(id) exists")
     }
+    guard id != settingsID || record.collection == .settings else {
+      throw RecordValidation.failure("id", "this id is reserved")
+    }
     record.branch = try resolveBranch(of: record, scope: scope)
+    try requireScope(scope, for: record)
     try checkReferences(of: record, scope: scope)
     try RecordValidation.validate(record)
     try checkUsersRoleAndBranch(record)
+    // An invoice must have a total: one currency, discounts within its line items.
+    if record.collection == .invoices { _ = try Self.total(of: record) }
     try checkDelivery(record, previous: nil)
     record.version = 1
     record.createdAt = now
@@ -112,6 +118,7 @@ import VaultStorage
     guard old.deletedAt == nil else {
       throw VaultError(.policyViolation, "project \(id) was deleted; it can no longer change")
     }
+    try requireScope(scope, for: old)
     if let branch = record.branch, branch != old.branch {
       throw RecordValidation.failure("branch", "a record cannot move to another branch")
     }
@@ -130,7 +137,7 @@ import VaultStorage
     return updated
   }
 
-  /// Removes a record whose collection allows it (contracts, engagements, media): its
+  /// Removes a record whose collection allows it (engagements, media): its
   /// key is destroyed with it. Clients are erased (``RecordStore/eraseClient(_:scope:actor:)``),
   /// projects deleted (``deleteProject(_:scope:)``), financial records never go.
   ///
@@ -140,7 +147,7 @@ import VaultStorage
     throws(VaultError) -> Bool
   {
     switch collection {
-    case .contracts, .engagements, .media: break
+    case .engagements, .media: break
     case .clients:
       throw VaultError(.policyViolation, "clients are not removed but erased (vault erase-client)")
     case .projects:
@@ -253,7 +260,6 @@ import VaultStorage
     case .optional:
       break
     case .required:
-      if branch == nil, case .branch(let own) = scope { branch = own }
       guard branch != nil else {
         throw RecordValidation.failure("branch", "required, but missing")
       }
@@ -301,6 +307,17 @@ import VaultStorage
       if referenced.deletedAt != nil, target == .projects {
         throw RecordValidation.failure(spec.name, "the project was deleted")
       }
+      if try source.indexValue(target, RecordIndexes.deletedProjectKey(id)) != nil {
+        throw RecordValidation.failure(spec.name, "belongs to a deleted project")
+      }
+      // A correction replaces a record of the same invoice or project, nothing else.
+      if spec.name == "corrects" {
+        for parent in ["project", "invoice"] where record.schema.field(parent) != nil {
+          guard referenced.reference(parent) == record.reference(parent) else {
+            throw RecordValidation.failure(spec.name, "corrects a record of another \(parent)")
+          }
+        }
+      }
     }
   }
 
@@ -312,6 +329,15 @@ import VaultStorage
     } catch  where error.code == .erased {
       throw RecordValidation.failure(field, "the \(collection.singular) was erased")
     }
+  }
+
+  /// Records of no branch (branches, the settings, owners, hq and vendors) are the
+  /// organization's: only an organization-wide scope creates or changes them.
+  private func requireScope(_ scope: Scope, for record: Record) throws(VaultError) {
+    guard record.branch == nil, scope != .organization else { return }
+    throw VaultError(
+      .policyViolation,
+      "only an organization-wide user may change \(record.collection) records of no branch")
   }
 
   /// Branch managers and staff belong to a branch; owners, hq and vendors to none.

@@ -58,8 +58,11 @@ enum RecordValidation {
     case .bool:
       guard case .bool = value else { throw mismatch("true or false") }
     case .money:
-      guard case .money(_, let code) = value else { throw mismatch("money") }
+      guard case .money(let units, let code) = value else { throw mismatch("money") }
       do { _ = try Currency(code) } catch { throw failure(path, error.message) }
+      // Refunds, discounts and corrections are records of their own: no amount is
+      // negative (a negative line item would settle an invoice with no payment).
+      guard units >= 0 else { throw failure(path, "an amount must not be negative") }
     case .time:
       guard case .time(let milliseconds, let offset) = value else { throw mismatch("a time") }
       guard CivilTime.formatTime(milliseconds: milliseconds, offsetMinutes: offset) != nil else {
@@ -75,8 +78,9 @@ enum RecordValidation {
       guard case .bytes(let bytes) = value, bytes.count == 16 else { throw mismatch("a record id") }
     case .choice(let names):
       guard case .string(let name) = value else { throw mismatch("a string") }
+      // The value is not echoed: it could be anything a user typed (a card number).
       guard names.contains(name) else {
-        throw failure(path, "\"\(name)\" is not one of \(names.joined(separator: ", "))")
+        throw failure(path, "not one of \(names.joined(separator: ", "))")
       }
     case .list(let itemType, let maxCount):
       guard case .list(let items) = value else { throw mismatch("a list") }

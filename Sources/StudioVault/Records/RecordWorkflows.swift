@@ -56,10 +56,9 @@ extension RecordTransaction {
     default:
       return false
     }
+    guard try source.settings().bool("billingEnforcement") ?? true else { return false }
     let unpaid = try unpaidInvoices(of: project)
-    guard !unpaid.isEmpty, try source.settings().bool("billingEnforcement") ?? true else {
-      return false
-    }
+    guard !unpaid.isEmpty else { return false }
     if let branch = record.branch, let stored = try source.load(.branches, branch.bytes),
       case .object(let override)? = stored["billingOverride"], case .date(let until)? = override[2],
       until >= now.day.daysSince1970
@@ -72,14 +71,14 @@ extension RecordTransaction {
         + " delivery waits for payment (billing enforcement is on for its branch)")
   }
 
-  /// Invoices of `project` still owed: neither paid nor void nor replaced by a
-  /// correction, and not covered by payments less executed refunds.
+  /// Invoices of `project` still owed: not void, not replaced by a correction (of the
+  /// same project), and not covered by payments less executed refunds. Whether an
+  /// invoice is paid comes from its payments only: a `paid` status settles nothing.
   func unpaidInvoices(of project: RecordID) throws(VaultError) -> [RecordID] {
     var unpaid = [RecordID]()
     for invoiceID in try source.referencing(.invoices, field: "project", project) {
       guard let invoice = try source.load(.invoices, invoiceID.bytes) else { continue }
-      let status = invoice.text("status") ?? "draft"
-      guard status != "paid", status != "void",
+      guard invoice.text("status") != "void",
         try source.referencing(.invoices, field: "corrects", invoiceID).isEmpty
       else { continue }
       let total = try Self.total(of: invoice)
@@ -118,10 +117,18 @@ extension RecordTransaction {
     }
     let lines = amounts("lineItems", 2)
     guard let currency = lines.first?.currency else {
-      throw VaultError(.invalidRecord, "an invoice without line items")
+      throw RecordValidation.failure("lineItems", "an invoice needs at least one line item")
     }
-    let discounts = try Money.sum(amounts("discounts", 1), in: currency)
-    return try Money.sum(lines, in: currency).subtracting(discounts)
+    do throws(VaultError) {
+      let discounts = try Money.sum(amounts("discounts", 1), in: currency)
+      let total = try Money.sum(lines, in: currency).subtracting(discounts)
+      guard total.minorUnits >= 0 else {
+        throw VaultError(.invalidRecord, "the discounts exceed the line items")
+      }
+      return total
+    } catch {
+      throw RecordValidation.failure("lineItems", error.message)
+    }
   }
 
   // MARK: Project completion and deletion

@@ -191,7 +191,7 @@ enum ImportCommand: Command {
     if arguments.positionals.count == 2, arguments.positionals[1] != "-" {
       text = try readTextFile(arguments.positionals[1])
     } else {
-      text = readStandardInput()
+      text = try readStandardInput()
     }
     let (store, user) = try UserLogin.open(path, arguments, console: console)
     let ids = try store.write(actor: user.user) { tx throws(VaultError) in
@@ -383,6 +383,8 @@ enum ExportCommand: Command {
     let path = try arguments.require("PATH")[0]
     let collection = try RecordCollection(named: try requiredOption("collection", arguments))
     let (store, user) = try UserLogin.open(path, arguments, console: console, readOnly: true)
+    // Bulk export is high-risk (../shared/spec/access.md): never staff or vendors.
+    try UserLogin.require(user, roles: ["owner", "hq", "branchManager"], to: "export records")
     var text = ""
     try store.read { snapshot throws(VaultError) in
       var cursor: String?
@@ -487,7 +489,7 @@ func readTextFile(_ path: String) throws -> String {
 }
 
 /// Everything on standard input.
-func readStandardInput() -> String { (try? readAll(0, what: "standard input")) ?? "" }
+func readStandardInput() throws -> String { try readAll(0, what: "standard input") }
 
 private func readAll(_ descriptor: Int32, what: String) throws -> String {
   var bytes = [UInt8]()
