@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
 
-// vault-bench [--quick] [--json] [--samples N] [--records N] [--only W1,W8]
+// vault-bench [--quick] [--json] [--samples N] [--records N] [--bookings N] [--only W1,W8]
 //
 // Runs each workload for StudioVault and its peers (SQLite, SQLCipher), alternating
 // engines sample by sample after a warm-up, and prints medians, spreads and the
@@ -24,11 +24,12 @@ while let argument = arguments.first {
   case "--json": json = true
   case "--samples": settings.samples = Int(arguments.removeFirst()) ?? settings.samples
   case "--records": settings.records = Int(arguments.removeFirst()) ?? settings.records
+  case "--bookings": settings.bookings = Int(arguments.removeFirst()) ?? settings.bookings
   case "--only": only = Set(arguments.removeFirst().split(separator: ",").map(String.init))
   default:
     FileHandle.standardError.write(
-      "usage: vault-bench [--quick] [--json] [--samples N] [--records N] [--only W1,W8]\n"
-        .data(using: .utf8)!)
+      ("usage: vault-bench [--quick] [--json] [--samples N] [--records N] [--bookings N]"
+        + " [--only W1,W8]\n").data(using: .utf8)!)
     exit(64)
   }
 }
