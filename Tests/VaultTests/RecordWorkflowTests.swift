@@ -167,7 +167,7 @@ func bookedProject(_ store: RecordStore, owner: RecordID, contact: String = "Mia
   /// are nowhere in the file, even for the key holder.
   @Test func clientErasureShredsPersonalDataAndKeepsFinancialRecords() throws {
     let dir = TemporaryDirectory()
-    let (store, owner, downtown, _) = try studioStore(dir)
+    let (store, owner, downtown, harbor) = try studioStore(dir)
     let booked = try bookedProject(store, owner: owner, contact: "Mia Secretname")
     let oldKeys = try store.sealed.read { snapshot throws(VaultError) in
       [
@@ -183,6 +183,11 @@ func bookedProject(_ store: RecordStore, owner: RecordID, contact: String = "Mia
         _ = try snapshot.get(.clients, booked.client, scope: .organization)
       }
       #expect(erased?.code == .erased)
+      #expect(throws: VaultError.self) {
+        _ = try snapshot.get(.clients, booked.client, scope: .branch(downtown))
+      }
+      // Another branch is not even told the client existed.
+      #expect(try snapshot.get(.clients, booked.client, scope: .branch(harbor)) == nil)
       let project = try snapshot.get(.projects, booked.project, scope: .organization)
       #expect(project?["onSiteContact"] == nil && project?.text("title") == "Wedding")
       #expect(project?.reference("client") == booked.client)

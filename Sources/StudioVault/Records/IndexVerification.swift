@@ -37,9 +37,9 @@ extension RecordStore {
               problems.append("\(collection): a unique name maps to the wrong record")
             }
             names[key] = nil
-          case .deletedProject?:
+          case .deletedProject?, .erased?:
             if !records.contains(Array(key.dropFirst())) {
-              problems.append("\(collection): a deleted-project mark of a missing record")
+              problems.append("\(collection): a mark of a missing record")
             }
           default:
             found.insert(key)

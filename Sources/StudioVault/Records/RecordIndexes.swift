@@ -18,6 +18,8 @@ struct RecordIndexes {
     /// A retained financial record (or engagement) of a deleted project, mapped to
     /// the deletion time.
     case deletedProject = 7
+    /// An erased record (its key destroyed), mapped to the branch it belonged to.
+    case erased = 8
   }
 
   /// Stored search prefixes stop at this many characters; longer query words are
@@ -122,6 +124,8 @@ struct RecordIndexes {
   }
 
   static func deletedProjectKey(_ id: [UInt8]) -> [UInt8] { [Kind.deletedProject.rawValue] + id }
+
+  static func erasedKey(_ id: [UInt8]) -> [UInt8] { [Kind.erased.rawValue] + id }
 
   /// A time as an index value: i64 milliseconds, then i16 offset minutes (both
   /// little-endian, like every number in the format).

@@ -88,7 +88,20 @@ extension RecordSource {
   func get(_ collection: RecordCollection, _ id: RecordID, scope: Scope) throws(VaultError)
     -> Record?
   {
-    guard let record = try load(collection, id.bytes), scope.contains(record) else { return nil }
+    let loaded: Record?
+    do throws(VaultError) {
+      loaded = try load(collection, id.bytes)
+    } catch  where error.code == .erased {
+      // Erased: only a caller whose scope held the record learns that it was.
+      if case .branch(let branch) = scope,
+        let owner = try indexValue(collection, RecordIndexes.erasedKey(id.bytes)),
+        owner != branch.bytes
+      {
+        return nil
+      }
+      throw error
+    }
+    guard let record = loaded, scope.contains(record) else { return nil }
     return try decorated(record)
   }
 

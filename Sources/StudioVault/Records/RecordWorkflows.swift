@@ -246,6 +246,10 @@ extension RecordStore {
       let entries = try source.indexes.entries(of: client)
       let tree = try source.indexTree(.clients)
       for key in entries.keys { try tree.removeValue(forKey: key) }
+      // The branch stays known (a clear id, no personal data), so that only that
+      // branch's readers are told the client was erased.
+      try tree.insert(
+        client.branch?.bytes ?? RecordIndexes.noBranch, forKey: RecordIndexes.erasedKey(id.bytes))
       try tx.destroyKey(of: id.bytes, in: RecordCollection.clients.rawValue)
     }
     return report
