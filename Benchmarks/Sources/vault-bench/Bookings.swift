@@ -204,3 +204,57 @@ final class SQLBookings: BookingEngine {
     return rows
   }
 }
+
+/// W1 and W2 through the records layer: typed ``Client`` records, validated, indexed
+/// (branch and blinded search tokens of name, email and phone) and sealed; read back
+/// by id, opened and decoded into the struct.
+final class VaultClients {
+  let store: RecordStore
+  let owner: RecordID
+  let branches: [RecordID]
+
+  init(path: String) throws {
+    store = try RecordStore.create(
+      at: path, credential: .rawKey(SymmetricKey.random()),
+      organization: .init(
+        ownerName: "owner", ownerPassword: SecretBytes(utf8: "benchmark owner password"),
+        currency: try Currency("USD"), passwordHashing: .interactive),
+      options: .init(cacheBytes: 64 << 20))
+    owner = try store.authenticate(
+      user: "owner", password: SecretBytes(utf8: "benchmark owner password")
+    ).user
+    let branches = (0..<8).map { index in Branch(name: "Branch \(index)") }
+    self.branches = try store.write(actor: owner) { tx throws(VaultError) in
+      try branches.map { (branch) throws(VaultError) in
+        try tx.insert(branch, scope: .organization).meta.id ?? RecordID.random()
+      }
+    }
+  }
+
+  func client(_ fields: Dataset.ClientFields, id: [UInt8]) throws -> Client {
+    var client = Client(displayName: fields.name, branch: branches[fields.branch])
+    client.meta.id = try RecordID(bytes: id)
+    client.emails = [fields.email]
+    client.phones = [fields.phone]
+    client.address = PostalAddress(
+      line1: fields.line1, city: fields.city, postalCode: fields.postalCode, country: "US")
+    client.notes = fields.notes
+    client.leadSource = "referral"
+    client.tags = ["wedding", "2027"]
+    return client
+  }
+
+  func insert(_ clients: ArraySlice<Client>) throws {
+    try store.write(actor: owner) { tx throws(VaultError) in
+      for client in clients { try tx.insert(client, scope: .organization) }
+    }
+  }
+
+  /// The client's name, as read back (the checksum covers it).
+  func read(id: [UInt8]) throws -> [UInt8] {
+    let client = try store.read { snapshot throws(VaultError) in
+      try snapshot.get(Client.self, try RecordID(bytes: id), scope: .organization)
+    }
+    return Array((client?.displayName ?? "").utf8)
+  }
+}

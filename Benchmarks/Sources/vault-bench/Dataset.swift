@@ -3,6 +3,13 @@
 struct Dataset {
   let ids: [[UInt8]]
   let bodies: [[UInt8]]
+  /// The same clients' fields, for the typed records API (W1-records, W2-records).
+  let fields: [ClientFields]
+
+  struct ClientFields {
+    var name, email, phone, line1, city, postalCode, notes: String
+    var branch: Int
+  }
 
   /// `count` records; with `bodyBytes`, each body is padded to that size with random
   /// words (text that compresses about as well as real notes do).
@@ -13,6 +20,7 @@ struct Dataset {
     let cities = ["Lisbon", "Austin", "Osaka", "Lyon", "Tampere", "Cork", "Porto", "Denver"]
     var ids = [[UInt8]]()
     var bodies = [[UInt8]]()
+    var fields = [ClientFields]()
     ids.reserveCapacity(count)
     bodies.reserveCapacity(count)
     for index in 0..<count {
@@ -20,12 +28,19 @@ struct Dataset {
       let name = "\(first[Int(random.next() % 10)]) \(last[Int(random.next() % 8)])"
       let city = cities[Int(random.next() % 8)]
       let phone = "+1-555-\(1000 + random.next() % 9000)"
+      let client = ClientFields(
+        name: name, email: "\(name.lowercased().replacingSpaces())@example.com", phone: phone,
+        line1: "\(random.next() % 999) Harbor Street", city: city,
+        postalCode: "\(10000 + random.next() % 89999)",
+        notes: "Referred by a past wedding client; prefers evening calls. #\(index)",
+        branch: Int(random.next() % 8))
+      fields.append(client)
       let body = """
-        {"displayName":"\(name)","emails":["\(name.lowercased().replacingSpaces())@example.com"],\
-        "phones":["\(phone)"],"address":{"line1":"\(random.next() % 999) Harbor Street",\
-        "city":"\(city)","postalCode":"\(10000 + random.next() % 89999)","country":"US"},\
-        "notes":"Referred by a past wedding client; prefers evening calls. #\(index)",\
-        "leadSource":"referral","tags":["wedding","2027"],"branch":"branch-\(random.next() % 8)"}
+        {"displayName":"\(name)","emails":["\(client.email)"],\
+        "phones":["\(phone)"],"address":{"line1":"\(client.line1)",\
+        "city":"\(city)","postalCode":"\(client.postalCode)","country":"US"},\
+        "notes":"\(client.notes)",\
+        "leadSource":"referral","tags":["wedding","2027"],"branch":"branch-\(client.branch)"}
         """
       var bytes = Array(body.utf8)
       if let bodyBytes {
@@ -41,6 +56,7 @@ struct Dataset {
     }
     self.ids = ids
     self.bodies = bodies
+    self.fields = fields
   }
 }
 

@@ -50,6 +50,10 @@ enum Workload: String, CaseIterable {
   case inserts = "W1"
   /// Random point reads of the inserted records, opened and decoded.
   case reads = "W2"
+  /// W1 through the records layer: typed clients, validated, indexed, sealed.
+  case recordInserts = "W1-records"
+  /// W2 through the records layer: typed clients opened and decoded.
+  case recordReads = "W2-records"
   /// One branch's bookings in a date range, through an index, opened and decoded.
   case bookings = "W3"
   /// Re-key every record: KEK rotation for the vault, `PRAGMA rekey` for SQLCipher.
@@ -73,6 +77,9 @@ enum Workload: String, CaseIterable {
     case .inserts: "insert records, 1,000 per durable transaction"
     case .reads: "random point reads by id, opened and decoded"
     case .bookings: "one branch's bookings in a date range via an index (1/8 of all)"
+    case .recordInserts:
+      "insert typed clients (validated, indexed for search), 1,000 per transaction"
+    case .recordReads: "random point reads of typed clients, opened and decoded"
     case .rotation: "re-key every record (vault: KEK rotation; SQLCipher: PRAGMA rekey)"
     case .largeRotation: "re-key every 4 KiB record"
     case .passphraseChange: "change the passphrase (limit: one Argon2id derivation)"
@@ -86,6 +93,8 @@ enum Workload: String, CaseIterable {
     case .inserts, .rotation, .largeRotation: "records/s"
     case .reads: "reads/s"
     case .bookings: "rows/s"
+    case .recordInserts: "records/s"
+    case .recordReads: "reads/s"
     case .passphraseChange: "changes/s"
     case .singleCommits, .storeSingleCommits: "commits/s"
     }
@@ -103,7 +112,12 @@ enum Workload: String, CaseIterable {
         Comparison(peer: SQLiteEngine.self, target: 1.0),
         .init(peer: SQLCipherEngine.self, target: nil),
       ]
-    case .bookings:
+    case .recordInserts:
+      [
+        Comparison(peer: SQLiteEngine.self, target: 1.0),
+        .init(peer: SQLCipherEngine.self, target: 2.0),
+      ]
+    case .bookings, .recordReads:
       [
         Comparison(peer: SQLiteEngine.self, target: 1.0),
         .init(peer: SQLCipherEngine.self, target: nil),
@@ -118,6 +132,10 @@ enum Workload: String, CaseIterable {
     case .storeSingleCommits: [Comparison(peer: SQLiteEngine.self, target: 1.0)]
     }
   }
+
+  /// Whether the vault and its peers return the same bytes (the records variants
+  /// return decoded names, the peers the stored JSON: compared by count only).
+  var comparesData: Bool { self != .recordInserts && self != .recordReads }
 
   /// For workloads measured against a physical limit instead of a peer: the ratio
   /// vault / limit it must reach.
@@ -153,6 +171,35 @@ enum Workload: String, CaseIterable {
       for index in order.prefix(settings.reads / 10) { _ = try db.read(id: data.ids[index]) }
       let seconds = try measure {
         for index in order { checksum.add(try db.read(id: data.ids[index]) ?? []) }
+      }
+      return (Double(settings.reads) / seconds, checksum)
+    case .recordInserts, .recordReads:
+      guard engine.name == VaultEngine.name else {
+        // The peers run the plain workloads: same data, stored as JSON text.
+        return try (self == .recordInserts ? Workload.inserts : .reads).sample(
+          engine, data: data, large: large, bookings: bookings, settings: settings, label: label)
+      }
+      let db = try VaultClients(path: path)
+      let clients = try (0..<settings.records).map {
+        try db.client(data.fields[$0], id: data.ids[$0])
+      }
+      if self == .recordInserts {
+        let seconds = try measure {
+          for start in stride(from: 0, to: settings.records, by: settings.batch) {
+            try db.insert(clients[start..<min(start + settings.batch, settings.records)])
+          }
+        }
+        checksum.add(try db.read(id: data.ids[settings.records / 2]))
+        return (Double(settings.records) / seconds, checksum)
+      }
+      for start in stride(from: 0, to: settings.records, by: 10_000) {
+        try db.insert(clients[start..<min(start + 10_000, settings.records)])
+      }
+      var random = SplitMix(seed: 77)
+      let order = (0..<settings.reads).map { _ in Int(random.next() % UInt64(settings.records)) }
+      for index in order.prefix(settings.reads / 10) { _ = try db.read(id: data.ids[index]) }
+      let seconds = try measure {
+        for index in order { checksum.add(try db.read(id: data.ids[index])) }
       }
       return (Double(settings.reads) / seconds, checksum)
     case .bookings:

@@ -64,11 +64,13 @@ struct RecordIndexes {
           keys.insert(Self.choicePrefix(tag: tag, branch: branch) + [position] + id)
         }
       case .search(let nameFields, let emailFields, let phoneFields):
+        let label = Self.searchLabel(record.collection, branch: branch)
         for word in try Self.searchWords(
           of: record, names: nameFields, emails: emailFields, phones: phoneFields)
-        {
+        where word.count >= SearchTokens.minimumWordLength {
+          // Shorter words are never searched for (queries refuse them): not indexed.
           for prefix in SearchTokens.prefixes(of: String(word.prefix(Self.maximumPrefixLength))) {
-            keys.insert(searchPrefix(record.collection, branch: branch, word: prefix) + id)
+            keys.insert(searchPrefix(label: label, branch: branch, word: prefix) + id)
           }
         }
       case .uniqueName(let field):
@@ -112,8 +114,16 @@ struct RecordIndexes {
   /// Search keys of one branch: the branch is mixed into the blinding too, so equal
   /// words in two branches give unrelated tokens.
   func searchPrefix(_ collection: RecordCollection, branch: [UInt8], word: String) -> [UInt8] {
-    let label = "\(collection).search." + branch.map { String($0, radix: 16) }.joined()
-    return [Kind.search.rawValue] + branch + blind.token(word, label: label)
+    searchPrefix(label: Self.searchLabel(collection, branch: branch), branch: branch, word: word)
+  }
+
+  func searchPrefix(label: String, branch: [UInt8], word: String) -> [UInt8] {
+    [Kind.search.rawValue] + branch + blind.token(word, label: label)
+  }
+
+  /// The blinding label of one branch's search tokens.
+  static func searchLabel(_ collection: RecordCollection, branch: [UInt8]) -> String {
+    "\(collection).search." + branch.map { String($0, radix: 16) }.joined()
   }
 
   func uniqueNameKey(_ collection: RecordCollection, field tag: UInt16, name: String) -> [UInt8] {

@@ -10,6 +10,8 @@ import VaultStorage
   let actor: RecordID?
   /// One clock reading per transaction: every record it writes carries the same time.
   let now = Timestamp.now()
+  /// Branches this transaction found to exist.
+  private var knownBranches = Set<RecordID>()
 
   init(store: RecordStore, sealed: SealedTransaction, actor: RecordID?) {
     source = TransactionSource(indexes: store.indexes, sealed: sealed)
@@ -280,7 +282,14 @@ import VaultStorage
       branch = parent.branch
     }
     guard let branch else { return nil }
-    guard let stored = try source.load(.branches, branch.bytes), scope.contains(stored) else {
+    // Known branches are remembered for the transaction (a branch is never removed).
+    if !knownBranches.contains(branch) {
+      guard try source.load(.branches, branch.bytes) != nil else {
+        throw RecordValidation.failure("branch", "no such branch in this scope")
+      }
+      knownBranches.insert(branch)
+    }
+    guard scope == .organization || scope == .branch(branch) else {
       throw RecordValidation.failure("branch", "no such branch in this scope")
     }
     return branch
