@@ -116,8 +116,11 @@ import VaultStorage
 
   /// Seals `body` as record `id` of `collection` under a fresh data key, replacing any
   /// earlier version (whose key is destroyed with it).
+  ///
+  /// - Returns: the record's stored (sealed) bytes, for copies an index keeps.
+  @discardableResult
   @_spi(Engine) public func put(_ body: [UInt8], id: [UInt8], in collection: String)
-    throws(VaultError)
+    throws(VaultError) -> [UInt8]
   {
     try Self.requireCollection(collection)
     let (kekID, kek) = try primaryKEK()
@@ -134,10 +137,12 @@ import VaultStorage
       wrapped: WrappedDataKey.wrap(dataKey, kek: kek, kekID: kekID, binding: binding),
       recordID: id)
     try keys.insert(entry.encode(), forKey: DataKeyEntry.key(reference))
-    if let earlier = try records.exchange(record.encode(), forKey: id) {
+    let sealed = record.encode()
+    if let earlier = try records.exchange(sealed, forKey: id) {
       // The previous version's key goes with it.
       try removeDataKey(of: earlier, id: id, from: keys)
     }
+    return sealed
   }
 
   /// Record `id` of `collection`, opened, or nil.
@@ -148,6 +153,14 @@ import VaultStorage
     guard let record = try transaction.tree(named: collection)?.value(forKey: id) else {
       return nil
     }
+    return try open(record, id: id, in: collection)
+  }
+
+  /// Opens `record`, the stored bytes of record `id` of `collection` (as found in its
+  /// tree, or in an index that keeps a copy of them).
+  @_spi(Engine) public func open(_ record: [UInt8], id: [UInt8], in collection: String)
+    throws(VaultError) -> [UInt8]
+  {
     let keys: any TreeLookup =
       try transaction.anyTree(named: SealedStore.dataKeyTree(for: collection)) ?? MissingTree()
     return try store.open(record: record, collection: collection, id: id, keys: keys) {
@@ -226,6 +239,14 @@ extension WriteTree {
     guard let record = try snapshot.tree(named: collection)?.value(forKey: id) else {
       return nil
     }
+    return try open(record, id: id, in: collection)
+  }
+
+  /// Opens `record`, the stored bytes of record `id` of `collection` (as found in its
+  /// tree, or in an index that keeps a copy of them).
+  @_spi(Engine) public func open(_ record: [UInt8], id: [UInt8], in collection: String)
+    throws(VaultError) -> [UInt8]
+  {
     let keys: any TreeLookup =
       try snapshot.anyTree(named: SealedStore.dataKeyTree(for: collection)) ?? MissingTree()
     return try store.open(record: record, collection: collection, id: id, keys: keys) {

@@ -43,6 +43,16 @@ extension RecordStore {
             }
           default:
             found.insert(key)
+            // A covering entry holds exactly the record's stored bytes.
+            if RecordIndexes.isCovering(key) {
+              let stored = try source.sealed.storedBytes(
+                of: Array(key.suffix(16)), in: collection.rawValue)
+              if stored?.record != value {
+                problems.append("\(collection): a day entry holds a stale copy of its record")
+              }
+            } else if !value.isEmpty {
+              problems.append("\(collection): an index entry has an unexpected value")
+            }
           }
           return true
         }

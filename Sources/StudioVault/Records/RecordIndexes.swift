@@ -133,6 +133,11 @@ struct RecordIndexes {
       + blind.token(folded, label: "\(collection).name")
   }
 
+  /// Whether entries under `key` hold a copy of the record's sealed bytes (day
+  /// entries: a date range then reads consecutive index pages, not one random record
+  /// page per row).
+  static func isCovering(_ key: [UInt8]) -> Bool { key.first == Kind.day.rawValue }
+
   static func deletedProjectKey(_ id: [UInt8]) -> [UInt8] { [Kind.deletedProject.rawValue] + id }
 
   static func erasedKey(_ id: [UInt8]) -> [UInt8] { [Kind.erased.rawValue] + id }

@@ -68,6 +68,9 @@ protocol RecordSource {
     _ body: ([UInt8]) throws(VaultError) -> Bool) throws(VaultError)
   /// One index entry's value.
   func indexValue(_ collection: RecordCollection, _ key: [UInt8]) throws(VaultError) -> [UInt8]?
+  /// Record `id` opened from `sealed`, a copy of its stored bytes an index keeps.
+  func open(_ collection: RecordCollection, _ id: [UInt8], sealed: [UInt8]) throws(VaultError)
+    -> [UInt8]
 }
 
 /// The settings record's id: all zero bits.
@@ -304,12 +307,21 @@ extension RecordSource {
       let from = cursor.map { Self.less(rangeStart, $0) ? $0 + [0] : rangeStart } ?? rangeStart
       var full = false
       var failure: VaultError?
-      try scanIndex(collection, from: from, to: rangeEnd) { key, _ throws(VaultError) in
+      try scanIndex(collection, from: from, to: rangeEnd) { key, value throws(VaultError) in
         guard key.count >= 16 else {
           throw VaultError(.corrupt, "an index key of \(collection) is too short")
         }
         let id = Array(key[(key.count - 16)...])
-        guard let record = try load(collection, id) else {
+        // A day entry carries the record's sealed bytes: no lookup in the record tree.
+        let found: Record?
+        if value.isEmpty {
+          found = try load(collection, id)
+        } else {
+          found = try Record.decode(
+            open(collection, id, sealed: value), collection: collection, id: try RecordID(bytes: id)
+          )
+        }
+        guard let record = found else {
           failure = VaultError(.corrupt, "an index entry of \(collection) names a missing record")
           return false
         }

@@ -260,6 +260,12 @@ struct SnapshotSource: RecordSource {
   func indexValue(_ collection: RecordCollection, _ key: [UInt8]) throws(VaultError) -> [UInt8]? {
     try sealed.snapshot.anyTree(named: RecordIndexes.treeName(collection))?.value(forKey: key)
   }
+
+  func open(_ collection: RecordCollection, _ id: [UInt8], sealed bytes: [UInt8])
+    throws(VaultError) -> [UInt8]
+  {
+    try sealed.open(bytes, id: id, in: collection.rawValue)
+  }
 }
 
 extension ReadTree {

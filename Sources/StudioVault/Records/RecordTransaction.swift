@@ -170,14 +170,22 @@ import VaultStorage
   func replaceTrusted(_ record: Record, previous: Record?) throws(VaultError) {
     guard let id = record.id else { throw VaultError(.internal, "storing a record without id") }
     let body = RecordEncoding.encode(record.storedFields(), schema: record.schema.version)
-    try source.sealed.put(body, id: id.bytes, in: record.collection.rawValue)
+    let sealed = try source.sealed.put(body, id: id.bytes, in: record.collection.rawValue)
     let new = try source.indexes.entries(of: record)
     let old =
       try previous.map { (previous) throws(VaultError) in try source.indexes.entries(of: previous) }
       ?? (keys: [], names: [])
     let tree = try source.indexTree(record.collection)
     for key in old.keys where !new.keys.contains(key) { try tree.removeValue(forKey: key) }
-    for key in new.keys where !old.keys.contains(key) { try tree.insert([], forKey: key) }
+    for key in new.keys {
+      // Day entries keep a copy of the sealed record (FORMAT.md 19.3): rewritten with
+      // every version, so a date range reads the index alone.
+      if RecordIndexes.isCovering(key) {
+        try tree.insert(sealed, forKey: key)
+      } else if !old.keys.contains(key) {
+        try tree.insert([], forKey: key)
+      }
+    }
     for name in old.names where !new.names.contains(name) { try tree.removeValue(forKey: name) }
     for name in new.names where !old.names.contains(name) {
       if let holder = try tree.value(forKey: name), holder != id.bytes {
@@ -405,6 +413,12 @@ struct TransactionSource: RecordSource {
 
   func indexValue(_ collection: RecordCollection, _ key: [UInt8]) throws(VaultError) -> [UInt8]? {
     try sealed.transaction.anyTree(named: RecordIndexes.treeName(collection))?.value(forKey: key)
+  }
+
+  func open(_ collection: RecordCollection, _ id: [UInt8], sealed bytes: [UInt8])
+    throws(VaultError) -> [UInt8]
+  {
+    try sealed.open(bytes, id: id, in: collection.rawValue)
   }
 }
 
