@@ -12,6 +12,9 @@ public struct RecordID: Hashable, Sendable, CustomStringConvertible {
 
   private init(unchecked bytes: [UInt8]) { self.bytes = bytes }
 
+  /// The id of 16 zero bytes: reserved (the settings record has it).
+  static let allZero = RecordID(unchecked: [UInt8](repeating: 0, count: 16))
+
   /// The id whose 16 bytes are `bytes`.
   ///
   /// - Throws: `.invalidArgument` for any other length.

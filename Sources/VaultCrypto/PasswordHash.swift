@@ -14,6 +14,7 @@ public enum PasswordHash {
     try parameters.validate()
     ensureSodium()
     var out = [CChar](repeating: 0, count: Int(crypto_pwhash_STRBYTES))
+    // SecretBytes always has an address, even when empty.
     let status = password.withUnsafeBytes { secret in
       crypto_pwhash_str_alg(
         &out, secret.baseAddress!.assumingMemoryBound(to: CChar.self), UInt64(secret.count),
@@ -37,6 +38,7 @@ public enum PasswordHash {
     var stored = Array(hash.utf8CString)
     guard stored.count <= Int(crypto_pwhash_STRBYTES) else { return false }
     stored += [CChar](repeating: 0, count: Int(crypto_pwhash_STRBYTES) - stored.count)
+    // SecretBytes always has an address, even when empty.
     return password.withUnsafeBytes { secret in
       crypto_pwhash_str_verify(
         &stored, secret.baseAddress!.assumingMemoryBound(to: CChar.self), UInt64(secret.count)) == 0

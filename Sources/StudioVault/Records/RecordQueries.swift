@@ -68,19 +68,15 @@ protocol RecordSource {
     _ body: ([UInt8]) throws(VaultError) -> Bool) throws(VaultError)
   /// One index entry's value.
   func indexValue(_ collection: RecordCollection, _ key: [UInt8]) throws(VaultError) -> [UInt8]?
+  /// The organization's currency, when set (a snapshot reads it once).
+  func defaultCurrency() throws(VaultError) -> Currency?
   /// Record `id` opened from `sealed`, a copy of its stored bytes an index keeps.
   func open(_ collection: RecordCollection, _ id: [UInt8], sealed: [UInt8]) throws(VaultError)
     -> [UInt8]
 }
 
 /// The settings record's id: all zero bits.
-let settingsID: RecordID = {
-  // 16 bytes always make an id.
-  guard let id = try? RecordID(bytes: [UInt8](repeating: 0, count: 16)) else {
-    fatalError("unreachable")
-  }
-  return id
-}()
+let settingsID = RecordID.allZero
 
 extension RecordSource {
   // MARK: Point reads
@@ -119,8 +115,8 @@ extension RecordSource {
     try load(.settings, settingsID.bytes) ?? Record(.settings, id: settingsID)
   }
 
-  /// The organization's currency, when set.
-  func defaultCurrency() throws(VaultError) -> Currency? {
+  /// The organization's currency, when set, read from the settings record.
+  func currencyFromSettings() throws(VaultError) -> Currency? {
     guard let code = try settings().text("currency") else { return nil }
     return try Currency(code)
   }

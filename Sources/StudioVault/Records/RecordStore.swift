@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import VaultCore
 import VaultCrypto
 import VaultFormat
@@ -13,6 +14,7 @@ import VaultStorage
 @_spi(Engine) public final class RecordStore: Sendable {
   @_spi(Engine) public let sealed: SealedStore
   let indexes: RecordIndexes
+  let currencies = CurrencyCache()
 
   /// What `vault init --owner` sets up: the organization and its first owner.
   @_spi(Engine) public struct Organization: Sendable {
@@ -191,7 +193,7 @@ import VaultStorage
   let source: SnapshotSource
 
   init(store: RecordStore, sealed: SealedSnapshot) {
-    source = SnapshotSource(indexes: store.indexes, sealed: sealed)
+    source = SnapshotSource(indexes: store.indexes, sealed: sealed, currencies: store.currencies)
   }
 
   /// Record `id` of `collection`, if it exists in `scope`.
@@ -230,10 +232,39 @@ import VaultStorage
   }
 }
 
+/// The organization's currency and the settings bytes it was read from.
+final class CurrencyCache: Sendable {
+  private let entry = Mutex<(stored: [UInt8], currency: Currency?)?>(nil)
+
+  /// The currency read from `stored`, if these are the bytes last seen (nil: unknown;
+  /// `.some(nil)`: no currency set).
+  func currency(for stored: [UInt8]) -> Currency?? {
+    entry.withLock { cached in cached.flatMap { $0.stored == stored ? .some($0.currency) : nil } }
+  }
+
+  func remember(_ currency: Currency?, for stored: [UInt8]) {
+    entry.withLock { $0 = (stored, currency) }
+  }
+}
+
 /// ``RecordSource`` over a snapshot.
 struct SnapshotSource: RecordSource {
   let indexes: RecordIndexes
   let sealed: SealedSnapshot
+  let currencies: CurrencyCache
+
+  /// Opening the settings record on every read of a client (for its lifetime value)
+  /// would cost a decryption each time: the currency is kept with the settings'
+  /// stored bytes, and reused while they are the same.
+  func defaultCurrency() throws(VaultError) -> Currency? {
+    let stored = try sealed.storedBytes(
+      of: settingsID.bytes, in: RecordCollection.settings.rawValue)?
+      .record
+    if let stored, let known = currencies.currency(for: stored) { return known }
+    let currency = try currencyFromSettings()
+    if let stored { currencies.remember(currency, for: stored) }
+    return currency
+  }
 
   func body(_ collection: RecordCollection, _ id: [UInt8]) throws(VaultError) -> [UInt8]? {
     try sealed.get(id, in: collection.rawValue)

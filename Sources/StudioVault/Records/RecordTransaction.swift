@@ -420,6 +420,9 @@ struct TransactionSource: RecordSource {
   {
     try sealed.open(bytes, id: id, in: collection.rawValue)
   }
+
+  /// Read each time: the transaction may change the settings.
+  func defaultCurrency() throws(VaultError) -> Currency? { try currencyFromSettings() }
 }
 
 extension RecordCollection {

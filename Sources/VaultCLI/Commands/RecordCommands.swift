@@ -516,6 +516,7 @@ func writeTextFile(_ path: String, _ text: String) throws {
   guard descriptor >= 0 else { throw VaultError(.io, "cannot create \(temporary)", errno: errno) }
   var bytes = Array(text.utf8)
   var offset = 0
+  // Inside the loop the array is not empty, so it has an address.
   while offset < bytes.count {
     let written = bytes.withUnsafeMutableBytes {
       write(descriptor, $0.baseAddress! + offset, $0.count - offset)
