@@ -37,14 +37,6 @@ public enum SearchTokens {
     return groups.count == 1 ? [digits] : [digits] + groups
   }
 
-  /// Every prefix of `word` at least ``minimumWordLength`` long, the word included:
-  /// what a stored word is indexed under, so that a query word finds words it begins.
-  public static func prefixes(of word: String) -> [String] {
-    let characters = Array(word)
-    guard characters.count >= minimumWordLength else { return [word] }
-    return (minimumWordLength...characters.count).map { String(characters[..<$0]) }
-  }
-
   /// The words of a search query, folded.
   ///
   /// - Throws: `.invalidArgument` for an empty query or a word shorter than

@@ -1,7 +1,8 @@
-@_spi(Engine) import StudioVault
 import Testing
 import VaultCore
 import VaultCrypto
+
+@_spi(Engine) @testable import StudioVault
 
 @Suite struct SearchTokenTests {
   @Test func foldingIgnoresCaseAndAccents() {
@@ -20,9 +21,11 @@ import VaultCrypto
   }
 
   @Test func wordsAreIndexedUnderEveryPrefixOfThreeOrMore() {
-    #expect(SearchTokens.prefixes(of: "okafor") == ["oka", "okaf", "okafo", "okafor"])
-    #expect(SearchTokens.prefixes(of: "li") == ["li"])
-    #expect(SearchTokens.prefixes(of: "zoë") == ["zoë"])
+    #expect(RecordIndexes.searchPrefixes(of: "okafor") == ["oka", "okafor"])
+    #expect(RecordIndexes.searchPrefixes(of: "okafo") == ["oka"])
+    #expect(RecordIndexes.searchPrefixes(of: "li").isEmpty)
+    #expect(
+      RecordIndexes.probe(for: "okafo") == "oka" && RecordIndexes.probe(for: "okaforo") == "okafor")
   }
 
   @Test func queriesNeedWordsOfThreeCharacters() throws {

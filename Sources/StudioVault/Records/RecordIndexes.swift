@@ -22,9 +22,22 @@ struct RecordIndexes {
     case erased = 8
   }
 
-  /// Stored search prefixes stop at this many characters; longer query words are
-  /// cut to it and the candidates checked against the opened record.
-  static let maximumPrefixLength = 32
+  /// The prefix lengths a word is indexed under: its first 3 characters, and its first
+  /// 6 when it has that many. A query word probes the longest of these it covers, and
+  /// the candidates are checked against the opened record. Two tokens per word (not
+  /// one per prefix) keep index writes, which land at random places, few.
+  static let searchPrefixLengths = [3, 6]
+
+  /// The prefixes `word` is indexed under.
+  static func searchPrefixes(of word: String) -> [String] {
+    searchPrefixLengths.filter { word.count >= $0 }.map { String(word.prefix($0)) }
+  }
+
+  /// The prefix a query word probes: the longest indexed prefix it covers.
+  static func probe(for word: String) -> String {
+    let length = searchPrefixLengths.last { word.count >= $0 } ?? searchPrefixLengths[0]
+    return String(word.prefix(length))
+  }
   /// The branch bytes of records that have none.
   static let noBranch = [UInt8](repeating: 0, count: 16)
 
@@ -65,12 +78,13 @@ struct RecordIndexes {
         }
       case .search(let nameFields, let emailFields, let phoneFields):
         let label = Self.searchLabel(record.collection, branch: branch)
+        // Words shorter than 3 characters are never searched for (queries refuse
+        // them): searchPrefixes gives them none.
         for word in try Self.searchWords(
           of: record, names: nameFields, emails: emailFields, phones: phoneFields)
-        where word.count >= SearchTokens.minimumWordLength {
-          // Shorter words are never searched for (queries refuse them): not indexed.
-          for prefix in SearchTokens.prefixes(of: String(word.prefix(Self.maximumPrefixLength))) {
-            keys.insert(searchPrefix(label: label, branch: branch, word: prefix) + id)
+        {
+          for prefix in Self.searchPrefixes(of: word) {
+            keys.insert(searchPrefix(label: label, word: prefix) + id)
           }
         }
       case .uniqueName(let field):
@@ -113,12 +127,14 @@ struct RecordIndexes {
 
   /// Search keys of one branch: the branch is mixed into the blinding too, so equal
   /// words in two branches give unrelated tokens.
+  /// The key prefix of one branch's entries for `word`. The branch is in the label,
+  /// not the key: tokens of two branches differ, and keys stay short.
   func searchPrefix(_ collection: RecordCollection, branch: [UInt8], word: String) -> [UInt8] {
-    searchPrefix(label: Self.searchLabel(collection, branch: branch), branch: branch, word: word)
+    searchPrefix(label: Self.searchLabel(collection, branch: branch), word: word)
   }
 
-  func searchPrefix(label: String, branch: [UInt8], word: String) -> [UInt8] {
-    [Kind.search.rawValue] + branch + blind.token(word, label: label)
+  func searchPrefix(label: String, word: String) -> [UInt8] {
+    [Kind.search.rawValue] + blind.token(word, label: label)
   }
 
   /// The blinding label of one branch's search tokens.

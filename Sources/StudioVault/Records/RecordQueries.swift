@@ -262,13 +262,13 @@ extension RecordSource {
       throw VaultError(.invalidArgument, "\(collection) cannot be searched")
     }
     let words = try SearchTokens.queryWords(text)
-    // The longest word narrows the most; the others are checked on the opened record.
-    let probe = String(
-      (words.max { $0.count < $1.count } ?? words[0]).prefix(RecordIndexes.maximumPrefixLength))
+    // The longest word narrows the most; every word is checked on the opened record.
+    let probe = RecordIndexes.probe(for: words.max { $0.count < $1.count } ?? words[0])
     let start = try cursor.map { (text) throws(VaultError) in try Self.decodeCursor(text) }
+    // One range per branch, in key order (the cursor is a key).
     let ranges = try branches(in: scope).map { branch in
       Self.prefixRange(indexes.searchPrefix(collection, branch: branch, word: probe))
-    }
+    }.sorted { Self.less($0.0, $1.0) }
     return try pagedIndexScan(collection, ranges: ranges, after: start, limit: limit, scope: scope)
     { (record: Record, _: [UInt8]) throws(VaultError) -> Bool in
       let recordWords = try RecordIndexes.searchWords(
