@@ -117,7 +117,10 @@ enum Vectors {
         var cursor: String?
         repeat {
           let page = try snapshot.list(collection, scope: .organization, after: cursor)
-          for record in page.records { lines.append("\(collection)\t\(record.json.encoded)") }
+          for record in page.records {
+            let shown = try snapshot.withDerivedFields(record)
+            lines.append("\(collection)\t\(shown.json.encoded)")
+          }
           cursor = page.nextCursor
         } while cursor != nil
       }

@@ -58,7 +58,7 @@ func need<T>(_ value: T?) throws(VaultError) -> T {
       let storedClient = try tx.insert(client, scope: .organization)
       let clientID = try need(storedClient.meta.id)
       let readClient = try need(try tx.get(Client.self, clientID, scope: .organization))
-      #expect(readClient.lifetimeValue == Money.zero(usd))
+      #expect(readClient.lifetimeValue == nil)  // derived only when asked for
       var withoutValue = readClient
       withoutValue.meta = client.meta
       #expect(withoutValue.displayName == name && withoutValue.notes == client.notes)
@@ -160,6 +160,14 @@ func need<T>(_ value: T?) throws(VaultError) -> T {
       #expect(updated.requireTwoFactor == [.owner, .hq] && updated.meta.version == 2)
     }
     #expect(try store.indexProblems() == [])
+    // Derived on request: payments (1,000) less executed refunds (none yet).
+    let clients = try store.all(.clients)
+    let derived = try store.read { snapshot throws(VaultError) in
+      try clients.map { (record) throws(VaultError) in
+        try Client(snapshot.withDerivedFields(record))
+      }
+    }
+    #expect(derived.compactMap(\.lifetimeValue) == [Money(minorUnits: 1000, currency: usd)])
   }
 
   /// A stored value that does not fit its typed field is `.corrupt`, not a trap.

@@ -132,18 +132,24 @@ extension RecordSource {
     return nil
   }
 
-  /// Adds what reads derive: a client's lifetime value, a retained financial record's
-  /// mark when its project was deleted.
+  /// Adds the derived fields, which cost index scans and so are computed only when
+  /// asked for: a client's lifetime value.
+  func withDerivedFields(_ record: Record) throws(VaultError) -> Record {
+    var record = record
+    guard record.collection == .clients, let id = record.id else { return record }
+    // An amount too large to sum leaves the value out rather than failing the read.
+    let value = try? lifetimeValue(ofClient: id)
+    record["lifetimeValue"] = value.flatMap { $0 }.map {
+      .money(minorUnits: $0.minorUnits, currency: $0.currency.code)
+    }
+    return record
+  }
+
+  /// Adds what every read shows: a retained financial record's mark when its project
+  /// was deleted.
   func decorated(_ record: Record) throws(VaultError) -> Record {
     var record = record
     guard let id = record.id else { return record }
-    if record.collection == .clients {
-      // An amount too large to sum leaves the value out rather than failing the read.
-      let value = try? lifetimeValue(ofClient: id)
-      record["lifetimeValue"] = value.flatMap { $0 }.map {
-        .money(minorUnits: $0.minorUnits, currency: $0.currency.code)
-      }
-    }
     if record.collection != .projects,
       let marked = try indexValue(record.collection, RecordIndexes.deletedProjectKey(id.bytes))
     {

@@ -224,6 +224,13 @@ import VaultStorage
   /// The organization's settings.
   @_spi(Engine) public func settings() throws(VaultError) -> Record { try source.settings() }
 
+  /// `record` with its derived fields (a client's lifetime value: payments less
+  /// executed refunds of its projects' invoices), which reads leave out because they
+  /// cost index scans.
+  @_spi(Engine) public func withDerivedFields(_ record: Record) throws(VaultError) -> Record {
+    try source.withDerivedFields(record)
+  }
+
   /// The id of the branch or user named `name`.
   @_spi(Engine) public func id(named name: String, in collection: RecordCollection)
     throws(VaultError) -> RecordID?

@@ -168,7 +168,8 @@ public struct Client: StudioRecord {
   public var address: PostalAddress?
   public var notes, leadSource: String?
   public var tags: [String] = []
-  /// Payments less executed refunds, derived on read (never stored).
+  /// Payments less executed refunds, derived when asked for
+  /// (``RecordSnapshot/withDerivedFields(_:)``), never stored.
   public private(set) var lifetimeValue: Money?
 
   public init(displayName: String, branch: RecordID) {

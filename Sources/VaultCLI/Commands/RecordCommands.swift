@@ -240,7 +240,9 @@ enum GetCommand: Command {
       positionals[0], arguments, console: console, readOnly: true)
     guard
       let record = try store.read({ snapshot throws(VaultError) in
-        try snapshot.get(collection, id, scope: user.scope)
+        try snapshot.get(collection, id, scope: user.scope).map {
+          (record) throws(VaultError) in try snapshot.withDerivedFields(record)
+        }
       })
     else {
       throw VaultError(.noSuchRecord, "no \(collection) record \(id) that \(user.name) may see")
@@ -296,7 +298,8 @@ enum ListCommand: Command {
           } else {
             try snapshot.list(collection, scope: user.scope, filter: filter, after: cursor)
           }
-        for record in page.records {
+        for found in page.records {
+          let record = try snapshot.withDerivedFields(found)
           if arguments.flag("json") {
             console.json(record.json)
           } else {
@@ -390,7 +393,9 @@ enum ExportCommand: Command {
       var cursor: String?
       repeat {
         let page = try snapshot.list(collection, scope: user.scope, after: cursor, limit: 1000)
-        for record in page.records { text += record.json.encoded + "\n" }
+        for record in page.records {
+          text += try snapshot.withDerivedFields(record).json.encoded + "\n"
+        }
         cursor = page.nextCursor
       } while cursor != nil
     }
