@@ -386,3 +386,57 @@ extension RecordTests {
     }
   }
 }
+
+extension RecordTests {
+  /// Mutated and random JSON lines (flipped, dropped, duplicated bytes; deep nesting;
+  /// huge numbers) only ever fail with a `VaultError` naming a line: no trap, nothing
+  /// written.
+  @Test func hostileJSONLinesFailCleanly() throws {
+    let seed = testSeed(0x150A)
+    var random = SeededGenerator(seed: seed)
+    let dir = TemporaryDirectory()
+    let (store, owner, _, _) = try studioStore(dir)
+    let valid = Array(
+      #"{"displayName": "Zoë", "branch": "Downtown", "emails": ["a@b.c"], "address": {"city": "Lyon"}, "tags": ["x"], "notes": "\u00e9\n"}"#
+        .utf8)
+    var cases: [String] = [
+      String(repeating: "[", count: 10_000), String(repeating: "{\"a\":", count: 5_000),
+      #"{"displayName": 1e999999, "branch": "Downtown"}"#,
+      #"{"displayName": "\ud800", "branch": "Downtown"}"#,
+      #"{"displayName": -99999999999999999999999, "branch": "Downtown"}"#,
+      "\u{FEFF}{}", "", "   ", "null", "[]", "\"x\"",
+    ]
+    for _ in 0..<1500 {
+      var bytes = valid
+      for _ in 0..<Int.random(in: 1...4, using: &random) {
+        let position = Int.random(in: 0..<bytes.count, using: &random)
+        switch Int.random(in: 0..<3, using: &random) {
+        case 0: bytes[position] ^= UInt8.random(in: 1...255, using: &random)
+        case 1: bytes.remove(at: position)
+        default: bytes.insert(bytes[position], at: position)
+        }
+        if bytes.isEmpty { bytes = [0x7B] }
+      }
+      cases.append(String(decoding: bytes, as: UTF8.self))
+    }
+    /// The import's error, or nil when the line was accepted (then rolled back).
+    func failure(_ line: String) -> VaultError? {
+      let outcome = Result { () throws(VaultError) in
+        try store.write(actor: owner) { tx throws(VaultError) in
+          _ = try tx.importJSONLines(line, into: .clients, branch: nil, scope: .organization)
+          throw VaultError(.invalidArgument, "rolled back")  // keep the vault empty
+        }
+      }
+      guard case .failure(let error) = outcome, error.message != "rolled back" else { return nil }
+      return error
+    }
+    var refused = 0
+    for line in cases {
+      guard let error = failure(line) else { continue }
+      refused += 1
+      #expect(error.message.hasPrefix("line 1: "), "seed \(seed): \(error.message)")
+    }
+    #expect(refused > 1000, "seed \(seed)")
+    #expect(try store.all(.clients).isEmpty)
+  }
+}
