@@ -118,7 +118,7 @@ enum Vectors {
         repeat {
           let page = try snapshot.list(collection, scope: .organization, after: cursor)
           for record in page.records {
-            let shown = try snapshot.withDerivedFields(record)
+            let shown = try snapshot.withDerivedFields(record, scope: .organization)
             lines.append("\(collection)\t\(shown.json.encoded)")
           }
           cursor = page.nextCursor

@@ -361,4 +361,42 @@ func bookedProject(_ store: RecordStore, owner: RecordID, contact: String = "Mia
     #expect(copiedCorrection.reference("corrects") == copies[1])
     #expect(try store.indexProblems() == [])
   }
+
+  /// A project too large for its day entries to carry a copy is still listed by date
+  /// (read from its tree), and updates move it between the two forms.
+  @Test func largeProjectsAreListedByDateWithoutACopy() throws {
+    let dir = TemporaryDirectory()
+    let (store, owner, downtown, _) = try studioStore(dir)
+    let booked = try bookedProject(store, owner: owner)
+    let june = Day(iso: "2027-06-01")!...Day(iso: "2027-06-30")!
+    func dayValues() throws -> [Int] {
+      try store.sealed.read { snapshot throws(VaultError) in
+        var sizes = [Int]()
+        try snapshot.snapshot.anyTree(named: RecordIndexes.treeName(.projects))?.scanTyped {
+          key, value in
+          if key.first == 3 { sizes.append(value.count) }
+          return true
+        }
+        return sizes
+      }
+    }
+    #expect(try dayValues().allSatisfy { $0 > 0 })
+    try store.write(actor: owner) { tx throws(VaultError) in
+      var project = try need(try tx.get(.projects, booked.project, scope: .organization))
+      project["shotList"] = .list(
+        (0..<400).map { .string(String(repeating: "golden hour \($0) ", count: 8)) })
+      try tx.update(project, scope: .branch(downtown))
+    }
+    #expect(try dayValues() == [0])
+    #expect(try store.all(.projects, filter: .days(june)).map(\.id) == [booked.project])
+    #expect(try store.indexProblems() == [])
+    try store.write(actor: owner) { tx throws(VaultError) in
+      var project = try need(try tx.get(.projects, booked.project, scope: .organization))
+      project["shotList"] = nil
+      try tx.update(project, scope: .branch(downtown))
+    }
+    #expect(try dayValues().allSatisfy { $0 > 0 })
+    #expect(try store.all(.projects, filter: .days(june)).map(\.id) == [booked.project])
+    #expect(try store.indexProblems() == [])
+  }
 }

@@ -164,7 +164,7 @@ func need<T>(_ value: T?) throws(VaultError) -> T {
     let clients = try store.all(.clients)
     let derived = try store.read { snapshot throws(VaultError) in
       try clients.map { (record) throws(VaultError) in
-        try Client(snapshot.withDerivedFields(record))
+        try Client(snapshot.withDerivedFields(record, scope: .organization))
       }
     }
     #expect(derived.compactMap(\.lifetimeValue) == [Money(minorUnits: 1000, currency: usd)])

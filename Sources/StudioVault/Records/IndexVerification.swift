@@ -21,7 +21,11 @@ extension RecordStore {
           do throws(VaultError) {
             loaded = try source.load(collection, id)
           } catch  where error.code == .erased {
-            return true  // an erased client keeps no index entry
+            // An erased client keeps no index entry but its erasure mark.
+            if try source.indexValue(collection, RecordIndexes.erasedKey(id)) == nil {
+              problems.append("\(collection): an erased record without its erasure mark")
+            }
+            return true
           }
           guard let record = loaded else { return true }
           let entries = try source.indexes.entries(of: record)
@@ -47,7 +51,7 @@ extension RecordStore {
             if RecordIndexes.isCovering(key) {
               let stored = try source.sealed.storedBytes(
                 of: Array(key.suffix(16)), in: collection.rawValue)
-              if stored?.record != value {
+              if stored.map({ source.indexes.coveringValue($0.record) }) != value {
                 problems.append("\(collection): a day entry holds a stale copy of its record")
               }
             } else if !value.isEmpty {

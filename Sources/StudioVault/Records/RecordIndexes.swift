@@ -42,6 +42,21 @@ struct RecordIndexes {
   static let noBranch = [UInt8](repeating: 0, count: 16)
 
   let blind: BlindIndex
+  /// The largest sealed record a day entry copies: one whose entry still fits inline in
+  /// a leaf (a larger copy would cost an overflow chain per row, no better than the
+  /// record itself). Larger records get an empty value and are read from their tree.
+  let coveringLimit: Int
+
+  init(blind: BlindIndex, pageSize: Int) {
+    self.blind = blind
+    let dayKeyLength = 1 + 16 + 4 + 16
+    coveringLimit =
+      LeafPage.maximumInlineCellSize(pageSize: pageSize)
+      - LeafPage.inlineCellSize(keyLength: dayKeyLength, valueLength: 0)
+  }
+
+  /// What a covering entry holds for a record stored as `sealed`.
+  func coveringValue(_ sealed: [UInt8]) -> [UInt8] { sealed.count <= coveringLimit ? sealed : [] }
 
   static func treeName(_ collection: RecordCollection) -> String { "$index:\(collection)" }
 
@@ -139,7 +154,11 @@ struct RecordIndexes {
 
   /// The blinding label of one branch's search tokens.
   static func searchLabel(_ collection: RecordCollection, branch: [UInt8]) -> String {
-    "\(collection).search." + branch.map { String($0, radix: 16) }.joined()
+    "\(collection).search."
+      + branch.map { byte in
+        let digits = Array("0123456789abcdef")
+        return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
+      }.joined()
   }
 
   func uniqueNameKey(_ collection: RecordCollection, field tag: UInt16, name: String) -> [UInt8] {

@@ -92,9 +92,9 @@ extension RecordSource {
       loaded = try load(collection, id.bytes)
     } catch  where error.code == .erased {
       // Erased: only a caller whose scope held the record learns that it was.
+      // Fails closed: without a mark naming the caller's branch, nothing is said.
       if case .branch(let branch) = scope,
-        let owner = try indexValue(collection, RecordIndexes.erasedKey(id.bytes)),
-        owner != branch.bytes
+        try indexValue(collection, RecordIndexes.erasedKey(id.bytes)) != branch.bytes
       {
         return nil
       }
@@ -134,9 +134,11 @@ extension RecordSource {
 
   /// Adds the derived fields, which cost index scans and so are computed only when
   /// asked for: a client's lifetime value.
-  func withDerivedFields(_ record: Record) throws(VaultError) -> Record {
+  func withDerivedFields(_ record: Record, scope: Scope) throws(VaultError) -> Record {
     var record = record
-    guard record.collection == .clients, let id = record.id else { return record }
+    guard record.collection == .clients, let id = record.id,
+      try get(.clients, id, scope: scope) != nil
+    else { return record }
     // An amount too large to sum leaves the value out rather than failing the read.
     let value = try? lifetimeValue(ofClient: id)
     record["lifetimeValue"] = value.flatMap { $0 }.map {
@@ -225,6 +227,9 @@ extension RecordSource {
         collection, ranges: ranges, after: start, limit: limit, scope: scope
       ) { (record: Record, key: [UInt8]) throws(VaultError) -> Bool in
         // A project with several sessions in the range is listed once, at its first.
+        guard key.count == 37 else {
+          throw VaultError(.corrupt, "a day index key of \(collection) has the wrong length")
+        }
         let keyDay = Array(key[17..<21])
         let first = try RecordIndexes.days(of: record, list: list, field: field).filter {
           days.contains(Day(daysSince1970: $0))

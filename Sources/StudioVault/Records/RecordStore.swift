@@ -44,7 +44,8 @@ import VaultStorage
       throw VaultError(.keyRequired, "records need the vault's passphrase or key")
     }
     self.sealed = sealed
-    indexes = RecordIndexes(blind: BlindIndex(indexKey: master.derive(.indexBlinding)))
+    indexes = RecordIndexes(
+      blind: BlindIndex(indexKey: master.derive(.indexBlinding)), pageSize: sealed.store.pageSize)
   }
 
   /// Creates a vault holding an organization and its first owner.
@@ -226,9 +227,11 @@ import VaultStorage
 
   /// `record` with its derived fields (a client's lifetime value: payments less
   /// executed refunds of its projects' invoices), which reads leave out because they
-  /// cost index scans.
-  @_spi(Engine) public func withDerivedFields(_ record: Record) throws(VaultError) -> Record {
-    try source.withDerivedFields(record)
+  /// cost index scans. Only for a record `scope` reaches.
+  @_spi(Engine) public func withDerivedFields(_ record: Record, scope: Scope) throws(VaultError)
+    -> Record
+  {
+    try source.withDerivedFields(record, scope: scope)
   }
 
   /// The id of the branch or user named `name`.

@@ -181,7 +181,7 @@ import VaultStorage
       // Day entries keep a copy of the sealed record (FORMAT.md 19.3): rewritten with
       // every version, so a date range reads the index alone.
       if RecordIndexes.isCovering(key) {
-        try tree.insert(sealed, forKey: key)
+        try tree.insert(source.indexes.coveringValue(sealed), forKey: key)
       } else if !old.keys.contains(key) {
         try tree.insert([], forKey: key)
       }

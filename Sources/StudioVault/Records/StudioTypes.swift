@@ -169,7 +169,7 @@ public struct Client: StudioRecord {
   public var notes, leadSource: String?
   public var tags: [String] = []
   /// Payments less executed refunds, derived when asked for
-  /// (``RecordSnapshot/withDerivedFields(_:)``), never stored.
+  /// (``RecordSnapshot/withDerivedFields(_:scope:)``), never stored.
   public private(set) var lifetimeValue: Money?
 
   public init(displayName: String, branch: RecordID) {

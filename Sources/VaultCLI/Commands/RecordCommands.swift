@@ -241,7 +241,7 @@ enum GetCommand: Command {
     guard
       let record = try store.read({ snapshot throws(VaultError) in
         try snapshot.get(collection, id, scope: user.scope).map {
-          (record) throws(VaultError) in try snapshot.withDerivedFields(record)
+          (record) throws(VaultError) in try snapshot.withDerivedFields(record, scope: user.scope)
         }
       })
     else {
@@ -299,7 +299,7 @@ enum ListCommand: Command {
             try snapshot.list(collection, scope: user.scope, filter: filter, after: cursor)
           }
         for found in page.records {
-          let record = try snapshot.withDerivedFields(found)
+          let record = try snapshot.withDerivedFields(found, scope: user.scope)
           if arguments.flag("json") {
             console.json(record.json)
           } else {
@@ -394,7 +394,7 @@ enum ExportCommand: Command {
       repeat {
         let page = try snapshot.list(collection, scope: user.scope, after: cursor, limit: 1000)
         for record in page.records {
-          text += try snapshot.withDerivedFields(record).json.encoded + "\n"
+          text += try snapshot.withDerivedFields(record, scope: user.scope).json.encoded + "\n"
         }
         cursor = page.nextCursor
       } while cursor != nil
