@@ -399,4 +399,33 @@ func bookedProject(_ store: RecordStore, owner: RecordID, contact: String = "Mia
     #expect(try store.all(.projects, filter: .days(june)).map(\.id) == [booked.project])
     #expect(try store.indexProblems() == [])
   }
+
+  /// Scans inside a write transaction walk long ranges in batches: all 600 media of a
+  /// project are listed and removed with it.
+  @Test func longRangesInsideAWriteTransaction() throws {
+    let dir = TemporaryDirectory()
+    let (store, owner, _, _) = try studioStore(dir)
+    let booked = try bookedProject(store, owner: owner)
+    let report = try store.write(actor: owner) { tx throws(VaultError) in
+      for index in 0..<599 {
+        var media = Record(.media)
+        media["project"] = .bytes(booked.project.bytes)
+        media["fileName"] = .string("IMG_\(index).jpg")
+        try tx.insert(media, scope: .organization)
+      }
+      var listed = 0
+      var cursor: String?
+      repeat {
+        let page = try tx.list(
+          .media, scope: .organization, filter: .reference(field: "project", booked.project),
+          after: cursor, limit: 250)
+        listed += page.records.count
+        cursor = page.nextCursor
+      } while cursor != nil
+      #expect(listed == 600)
+      return try tx.deleteProject(booked.project, scope: .organization)
+    }
+    #expect(report.mediaRemoved == 600)
+    #expect(try store.all(.media).isEmpty && store.indexProblems() == [])
+  }
 }

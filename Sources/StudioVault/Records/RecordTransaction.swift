@@ -389,13 +389,19 @@ struct TransactionSource: RecordSource {
   ) throws(VaultError) {
     guard let tree = try sealed.transaction.anyTree(named: RecordIndexes.treeName(collection))
     else { return }
-    // Collected first: the caller may write while walking (a scan forbids that).
-    var entries = [([UInt8], [UInt8])]()
-    try tree.scanTyped(from: start, to: end) { key, value in
-      entries.append((key, value))
-      return true
+    // Collected a batch at a time: the caller may write while walking (a scan forbids
+    // that), and a long range (day entries carry whole records) stays out of memory.
+    var from = start
+    while true {
+      var batch = [([UInt8], [UInt8])]()
+      try tree.scanTyped(from: from, to: end) { key, value in
+        batch.append((key, value))
+        return batch.count < 256
+      }
+      for (key, value) in batch where try !body(key, value) { return }
+      guard batch.count == 256, let last = batch.last?.0 else { return }
+      from = last + [0]  // the next key after `last`
     }
-    for (key, value) in entries where try !body(key, value) { return }
   }
 
   func scanIDs(
