@@ -34,31 +34,16 @@ public struct RecordID: Hashable, Sendable, CustomStringConvertible {
       throw VaultError(
         .invalidArgument, "\"\(text)\" is not a record id (a UUID such as 3f2a9c1e-…)")
     }
-    var bytes = [UInt8]()
-    bytes.reserveCapacity(16)
-    var pending: UInt8?
-    for character in groups.joined() {
-      guard let value = character.hexDigitValue else {
-        throw VaultError(.invalidArgument, "\"\(text)\" is not a record id (not hexadecimal)")
-      }
-      if let high = pending {
-        bytes.append(high << 4 | UInt8(value))
-        pending = nil
-      } else {
-        pending = UInt8(value)
-      }
+    guard let bytes = Hex.decode(groups.joined()) else {
+      throw VaultError(.invalidArgument, "\"\(text)\" is not a record id (not hexadecimal)")
     }
     self.bytes = bytes
   }
 
   /// The lowercase UUID form.
   public var description: String {
-    let hex = bytes.map { byte in
-      let digits = Array("0123456789abcdef")
-      return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
-    }.joined()
-    let characters = Array(hex)
-    return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(characters[$0]) }
+    let hex = Array(Hex.encode(bytes))
+    return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(hex[$0]) }
       .joined(separator: "-")
   }
 }

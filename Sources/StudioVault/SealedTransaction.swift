@@ -210,7 +210,19 @@ import VaultStorage
   }
 }
 
-extension WriteTree {
+/// The ordered scan both kinds of tree offer (``WriteTree`` in a transaction,
+/// ``ReadTree`` in a snapshot).
+protocol ScannableTree {
+  func scan(
+    from start: [UInt8]?, to end: [UInt8]?,
+    _ body: (_ key: [UInt8], _ value: [UInt8]) throws -> Bool
+  ) throws
+}
+
+extension WriteTree: ScannableTree {}
+extension ReadTree: ScannableTree {}
+
+extension ScannableTree {
   /// ``scan(from:to:_:)`` for bodies that throw only `VaultError`.
   func scanTyped(
     from start: [UInt8]? = nil, to end: [UInt8]? = nil,

@@ -15,15 +15,7 @@ enum Formatting {
       + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)Z"
   }
 
-  static func hex(_ bytes: some Sequence<UInt8>) -> String {
-    let digits = Array("0123456789abcdef")
-    var text = ""
-    for byte in bytes {
-      text.append(digits[Int(byte >> 4)])
-      text.append(digits[Int(byte & 0x0F)])
-    }
-    return text
-  }
+  static func hex(_ bytes: some Sequence<UInt8>) -> String { Hex.encode(bytes) }
 
   /// 16 bytes as a UUID string (8-4-4-4-12 lowercase hex).
   static func uuid(_ bytes: [UInt8]) -> String {

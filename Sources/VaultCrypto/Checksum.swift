@@ -80,10 +80,5 @@ public struct Checksum: Hashable, Sendable, CustomStringConvertible {
   }
 
   /// The digest as 32 lowercase hex digits, in on-disk byte order.
-  public var description: String {
-    bytes.map { byte in
-      let digits = Array("0123456789abcdef")
-      return String(digits[Int(byte >> 4)]) + String(digits[Int(byte & 0x0F)])
-    }.joined()
-  }
+  public var description: String { Hex.encode(bytes) }
 }

@@ -19,7 +19,7 @@ public enum SignedNote {
   /// - Throws: `.invalidArgument` for a name that is empty or holds `+` or white space.
   public static func verifierKey(name: String, publicKey: [UInt8]) throws(VaultError) -> String {
     try requireName(name)
-    return name + "+" + hex(keyID(name: name, publicKey: publicKey)) + "+"
+    return name + "+" + Hex.encode(keyID(name: name, publicKey: publicKey)) + "+"
       + Base64.encode([ed25519] + publicKey)
   }
 
@@ -36,7 +36,7 @@ public enum SignedNote {
     let name = String(parts[0])
     try requireName(name)
     let publicKey = Array(key.dropFirst())
-    guard String(parts[1]) == hex(keyID(name: name, publicKey: publicKey)) else {
+    guard String(parts[1]) == Hex.encode(keyID(name: name, publicKey: publicKey)) else {
       throw VaultError(.invalidArgument, "the verifier key's id does not match its key")
     }
     return (name, publicKey)
@@ -118,12 +118,6 @@ public enum SignedNote {
     }
   }
 
-  static func hex(_ bytes: [UInt8]) -> String {
-    bytes.map { byte in
-      let digits = Array("0123456789abcdef")
-      return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
-    }.joined()
-  }
 }
 
 /// Standard base64 (RFC 4648 section 4, with padding), strict on input.

@@ -12,12 +12,7 @@ import VaultFormat
   ]
   static let leaves = entries.map(MerkleTree.leafHash)
 
-  static func hex(_ bytes: [UInt8]) -> String {
-    bytes.map { byte in
-      let digits = Array("0123456789abcdef")
-      return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
-    }.joined()
-  }
+  static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
   @Test func rootsMatchTheReferenceVectors() {
     let roots = [

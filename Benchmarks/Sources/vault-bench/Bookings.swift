@@ -70,6 +70,19 @@ protocol BookingEngine: AnyObject {
   func listQuery(of set: BookingSet, checksum: inout ResultChecksum) throws -> Int
 }
 
+/// A records vault for the benchmarks (a raw key, as an application holding its key
+/// in a keychain opens with) and its owner, logged in.
+func makeRecordStore(at path: String) throws -> (RecordStore, owner: RecordID) {
+  let password = "benchmark owner password"
+  let store = try RecordStore.create(
+    at: path, credential: .rawKey(SymmetricKey.random()),
+    organization: .init(
+      ownerName: "owner", ownerPassword: SecretBytes(utf8: password),
+      currency: try Currency("USD"), passwordHashing: .interactive),
+    options: .init(cacheBytes: 64 << 20))
+  return (store, try store.authenticate(user: "owner", password: SecretBytes(utf8: password)).user)
+}
+
 /// The vault: projects in the records layer, listed through the day index, each row
 /// opened and decoded into a ``Record``.
 final class VaultBookings: BookingEngine {
@@ -77,15 +90,7 @@ final class VaultBookings: BookingEngine {
   let owner: RecordID
 
   init(path: String, set: BookingSet) throws {
-    store = try RecordStore.create(
-      at: path, credential: .rawKey(SymmetricKey.random()),
-      organization: .init(
-        ownerName: "owner", ownerPassword: SecretBytes(utf8: "benchmark owner password"),
-        currency: try Currency("USD"), passwordHashing: .interactive),
-      options: .init(cacheBytes: 64 << 20))
-    owner = try store.authenticate(
-      user: "owner", password: SecretBytes(utf8: "benchmark owner password")
-    ).user
+    (store, owner) = try makeRecordStore(at: path)
     try store.write(actor: owner) { tx throws(VaultError) in
       for (index, branchID) in set.branchIDs.enumerated() {
         var branch = Record(.branches, id: branchID)
@@ -214,15 +219,7 @@ final class VaultClients {
   let branches: [RecordID]
 
   init(path: String) throws {
-    store = try RecordStore.create(
-      at: path, credential: .rawKey(SymmetricKey.random()),
-      organization: .init(
-        ownerName: "owner", ownerPassword: SecretBytes(utf8: "benchmark owner password"),
-        currency: try Currency("USD"), passwordHashing: .interactive),
-      options: .init(cacheBytes: 64 << 20))
-    owner = try store.authenticate(
-      user: "owner", password: SecretBytes(utf8: "benchmark owner password")
-    ).user
+    (store, owner) = try makeRecordStore(at: path)
     let branches = (0..<8).map { index in Branch(name: "Branch \(index)") }
     self.branches = try store.write(actor: owner) { tx throws(VaultError) in
       try branches.map { (branch) throws(VaultError) in

@@ -154,11 +154,7 @@ struct RecordIndexes {
 
   /// The blinding label of one branch's search tokens.
   static func searchLabel(_ collection: RecordCollection, branch: [UInt8]) -> String {
-    "\(collection).search."
-      + branch.map { byte in
-        let digits = Array("0123456789abcdef")
-        return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
-      }.joined()
+    "\(collection).search." + Hex.encode(branch)
   }
 
   func uniqueNameKey(_ collection: RecordCollection, field tag: UInt16, name: String) -> [UInt8] {
@@ -172,6 +168,11 @@ struct RecordIndexes {
   /// entries: a date range then reads consecutive index pages, not one random record
   /// page per row).
   static func isCovering(_ key: [UInt8]) -> Bool { key.first == Kind.day.rawValue }
+
+  /// The collections whose records a project deletion keeps and marks (kind 7).
+  static let retainedByDeletion: Set<RecordCollection> = [
+    .contracts, .engagements, .invoices, .payments, .refunds, .disputes,
+  ]
 
   static func deletedProjectKey(_ id: [UInt8]) -> [UInt8] { [Kind.deletedProject.rawValue] + id }
 

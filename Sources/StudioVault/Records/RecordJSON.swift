@@ -215,7 +215,7 @@ enum RecordJSON {
     case .date(let days): return .string(Day(daysSince1970: days).description)
     case .bytes(let bytes):
       return .string(
-        (try? RecordID(bytes: bytes))?.description ?? bytes.map { String($0, radix: 16) }.joined())
+        (try? RecordID(bytes: bytes))?.description ?? Hex.encode(bytes))
     case .list(let items):
       let itemType: FieldType = if case .list(let inner, _) = type { inner } else { type }
       return .array(items.map { json($0, type: itemType) })

@@ -152,7 +152,7 @@ extension RecordSource {
   func decorated(_ record: Record) throws(VaultError) -> Record {
     var record = record
     guard let id = record.id else { return record }
-    if record.collection != .projects,
+    if RecordIndexes.retainedByDeletion.contains(record.collection),
       let marked = try indexValue(record.collection, RecordIndexes.deletedProjectKey(id.bytes))
     {
       record.deletedAt = try? RecordIndexes.decodeTime(marked)
@@ -383,26 +383,11 @@ extension RecordSource {
 
   static func less(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool { lhs.lexicographicallyPrecedes(rhs) }
 
-  static func encodeCursor(_ key: [UInt8]) -> String {
-    key.map { byte in
-      let digits = Array("0123456789abcdef")
-      return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
-    }.joined()
-  }
+  static func encodeCursor(_ key: [UInt8]) -> String { Hex.encode(key) }
 
   static func decodeCursor(_ text: String) throws(VaultError) -> [UInt8] {
-    let characters = Array(text)
-    guard characters.count % 2 == 0, characters.count <= 2 * 64 else {
+    guard text.count <= 2 * 64, let bytes = Hex.decode(text) else {
       throw VaultError(.invalidArgument, "not a cursor of this list")
-    }
-    var bytes = [UInt8]()
-    for index in stride(from: 0, to: characters.count, by: 2) {
-      guard let high = characters[index].hexDigitValue,
-        let low = characters[index + 1].hexDigitValue
-      else {
-        throw VaultError(.invalidArgument, "not a cursor of this list")
-      }
-      bytes.append(UInt8(high << 4 | low))
     }
     return bytes
   }

@@ -267,9 +267,9 @@ struct SnapshotSource: RecordSource {
   /// would cost a decryption each time: the currency is kept with the settings'
   /// stored bytes, and reused while they are the same.
   func defaultCurrency() throws(VaultError) -> Currency? {
-    let stored = try sealed.storedBytes(
-      of: settingsID.bytes, in: RecordCollection.settings.rawValue)?
-      .record
+    // The stored (sealed) bytes alone: a tree lookup, no key, no decryption.
+    let stored = try sealed.snapshot.tree(named: RecordCollection.settings.rawValue)?.value(
+      forKey: settingsID.bytes)
     if let stored, let known = currencies.currency(for: stored) { return known }
     let currency = try currencyFromSettings()
     if let stored { currencies.remember(currency, for: stored) }
@@ -306,21 +306,5 @@ struct SnapshotSource: RecordSource {
     throws(VaultError) -> [UInt8]
   {
     try sealed.open(bytes, id: id, in: collection.rawValue)
-  }
-}
-
-extension ReadTree {
-  /// ``scan(from:to:_:)`` for bodies that throw only `VaultError`.
-  func scanTyped(
-    from start: [UInt8]? = nil, to end: [UInt8]? = nil,
-    _ body: ([UInt8], [UInt8]) throws(VaultError) -> Bool
-  ) throws(VaultError) {
-    do {
-      try scan(from: start, to: end) { key, value in try body(key, value) }
-    } catch let error as VaultError {
-      throw error
-    } catch {
-      throw VaultError(.internal, "unexpected error while scanning: \(error)")
-    }
   }
 }

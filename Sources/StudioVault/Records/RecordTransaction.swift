@@ -389,8 +389,26 @@ struct TransactionSource: RecordSource {
   ) throws(VaultError) {
     guard let tree = try sealed.transaction.anyTree(named: RecordIndexes.treeName(collection))
     else { return }
-    // Collected a batch at a time: the caller may write while walking (a scan forbids
-    // that), and a long range (day entries carry whole records) stays out of memory.
+    try Self.scanInBatches(tree, from: start, to: end, body)
+  }
+
+  func scanIDs(
+    _ collection: RecordCollection, from start: [UInt8]?,
+    _ body: ([UInt8]) throws(VaultError) -> Bool
+  ) throws(VaultError) {
+    guard let tree = try sealed.transaction.tree(named: collection.rawValue) else { return }
+    try Self.scanInBatches(tree, from: start, to: nil) { key, _ throws(VaultError) in
+      try body(key)
+    }
+  }
+
+  /// Walks `tree` a batch at a time: the caller may write while walking (a scan
+  /// forbids that), and a long range (day entries carry whole records) stays out of
+  /// memory.
+  private static func scanInBatches(
+    _ tree: WriteTree, from start: [UInt8]?, to end: [UInt8]?,
+    _ body: ([UInt8], [UInt8]) throws(VaultError) -> Bool
+  ) throws(VaultError) {
     var from = start
     while true {
       var batch = [([UInt8], [UInt8])]()
@@ -402,19 +420,6 @@ struct TransactionSource: RecordSource {
       guard batch.count == 256, let last = batch.last?.0 else { return }
       from = last + [0]  // the next key after `last`
     }
-  }
-
-  func scanIDs(
-    _ collection: RecordCollection, from start: [UInt8]?,
-    _ body: ([UInt8]) throws(VaultError) -> Bool
-  ) throws(VaultError) {
-    guard let tree = try sealed.transaction.tree(named: collection.rawValue) else { return }
-    var ids = [[UInt8]]()
-    try tree.scanTyped(from: start) { key, _ in
-      ids.append(key)
-      return true
-    }
-    for id in ids where try !body(id) { return }
   }
 
   func indexValue(_ collection: RecordCollection, _ key: [UInt8]) throws(VaultError) -> [UInt8]? {

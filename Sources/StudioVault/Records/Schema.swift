@@ -24,7 +24,22 @@ public enum RecordCollection: String, CaseIterable, Sendable, CustomStringConver
   }
 
   /// The collection's schema.
-  public var schema: CollectionSchema { Schemas.all[self] ?? Schemas.settings }
+  public var schema: CollectionSchema {
+    switch self {
+    case .settings: Schemas.settings
+    case .branches: Schemas.branches
+    case .users: Schemas.users
+    case .clients: Schemas.clients
+    case .projects: Schemas.projects
+    case .contracts: Schemas.contracts
+    case .invoices: Schemas.invoices
+    case .payments: Schemas.payments
+    case .refunds: Schemas.refunds
+    case .disputes: Schemas.disputes
+    case .engagements: Schemas.engagements
+    case .media: Schemas.media
+    }
+  }
 }
 
 /// What a field holds.

@@ -212,15 +212,4 @@ enum Schemas {
       FieldSpec("delivered", 28, .bool),
       FieldSpec("uploader", 29, .reference(.users), .outputOnly),
     ])
-
-  static let all: [RecordCollection: CollectionSchema] = {
-    var table = [RecordCollection: CollectionSchema]()
-    for schema in [
-      settings, branches, users, clients, projects, contracts, invoices, payments, refunds,
-      disputes, engagements, media,
-    ] {
-      table[schema.collection] = schema
-    }
-    return table
-  }()
 }
