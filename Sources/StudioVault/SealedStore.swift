@@ -27,6 +27,10 @@ import VaultStorage
   @_spi(Engine) public let store: VaultStore
   let vaultID: [UInt8]
   let keyringKey: SymmetricKey
+  /// Seals audit entries' events (FORMAT.md 20.1).
+  let auditEntryKey: SymmetricKey
+  /// Signs audit checkpoints; its public half is in the file header.
+  let auditSigner: Ed25519.SigningKey
   /// Unwrapped KEKs by id, of committed keyrings only: a committed KEK never changes
   /// and its id is never handed out again, so entries stay valid until the KEK is
   /// retired (then they are dropped). KEKs a write transaction reads or creates join
@@ -75,6 +79,8 @@ import VaultStorage
     self.store = store
     vaultID = store.header.vaultID
     keyringKey = master.derive(.keyring)
+    auditEntryKey = master.derive(.auditEntries)
+    auditSigner = try VaultStore.auditSigningKey(master)
     // An erasure cut short by a crash (or by an old reader) after its commit: finish
     // zeroing the free pages, now if possible. A reader still in the way leaves the
     // flag for the next open or erasure; opening does not fail for it.
@@ -82,6 +88,21 @@ import VaultStorage
       let zeroed = try? finishPendingErasure()
     {
       scrubbedAtOpen.withLock { $0 = zeroed }
+    }
+    // A commit a crash cut short was discarded at open: the log says so (if the vault
+    // keeps one), in the first commit after it.
+    if store.repairedTornCommit, !store.isReadOnly {
+      let snapshot = try store.makeSnapshot()
+      defer { snapshot.close() }
+      if try snapshot.anyTree(named: AuditLog.stateTree) != nil {
+        let intact = snapshot.transactionID.rawValue
+        try write { tx throws(VaultError) in
+          try tx.audit(
+            AuditDraft(
+              .tornTailRecovered, actor: .system,
+              detail: (.organization, ["lastIntactTransaction": .uint(intact)])))
+        }
+      }
     }
   }
 
@@ -116,6 +137,7 @@ import VaultStorage
     try store.writeTyped { tx throws(VaultError) in
       let sealed = SealedTransaction(store: self, transaction: tx)
       result = try body(sealed)
+      try sealed.finishAudit()
       loaded = sealed.loadedKEKs
     }
     // Committed: the KEKs it saw are now part of the durable keyring.

@@ -16,6 +16,8 @@ import VaultStorage
   private(set) var loadedKEKs: [UInt32: SymmetricKey] = [:]
   /// Trees opened so far, by the UTF-8 bytes of their names.
   private var openTrees: [[UInt8]: WriteTree] = [:]
+  /// The audit log, once this transaction appends to it.
+  private var auditAppender: AuditAppender?
 
   init(store: SealedStore, transaction: WriteTransaction) {
     self.store = store
@@ -42,6 +44,29 @@ import VaultStorage
     let tree = try transaction.openAnyTree(named: name)
     openTrees[key] = tree
     return tree
+  }
+
+  /// Appends `draft` to the audit log: it commits with this transaction or not at all.
+  ///
+  /// - Returns: the entry's sequence number.
+  @discardableResult
+  @_spi(Engine) public func audit(_ draft: AuditDraft) throws(VaultError) -> UInt64 {
+    if auditAppender == nil { auditAppender = try AuditAppender(self) }
+    guard let auditAppender else { throw VaultError(.internal, "no audit appender") }
+    return try auditAppender.append(draft)
+  }
+
+  /// Destroys the key that seals audit details about `subject`: those details become
+  /// unreadable for good, while every entry still verifies (it commits to ciphertext).
+  @_spi(Engine) public func destroyAuditKey(of subject: AuditSubject) throws(VaultError) {
+    let keys = try dataKeys(AuditLog.subjectKeyCollection)
+    try keys.removeValue(forKey: AuditLog.subjectKey(subject.kind, subject.id))
+    try auditAppender?.forget(subject)
+  }
+
+  /// Signs the checkpoint of what this transaction appended: its last act.
+  func finishAudit() throws(VaultError) {
+    try auditAppender?.finish()
   }
 
   /// KEK `id` as this transaction sees the keyring.

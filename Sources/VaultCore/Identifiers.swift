@@ -37,6 +37,10 @@ public struct TreeID: RawRepresentable, Hashable, Comparable, Sendable, CustomSt
   /// The system tree: the catalog of named trees and the free list. Its root node lives
   /// in the meta page.
   public static let system = TreeID(1)
+  /// The audit log's entries, stored in the clear (FORMAT.md 7.3).
+  public static let auditLog = TreeID(2)
+  /// The audit log's signed checkpoints, stored in the clear (FORMAT.md 7.3).
+  public static let auditCheckpoints = TreeID(3)
   /// The first id handed out to a named tree.
   public static let firstUser = TreeID(16)
 }

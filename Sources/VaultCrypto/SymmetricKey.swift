@@ -62,6 +62,8 @@ public struct SymmetricKey: Sendable, CustomStringConvertible {
     public static let auditSigning = KeyPurpose(id: 4)
     /// Keys the content addresses of upload blobs.
     public static let blobAddressing = KeyPurpose(id: 5)
+    /// Seals the events of audit entries.
+    public static let auditEntries = KeyPurpose(id: 6)
   }
 
   /// The subkey of this key for `purpose`.

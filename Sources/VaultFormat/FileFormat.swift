@@ -31,6 +31,19 @@ public enum FileFormat {
   /// the trailer holds the nonce and tag.
   public static let sealedFlag: UInt8 = 0x01
 
+  /// Trees whose pages are not sealed (FORMAT.md 7.3): the audit log, which anyone
+  /// holding the file must be able to verify without its key. What they hold is
+  /// already encrypted or public.
+  public static let clearTrees: Set<TreeID> = [.auditLog, .auditCheckpoints]
+
+  /// Whether the pages of `tree` are sealed (every tree's but the clear ones').
+  public static func isSealed(_ tree: TreeID) -> Bool { !clearTrees.contains(tree) }
+
+  /// Whether `tree` may be named by a catalog entry: a named tree, or a clear one.
+  public static func isCatalogTree(_ tree: TreeID, nextTreeID: TreeID) -> Bool {
+    (tree >= .firstUser && tree < nextTreeID) || clearTrees.contains(tree)
+  }
+
   /// The two copies of the file header.
   public static let headerPages: [PageNumber] = [PageNumber(0), PageNumber(1)]
   /// Data pages between the two meta pages. Each meta page is followed by pages that a

@@ -17,8 +17,9 @@ import VaultCore
 /// | 32 | 16 | vault id (random) |
 /// | 48 | 8 | creation time, milliseconds since 1970-01-01T00:00:00Z (signed) |
 /// | 56 | 8 | generation: grows each time the header is rewritten |
-/// | 64 | 2 | key slot length K (104: see ``KeySlot``) |
-/// | 66 | K | key slot: key-derivation parameters and the wrapped master key |
+/// | 64 | 32 | audit public key: Ed25519, verifies the audit log's checkpoints |
+/// | 96 | 2 | key slot length K (104: see ``KeySlot``) |
+/// | 98 | K | key slot: key-derivation parameters and the wrapped master key |
 public struct FileHeader: Equatable, Sendable {
   public var formatVersion: UInt16
   public var pageSize: Int
@@ -27,15 +28,19 @@ public struct FileHeader: Equatable, Sendable {
   public var vaultID: [UInt8]
   public var createdAtMilliseconds: Int64
   public var generation: UInt64
+  /// The Ed25519 public key that verifies the audit log's signed checkpoints: in the
+  /// clear, so that backup tools and auditors verify the log without the vault's key.
+  public var auditPublicKey: [UInt8]
   /// The encoded ``KeySlot``: how the credential unwraps the master key.
   public var keySlot: [UInt8]
 
   public static let vaultIDLength = 16
-  static let fixedBodyLength = 66
+  public static let auditPublicKeyLength = 32
+  static let fixedBodyLength = 98
 
   public init(
     pageSize: Int, vaultID: [UInt8], createdAtMilliseconds: Int64, generation: UInt64 = 1,
-    keySlot: [UInt8] = [], formatVersion: UInt16 = FileFormat.version,
+    auditPublicKey: [UInt8] = [UInt8](repeating: 0, count: 32), keySlot: [UInt8] = [], formatVersion: UInt16 = FileFormat.version,
     incompatibleFeatures: UInt32 = 0, compatibleFeatures: UInt32 = 0
   ) {
     self.formatVersion = formatVersion
@@ -45,6 +50,7 @@ public struct FileHeader: Equatable, Sendable {
     self.vaultID = vaultID
     self.createdAtMilliseconds = createdAtMilliseconds
     self.generation = generation
+    self.auditPublicKey = auditPublicKey
     self.keySlot = keySlot
   }
 
@@ -56,6 +62,7 @@ public struct FileHeader: Equatable, Sendable {
   /// The header page `page` (0 or 1) holding this header, written by `transaction`.
   public func encodePage(_ page: PageNumber, transaction: TransactionID) -> [UInt8] {
     precondition(vaultID.count == Self.vaultIDLength)
+    precondition(auditPublicKey.count == Self.auditPublicKeyLength)
     precondition(keySlot.count <= Self.maximumKeySlotLength(pageSize: pageSize))
     var body = ByteWriter(capacity: Self.fixedBodyLength + keySlot.count)
     body.write(FileFormat.magic)
@@ -68,6 +75,7 @@ public struct FileHeader: Equatable, Sendable {
     body.write(vaultID)
     body.write(createdAtMilliseconds)
     body.write(generation)
+    body.write(auditPublicKey)
     body.write(UInt16(keySlot.count))
     body.write(keySlot)
     let header = PageHeader(
@@ -144,6 +152,7 @@ public struct FileHeader: Equatable, Sendable {
     vaultID = try reader.readBytes(Self.vaultIDLength, "vault id")
     createdAtMilliseconds = try reader.readInt64("creation time")
     generation = try reader.readUInt64("generation")
+    auditPublicKey = try reader.readBytes(Self.auditPublicKeyLength, "audit public key")
     let slotLength = Int(try reader.readUInt16("key slot length"))
     keySlot = try reader.readBytes(slotLength, "key slot")
     guard reader.isAtEnd else {

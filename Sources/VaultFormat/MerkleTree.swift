@@ -19,10 +19,12 @@ public enum MerkleTree {
   /// The hash of the empty tree.
   public static let emptyRoot = SHA256.hash([])
 
-  public static func leafHash(_ entry: [UInt8]) -> [UInt8] { SHA256.hash([0x00] + entry) }
+  public static func leafHash(_ entry: [UInt8]) -> [UInt8] {
+    entry.withUnsafeBytes { SHA256.hash(domain: 0x00, $0) }
+  }
 
   public static func nodeHash(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
-    SHA256.hash([0x01] + left + right)
+    left.withUnsafeBytes { l in right.withUnsafeBytes { r in SHA256.hash(domain: 0x01, l, r) } }
   }
 
   /// MTH of the leaves whose hashes are `leaves`.
@@ -42,20 +44,7 @@ public enum MerkleTree {
   public static func inclusionProof(_ index: Int, _ leaves: ArraySlice<[UInt8]>)
     throws(VaultError) -> [[UInt8]]
   {
-    guard (0..<leaves.count).contains(index) else {
-      throw VaultError(.invalidArgument, "leaf \(index) is not in a tree of \(leaves.count)")
-    }
-    return path(index, leaves)
-  }
-
-  private static func path(_ index: Int, _ leaves: ArraySlice<[UInt8]>) -> [[UInt8]] {
-    guard leaves.count > 1 else { return [] }
-    let half = largestPowerOfTwo(below: leaves.count)
-    let split = leaves.startIndex + half
-    if index < half {
-      return path(index, leaves[..<split]) + [root(leaves[split...])]
-    }
-    return path(index - half, leaves[split...]) + [root(leaves[..<split])]
+    try inclusionProof(UInt64(index), size: UInt64(leaves.count), subtree: subtrees(of: leaves))
   }
 
   /// PROOF(m, D[n]): that the tree of the first `oldSize` leaves is a prefix of the
@@ -65,23 +54,91 @@ public enum MerkleTree {
   public static func consistencyProof(_ oldSize: Int, _ leaves: ArraySlice<[UInt8]>)
     throws(VaultError) -> [[UInt8]]
   {
-    guard oldSize > 0, oldSize <= leaves.count else {
-      throw VaultError(
-        .invalidArgument, "no consistency proof from \(oldSize) leaves to \(leaves.count)")
-    }
-    return subproof(oldSize, leaves, complete: true)
+    try consistencyProof(
+      UInt64(oldSize), size: UInt64(leaves.count), subtree: subtrees(of: leaves))
   }
 
-  private static func subproof(_ size: Int, _ leaves: ArraySlice<[UInt8]>, complete: Bool)
-    -> [[UInt8]]
-  {
-    if size == leaves.count { return complete ? [] : [root(leaves)] }
-    let half = largestPowerOfTwo(below: leaves.count)
-    let split = leaves.startIndex + half
-    if size <= half {
-      return subproof(size, leaves[..<split], complete: complete) + [root(leaves[split...])]
+  /// The hash of a complete subtree: `2^height` leaves from `start` (a multiple of its
+  /// size). Proofs are built from these; a log answers from the hashes it stores.
+  public typealias SubtreeHashes = (_ start: UInt64, _ height: Int) throws(VaultError) -> [UInt8]
+
+  private static func subtrees(of leaves: ArraySlice<[UInt8]>) -> SubtreeHashes {
+    { start, height throws(VaultError) in
+      let from = leaves.startIndex + Int(start)
+      return root(leaves[from..<from + (1 << height)])
     }
-    return subproof(size - half, leaves[split...], complete: false) + [root(leaves[..<split])]
+  }
+
+  /// PATH(m, D[n]) for a tree of `size` leaves whose complete subtrees `subtree` gives.
+  ///
+  /// - Complexity: O(log n) calls of `subtree`.
+  public static func inclusionProof(_ index: UInt64, size: UInt64, subtree: SubtreeHashes)
+    throws(VaultError) -> [[UInt8]]
+  {
+    guard index < size else {
+      throw VaultError(.invalidArgument, "leaf \(index) is not in a tree of \(size)")
+    }
+    var proof = [[UInt8]]()
+    var start: UInt64 = 0
+    var count = size
+    var leaf = index
+    // Top down; the path lists siblings bottom up, so it is reversed at the end.
+    while count > 1 {
+      let half = largestPowerOfTwo(below: count)
+      if leaf < half {
+        proof.append(try rangeHash(start + half, count - half, subtree))
+        count = half
+      } else {
+        proof.append(try rangeHash(start, half, subtree))
+        start += half
+        leaf -= half
+        count -= half
+      }
+    }
+    return proof.reversed()
+  }
+
+  /// PROOF(m, D[n]) for a tree of `size` leaves whose complete subtrees `subtree` gives.
+  ///
+  /// - Complexity: O(log n) calls of `subtree`.
+  public static func consistencyProof(_ oldSize: UInt64, size: UInt64, subtree: SubtreeHashes)
+    throws(VaultError) -> [[UInt8]]
+  {
+    guard oldSize > 0, oldSize <= size else {
+      throw VaultError(
+        .invalidArgument, "no consistency proof from \(oldSize) leaves to \(size)")
+    }
+    var proof = [[UInt8]]()
+    var start: UInt64 = 0
+    var count = size
+    var m = oldSize
+    var complete = true
+    while m != count {
+      let half = largestPowerOfTwo(below: count)
+      if m <= half {
+        proof.append(try rangeHash(start + half, count - half, subtree))
+        count = half
+      } else {
+        proof.append(try rangeHash(start, half, subtree))
+        start += half
+        m -= half
+        count -= half
+        complete = false
+      }
+    }
+    if !complete { proof.append(try rangeHash(start, count, subtree)) }
+    return proof.reversed()
+  }
+
+  /// MTH of `count` leaves from `start`, composed of complete subtrees.
+  private static func rangeHash(_ start: UInt64, _ count: UInt64, _ subtree: SubtreeHashes)
+    throws(VaultError) -> [UInt8]
+  {
+    if count & (count - 1) == 0 { return try subtree(start, count.trailingZeroBitCount) }
+    let half = largestPowerOfTwo(below: count)
+    return nodeHash(
+      try subtree(start, half.trailingZeroBitCount),
+      try rangeHash(start + half, count - half, subtree))
   }
 
   /// RFC 9162 2.1.3.2: whether `proof` shows leaf `index` (hash `leaf`) in the tree
@@ -152,10 +209,72 @@ public enum MerkleTree {
   }
 
   static func largestPowerOfTwo(below count: Int) -> Int {
-    var power = 1
-    while power * 2 < count { power *= 2 }
-    return power
+    Int(largestPowerOfTwo(below: UInt64(count)))
+  }
+
+  /// The largest power of two less than `count` (which is at least 2).
+  static func largestPowerOfTwo(below count: UInt64) -> UInt64 {
+    1 << (63 - UInt64((count - 1).leadingZeroBitCount))
   }
 
   private static func isHash(_ bytes: [UInt8]) -> Bool { bytes.count == hashSize }
+}
+
+extension MerkleTree {
+  /// The roots of the complete subtrees a log of `size` leaves ends with, largest
+  /// first (one per bit set in `size`): all an appender needs to keep. Appending costs
+  /// O(1) amortized hashes; the root costs O(log n).
+  public struct Frontier: Equatable, Sendable {
+    public private(set) var size: UInt64 = 0
+    public private(set) var hashes: [[UInt8]] = []
+
+    /// An empty log.
+    public init() {}
+
+    /// A frontier as stored: `hashes` must have one entry per bit set in `size`.
+    ///
+    /// - Throws: `.corrupt` when they do not.
+    public init(size: UInt64, hashes: [[UInt8]]) throws(VaultError) {
+      guard size.nonzeroBitCount == hashes.count, hashes.allSatisfy({ $0.count == hashSize })
+      else {
+        throw VaultError(.corrupt, "a Merkle frontier of \(size) leaves has the wrong hashes")
+      }
+      self.size = size
+      self.hashes = hashes
+    }
+
+    /// A subtree completed by an append: `2^height` leaves from `index << height`.
+    public struct Completed: Sendable {
+      public var height: Int
+      public var index: UInt64
+      public var hash: [UInt8]
+    }
+
+    /// Appends the leaf whose hash is `leafHash`; calls `completed` for each subtree of
+    /// two or more leaves the append completes, smallest first.
+    public mutating func append(
+      _ leafHash: [UInt8], completed: (Completed) throws(VaultError) -> Void = { _ in }
+    ) throws(VaultError) {
+      hashes.append(leafHash)
+      var height = 0
+      var position = size
+      while position & 1 == 1 {
+        let right = hashes.removeLast()
+        let left = hashes.removeLast()
+        let merged = nodeHash(left, right)
+        hashes.append(merged)
+        height += 1
+        position >>= 1
+        try completed(Completed(height: height, index: position, hash: merged))
+      }
+      size += 1
+    }
+
+    /// MTH of the leaves so far.
+    public var root: [UInt8] {
+      guard var hash = hashes.last else { return emptyRoot }
+      for left in hashes.dropLast().reversed() { hash = nodeHash(left, hash) }
+      return hash
+    }
+  }
 }

@@ -45,16 +45,20 @@ struct PageReader: Sendable {
     }
     let page = try readPage(link.page)
     try page.verify(against: link)
-    try Self.requireSealed(page)
+    try Self.requireSealing(page)
     return page
   }
 
-  /// Every page but the file header is sealed. An unsealed one was not written by
-  /// StudioVault (or not for this vault): never read its content as the vault's.
-  static func requireSealed(_ page: Page) throws(VaultError) {
-    guard page.isSealed else {
+  /// A tree page is sealed exactly when its tree's pages are (FORMAT.md 7.3): a page
+  /// of a sealed tree found in the clear was not written by StudioVault (or not for
+  /// this vault), and a clear tree's page must be verifiable without the key.
+  static func requireSealing(_ page: Page) throws(VaultError) {
+    guard page.isSealed == FileFormat.isSealed(page.header.tree) else {
       throw VaultError(
-        .corruptPage, "page of an encrypted vault is not sealed",
+        .corruptPage,
+        page.isSealed
+          ? "page of tree \(page.header.tree) is sealed; that tree is stored in the clear"
+          : "page of an encrypted vault is not sealed",
         page: page.header.pageNumber.rawValue, offset: 17)
     }
   }
@@ -67,8 +71,9 @@ struct PageReader: Sendable {
     try open(try readVerified(link, in: meta))
   }
 
-  /// The page with its body opened with the page key.
+  /// The page with its body opened with the page key (a clear tree's page as it is).
   func open(_ page: Page) throws(VaultError) -> Page {
+    if !page.isSealed { return page }
     guard let cipher else {
       throw VaultError(
         .keyRequired, "reading vault content needs its passphrase or key",
@@ -247,7 +252,7 @@ struct PageReader: Sendable {
     guard parsed.hasValidChecksum else {
       throw VaultError(.corruptPage, "meta page checksum does not match", page: page.rawValue)
     }
-    try Self.requireSealed(parsed)
+    try Self.requireSealing(parsed)
     let meta = try MetaPage(page: cipher == nil ? parsed : try open(parsed))
     guard meta.vaultID == vaultID else {
       throw VaultError(.corruptPage, "meta page belongs to another vault", page: page.rawValue)

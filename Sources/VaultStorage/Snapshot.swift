@@ -82,6 +82,37 @@ public final class Snapshot: Sendable {
     return ReadTree(snapshot: self, root: root, name: name)
   }
 
+  /// The clear tree `id` (FORMAT.md 7.3), found without the key: its catalog entry is
+  /// sealed, but the system tree's links are not, and a tree's root page names its
+  /// tree. Nil when the vault has no such tree yet. The handle's ``ReadTree/count``
+  /// is 0: the key count is in the sealed catalog entry.
+  ///
+  /// - Complexity: O(pages of the system tree + trees), none of them opened.
+  package func clearTree(_ id: TreeID) throws(VaultError) -> ReadTree? {
+    try requireOpen()
+    guard !FileFormat.isSealed(id) else {
+      throw VaultError(.invalidArgument, "tree \(id) is not stored in the clear")
+    }
+    var pending = meta.root.links
+    var visited = 0
+    while let link = pending.popLast() {
+      visited += 1
+      guard UInt64(visited) <= meta.pageCount else {
+        throw VaultError(.corruptPage, "the system tree links more pages than the file has")
+      }
+      let page = try reader.readVerified(link, in: meta)
+      switch page.header.tree {
+      case .system where page.header.type == .interior || page.header.type == .leaf:
+        pending += page.links
+      case id:
+        return ReadTree(snapshot: self, root: TreeRoot(root: link, id: id, count: 0), name: "")
+      default:
+        continue
+      }
+    }
+    return nil
+  }
+
   /// The names of the application's trees (reserved ones left out), in byte order.
   public func treeNames() throws(VaultError) -> [String] {
     try allTreeNames().filter { $0.utf8.first != UInt8(ascii: "$") }

@@ -102,12 +102,12 @@ struct StructureWalker {
           offset: 40)
       }
     } else {
-      guard tree >= .firstUser, tree < meta.nextTreeID else {
+      guard FileFormat.isCatalogTree(tree, nextTreeID: meta.nextTreeID) else {
         throw VaultError(
           .corruptPage, "tree root names impossible tree \(tree)", page: number, offset: 40)
       }
     }
-    if reader.cipher != nil { page = try reader.open(page) }
+    if reader.cipher != nil || !page.isSealed { page = try reader.open(page) }
     let content: Content
     switch (visit.role, page.header.type) {
     case (.overflow, .overflow) where !page.bodyIsPlaintext,
@@ -218,7 +218,7 @@ struct StructureWalker {
   ) throws(VaultError) {
     switch (tree == .system, firstKeyByte, value) {
     case (true, SystemTree.catalogPrefix?, .tree(let root)):
-      guard root.id >= .firstUser, root.id < meta.nextTreeID else {
+      guard FileFormat.isCatalogTree(root.id, nextTreeID: meta.nextTreeID) else {
         throw VaultError(.corruptPage, "catalog entry names impossible tree \(root.id)", page: page)
       }
     case (true, SystemTree.freeListPrefix?, .inline):

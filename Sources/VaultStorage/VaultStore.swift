@@ -56,6 +56,10 @@ public final class VaultStore: Sendable {
   /// incomplete last commit): only a read-only first opener leaves these. Empty when
   /// another store had the vault open, or when this one repaired them.
   package let recoveryProblems: [VaultError]
+  /// Whether this store, as the vault's first writable opener, blanked meta pages of a
+  /// commit a crash cut short (or of damaged older states): a torn tail, repaired by
+  /// discarding it. The audit layer records it.
+  package let repairedTornCommit: Bool
   public var pageSize: Int { header.pageSize }
   let options: Options
   let file: any FileIO
@@ -101,9 +105,23 @@ public final class VaultStore: Sendable {
     let masterKey = try credential.map { (credential) throws(VaultError) -> SymmetricKey in
       try KeySlot(decoding: header.keySlot).unlock(with: credential, vaultID: header.vaultID)
     }
+    // The header is only checksummed: with the key, make sure its audit key is the one
+    // the master key derives, or keyless verification would trust an impostor's.
+    if let masterKey, try Self.auditSigningKey(masterKey).publicKey != header.auditPublicKey {
+      throw VaultError(
+        .authenticationFailed,
+        "the file header's audit public key is not this vault's: the header was altered")
+    }
     try self.init(
       path: path, file: file, options: options, header: header, headerProblems: problems,
       masterKey: masterKey)
+  }
+
+  /// The key pair that signs the audit log's checkpoints, derived from the master key.
+  package static func auditSigningKey(_ masterKey: SymmetricKey) throws(VaultError)
+    -> Ed25519.SigningKey
+  {
+    try Ed25519.SigningKey(seed: masterKey.derive(.auditSigning).secret)
   }
 
   /// Opens a vault whose header was read and whose master key (if any) is unlocked.
@@ -123,6 +141,7 @@ public final class VaultStore: Sendable {
       cipher: masterKey.map { PageCipher(pageKey: $0.derive(.pageSealing)) })
     lock = try LockFile(vaultPath: path, vaultID: header.vaultID)
     var recoveryProblems = [VaultError]()
+    var repairedTornCommit = false
     var pinnedState: MetaPage?
     if lock.isFirstOpener {
       // Nobody else has the vault open: find the newest intact commit, make sure it is
@@ -151,6 +170,7 @@ public final class VaultStore: Sendable {
           try file.write([blank], at: slot.rawValue * UInt64(header.pageSize))
         }
         recoveryProblems = []
+        repairedTornCommit = true
       }
       if !options.readOnly && pinnedState == nil {
         try Self.repairHeaderCopies(
@@ -165,6 +185,7 @@ public final class VaultStore: Sendable {
       try lock.finishInitialization()
     }
     self.recoveryProblems = recoveryProblems
+    self.repairedTornCommit = repairedTornCommit
     self.pinnedState = pinnedState
     if let pinnedState {
       newest = Mutex(DurableState(pinnedState))
@@ -242,7 +263,7 @@ public final class VaultStore: Sendable {
       masterKey, under: credential, parameters: keyDerivation, vaultID: vaultID)
     let header = FileHeader(
       pageSize: pageSize, vaultID: vaultID, createdAtMilliseconds: wallClockMilliseconds(),
-      keySlot: keySlot.encode())
+      auditPublicKey: try Self.auditSigningKey(masterKey).publicKey, keySlot: keySlot.encode())
     let cipher = PageCipher(pageKey: masterKey.derive(.pageSealing))
     let temporary = path + ".tmp-" + SecureRandom.bytes(6).map { String($0, radix: 16) }.joined()
     do throws(VaultError) {

@@ -327,12 +327,14 @@ struct PageOutput {
     return allocation.pages[next]
   }
 
-  /// Seals a page built in the clear and queues it for writing; returns its link.
-  private mutating func emit(_ page: PageNumber, _ plaintext: [UInt8]) -> PageLink {
-    let sealed = cipher.seal(plaintext, nonce: nonces.next())
+  /// Seals a page built in the clear (unless its tree is stored in the clear) and
+  /// queues it for writing; returns its link.
+  private mutating func emit(_ page: PageNumber, _ plaintext: [UInt8], tree: TreeID) -> PageLink {
+    let stored =
+      FileFormat.isSealed(tree) ? cipher.seal(plaintext, nonce: nonces.next()) : plaintext
     let link = PageLink(
-      page: page, transaction: transaction, checksum: Page.storedChecksum(of: sealed))
-    pages.append((page, sealed))
+      page: page, transaction: transaction, checksum: Page.storedChecksum(of: stored))
+    pages.append((page, stored))
     return link
   }
 
@@ -413,8 +415,8 @@ struct PageOutput {
     let page = try takePage()
     let leaf = LeafPage.encodeNode(
       cells, in: node.arena, page: page, transaction: transaction, tree: tree, pageSize: pageSize,
-      sealed: true)
-    let link = emit(page, leaf.bytes)
+      sealed: FileFormat.isSealed(tree))
+    let link = emit(page, leaf.bytes, tree: tree)
     nodes.append(Node(leaf: leaf, link: link, tree: tree))
     return link
   }
@@ -430,8 +432,8 @@ struct PageOutput {
     let page = try takePage()
     let interior = InteriorPage.encodeNode(
       separators: node.separators, in: node.arena, children: links, page: page,
-      transaction: transaction, tree: tree, pageSize: pageSize, sealed: true)
-    let link = emit(page, interior.bytes)
+      transaction: transaction, tree: tree, pageSize: pageSize, sealed: FileFormat.isSealed(tree))
+    let link = emit(page, interior.bytes, tree: tree)
     nodes.append(Node(interior: interior, link: link, tree: tree))
     return link
   }
@@ -497,8 +499,8 @@ struct PageOutput {
       let piece = value[start..<min(start + per, value.count)]
       let bytes = OverflowPage.encode(
         piece: piece, next: next, page: numbers[index], transaction: transaction, tree: tree,
-        pageSize: pageSize, sealed: true)
-      next = emit(numbers[index], bytes)
+        pageSize: pageSize, sealed: FileFormat.isSealed(tree))
+      next = emit(numbers[index], bytes, tree: tree)
     }
     return next ?? .null
   }

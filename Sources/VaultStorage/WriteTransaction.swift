@@ -107,6 +107,22 @@ public final class WriteTransaction {
   /// ``createTree(named:)`` for any name, reserved ones included (the engine's own).
   @discardableResult
   package func createAnyTree(named name: String) throws(VaultError) -> WriteTree {
+    try createAnyTree(named: name, id: nil)
+  }
+
+  /// Creates the clear tree `id` (FORMAT.md 7.3) under `name`: its id is fixed, so a
+  /// keyless reader finds it without reading the sealed catalog.
+  @discardableResult
+  package func createClearTree(named name: String, id: TreeID) throws(VaultError) -> WriteTree {
+    guard !FileFormat.isSealed(id) else {
+      throw VaultError(.invalidArgument, "tree \(id) is not stored in the clear")
+    }
+    return try createAnyTree(named: name, id: id)
+  }
+
+  private func createAnyTree(named name: String, id fixedID: TreeID?) throws(VaultError)
+    -> WriteTree
+  {
     try requireActive()
     let nameBytes = Array(name.utf8)
     guard !nameBytes.isEmpty, nameBytes.count <= FileFormat.maximumTreeNameLength else {
@@ -118,8 +134,9 @@ public final class WriteTransaction {
     guard nextTreeID.rawValue < UInt64.max - 1 else {
       throw VaultError(.corrupt, "the vault has run out of tree ids")
     }
-    let state = TreeState(name: name, id: nextTreeID, root: .null, count: 0, rootCapacity: capacity)
-    nextTreeID = TreeID(nextTreeID.rawValue + 1)
+    let id = fixedID ?? nextTreeID
+    let state = TreeState(name: name, id: id, root: .null, count: 0, rootCapacity: capacity)
+    if fixedID == nil { nextTreeID = TreeID(nextTreeID.rawValue + 1) }
     state.isModified = true
     trees[nameBytes] = state
     treeCount &+= 1  // wraps only for a forged count
@@ -209,6 +226,9 @@ public struct WriteTree {
 
   /// The number of keys in the tree.
   public var count: UInt64 { state.count }
+
+  /// The tree's id.
+  package var id: TreeID { state.id }
 
   /// Whether the tree was dropped in this transaction since this handle was made.
   package var isDropped: Bool { state.isDropped }

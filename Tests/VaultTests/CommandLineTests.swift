@@ -260,12 +260,12 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
   @Test func keyCommandsChangeThePassphraseRotateAndErase() throws {
     let dir = TemporaryDirectory()
     let (path, clients) = try initWithClients(dir, count: 50)
-    // Rotation: every data key re-wrapped (the clients', the branch's, the owner's and
-    // the settings'), the first KEK retired.
+    // Rotation: every data key re-wrapped (the clients', the branch's, the owner's, the
+    // settings', and the organization's audit detail key), the first KEK retired.
     let rotated = vault("key", "rotate", path, "--user", "owner", "--batch", "7", "--json")
     #expect(rotated.status == 0, "\(rotated.errors)")
     let report = try parseJSON(rotated.output)
-    #expect(report["rewrapped"] as? Int == 53 && report["retired"] as? [Int] == [1])
+    #expect(report["rewrapped"] as? Int == 54 && report["retired"] as? [Int] == [1])
     #expect(vault("key", "rotate", path, "--user", "owner", "--batch", "0").status == 64)
     // Acting as a user is required, with the right password.
     #expect(vault("key", "rotate", path).status == 64)

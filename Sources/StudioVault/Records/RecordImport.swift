@@ -60,6 +60,10 @@ extension RecordTransaction {
       }
       if let id = pending[index].record.id { position[id] = index }
     }
+    // One audit entry for the import, with its counts, not one per record.
+    let auditedEachWrite = auditsEachWrite
+    auditsEachWrite = false
+    defer { auditsEachWrite = auditedEachWrite }
     // Depth-first over "refers to" (each record refers to few): linear in the batch.
     var state = [UInt8](repeating: 0, count: pending.count)  // 0 new, 1 visiting, 2 stored
     var ids = [RecordID?](repeating: nil, count: pending.count)
@@ -87,7 +91,19 @@ extension RecordTransaction {
         }
       }
     }
-    return ids.compactMap { $0 }
+    let stored = ids.compactMap { $0 }
+    auditsEachWrite = auditedEachWrite
+    try audit(
+      AuditDraft(
+        .recordsImported, actor: try auditActor(), branch: branch,
+        detail: (
+          branch.map(AuditSubject.branch) ?? .organization,
+          [
+            "collection": .string(collection.rawValue), "imported": .int(Int64(stored.count)),
+            "renamed": .int(Int64(renamed.count)),
+          ]
+        )))
+    return stored
   }
 
   private static func atLine(_ line: Int, _ error: VaultError) -> VaultError {

@@ -67,6 +67,10 @@ import VaultStorage
     do {
       let store = try RecordStore(sealed)
       try store.write(actor: nil) { tx throws(VaultError) in
+        try tx.audit(
+          AuditDraft(
+            .vaultCreated, actor: .system,
+            detail: (.organization, ["currency": .string(organization.currency.code)])))
         var settings = Record(.settings, id: settingsID)
         settings["currency"] = .string(organization.currency.code)
         settings["billingEnforcement"] = .bool(true)
@@ -149,25 +153,54 @@ import VaultStorage
       }
       return (try snapshot.source.load(.users, id.bytes), level)
     }
+    let role = found?.text("role").flatMap(AuditRole.init(name:))
     guard let user = found, let id = user.id, let hash = user.text("passwordHash"),
-      user.text("status") != "disabled", let role = user.text("role")
+      user.text("status") != "disabled", let role
     else {
       // As slow as checking a real hash, so timing does not tell who exists.
       _ = try? PasswordHash.hash(password, parameters: level ?? .interactive)
+      try auditLogin(found, role: role, succeeded: false)
       throw Self.wrongPassword
     }
-    guard PasswordHash.verify(password, against: hash) else { throw Self.wrongPassword }
+    guard PasswordHash.verify(password, against: hash) else {
+      try auditLogin(user, role: role, succeeded: false)
+      throw Self.wrongPassword
+    }
     // Parameters rose since the hash was made: replace it while the password is here
     // (a read-only open leaves it for the next writable login).
+    let fresh: String?
     if let level, PasswordHash.needsRehash(hash, parameters: level), !sealed.store.isReadOnly {
-      let fresh = try PasswordHash.hash(password, parameters: level)
-      try write(actor: id) { tx throws(VaultError) in
-        guard var current = try tx.source.load(.users, id.bytes) else { return }
-        current["passwordHash"] = .string(fresh)
-        try tx.replaceTrusted(current, previous: try tx.source.load(.users, id.bytes))
-      }
+      fresh = try PasswordHash.hash(password, parameters: level)
+    } else {
+      fresh = nil
     }
-    return Principal(user: id, name: user.text("name") ?? name, role: role, branch: user.branch)
+    try auditLogin(user, role: role, succeeded: true) { tx throws(VaultError) in
+      guard let fresh, var current = try tx.source.load(.users, id.bytes) else { return }
+      current["passwordHash"] = .string(fresh)
+      try tx.replaceTrusted(current, previous: try tx.source.load(.users, id.bytes))
+    }
+    return Principal(
+      user: id, name: user.text("name") ?? name, role: role.description, branch: user.branch)
+  }
+
+  /// Records a login attempt (`loginSucceeded`, `loginFailed`), with `also` in the same
+  /// transaction. The attempt on an existing account is the account's own security
+  /// event; one on an unknown name is the system's (the name typed is not kept). A
+  /// read-only store cannot write the log: a login then goes unrecorded.
+  private func auditLogin(
+    _ user: Record?, role: AuditRole?, succeeded: Bool,
+    also: (RecordTransaction) throws(VaultError) -> Void = { _ throws(VaultError) in }
+  ) throws(VaultError) {
+    guard !sealed.store.isReadOnly else { return }
+    let actor: AuditActor
+    if let id = user?.id, let role { actor = .user(id: id.bytes, role: role) } else { actor = .system }
+    try write(actor: nil) { tx throws(VaultError) in
+      try tx.audit(
+        AuditDraft(
+          succeeded ? .loginSucceeded : .loginFailed, actor: actor, branch: user?.branch,
+          outcome: succeeded ? .success : .failed, targets: user?.id.map { [$0] } ?? []))
+      try also(tx)
+    }
   }
 
   static let wrongPassword = VaultError(.wrongPassword, "unknown user or wrong password")

@@ -12,6 +12,10 @@ import VaultStorage
   let now = Timestamp.now()
   /// Branches this transaction found to exist.
   private var knownBranches = Set<RecordID>()
+  /// Whether each write is audited on its own; an import audits once, with counts.
+  var auditsEachWrite = true
+  /// The actor as the audit log names it, once looked up.
+  private var resolvedAuditActor: AuditActor?
 
   init(store: RecordStore, sealed: SealedTransaction, actor: RecordID?) {
     source = TransactionSource(indexes: store.indexes, sealed: sealed)
@@ -94,6 +98,7 @@ import VaultStorage
     record.updatedAt = now
     record.createdBy = actor
     try replaceTrusted(record, previous: nil)
+    try auditCreation(of: record)
     return record
   }
 
@@ -132,10 +137,12 @@ import VaultStorage
     try checkReferences(of: updated, scope: scope)
     try RecordValidation.validate(updated)
     try checkUsersRoleAndBranch(updated)
-    try checkDelivery(updated, previous: old)
+    let underOverride = try checkDelivery(updated, previous: old)
     updated.version = old.version + 1
     updated.updatedAt = now
     try replaceTrusted(updated, previous: old)
+    try auditUpdate(of: updated, previous: old)
+    if underOverride { try audit(.deliveredUnderOverride, about: updated) }
     return updated
   }
 
@@ -161,7 +168,101 @@ import VaultStorage
       return false
     }
     try removeTrusted(record)
+    try audit(.recordRemoved, about: record)
     return true
+  }
+
+  // MARK: Audit
+
+  /// Appends an entry about `record` (visible to its branch), with its collection and
+  /// version as detail, sealed under the key of the client the record is about (so
+  /// erasing them erases it), else of its branch.
+  func audit(
+    _ action: AuditAction, about record: Record, outcome: AuditOutcome = .success,
+    detail extra: [String: JSON] = [:]
+  ) throws(VaultError) {
+    guard auditsEachWrite, let id = record.id else { return }
+    var fields = extra
+    fields["collection"] = .string(record.collection.rawValue)
+    fields["version"] = .int(record.version)
+    try audit(
+      AuditDraft(
+        action, actor: try auditActor(), branch: record.branch, outcome: outcome, targets: [id],
+        detail: (Self.auditSubject(of: record), fields)))
+  }
+
+  static func auditSubject(of record: Record) -> AuditSubject {
+    if record.collection == .clients, let id = record.id { return .client(id) }
+    if case .bytes(let bytes)? = record["client"], let client = try? RecordID(bytes: bytes) {
+      return .client(client)
+    }
+    return record.branch.map(AuditSubject.branch) ?? .organization
+  }
+
+  /// Appends `draft` to the audit log, in this transaction.
+  func audit(_ draft: AuditDraft) throws(VaultError) {
+    try source.sealed.audit(draft)
+  }
+
+  /// The acting user and their role, as the audit log records them; the engine itself
+  /// when there is no user.
+  func auditActor() throws(VaultError) -> AuditActor {
+    if let resolvedAuditActor { return resolvedAuditActor }
+    var resolved = AuditActor.system
+    if let actor {
+      let role = try source.load(.users, actor.bytes)?.text("role").flatMap(AuditRole.init(name:))
+      guard let role else {
+        throw VaultError(.noSuchRecord, "the acting user \(actor) does not exist")
+      }
+      resolved = .user(id: actor.bytes, role: role)
+    }
+    resolvedAuditActor = resolved
+    return resolved
+  }
+
+  /// The entry a new record calls for: every financial record, and the records that
+  /// shape who may do what (branches, users, engagements).
+  private func auditCreation(of record: Record) throws(VaultError) {
+    let action: AuditAction
+    switch record.collection {
+    case .branches: action = .branchCreated
+    case .users: action = .userCreated
+    case .payments: action = .paymentRecorded
+    case .refunds: action = .refundRequested
+    case .disputes: action = .disputeOpened
+    case .engagements: action = .engagementCreated
+    case .invoices, .contracts: action = .recordCreated
+    case .settings, .clients, .projects, .media: return
+    }
+    try audit(action, about: record)
+    if record.collection == .invoices, case .list(let discounts)? = record["discounts"],
+      !discounts.isEmpty
+    {
+      try audit(.discountApplied, about: record, detail: ["discounts": .uint(UInt64(discounts.count))])
+    }
+  }
+
+  /// The entry an update calls for, if any.
+  private func auditUpdate(of record: Record, previous: Record) throws(VaultError) {
+    switch record.collection {
+    case .settings:
+      try audit(.settingsChanged, about: record)
+    case .users:
+      if record.text("role") != previous.text("role") { try audit(.roleChanged, about: record) }
+      if record.text("status") != previous.text("status") {
+        try audit(record.text("status") == "disabled" ? .userDisabled : .userEnabled, about: record)
+      }
+      if record.text("passwordHash") != previous.text("passwordHash") {
+        try audit(.passwordChanged, about: record)
+      }
+    case .engagements:
+      let extended = record["extendedUntil"] != previous["extendedUntil"]
+      try audit(extended ? .engagementExtended : .recordUpdated, about: record)
+    case .contracts, .invoices, .payments, .refunds, .disputes:
+      try audit(.recordUpdated, about: record)
+    case .branches, .clients, .projects, .media:
+      return
+    }
   }
 
   // MARK: Engine internals

@@ -165,6 +165,13 @@ extension RecordTransaction {
       try replaceTrusted(engagement, previous: before)
       report.engagementsEnded += 1
     }
+    try audit(
+      .projectCompleted, about: project,
+      detail: [
+        "engagementsEnded": .int(Int64(report.engagementsEnded)),
+        "underBillingOverride": .bool(report.underBillingOverride),
+      ])
+    if report.underBillingOverride { try audit(.deliveredUnderOverride, about: project) }
     return report
   }
 
@@ -214,6 +221,15 @@ extension RecordTransaction {
     tombstone.version += 1
     tombstone.updatedAt = now
     try replaceTrusted(tombstone, previous: project)
+    var counts: [String: JSON] = [
+      "sessionsRemoved": .int(Int64(report.sessionsRemoved)),
+      "shotListItemsRemoved": .int(Int64(report.shotListItemsRemoved)),
+      "mediaRemoved": .int(Int64(report.mediaRemoved)),
+    ]
+    for (collection, count) in report.retained {
+      counts[collection.rawValue + "Retained"] = .int(Int64(count))
+    }
+    try audit(.projectDeleted, about: tombstone, detail: counts)
     return report
   }
 }
@@ -251,6 +267,16 @@ extension RecordStore {
       try tree.insert(
         client.branch?.bytes ?? RecordIndexes.noBranch, forKey: RecordIndexes.erasedKey(id.bytes))
       try tx.destroyKey(of: id.bytes, in: RecordCollection.clients.rawValue)
+      // Audit details about the client go with their key; the entries stay, and verify.
+      try tx.destroyAuditKey(of: .client(id))
+      // Sealed under the branch's key, not the erased client's.
+      try records.audit(
+        AuditDraft(
+          .clientErased, actor: try records.auditActor(), branch: client.branch, targets: [id],
+          detail: (
+            client.branch.map(AuditSubject.branch) ?? .organization,
+            ["projectsScrubbed": .int(Int64(report.projectsScrubbed))]
+          )))
     }
     return report
   }

@@ -1,0 +1,279 @@
+import VaultCore
+import VaultCrypto
+import VaultFormat
+import VaultStorage
+
+/// The audit log's trees and state (FORMAT.md 20). Entries and checkpoints live in the
+/// two clear trees, which anyone holding the file can verify; what only the engine
+/// needs (the Merkle frontier, stored subtree hashes, the subjects' detail keys) is
+/// sealed like everything else.
+enum AuditLog {
+  /// Entries by sequence number (`u64` big-endian); clear tree 2.
+  static let entriesTree = "$audit"
+  /// Signed checkpoints by tree size (`u64` big-endian); clear tree 3.
+  static let checkpointsTree = "$audit:checkpoints"
+  /// The appender's state and the stored subtree hashes; sealed.
+  static let stateTree = "$audit:state"
+  /// The detail keys of subjects (organization, branches, clients) are data keys of
+  /// this pseudo-collection: KEK rotation re-wraps them with every other data key.
+  static let subjectKeyCollection = "$audit"
+
+  static let stateKey: [UInt8] = [0x00]
+  /// Subtrees this high or higher have their hash stored; lower ones are recomputed
+  /// from at most 2^(height − 1) entries when a proof needs them.
+  static let storedSubtreeHeight = 4
+
+  static func sequenceKey(_ sequence: UInt64) -> [UInt8] {
+    var writer = ByteWriter(capacity: 8)
+    writer.writeBigEndian(sequence)
+    return writer.bytes
+  }
+
+  static func sequence(fromKey key: [UInt8]) -> UInt64? {
+    guard key.count == 8 else { return nil }
+    return key.reduce(0) { $0 << 8 | UInt64($1) }
+  }
+
+  static func subtreeKey(height: Int, index: UInt64) -> [UInt8] {
+    var writer = ByteWriter(capacity: 10)
+    writer.write(UInt8(0x01))
+    writer.write(UInt8(height))
+    writer.writeBigEndian(index)
+    return writer.bytes
+  }
+
+  static func subjectKey(_ subject: AuditSubjectKind, _ id: [UInt8]) -> [UInt8] {
+    [subject.rawValue] + id
+  }
+}
+
+/// The appender's state, stored under ``AuditLog/stateKey``: enough to append the next
+/// entry and sign the next checkpoint without reading the log.
+struct AuditState: Equatable {
+  var frontier = MerkleTree.Frontier()
+  /// The leaf hash of the newest entry (zeros before the first).
+  var lastLeaf = [UInt8](repeating: 0, count: MerkleTree.hashSize)
+  /// SHA-256 of the newest checkpoint note (zeros before the first).
+  var lastCheckpoint = [UInt8](repeating: 0, count: MerkleTree.hashSize)
+  /// The newest entry's time: a clock that goes back is noticed (and logged).
+  var lastTime: Int64 = 0
+
+  var size: UInt64 { frontier.size }
+
+  /// `u64` size ‖ last leaf (32) ‖ last checkpoint hash (32) ‖ `i64` last time ‖ the
+  /// frontier's hashes, largest subtree first (one per bit set in the size).
+  func encode() -> [UInt8] {
+    var writer = ByteWriter(capacity: 80 + frontier.hashes.count * 32)
+    writer.write(frontier.size)
+    writer.write(lastLeaf)
+    writer.write(lastCheckpoint)
+    writer.write(lastTime)
+    for hash in frontier.hashes { writer.write(hash) }
+    return writer.bytes
+  }
+
+  init() {}
+
+  init(decoding bytes: [UInt8]) throws(VaultError) {
+    var reader = ByteReader(bytes)
+    let size = try reader.readUInt64("audit size")
+    lastLeaf = try reader.readBytes(32, "last leaf hash")
+    lastCheckpoint = try reader.readBytes(32, "last checkpoint hash")
+    lastTime = try reader.readInt64("last time")
+    var hashes = [[UInt8]]()
+    for _ in 0..<size.nonzeroBitCount { hashes.append(try reader.readBytes(32, "frontier hash")) }
+    guard reader.isAtEnd else { throw reader.corrupt("bytes after the audit state") }
+    frontier = try MerkleTree.Frontier(size: size, hashes: hashes)
+  }
+}
+
+/// Who an audit detail is about, which decides the key that seals it: erasing a client
+/// destroys theirs.
+@_spi(Engine) public enum AuditSubject: Sendable, Equatable {
+  case organization
+  case branch(RecordID)
+  case client(RecordID)
+
+  var kind: AuditSubjectKind {
+    switch self {
+    case .organization: .organization
+    case .branch: .branch
+    case .client: .client
+    }
+  }
+
+  var id: [UInt8] {
+    switch self {
+    case .organization: RecordID.allZero.bytes
+    case .branch(let id), .client(let id): id.bytes
+    }
+  }
+}
+
+/// An entry to append: the event without its time and place in the log.
+@_spi(Engine) public struct AuditDraft: Sendable {
+  @_spi(Engine) public var action: AuditAction
+  @_spi(Engine) public var actor: AuditActor
+  /// The branch whose managers may read the entry; nil: owners and hq only.
+  @_spi(Engine) public var branch: RecordID?
+  @_spi(Engine) public var outcome: AuditOutcome
+  @_spi(Engine) public var targets: [RecordID]
+  /// The detail: a JSON object, sealed under `subject`'s key. Ids, counts and codes;
+  /// a name or a typed text only when the subject's key is the one to erase it.
+  package var detail: (subject: AuditSubject, fields: [String: JSON])?
+
+  package init(
+    _ action: AuditAction, actor: AuditActor, branch: RecordID? = nil,
+    outcome: AuditOutcome = .success, targets: [RecordID] = [],
+    detail: (subject: AuditSubject, fields: [String: JSON])? = nil
+  ) {
+    self.action = action
+    self.actor = actor
+    self.branch = branch
+    self.outcome = outcome
+    self.targets = targets
+    self.detail = detail
+  }
+}
+
+/// Appends to the audit log inside one write transaction; the transaction's commit
+/// makes the entries and their checkpoint durable together with the operation they
+/// record, or none of them.
+final class AuditAppender {
+  /// The transaction that owns this appender (and outlives it).
+  private unowned let transaction: SealedTransaction
+  private var state: AuditState
+  private let entries: WriteTree
+  private let stateTree: WriteTree
+  /// Entries appended by this transaction.
+  private(set) var appended = 0
+  /// Detail keys already unwrapped or created in this transaction.
+  private var subjectKeys: [[UInt8]: SymmetricKey] = [:]
+
+  init(_ transaction: SealedTransaction) throws(VaultError) {
+    self.transaction = transaction
+    let tx = transaction.transaction
+    entries = try Self.clearTree(AuditLog.entriesTree, id: .auditLog, in: tx)
+    stateTree = try transaction.tree(AuditLog.stateTree)
+    state = try stateTree.value(forKey: AuditLog.stateKey).map(AuditState.init(decoding:))
+      ?? AuditState()
+    guard entries.count == state.size else {
+      throw VaultError(
+        .corrupt,
+        "the audit log holds \(entries.count) entries but its state counts \(state.size)")
+    }
+  }
+
+  /// The clear tree `name`, created with its fixed id on first use.
+  static func clearTree(_ name: String, id: TreeID, in tx: WriteTransaction) throws(VaultError)
+    -> WriteTree
+  {
+    if let tree = try tx.anyTree(named: name) {
+      guard tree.id == id else {
+        throw VaultError(.corrupt, "tree \(name) has id \(tree.id), not \(id)")
+      }
+      return tree
+    }
+    return try tx.createClearTree(named: name, id: id)
+  }
+
+  /// Appends `draft` at the current time; returns its sequence number.
+  @discardableResult
+  func append(_ draft: AuditDraft, time: Int64 = AuditAppender.now()) throws(VaultError) -> UInt64 {
+    if appended == 0, time < state.lastTime {
+      // Entries keep the clock's time, even when it went back; the rollback is itself
+      // on the record, before the first entry that shows it.
+      try appendEntry(
+        AuditDraft(
+          .clockRollback, actor: .system,
+          detail: (.organization, ["previousTime": .int(state.lastTime), "time": .int(time)])),
+        time: time)
+    }
+    return try appendEntry(draft, time: time)
+  }
+
+  private func appendEntry(_ draft: AuditDraft, time: Int64) throws(VaultError) -> UInt64 {
+    let sequence = state.size
+    let store = transaction.store
+    var detail: AuditEvent.SealedDetail?
+    if let (subject, fields) = draft.detail {
+      detail = try AuditEvent.SealedDetail.seal(
+        Array(JSON.object(fields).encoded.utf8), subject: subject.kind, subjectID: subject.id,
+        key: try subjectKey(subject, create: true), vaultID: store.vaultID, sequence: sequence)
+    }
+    let event = AuditEvent(
+      time: time, actor: draft.actor, branch: draft.branch?.bytes, action: draft.action,
+      outcome: draft.outcome, targets: draft.targets.map(\.bytes), detail: detail)
+    let entry = try AuditEntry.seal(
+      event, sequence: sequence, previous: state.lastLeaf, key: store.auditEntryKey,
+      vaultID: store.vaultID)
+    let bytes = entry.encode()
+    try entries.insert(bytes, forKey: AuditLog.sequenceKey(sequence))
+    let leaf = MerkleTree.leafHash(bytes)
+    let stateTree = self.stateTree
+    try state.frontier.append(leaf) { completed throws(VaultError) in
+      guard completed.height >= AuditLog.storedSubtreeHeight else { return }
+      try stateTree.insert(
+        completed.hash,
+        forKey: AuditLog.subtreeKey(height: completed.height, index: completed.index))
+    }
+    state.lastLeaf = leaf
+    state.lastTime = max(state.lastTime, time)
+    appended += 1
+    return sequence
+  }
+
+  /// Stores the state and signs a checkpoint of the log as this commit leaves it.
+  /// Called once, as the transaction's last act, when it appended anything.
+  func finish(time: Int64 = AuditAppender.now()) throws(VaultError) {
+    guard appended > 0 else { return }
+    let store = transaction.store
+    let checkpoint = AuditCheckpoint(
+      origin: AuditCheckpoint.origin(vaultID: store.vaultID), size: state.size,
+      root: state.frontier.root, time: time, previous: state.lastCheckpoint)
+    let note = try checkpoint.signed(with: store.auditSigner)
+    let checkpoints = try Self.clearTree(
+      AuditLog.checkpointsTree, id: .auditCheckpoints, in: transaction.transaction)
+    try checkpoints.insert(Array(note.utf8), forKey: AuditLog.sequenceKey(state.size))
+    state.lastCheckpoint = AuditCheckpoint.hash(ofNote: note)
+    try stateTree.insert(state.encode(), forKey: AuditLog.stateKey)
+    appended = 0
+  }
+
+  /// Drops `subject`'s key from memory (it was destroyed).
+  func forget(_ subject: AuditSubject) throws(VaultError) {
+    subjectKeys[AuditLog.subjectKey(subject.kind, subject.id)] = nil
+  }
+
+  /// The detail key of `subject`, created (under the primary KEK) when it has none.
+  private func subjectKey(_ subject: AuditSubject, create: Bool) throws(VaultError)
+    -> SymmetricKey
+  {
+    let key = AuditLog.subjectKey(subject.kind, subject.id)
+    if let known = subjectKeys[key] { return known }
+    let tree = try transaction.dataKeys(AuditLog.subjectKeyCollection)
+    let store = transaction.store
+    let binding = store.binding(AuditLog.subjectKeyCollection, key)
+    let detailKey: SymmetricKey
+    if let stored = try tree.value(forKey: key) {
+      let entry = try DataKeyEntry(decoding: stored)
+      guard entry.recordID == key else {
+        throw VaultError(.authenticationFailed, "an audit detail key belongs to another subject")
+      }
+      detailKey = try entry.wrapped.unwrap(
+        kek: try transaction.kek(entry.wrapped.kekID), binding: binding)
+    } else {
+      let (kekID, kek) = try transaction.primaryKEK()
+      detailKey = SymmetricKey.random()
+      let entry = DataKeyEntry(
+        wrapped: WrappedDataKey.wrap(detailKey, kek: kek, kekID: kekID, binding: binding),
+        recordID: key)
+      try tree.insert(entry.encode(), forKey: key)
+    }
+    subjectKeys[key] = detailKey
+    return detailKey
+  }
+
+  /// Milliseconds since the Unix epoch.
+  static func now() -> Int64 { Timestamp.now().milliseconds }
+}
