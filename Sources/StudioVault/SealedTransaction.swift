@@ -287,13 +287,17 @@ extension ScannableTree {
     let keys: any TreeLookup =
       try snapshot.anyTree(named: SealedStore.dataKeyTree(for: collection)) ?? MissingTree()
     return try store.open(record: record, collection: collection, id: id, keys: keys) {
-      id throws(VaultError) in
-      // Nearly always cached: the keyring is looked up only when it is not.
-      if let cached = store.cachedKEK(id) { return cached }
-      let keyring: any TreeLookup =
-        try snapshot.anyTree(named: SealedStore.keyringTree) ?? MissingTree()
-      return try store.committedKEK(id, in: keyring)
+      id throws(VaultError) in try kek(id)
     }
+  }
+
+  /// KEK `id` of this snapshot's keyring.
+  func kek(_ id: UInt32) throws(VaultError) -> SymmetricKey {
+    // Nearly always cached: the keyring is looked up only when it is not.
+    if let cached = store.cachedKEK(id) { return cached }
+    let keyring: any TreeLookup =
+      try snapshot.anyTree(named: SealedStore.keyringTree) ?? MissingTree()
+    return try store.committedKEK(id, in: keyring)
   }
 
   /// Record `id`'s stored bytes, still sealed: the body and its data-key entry (for

@@ -64,7 +64,8 @@ public enum AuditOutcome: UInt8, CaseIterable, Sendable, CustomStringConvertible
 
 /// The role an actor acted in, as audit entries store it.
 public enum AuditRole: UInt8, CaseIterable, Sendable, CustomStringConvertible {
-  case owner = 1, hq, branchManager, staff, vendor
+  case owner = 1
+  case hq, branchManager, staff, vendor
 
   public var description: String {
     switch self {

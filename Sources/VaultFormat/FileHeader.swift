@@ -40,7 +40,8 @@ public struct FileHeader: Equatable, Sendable {
 
   public init(
     pageSize: Int, vaultID: [UInt8], createdAtMilliseconds: Int64, generation: UInt64 = 1,
-    auditPublicKey: [UInt8] = [UInt8](repeating: 0, count: 32), keySlot: [UInt8] = [], formatVersion: UInt16 = FileFormat.version,
+    auditPublicKey: [UInt8] = [UInt8](repeating: 0, count: 32), keySlot: [UInt8] = [],
+    formatVersion: UInt16 = FileFormat.version,
     incompatibleFeatures: UInt32 = 0, compatibleFeatures: UInt32 = 0
   ) {
     self.formatVersion = formatVersion

@@ -88,6 +88,7 @@ public final class Snapshot: Sendable {
   /// is 0: the key count is in the sealed catalog entry.
   ///
   /// - Complexity: O(pages of the system tree + trees), none of them opened.
+  /// - Throws: `.corruptPage` for a damaged system-tree page.
   package func clearTree(_ id: TreeID) throws(VaultError) -> ReadTree? {
     try requireOpen()
     guard !FileFormat.isSealed(id) else {
@@ -100,9 +101,12 @@ public final class Snapshot: Sendable {
       guard UInt64(visited) <= meta.pageCount else {
         throw VaultError(.corruptPage, "the system tree links more pages than the file has")
       }
-      let page = try reader.readVerified(link, in: meta)
+      // The root itself is only identified here: a damaged one is for the caller's
+      // walk to verify and report.
+      let page = try reader.readPage(link.page)
       switch page.header.tree {
       case .system where page.header.type == .interior || page.header.type == .leaf:
+        try page.verify(against: link)
         pending += page.links
       case id:
         return ReadTree(snapshot: self, root: TreeRoot(root: link, id: id, count: 0), name: "")

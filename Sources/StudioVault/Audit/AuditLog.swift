@@ -155,7 +155,8 @@ final class AuditAppender {
     let tx = transaction.transaction
     entries = try Self.clearTree(AuditLog.entriesTree, id: .auditLog, in: tx)
     stateTree = try transaction.tree(AuditLog.stateTree)
-    state = try stateTree.value(forKey: AuditLog.stateKey).map(AuditState.init(decoding:))
+    state =
+      try stateTree.value(forKey: AuditLog.stateKey).map(AuditState.init(decoding:))
       ?? AuditState()
     guard entries.count == state.size else {
       throw VaultError(

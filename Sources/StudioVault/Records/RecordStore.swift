@@ -193,7 +193,11 @@ import VaultStorage
   ) throws(VaultError) {
     guard !sealed.store.isReadOnly else { return }
     let actor: AuditActor
-    if let id = user?.id, let role { actor = .user(id: id.bytes, role: role) } else { actor = .system }
+    if let id = user?.id, let role {
+      actor = .user(id: id.bytes, role: role)
+    } else {
+      actor = .system
+    }
     try write(actor: nil) { tx throws(VaultError) in
       try tx.audit(
         AuditDraft(

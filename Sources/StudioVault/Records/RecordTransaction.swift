@@ -238,7 +238,8 @@ import VaultStorage
     if record.collection == .invoices, case .list(let discounts)? = record["discounts"],
       !discounts.isEmpty
     {
-      try audit(.discountApplied, about: record, detail: ["discounts": .uint(UInt64(discounts.count))])
+      try audit(
+        .discountApplied, about: record, detail: ["discounts": .uint(UInt64(discounts.count))])
     }
   }
 

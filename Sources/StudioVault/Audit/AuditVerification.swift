@@ -1,0 +1,335 @@
+import VaultCore
+import VaultCrypto
+import VaultFormat
+import VaultStorage
+
+/// Verifies a vault's audit log without its key (FORMAT.md 20.5): what a backup tool
+/// or an auditor runs. Recomputes the hash chain and the Merkle tree over the stored
+/// entries (ciphertext and all), checks every checkpoint's signature with the public
+/// key in the file header and its root against the tree at its size, and, given a
+/// checkpoint saved earlier, that the log still extends it.
+///
+/// Every problem names the first entry it puts in doubt; ``firstBadEntry`` is the
+/// earliest of them.
+public struct AuditVerification: Sendable {
+  /// What is wrong, and from which entry on (nil: not tied to an entry).
+  public struct Problem: Sendable, Equatable, CustomStringConvertible {
+    public var entry: UInt64?
+    /// `page`, `missing`, `sequence`, `malformed`, `chain`, `rewritten`,
+    /// `checkpointSignature`, `checkpointChain`, `checkpointRoot`, `unsigned`,
+    /// `truncated`, `savedCheckpoint`, `rollback`, `fork`.
+    public var kind: String
+    public var detail: String
+
+    public var description: String {
+      (entry.map { "entry \($0): " } ?? "") + detail
+    }
+  }
+
+  /// Entries found in the log.
+  public var entries: UInt64 = 0
+  /// The tree size of the newest checkpoint whose signature verifies (0: none).
+  public var treeSize: UInt64 = 0
+  /// The Merkle tree hash recomputed over every entry found.
+  public var rootHash: [UInt8] = MerkleTree.emptyRoot
+  /// Checkpoints found (signed or not).
+  public var checkpoints = 0
+  /// The newest checkpoint note whose signature verifies.
+  public var newestCheckpoint: String?
+  public var problems: [Problem] = []
+
+  public var ok: Bool { problems.isEmpty }
+
+  /// The earliest entry any problem puts in doubt.
+  public var firstBadEntry: UInt64? { problems.compactMap(\.entry).min() }
+
+  /// Verifies the log of the newest commit of `store` (opened with or without its key).
+  ///
+  /// - Parameter saved: a checkpoint note saved earlier (`vault audit checkpoint`):
+  ///   the log must extend it.
+  /// - Throws: only when the vault cannot be read at all; damage is a ``Problem``.
+  public static func verify(_ store: VaultStore, against saved: String? = nil)
+    throws(VaultError) -> AuditVerification
+  {
+    let snapshot = try store.makeSnapshot()
+    defer { snapshot.close() }
+    var run = Run(
+      origin: AuditCheckpoint.origin(vaultID: store.header.vaultID),
+      publicKey: store.header.auditPublicKey)
+    try run.readCheckpoints(snapshot)
+    if let saved { run.readSaved(saved) }
+    try run.readEntries(snapshot)
+    run.finish()
+    return run.result
+  }
+
+  /// The newest checkpoint note of `store`'s log whose signature verifies, or nil when
+  /// the log has none.
+  public static func newestCheckpoint(_ store: VaultStore) throws(VaultError) -> String? {
+    let snapshot = try store.makeSnapshot()
+    defer { snapshot.close() }
+    var run = Run(
+      origin: AuditCheckpoint.origin(vaultID: store.header.vaultID),
+      publicKey: store.header.auditPublicKey)
+    try run.readCheckpoints(snapshot)
+    return run.result.newestCheckpoint
+  }
+
+  /// One verification's working state.
+  private struct Run {
+    let origin: String
+    let publicKey: [UInt8]
+    var result = AuditVerification()
+    /// Roots checkpoints claim, by tree size, for those whose signature verifies.
+    var signedRoots: [UInt64: [UInt8]] = [:]
+    /// The largest size any checkpoint claims, signed or not.
+    var claimedSize: UInt64 = 0
+    var saved: AuditCheckpoint?
+    var savedRootFound: [UInt8]?
+    /// The tree size up to which every entry is proven by a signed checkpoint.
+    var provenSize: UInt64 = 0
+    /// Whether the tree can still be recomputed (no entry is missing before here).
+    var treeIntact = true
+    /// Whether a signed root disagreed with the entries (proofs stop there).
+    var rootMismatch = false
+    var chainBreaks: [UInt64] = []
+
+    init(origin: String, publicKey: [UInt8]) {
+      self.origin = origin
+      self.publicKey = publicKey
+    }
+
+    mutating func problem(_ entry: UInt64?, _ kind: String, _ detail: String) {
+      result.problems.append(Problem(entry: entry, kind: kind, detail: detail))
+    }
+
+    mutating func readCheckpoints(_ snapshot: Snapshot) throws(VaultError) {
+      var previousHash = [UInt8](repeating: 0, count: MerkleTree.hashSize)
+      var previousSize: UInt64?
+      var found = [(key: [UInt8], value: [UInt8], damage: VaultError?)]()
+      _ = try snapshot.walkClearTree(
+        .auditCheckpoints,
+        leaf: { leaf in
+          for cell in leaf.cells { found.append((cell.key, cell.value, leaf.damage)) }
+          return true
+        },
+        problem: { page, _, error in
+          found.append(([], [], error.onPage(page.rawValue)))
+          return true
+        })
+      for (key, value, damage) in found {
+        result.checkpoints += 1
+        guard let size = AuditLog.sequence(fromKey: key) else {
+          problem(nil, "page", "checkpoints: \(damage?.description ?? "a key is not a tree size")")
+          continue
+        }
+        if let damage { problem(nil, "page", "checkpoint of size \(size): \(damage)") }
+        let note = String(decoding: value, as: UTF8.self)
+        let checkpoint: AuditCheckpoint
+        do throws(VaultError) {
+          checkpoint = try AuditCheckpoint.open(note, origin: origin, publicKey: publicKey)
+        } catch {
+          problem(
+            nil, "checkpointSignature",
+            "the checkpoint of size \(size) does not verify with the vault's audit key: "
+              + error.message)
+          claimedSize = max(claimedSize, (try? AuditCheckpoint.parse(textOf(note)).size) ?? size)
+          previousHash = AuditCheckpoint.hash(ofNote: note)
+          continue
+        }
+        claimedSize = max(claimedSize, checkpoint.size)
+        if checkpoint.size != size {
+          problem(
+            nil, "checkpointChain",
+            "the checkpoint stored under size \(size) states \(checkpoint.size)")
+        }
+        if let previousSize, checkpoint.size <= previousSize {
+          problem(
+            nil, "checkpointChain",
+            "checkpoint sizes do not grow (\(previousSize), then \(checkpoint.size))")
+        }
+        if checkpoint.previous != previousHash {
+          problem(
+            nil, "checkpointChain",
+            "the checkpoint of size \(checkpoint.size) does not follow the one before it"
+              + " (a checkpoint was removed, replaced or reordered)")
+        }
+        previousHash = AuditCheckpoint.hash(ofNote: note)
+        previousSize = checkpoint.size
+        signedRoots[checkpoint.size] = checkpoint.root
+        if checkpoint.size >= result.treeSize {
+          result.treeSize = checkpoint.size
+          result.newestCheckpoint = note
+        }
+      }
+    }
+
+    /// The text part of a note (before the blank line), for a size to blame.
+    private func textOf(_ note: String) -> String {
+      guard let range = note.range(of: "\n\n") else { return note }
+      return String(note[..<range.lowerBound]) + "\n"
+    }
+
+    mutating func readSaved(_ note: String) {
+      do throws(VaultError) {
+        saved = try AuditCheckpoint.open(note, origin: origin, publicKey: publicKey)
+      } catch {
+        problem(
+          nil, "savedCheckpoint",
+          "the saved checkpoint does not verify with this vault's audit key (a checkpoint"
+            + " of another vault, or the file header's key was replaced): " + error.message)
+      }
+    }
+
+    mutating func readEntries(_ snapshot: Snapshot) throws(VaultError) {
+      var frontier = MerkleTree.Frontier()
+      var lastLeaf = [UInt8](repeating: 0, count: MerkleTree.hashSize)
+      var expected: UInt64 = 0
+      var previousPage: (page: PageNumber, transaction: TransactionID, first: UInt64)?
+      if saved?.size == 0 { savedRootFound = MerkleTree.emptyRoot }
+      var failure: VaultError?
+      _ = try snapshot.walkClearTree(
+        .auditLog,
+        leaf: { leaf in
+          let first = leaf.cells.first.flatMap { AuditLog.sequence(fromKey: $0.key) } ?? expected
+          if let damage = leaf.damage {
+            // Its entries still decoded: the chain and the tree name the bad one.
+            problem(nil, "page", "page \(leaf.page), holding entries from \(first): \(damage)")
+          }
+          if let previous = previousPage, previous.transaction > leaf.transaction {
+            problem(
+              previous.first, "rewritten",
+              "page \(previous.page), holding entries from \(previous.first), was rewritten by"
+                + " transaction \(previous.transaction) after later entries were written"
+                + " (transaction \(leaf.transaction)): a full audit page never changes")
+          }
+          previousPage = (leaf.page, leaf.transaction, first)
+          for (key, value) in leaf.cells {
+            do throws(VaultError) {
+              try check(key, value, &frontier, &lastLeaf, &expected)
+            } catch {
+              failure = error
+              return false
+            }
+          }
+          return true
+        },
+        problem: { page, lower, error in
+          let from = lower.flatMap(AuditLog.sequence(fromKey:)) ?? expected
+          problem(from, "page", "page \(page) (entries from \(from)) cannot be read: \(error)")
+          treeIntact = false
+          return true
+        })
+      if let failure { throw failure }
+      result.entries = expected
+      result.rootHash = frontier.root
+      attributeChainBreaks()
+    }
+
+    /// Checks one entry and adds it to the recomputed tree.
+    private mutating func check(
+      _ key: [UInt8], _ value: [UInt8], _ frontier: inout MerkleTree.Frontier,
+      _ lastLeaf: inout [UInt8], _ expected: inout UInt64
+    ) throws(VaultError) {
+      guard let sequence = AuditLog.sequence(fromKey: key) else {
+        problem(expected, "malformed", "a key of the log is not a sequence number")
+        treeIntact = false
+        return
+      }
+      if sequence != expected {
+        if sequence > expected {
+          problem(
+            expected, "missing",
+            sequence == expected + 1
+              ? "entry \(expected) is missing"
+              : "entries \(expected) to \(sequence - 1) are missing")
+        } else {
+          problem(sequence, "sequence", "entry \(sequence) appears out of order")
+        }
+        treeIntact = false
+      }
+      expected = sequence + 1
+      do throws(VaultError) {
+        let entry = try AuditEntry(decoding: value)
+        if entry.sequence != sequence {
+          problem(
+            sequence, "sequence", "the entry stored as \(sequence) says it is \(entry.sequence)")
+        }
+        if entry.previous != lastLeaf { chainBreaks.append(sequence) }
+      } catch {
+        problem(sequence, "malformed", "not an audit entry: \(error.message)")
+      }
+      let leaf = MerkleTree.leafHash(value)
+      lastLeaf = leaf
+      guard treeIntact else { return }
+      try frontier.append(leaf)
+      let size = frontier.size
+      if let claimed = signedRoots[size] {
+        let root = frontier.root
+        if claimed == root {
+          if !rootMismatch { provenSize = size }
+        } else {
+          rootMismatch = true
+          problem(
+            provenSize, "checkpointRoot",
+            "the signed checkpoint of size \(size) does not match the entries: some entry from"
+              + " \(provenSize) on was altered, replaced or reordered")
+        }
+      }
+      if saved?.size == size { savedRootFound = frontier.root }
+    }
+
+    /// A broken link at entry `i` means entry `i − 1` was altered (its hash changed) or
+    /// entry `i`'s link was; when entry `i + 1`'s link breaks too, it is entry `i`.
+    private mutating func attributeChainBreaks() {
+      let breaks = Set(chainBreaks)
+      var skip = Set<UInt64>()
+      for sequence in chainBreaks.sorted() where !skip.contains(sequence) {
+        if breaks.contains(sequence + 1) || sequence == 0 {
+          skip.insert(sequence + 1)
+          problem(
+            sequence, "chain",
+            "entry \(sequence) was altered: the hash chain breaks on both sides of it")
+        } else {
+          problem(
+            sequence - 1, "chain",
+            "entry \(sequence) does not link to entry \(sequence - 1): one of them was altered")
+        }
+      }
+    }
+
+    mutating func finish() {
+      let count = result.entries
+      if count < claimedSize {
+        problem(
+          count, "truncated",
+          "the log holds \(count) entries but a checkpoint covers \(claimedSize): entries"
+            + " \(count) to \(claimedSize - 1) are gone")
+      }
+      let signedSize = result.treeSize
+      if count > signedSize {
+        problem(
+          max(signedSize, provenSize), "unsigned",
+          "entries \(signedSize) to \(count - 1) are covered by no checkpoint the vault's key"
+            + " signed")
+      }
+      if let saved {
+        if saved.size > count {
+          problem(
+            count, "rollback",
+            "the saved checkpoint covers \(saved.size) entries but the log holds \(count):"
+              + " the vault was rolled back or its log truncated")
+        } else if let root = savedRootFound, root != saved.root {
+          let agreed = signedRoots.keys.filter { $0 <= saved.size && $0 <= provenSize }.max() ?? 0
+          problem(
+            agreed, "fork",
+            "the log does not extend the saved checkpoint of size \(saved.size): its first"
+              + " \(saved.size) entries differ (from entry \(agreed) on at the latest)")
+        } else if savedRootFound == nil, treeIntact {
+          problem(nil, "fork", "the tree at the saved checkpoint's size could not be recomputed")
+        }
+      }
+      result.problems.sort { ($0.entry ?? .max, $0.kind) < ($1.entry ?? .max, $1.kind) }
+    }
+  }
+}
