@@ -15,7 +15,8 @@ package enum CommandLineTool {
       InitCommand.self, InfoCommand.self, CheckCommand.self, PagesCommand.self,
       PageCommand.self, StatsCommand.self, BranchCommand.self, SettingsCommand.self,
       ImportCommand.self, GetCommand.self, ListCommand.self, ExportCommand.self,
-      ProjectCommand.self, KeyCommand.self, EraseClientCommand.self, VersionCommand.self,
+      ProjectCommand.self, KeyCommand.self, EraseClientCommand.self, AuditCommand.self,
+      VersionCommand.self,
     ]
   }
 

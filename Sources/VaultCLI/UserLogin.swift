@@ -13,9 +13,10 @@ enum UserLogin {
       .option("wait", "SECONDS", "wait this long for another writer (default 5)"),
     ] + Secrets.passwordOptions + Secrets.passphraseOptions
 
-  /// The vault's records and the logged-in user.
+  /// The vault's records and the logged-in user. Opened for writing even by commands
+  /// that only read: every login, good or bad, is written to the audit log.
   static func open(
-    _ path: String, _ arguments: Arguments, console: any Console, readOnly: Bool = false
+    _ path: String, _ arguments: Arguments, console: any Console
   ) throws -> (RecordStore, RecordStore.Principal) {
     guard let name = arguments.value("user") else {
       throw UsageError("--user NAME is required: commands with keys act as a user")
@@ -23,8 +24,7 @@ enum UserLogin {
     // Both secrets are read before the slow key derivation.
     let passphrase = try Secrets.passphrase(arguments, console: console)
     let password = try Secrets.password(arguments, console: console)
-    let options = VaultStore.Options(
-      readOnly: readOnly, lockTimeout: try arguments.seconds("wait", default: 5))
+    let options = VaultStore.Options(lockTimeout: try arguments.seconds("wait", default: 5))
     let store = try RecordStore.open(at: path, credential: passphrase, options: options)
     let principal = try store.authenticate(user: name, password: password)
     return (store, principal)

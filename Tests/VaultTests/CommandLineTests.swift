@@ -257,6 +257,55 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
     #expect(try run(["bogus"]) == 64)
   }
 
+  /// `audit verify`, `audit checkpoint` and `audit list` keep their contract, and the
+  /// verifier key `info` prints checks the checkpoint.
+  @Test func auditCommandsVerifyCheckpointAndList() throws {
+    let dir = TemporaryDirectory()
+    let (path, _) = try initWithClients(dir, count: 3)
+    let keyless: [String: String] = [:]
+    let info = try parseJSON(vault(environment: keyless, "info", path, "--json").output)
+    let verifierKey = try #require(info["auditVerifierKey"] as? String)
+    let (name, publicKey) = try SignedNote.parseVerifierKey(verifierKey)
+    let checkpoint = vault(environment: keyless, "audit", "checkpoint", path)
+    #expect(checkpoint.status == 0)
+    #expect(
+      try SignedNote.open(checkpoint.output, name: name, publicKey: publicKey).hasPrefix(name))
+    let saved = dir.file("checkpoint.txt")
+    try checkpoint.output.write(toFile: saved, atomically: true, encoding: .utf8)
+
+    let verified = vault(
+      environment: keyless, "audit", "verify", path, "--checkpoint", saved, "--json")
+    #expect(verified.status == 0, "\(verified.output)")
+    let report = try parseJSON(verified.output)
+    #expect(report["ok"] as? Bool == true && (report["entries"] as? Int ?? 0) >= 5)
+    #expect(report["treeSize"] as? Int == report["entries"] as? Int)
+    #expect((report["rootHash"] as? String)?.count == 64)
+
+    let listed = vault("audit", "list", path, "--user", "owner", "--json")
+    #expect(listed.status == 0, "\(listed.errors)")
+    let lines = listed.output.split(separator: "\n").map(String.init)
+    let entries = try lines.map(parseJSON)
+    let actions = entries.compactMap { $0["action"] as? String }
+    #expect(actions.prefix(2) == ["vaultCreated", "userCreated"])
+    #expect(actions.contains("recordsImported") && actions.last == "auditRead")
+    let last = try #require(entries.last)
+    let proof = (last["proof"] as? [String] ?? []).compactMap(Hex.decode)
+    let stored = try #require((last["entry"] as? String).flatMap(Hex.decode))
+    let root = try #require((last["rootHash"] as? String).flatMap(Hex.decode))
+    let sequence = try #require(last["sequence"] as? Int)
+    let size = try #require(last["treeSize"] as? Int)
+    #expect(
+      MerkleTree.verifyInclusion(
+        leaf: MerkleTree.leafHash(stored), index: UInt64(sequence), size: UInt64(size),
+        proof: proof, root: root))
+    // The log grew since the checkpoint was saved: it still extends it.
+    #expect(vault(environment: keyless, "audit", "verify", path, "--checkpoint", saved).status == 0)
+    #expect(vault(environment: keyless, "audit", "bogus", path).status == 64)
+    #expect(vault(environment: keyless, "audit", "verify", dir.file("none")).status == 66)
+    #expect(vault("audit", "list", path).status == 64)
+    #expect(vault(environment: keyless, "check", path).status == 0)
+  }
+
   @Test func keyCommandsChangeThePassphraseRotateAndErase() throws {
     let dir = TemporaryDirectory()
     let (path, clients) = try initWithClients(dir, count: 50)

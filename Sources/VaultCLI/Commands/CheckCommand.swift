@@ -11,8 +11,10 @@ enum CheckCommand: Command {
     Verifies both header copies, both meta pages, and every page reachable from the
     newest intact commit: checksum, page number, writer transaction, owning tree, type,
     structure and key order. Then checks that every page is either in use or free,
-    never both and never neither. Goes on past damaged pages and lists every problem.
-    Needs no key and works while another process writes the vault.
+    never both and never neither, and verifies the audit log as `vault audit verify`
+    does (chain, Merkle tree, checkpoint signatures, full pages never rewritten). Goes
+    on past damaged pages and lists every problem. Needs no key and works while
+    another process writes the vault.
 
     Without the key, page contents are sealed: the check verifies what a keyless reader
     can (checksums, identities, links, page counts). With --deep it also opens every
@@ -39,10 +41,11 @@ enum CheckCommand: Command {
     let bar = ProgressBar(console: console, label: "checking pages")
     let credential =
       try Secrets.deepCredential(arguments, console: console)
-    let report = Checker.check(path: path, credential: credential) { done, total in
+    var report = Checker.check(path: path, credential: credential) { done, total in
       bar.update(done, of: total)
     }
     bar.finish()
+    if report.transaction != nil { report.problems += auditProblems(path) }
     // A file that cannot be opened at all is an input error, not a list of problems.
     if report.transaction == nil, let first = report.problems.first,
       ["open", "notAVault", "wrongPassphrase"].contains(first.kind)
@@ -83,5 +86,17 @@ enum CheckCommand: Command {
       }
     }
     return report.ok ? .success : .problemsFound
+  }
+
+  /// The audit log's problems, as check problems (`audit:` and the verifier's kind).
+  static func auditProblems(_ path: String) -> [CheckProblem] {
+    do throws(VaultError) {
+      let store = try VaultStore.open(at: path, credential: nil, options: .init(readOnly: true))
+      return try AuditVerification.verify(store).problems.map {
+        CheckProblem(page: nil, kind: "audit:" + $0.kind, detail: $0.description)
+      }
+    } catch {
+      return [CheckProblem(page: error.page, kind: "audit", detail: error.description)]
+    }
   }
 }

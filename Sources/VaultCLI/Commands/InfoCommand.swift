@@ -67,8 +67,10 @@ enum InfoCommand: Command {
       "freePages": .uint(meta.freePageCount),
       "encrypted": .bool(!header.keySlot.isEmpty),
       "kdf": keyDerivation(header),
-      // Filled in when the vault holds an audit log.
-      "auditVerifierKey": .null,
+      // Verifies the audit log's checkpoints (`vault audit verify`, any C2SP tool).
+      "auditVerifierKey": .string(
+        try AuditCheckpoint.verifierKey(
+          vaultID: header.vaultID, publicKey: header.auditPublicKey)),
     ]
   }
 }

@@ -76,7 +76,7 @@ enum SettingsCommand: Command {
     switch action {
     case "show":
       guard assignments.isEmpty else { throw UsageError("settings show takes no KEY=VALUE") }
-      let (store, _) = try UserLogin.open(path, arguments, console: console, readOnly: true)
+      let (store, _) = try UserLogin.open(path, arguments, console: console)
       print(
         try store.read { snapshot throws(VaultError) in try snapshot.settings() }, arguments,
         console)
@@ -237,7 +237,7 @@ enum GetCommand: Command {
     let collection = try RecordCollection(named: try requiredOption("collection", arguments))
     let id = try RecordID(positionals[1])
     let (store, user) = try UserLogin.open(
-      positionals[0], arguments, console: console, readOnly: true)
+      positionals[0], arguments, console: console)
     guard
       let record = try store.read({ snapshot throws(VaultError) in
         try snapshot.get(collection, id, scope: user.scope).map {
@@ -286,7 +286,7 @@ enum ListCommand: Command {
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let path = try arguments.require("PATH")[0]
     let collection = try RecordCollection(named: try requiredOption("collection", arguments))
-    let (store, user) = try UserLogin.open(path, arguments, console: console, readOnly: true)
+    let (store, user) = try UserLogin.open(path, arguments, console: console)
     let filter = try filter(arguments, store: store)
     try store.read { snapshot throws(VaultError) in
       var cursor: String?
@@ -385,19 +385,31 @@ enum ExportCommand: Command {
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let path = try arguments.require("PATH")[0]
     let collection = try RecordCollection(named: try requiredOption("collection", arguments))
-    let (store, user) = try UserLogin.open(path, arguments, console: console, readOnly: true)
+    let (store, user) = try UserLogin.open(path, arguments, console: console)
     // Bulk export is high-risk (../shared/spec/access.md): never staff or vendors.
     try UserLogin.require(user, roles: ["owner", "hq", "branchManager"], to: "export records")
     var text = ""
+    var count = 0
     try store.read { snapshot throws(VaultError) in
       var cursor: String?
       repeat {
         let page = try snapshot.list(collection, scope: user.scope, after: cursor, limit: 1000)
         for record in page.records {
           text += try snapshot.withDerivedFields(record, scope: user.scope).json.encoded + "\n"
+          count += 1
         }
         cursor = page.nextCursor
       } while cursor != nil
+    }
+    // Before the data leaves: an export that is not on the record does not happen.
+    try store.sealed.write { tx throws(VaultError) in
+      try tx.audit(
+        AuditDraft(
+          .exportPerformed, actor: user.auditActor, branch: user.branch,
+          detail: (
+            user.branch.map(AuditSubject.branch) ?? .organization,
+            ["collection": .string(collection.rawValue), "records": .int(Int64(count))]
+          )))
     }
     if let out = arguments.value("out") {
       try writeTextFile(out, text)
