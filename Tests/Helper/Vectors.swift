@@ -2,6 +2,7 @@ import Foundation
 @_spi(Engine) import StudioVault
 import VaultCore
 import VaultCrypto
+import VaultFormat
 import VaultStorage
 
 /// Builds the vault files of Format/vectors: deterministic contents, several commits
@@ -36,6 +37,25 @@ enum Vectors {
     try makeSecond(at: directory + "/v2-16k.vault")
     try makeRecords(at: directory + "/v3-records.vault")
     try makeStudio(at: directory + "/v4-studio.vault")
+    try describeAudit(of: directory + "/v4-studio.vault")
+  }
+
+  /// `.checkpoint` (the newest signed checkpoint) and `.audit` (every entry as an owner
+  /// reads it: sequence, action, outcome, leaf hash) of the audit log of `path`.
+  static func describeAudit(of path: String) throws {
+    let base = String(path.dropLast(".vault".count))
+    let store = try RecordStore.open(at: path, credential: .passphrase(passphrase))
+    // Reading the log is itself logged: the listing ends with that read, and its
+    // checkpoint (the vault's newest) covers it.
+    let listing = try store.readAudit(scope: .all, actor: .system)
+    var lines = "# sequence action outcome leaf-hash (FORMAT.md 20)\n"
+    for record in listing.entries {
+      lines += "\(record.sequence) \(record.event.action) \(record.event.outcome) "
+      lines += Hex.encode(MerkleTree.leafHash(record.stored)) + "\n"
+    }
+    let note = listing.checkpointNote
+    try Data(note.utf8).write(to: URL(fileURLWithPath: base + ".checkpoint"))
+    try Data(lines.utf8).write(to: URL(fileURLWithPath: base + ".audit"))
   }
 
   /// The owner's password in v4-studio.
