@@ -327,6 +327,41 @@ private func entryValues(_ tree: WriteTree) throws -> [(key: [UInt8], value: [UI
     }
   }
 
+  /// Proofs the log builds from its stored subtree hashes are the RFC 9162 proofs of
+  /// the tree over every entry.
+  @Test func storedSubtreesGiveTheReferenceProofs() throws {
+    let dir = TemporaryDirectory()
+    let path = try auditedVault(dir, extra: 3)
+    let store = try RecordStore.open(at: path, credential: testCredential)
+    for batch in [100, 37, 1, 64] {
+      try store.sealed.write { tx throws(VaultError) in
+        for _ in 0..<batch { try tx.audit(AuditDraft(.keyRotated, actor: .system)) }
+      }
+    }
+    try store.sealed.read { snapshot throws(VaultError) in
+      let reader = try AuditReader(snapshot: snapshot)
+      var leaves = [[UInt8]]()
+      try reader.entries.scanTyped { _, value in
+        leaves.append(MerkleTree.leafHash(value))
+        return true
+      }
+      let size = UInt64(leaves.count)
+      #expect(size > 200)
+      let (_, checkpoint) = try reader.newestCheckpoint()
+      #expect(checkpoint.size == size && checkpoint.root == MerkleTree.root(leaves[...]))
+      for index in [0, 1, 15, 16, 17, 100, 127, 128, 150, Int(size) - 1] {
+        #expect(
+          try reader.inclusionProof(UInt64(index), size: size)
+            == MerkleTree.inclusionProof(index, leaves[...]), "entry \(index)")
+      }
+      for old in [1, 16, 33, 115, 128, 200, Int(size)] {
+        #expect(
+          try reader.consistencyProof(from: UInt64(old), to: size)
+            == MerkleTree.consistencyProof(old, leaves[...]), "from \(old)")
+      }
+    }
+  }
+
   /// Power lost at every write and sync while entries are appended: the log verifies
   /// and holds exactly the entries of a committed state, plus `tornTailRecovered` when
   /// opening discarded a torn commit.

@@ -151,4 +151,77 @@ import VaultFormat
         oldSize: 4, newSize: 3, oldRoot: MerkleTree.emptyRoot, newRoot: MerkleTree.emptyRoot,
         proof: []))
   }
+
+  /// The frontier an appender keeps gives the tree hash of every prefix, and the subtree
+  /// hashes it reports on the way are the tree's own.
+  @Test func theFrontierTracksTheTreeHash() throws {
+    let leaves = (0..<300).map { MerkleTree.leafHash([UInt8(truncatingIfNeeded: $0), 1]) }
+    var frontier = MerkleTree.Frontier()
+    #expect(frontier.root == MerkleTree.emptyRoot)
+    for (index, leaf) in leaves.enumerated() {
+      try frontier.append(leaf) { completed throws(VaultError) in
+        let size = 1 << completed.height
+        let start = Int(completed.index) * size
+        #expect(completed.hash == MerkleTree.root(leaves[start..<start + size]))
+        #expect(start + size == index + 1)
+      }
+      #expect(frontier.root == MerkleTree.root(leaves[...index]), "size \(index + 1)")
+      let stored = try MerkleTree.Frontier(size: frontier.size, hashes: frontier.hashes)
+      #expect(stored == frontier)
+    }
+    #expect(throws: VaultError.self) { _ = try MerkleTree.Frontier(size: 3, hashes: [leaves[0]]) }
+  }
+
+  /// For random m ≤ n, consistency proofs (built from complete subtrees, as the log
+  /// does) verify, and every altered one fails: a flipped byte, an extra or a missing
+  /// hash, swapped sizes.
+  @Test func randomConsistencyProofsVerifyAndAlteredOnesFail() throws {
+    let seed = testSeed(0x9162)
+    var random = SeededGenerator(seed: seed)
+    let leaves = (0..<5000).map {
+      MerkleTree.leafHash(withUnsafeBytes(of: UInt32($0)) { Array($0) })
+    }
+    let subtree: MerkleTree.SubtreeHashes = { start, height throws(VaultError) in
+      MerkleTree.root(leaves[Int(start)..<Int(start) + (1 << height)])
+    }
+    for round in 0..<200 {
+      let newSize = Int.random(in: 2...leaves.count, using: &random)
+      let oldSize = Int.random(in: 1..<newSize, using: &random)
+      let context = "seed \(seed), round \(round): \(oldSize) -> \(newSize)"
+      let (old, new) = (UInt64(oldSize), UInt64(newSize))
+      let oldRoot = MerkleTree.root(leaves[..<oldSize])
+      let newRoot = MerkleTree.root(leaves[..<newSize])
+      let proof = try MerkleTree.consistencyProof(old, size: new, subtree: subtree)
+      #expect(proof == (try MerkleTree.consistencyProof(oldSize, leaves[..<newSize])), "\(context)")
+      func verifies(_ proof: [[UInt8]], _ old: UInt64, _ new: UInt64) -> Bool {
+        MerkleTree.verifyConsistency(
+          oldSize: old, newSize: new, oldRoot: oldRoot, newRoot: newRoot, proof: proof)
+      }
+      #expect(verifies(proof, old, new), "\(context)")
+      if !proof.isEmpty {
+        var flipped = proof
+        let which = Int.random(in: 0..<proof.count, using: &random)
+        flipped[which][Int.random(in: 0..<32, using: &random)] ^=
+          1 << UInt8.random(in: 0...7, using: &random)
+        #expect(!verifies(flipped, old, new), "\(context): flipped hash \(which)")
+        #expect(!verifies(Array(proof.dropLast()), old, new), "\(context): missing hash")
+        #expect(!verifies(Array(proof.dropFirst()), old, new), "\(context): missing first hash")
+      }
+      #expect(!verifies(proof + [newRoot], old, new), "\(context): extra hash")
+      #expect(!verifies(proof, new, old), "\(context): swapped sizes")
+      // (Another size with the same proof shape can verify: sizes are the signer's
+      // statement, which the checkpoint signature covers, not the proof's.)
+      // Inclusion of a random leaf of the new tree, from the same subtree hashes.
+      let index = Int.random(in: 0..<newSize, using: &random)
+      let path = try MerkleTree.inclusionProof(UInt64(index), size: new, subtree: subtree)
+      #expect(path == (try MerkleTree.inclusionProof(index, leaves[..<newSize])), "\(context)")
+      #expect(
+        MerkleTree.verifyInclusion(
+          leaf: leaves[index], index: UInt64(index), size: new, proof: path, root: newRoot))
+      #expect(
+        !MerkleTree.verifyInclusion(
+          leaf: leaves[index], index: UInt64(index), size: new, proof: path + [newRoot],
+          root: newRoot))
+    }
+  }
 }
