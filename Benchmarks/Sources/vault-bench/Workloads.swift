@@ -32,6 +32,8 @@ struct RunSettings {
   var largeRecords = 10_000
   /// Bookings stored for W3 (the query lists about 1/8 of them).
   var bookings = 200_000
+  /// Audit entries appended for W5 (in batches of `batch`), then verified.
+  var auditEntries = 1_000_000
   var samples = 5
   var withPeers = true
   var directory = NSTemporaryDirectory() + "vault-bench-\(getpid())"
@@ -66,6 +68,11 @@ enum Workload: String, CaseIterable {
   case singleCommits = "W8"
   /// The same at the page-store layer: sealed pages, no per-record keys.
   case storeSingleCommits = "W8-store"
+  /// Append audit entries in batches of `batch`, each batch one durable commit with its
+  /// signed checkpoint.
+  case auditAppend = "W5-append"
+  /// Verify the whole log without the key (chain, tree, every checkpoint signature).
+  case auditVerify = "W5-verify"
 
   /// The engine measured as "the vault".
   var vaultEngine: any Engine.Type {
@@ -85,6 +92,8 @@ enum Workload: String, CaseIterable {
     case .passphraseChange: "change the passphrase (limit: one Argon2id derivation)"
     case .singleCommits: "durable single-record commits"
     case .storeSingleCommits: "durable single-value commits of the page store (sealed pages)"
+    case .auditAppend: "append audit entries, 1,000 per durable commit (target: 200,000/s)"
+    case .auditVerify: "verify the whole audit log without the key (limit: bare SHA-256)"
     }
   }
 
@@ -97,6 +106,7 @@ enum Workload: String, CaseIterable {
     case .recordReads: "reads/s"
     case .passphraseChange: "changes/s"
     case .singleCommits, .storeSingleCommits: "commits/s"
+    case .auditAppend, .auditVerify: "entries/s"
     }
   }
 
@@ -130,6 +140,7 @@ enum Workload: String, CaseIterable {
         .init(peer: SQLCipherEngine.self, target: nil),
       ]
     case .storeSingleCommits: [Comparison(peer: SQLiteEngine.self, target: 1.0)]
+    case .auditAppend, .auditVerify: []
     }
   }
 
@@ -139,7 +150,14 @@ enum Workload: String, CaseIterable {
 
   /// For workloads measured against a physical limit instead of a peer: the ratio
   /// vault / limit it must reach.
-  var limitTarget: Double? { self == .passphraseChange ? 0.8 : nil }
+  var limitTarget: Double? {
+    switch self {
+    case .passphraseChange: 0.8
+    case .auditAppend: 1.0
+    case .auditVerify: 0.7
+    default: nil
+    }
+  }
 
   /// One sample: operations per second, and the checksum of what was read or written.
   func sample(
@@ -242,6 +260,15 @@ enum Workload: String, CaseIterable {
         try store.changeCredential(to: .passphrase("another one"), keyDerivation: .moderate)
       }
       return (1 / seconds, checksum)
+    case .auditAppend:
+      let log = try AuditBench(path: path)
+      let seconds = try measure { try log.append(settings.auditEntries, batch: settings.batch) }
+      return (Double(settings.auditEntries) / seconds, checksum)
+    case .auditVerify:
+      let log = try AuditBench(path: path)
+      try log.append(settings.auditEntries, batch: settings.batch)
+      let seconds = try measure { try log.verify(expecting: settings.auditEntries) }
+      return (Double(settings.auditEntries) / seconds, checksum)
     case .singleCommits, .storeSingleCommits:
       let db = try engine.init(path: path)
       let count = min(settings.singleCommits, data.ids.count)
@@ -256,7 +283,16 @@ enum Workload: String, CaseIterable {
   }
 
   /// The physical limit of this workload, in its unit, if it has one.
-  func limit() throws -> Double? {
+  func limit(_ settings: RunSettings) throws -> Double? {
+    if self == .auditAppend { return 200_000 }
+    if self == .auditVerify {
+      let path = settings.directory + "/limit-audit.db"
+      defer { for suffix in ["", "-lock"] { unlink(path + suffix) } }
+      let log = try AuditBench(path: path)
+      try log.append(settings.auditEntries, batch: settings.batch)
+      let entries = try log.storedEntries()
+      return Double(entries.count) / measure { AuditBench.bareHashing(entries) }
+    }
     guard self == .passphraseChange else { return nil }
     let seconds = try measure {
       _ = try PasswordKDF.deriveKey(

@@ -1,7 +1,8 @@
 import Foundation
 import Glibc
 
-// vault-bench [--quick] [--json] [--samples N] [--records N] [--bookings N] [--only W1,W8]
+// vault-bench [--quick] [--json] [--samples N] [--records N] [--bookings N] [--entries N]
+//             [--only W1,W8]
 //
 // Runs each workload for StudioVault and its peers (SQLite, SQLCipher), alternating
 // engines sample by sample after a warm-up, and prints medians, spreads and the
@@ -19,17 +20,19 @@ while let argument = arguments.first {
     settings.singleCommits = 50
     settings.largeRecords = 200
     settings.bookings = 4_000
+    settings.auditEntries = 20_000
     settings.samples = 1
     settings.withPeers = false
   case "--json": json = true
   case "--samples": settings.samples = Int(arguments.removeFirst()) ?? settings.samples
   case "--records": settings.records = Int(arguments.removeFirst()) ?? settings.records
   case "--bookings": settings.bookings = Int(arguments.removeFirst()) ?? settings.bookings
+  case "--entries": settings.auditEntries = Int(arguments.removeFirst()) ?? settings.auditEntries
   case "--only": only = Set(arguments.removeFirst().split(separator: ",").map(String.init))
   default:
     FileHandle.standardError.write(
       ("usage: vault-bench [--quick] [--json] [--samples N] [--records N] [--bookings N]"
-        + " [--only W1,W8]\n").data(using: .utf8)!)
+        + " [--entries N] [--only W1,W8]\n").data(using: .utf8)!)
     exit(64)
   }
 }
@@ -75,7 +78,7 @@ for workload in Workload.allCases where only?.contains(workload.rawValue) ?? tru
       }
     }
   }
-  let limit = settings.withPeers ? try workload.limit() : nil
+  let limit = settings.withPeers ? try workload.limit(settings) : nil
   let result = Result(
     workload: workload, vault: vault,
     peers: zip(peers, peerFigures).map { ($0.peer.name, $1, $0.target) }, limit: limit)

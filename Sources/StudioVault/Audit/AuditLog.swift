@@ -122,6 +122,18 @@ struct AuditState: Equatable {
   /// a name or a typed text only when the subject's key is the one to erase it.
   package var detail: (subject: AuditSubject, fields: [String: JSON])?
 
+  /// A draft whose detail is counts (what tools and benchmarks outside the engine
+  /// write; the engine's own drafts carry any JSON).
+  @_spi(Engine) public init(
+    _ action: AuditAction, actor: AuditActor, branch: RecordID? = nil,
+    outcome: AuditOutcome = .success, targets: [RecordID] = [],
+    counts: (subject: AuditSubject, values: [String: Int64])
+  ) {
+    self.init(
+      action, actor: actor, branch: branch, outcome: outcome, targets: targets,
+      detail: (counts.subject, counts.values.mapValues { JSON.int($0) }))
+  }
+
   package init(
     _ action: AuditAction, actor: AuditActor, branch: RecordID? = nil,
     outcome: AuditOutcome = .success, targets: [RecordID] = [],
@@ -149,6 +161,7 @@ final class AuditAppender {
   private(set) var appended = 0
   /// Detail keys already unwrapped or created in this transaction.
   private var subjectKeys: [[UInt8]: SymmetricKey] = [:]
+  private var lastSubjectKey: (subject: [UInt8], key: SymmetricKey)?
 
   init(_ transaction: SealedTransaction) throws(VaultError) {
     self.transaction = transaction
@@ -199,7 +212,7 @@ final class AuditAppender {
     var detail: AuditEvent.SealedDetail?
     if let (subject, fields) = draft.detail {
       detail = try AuditEvent.SealedDetail.seal(
-        Array(JSON.object(fields).encoded.utf8), subject: subject.kind, subjectID: subject.id,
+        JSON.object(fields).encodedBytes, subject: subject.kind, subjectID: subject.id,
         key: try subjectKey(subject, create: true), vaultID: store.vaultID, sequence: sequence)
     }
     let event = AuditEvent(
@@ -244,6 +257,7 @@ final class AuditAppender {
   /// Drops `subject`'s key from memory (it was destroyed).
   func forget(_ subject: AuditSubject) throws(VaultError) {
     subjectKeys[AuditLog.subjectKey(subject.kind, subject.id)] = nil
+    lastSubjectKey = nil
   }
 
   /// The detail key of `subject`, created (under the primary KEK) when it has none.
@@ -251,7 +265,12 @@ final class AuditAppender {
     -> SymmetricKey
   {
     let key = AuditLog.subjectKey(subject.kind, subject.id)
-    if let known = subjectKeys[key] { return known }
+    // Runs of entries about one subject are the rule: skip the dictionary's hashing.
+    if let last = lastSubjectKey, last.subject == key { return last.key }
+    if let known = subjectKeys[key] {
+      lastSubjectKey = (key, known)
+      return known
+    }
     let tree = try transaction.dataKeys(AuditLog.subjectKeyCollection)
     let store = transaction.store
     let binding = store.binding(AuditLog.subjectKeyCollection, key)
@@ -272,6 +291,7 @@ final class AuditAppender {
       try tree.insert(entry.encode(), forKey: key)
     }
     subjectKeys[key] = detailKey
+    lastSubjectKey = (key, detailKey)
     return detailKey
   }
 

@@ -75,6 +75,38 @@ public struct AuditVerification: Sendable {
     return run.result.newestCheckpoint
   }
 
+  /// Calls `body` with each stored entry (sequence number and bytes, as the leaf hash
+  /// covers them) in order, until it returns false: for tools that export the log or
+  /// check it their own way. Needs no key; damaged pages end the walk with an error.
+  public static func forEachStoredEntry(
+    _ store: VaultStore, _ body: (_ sequence: UInt64, _ entry: [UInt8]) -> Bool
+  ) throws(VaultError) {
+    let snapshot = try store.makeSnapshot()
+    defer { snapshot.close() }
+    var failure: VaultError?
+    _ = try snapshot.walkClearTree(
+      .auditLog,
+      leaf: { leaf in
+        if let damage = leaf.damage {
+          failure = damage
+          return false
+        }
+        for (key, value) in leaf.cells {
+          guard let sequence = AuditLog.sequence(fromKey: key) else {
+            failure = VaultError(.corruptPage, "a key of the audit log is not a sequence number")
+            return false
+          }
+          if !body(sequence, value) { return false }
+        }
+        return true
+      },
+      problem: { page, _, error in
+        failure = error.onPage(page.rawValue)
+        return false
+      })
+    if let failure { throw failure }
+  }
+
   /// One verification's working state.
   private struct Run {
     let origin: String

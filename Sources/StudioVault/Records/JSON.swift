@@ -11,60 +11,81 @@ package enum JSON: Equatable, Sendable {
   case object([String: JSON])
 
   /// The encoded document.
-  package var encoded: String {
-    var out = ""
+  package var encoded: String { String(decoding: encodedBytes, as: UTF8.self) }
+
+  /// The encoded document as UTF-8 bytes.
+  package var encodedBytes: [UInt8] {
+    var out = [UInt8]()
+    out.reserveCapacity(64)
     encode(into: &out)
     return out
   }
 
-  private func encode(into out: inout String) {
+  private func encode(into out: inout [UInt8]) {
     switch self {
-    case .null: out += "null"
-    case .bool(let value): out += value ? "true" : "false"
-    case .int(let value): out += String(value)
-    case .uint(let value): out += String(value)
+    case .null: out += "null".utf8
+    case .bool(let value): out += (value ? "true" : "false").utf8
+    case .int(let value):
+      if value < 0 { out.append(UInt8(ascii: "-")) }
+      JSON.appendDigits(value.magnitude, to: &out)
+    case .uint(let value): JSON.appendDigits(value, to: &out)
     case .double(let value):
       if value.isFinite {
-        out += value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+        out +=
+          (value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value))
+          .utf8
       } else {
-        out += "null"
+        out += "null".utf8
       }
     case .string(let value): JSON.encodeString(value, into: &out)
     case .array(let values):
-      out += "["
+      out.append(UInt8(ascii: "["))
       for (index, value) in values.enumerated() {
-        if index > 0 { out += "," }
+        if index > 0 { out.append(UInt8(ascii: ",")) }
         value.encode(into: &out)
       }
-      out += "]"
+      out.append(UInt8(ascii: "]"))
     case .object(let members):
-      out += "{"
+      out.append(UInt8(ascii: "{"))
       for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
-        if index > 0 { out += "," }
+        if index > 0 { out.append(UInt8(ascii: ",")) }
         JSON.encodeString(member.key, into: &out)
-        out += ":"
+        out.append(UInt8(ascii: ":"))
         member.value.encode(into: &out)
       }
-      out += "}"
+      out.append(UInt8(ascii: "}"))
     }
   }
 
-  private static func encodeString(_ value: String, into out: inout String) {
-    out += "\""
-    for scalar in value.unicodeScalars {
-      switch scalar {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\r": out += "\\r"
-      case "\t": out += "\\t"
-      case _ where scalar.value < 0x20:
-        let hex = String(scalar.value, radix: 16)
-        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-      default: out.unicodeScalars.append(scalar)
+  private static func appendDigits(_ value: UInt64, to out: inout [UInt8]) {
+    guard value >= 10 else {
+      out.append(UInt8(ascii: "0") + UInt8(value))
+      return
+    }
+    appendDigits(value / 10, to: &out)
+    out.append(UInt8(ascii: "0") + UInt8(value % 10))
+  }
+
+  /// A string with the escapes JSON requires: quote, backslash and control characters
+  /// (bytes of multi-byte UTF-8 sequences are all 0x80 or more, so bytes suffice).
+  private static func encodeString(_ value: String, into out: inout [UInt8]) {
+    out.append(UInt8(ascii: "\""))
+    for byte in value.utf8 {
+      switch byte {
+      case UInt8(ascii: "\""): out += #"\""#.utf8
+      case UInt8(ascii: "\\"): out += #"\\"#.utf8
+      case UInt8(ascii: "\n"): out += #"\n"#.utf8
+      case UInt8(ascii: "\r"): out += #"\r"#.utf8
+      case UInt8(ascii: "\t"): out += #"\t"#.utf8
+      case 0..<0x20:
+        let hex = Array("0123456789abcdef".utf8)
+        out += #"\u00"#.utf8
+        out.append(hex[Int(byte >> 4)])
+        out.append(hex[Int(byte & 0x0F)])
+      default: out.append(byte)
       }
     }
-    out += "\""
+    out.append(UInt8(ascii: "\""))
   }
 }
 
