@@ -356,6 +356,22 @@ public struct AuditEntry: Equatable, Sendable {
   /// The stored bytes: what the leaf hash covers.
   public func encode() -> [UInt8] { clearPart + sealedEvent }
 
+  /// The sequence number and chain hash of a stored entry, read in place (what a
+  /// verifier checks of every entry); nil for bytes that cannot be an entry.
+  public static func clearFields(of bytes: ArraySlice<UInt8>) -> (
+    sequence: UInt64, previous: ArraySlice<UInt8>
+  )? {
+    guard bytes.count >= clearLength + XChaCha20Poly1305.overhead, bytes.count <= maximumLength,
+      bytes.first == format
+    else { return nil }
+    let start = bytes.startIndex
+    var sequence: UInt64 = 0
+    for offset in stride(from: 8, through: 1, by: -1) {
+      sequence = sequence << 8 | UInt64(bytes[start + offset])
+    }
+    return (sequence, bytes[start + 9..<start + clearLength])
+  }
+
   /// Parses the clear part of a stored entry; the event stays sealed.
   ///
   /// - Throws: `.corrupt` for bytes that are not an entry.

@@ -23,6 +23,10 @@ public enum MerkleTree {
     entry.withUnsafeBytes { SHA256.hash(domain: 0x00, $0) }
   }
 
+  public static func leafHash(_ entry: ArraySlice<UInt8>) -> [UInt8] {
+    entry.withUnsafeBytes { SHA256.hash(domain: 0x00, $0) }
+  }
+
   public static func nodeHash(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
     left.withUnsafeBytes { l in right.withUnsafeBytes { r in SHA256.hash(domain: 0x01, l, r) } }
   }

@@ -10,8 +10,14 @@ extension Snapshot {
     /// The leaf's page and the transaction that wrote it.
     package var page: PageNumber
     package var transaction: TransactionID
-    /// Its cells, in order. Values stored in overflow chains are read along them.
-    package var cells: [(key: [UInt8], value: [UInt8])]
+    /// The bytes cells refer to: the page's, then any values read from overflow
+    /// chains (so that reading a leaf copies nothing per cell).
+    package var bytes: [UInt8]
+    /// Its cells, in order, as ranges of ``bytes``.
+    package var cells: [(key: Range<Int>, value: Range<Int>)]
+
+    package func key(_ index: Int) -> ArraySlice<UInt8> { bytes[cells[index].key] }
+    package func value(_ index: Int) -> ArraySlice<UInt8> { bytes[cells[index].value] }
     /// Why the page failed verification against its link (a checksum, a stale
     /// version): its cells were still decoded, and are given, but are not to be
     /// trusted. Nil for a page that verified.
@@ -63,27 +69,30 @@ extension Snapshot {
         continue
       }
       if node.isLeaf {
-        var cells = [(key: [UInt8], value: [UInt8])]()
+        var bytes = node.bytes
+        var cells = [(key: Range<Int>, value: Range<Int>)]()
         cells.reserveCapacity(node.cells.count)
         for cell in node.cells {
-          let value: [UInt8]
+          var value = 0..<0
           switch cell.value {
-          case .inline(let range): value = Array(node.bytes[range])
+          case .inline(let range): value = range
           case .overflow(let length, let head):
             do throws(VaultError) {
-              value = try reader.overflowValue(head: head, length: length, tree: id, in: meta)
+              let external = try reader.overflowValue(
+                head: head, length: length, tree: id, in: meta)
+              value = bytes.count..<bytes.count + external.count
+              bytes += external
             } catch {
               damage = damage ?? error
-              value = []
             }
           case .tree:
             damage = damage ?? VaultError(.corruptPage, "a clear tree holds a tree entry")
-            value = []
           }
-          cells.append((Array(node.bytes[cell.key]), value))
+          cells.append((cell.key, value))
         }
         let found = ClearLeaf(
-          page: link.page, transaction: node.link.transaction, cells: cells, damage: damage)
+          page: link.page, transaction: node.link.transaction, bytes: bytes, cells: cells,
+          damage: damage)
         if !leaf(found) { return true }
       } else {
         if let damage, !problem(link.page, lower, damage) { return true }

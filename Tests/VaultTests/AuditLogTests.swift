@@ -427,8 +427,9 @@ private func livePage(holding sequence: UInt64, of store: VaultStore) throws -> 
   _ = try snapshot.walkClearTree(
     .auditLog,
     leaf: { leaf in
-      for cell in leaf.cells where cell.key == AuditLog.sequenceKey(sequence) {
-        found = (leaf.page, cell.value)
+      for index in leaf.cells.indices
+      where leaf.key(index).elementsEqual(AuditLog.sequenceKey(sequence)) {
+        found = (leaf.page, Array(leaf.value(index)))
       }
       return found == nil
     }, problem: { _, _, _ in true })

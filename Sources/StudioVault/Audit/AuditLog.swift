@@ -29,7 +29,7 @@ enum AuditLog {
     return writer.bytes
   }
 
-  static func sequence(fromKey key: [UInt8]) -> UInt64? {
+  static func sequence(fromKey key: some Collection<UInt8>) -> UInt64? {
     guard key.count == 8 else { return nil }
     return key.reduce(0) { $0 << 8 | UInt64($1) }
   }

@@ -1,3 +1,5 @@
+import Dispatch
+import Glibc
 import VaultCore
 import VaultCrypto
 import VaultFormat
@@ -91,12 +93,12 @@ public struct AuditVerification: Sendable {
           failure = damage
           return false
         }
-        for (key, value) in leaf.cells {
-          guard let sequence = AuditLog.sequence(fromKey: key) else {
+        for index in leaf.cells.indices {
+          guard let sequence = AuditLog.sequence(fromKey: leaf.key(index)) else {
             failure = VaultError(.corruptPage, "a key of the audit log is not a sequence number")
             return false
           }
-          if !body(sequence, value) { return false }
+          if !body(sequence, Array(leaf.value(index))) { return false }
         }
         return true
       },
@@ -142,7 +144,9 @@ public struct AuditVerification: Sendable {
       _ = try snapshot.walkClearTree(
         .auditCheckpoints,
         leaf: { leaf in
-          for cell in leaf.cells { found.append((cell.key, cell.value, leaf.damage)) }
+          for index in leaf.cells.indices {
+            found.append((Array(leaf.key(index)), Array(leaf.value(index)), leaf.damage))
+          }
           return true
         },
         problem: { page, _, error in
@@ -220,10 +224,20 @@ public struct AuditVerification: Sendable {
       var previousPage: (page: PageNumber, transaction: TransactionID, first: UInt64)?
       if saved?.size == 0 { savedRootFound = MerkleTree.emptyRoot }
       var failure: VaultError?
+      // Entries are checked in batches whose leaf hashes are computed on every core.
+      var pending = [(key: ArraySlice<UInt8>, value: ArraySlice<UInt8>)]()
+      func flush() throws(VaultError) {
+        let hashes = Self.leafHashes(pending.map(\.value))
+        for (index, entry) in pending.enumerated() {
+          try check(entry.key, entry.value, hashes[index], &frontier, &lastLeaf, &expected)
+        }
+        pending.removeAll(keepingCapacity: true)
+      }
       _ = try snapshot.walkClearTree(
         .auditLog,
         leaf: { leaf in
-          let first = leaf.cells.first.flatMap { AuditLog.sequence(fromKey: $0.key) } ?? expected
+          let first =
+            leaf.cells.isEmpty ? expected : AuditLog.sequence(fromKey: leaf.key(0)) ?? expected
           if let damage = leaf.damage {
             // Its entries still decoded: the chain and the tree name the bad one.
             problem(nil, "page", "page \(leaf.page), holding entries from \(first): \(damage)")
@@ -236,31 +250,55 @@ public struct AuditVerification: Sendable {
                 + " (transaction \(leaf.transaction)): a full audit page never changes")
           }
           previousPage = (leaf.page, leaf.transaction, first)
-          for (key, value) in leaf.cells {
-            do throws(VaultError) {
-              try check(key, value, &frontier, &lastLeaf, &expected)
-            } catch {
-              failure = error
-              return false
-            }
+          for index in leaf.cells.indices { pending.append((leaf.key(index), leaf.value(index))) }
+          guard pending.count >= Self.batchSize else { return true }
+          do throws(VaultError) { try flush() } catch {
+            failure = error
+            return false
           }
           return true
         },
         problem: { page, lower, error in
+          do throws(VaultError) { try flush() } catch {
+            failure = error
+            return false
+          }
           let from = lower.flatMap(AuditLog.sequence(fromKey:)) ?? expected
           problem(from, "page", "page \(page) (entries from \(from)) cannot be read: \(error)")
           treeIntact = false
           return true
         })
       if let failure { throw failure }
+      try flush()
       result.entries = expected
       result.rootHash = frontier.root
       attributeChainBreaks()
     }
 
     /// Checks one entry and adds it to the recomputed tree.
+    /// Entries whose leaf hashes are computed together.
+    static let batchSize = 4096
+
+    /// The leaf hashes of `entries`, computed on every core.
+    static func leafHashes(_ entries: [ArraySlice<UInt8>]) -> [[UInt8]] {
+      let workers = min(max(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 1), 8)
+      guard workers > 1, entries.count >= 256 else { return entries.map(MerkleTree.leafHash) }
+      var hashes = [[UInt8]](repeating: [], count: entries.count)
+      hashes.withUnsafeMutableBufferPointer { buffer in
+        // Each worker writes only its own stride of the buffer.
+        nonisolated(unsafe) let output = buffer
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+          for index in stride(from: worker, to: entries.count, by: workers) {
+            output[index] = MerkleTree.leafHash(entries[index])
+          }
+        }
+      }
+      return hashes
+    }
+
     private mutating func check(
-      _ key: [UInt8], _ value: [UInt8], _ frontier: inout MerkleTree.Frontier,
+      _ key: ArraySlice<UInt8>, _ value: ArraySlice<UInt8>, _ leaf: [UInt8],
+      _ frontier: inout MerkleTree.Frontier,
       _ lastLeaf: inout [UInt8], _ expected: inout UInt64
     ) throws(VaultError) {
       guard let sequence = AuditLog.sequence(fromKey: key) else {
@@ -281,17 +319,15 @@ public struct AuditVerification: Sendable {
         treeIntact = false
       }
       expected = sequence + 1
-      do throws(VaultError) {
-        let entry = try AuditEntry(decoding: value)
+      if let entry = AuditEntry.clearFields(of: value) {
         if entry.sequence != sequence {
           problem(
             sequence, "sequence", "the entry stored as \(sequence) says it is \(entry.sequence)")
         }
-        if entry.previous != lastLeaf { chainBreaks.append(sequence) }
-      } catch {
-        problem(sequence, "malformed", "not an audit entry: \(error.message)")
+        if !entry.previous.elementsEqual(lastLeaf) { chainBreaks.append(sequence) }
+      } else {
+        problem(sequence, "malformed", "not an audit entry (format, or length \(value.count))")
       }
-      let leaf = MerkleTree.leafHash(value)
       lastLeaf = leaf
       guard treeIntact else { return }
       try frontier.append(leaf)
