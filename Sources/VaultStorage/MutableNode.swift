@@ -181,6 +181,10 @@ final class TreeState {
   var isDropped = false
   /// The root as written at commit.
   var writtenRoot: PageLink?
+  /// The rightmost leaf, while it and its ancestors are in memory: where sequential
+  /// inserts append (``WriteTransaction/insert(_:forKey:in:)``). Any other change to
+  /// the tree's shape clears it.
+  var rightEdge: MutableNode?
 
   init(name: String?, id: TreeID, root: PageLink, count: UInt64, rootCapacity: Int) {
     self.name = name

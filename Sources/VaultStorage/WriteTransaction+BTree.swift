@@ -201,6 +201,8 @@ extension WriteTransaction {
     -> Bool
   {
     changeCount += 1
+    if appendAtRightEdge(value, forKey: key, in: tree) { return false }
+    tree.rightEdge = nil
     let root: MutableNode
     if let rootReference = tree.root {
       root = try makeMutable(rootReference, tree: tree.id)
@@ -211,7 +213,42 @@ extension WriteTransaction {
     let replaced = try insert(value, forKey: key, into: root, tree: tree.id, rightmost: true)
     try fixRoot(of: tree)
     if !replaced { tree.count &+= 1 }  // wraps only for a forged count
+    if tree.id != .system { tree.rightEdge = Self.rightEdge(of: tree) }
     return replaced
+  }
+
+  /// Sequential inserts (audit entries, data-key references) append to the rightmost
+  /// leaf: while it is in memory with every ancestor and has room, a key after its
+  /// last goes straight there, no descent and no rebalancing.
+  ///
+  /// - Returns: whether the value was appended.
+  private func appendAtRightEdge(_ value: NewValue, forKey key: [UInt8], in tree: TreeState)
+    -> Bool
+  {
+    guard case .bytes(let bytes) = value, let leaf = tree.rightEdge,
+      let last = leaf.cells.last,
+      KeyOrder.compare(leaf.arena[last.key], key[...]) < 0
+    else { return false }
+    let size = LeafPage.inlineCellSize(keyLength: key.count, valueLength: bytes.count)
+    var limit = capacity
+    if case .dirty(let root)? = tree.root, root === leaf { limit = tree.rootCapacity }
+    guard leaf.contentSize + size <= limit else { return false }
+    let keyRange = leaf.append(key)
+    leaf.cells.append(MutableCell(key: keyRange, value: .stored(.inline(leaf.append(bytes)))))
+    leaf.contentSize += size
+    leaf.compactIfBloated(pageSize: reader.pageSize)
+    tree.count &+= 1
+    return true
+  }
+
+  /// The rightmost leaf, if it and every node above it are in memory (dirty).
+  private static func rightEdge(of tree: TreeState) -> MutableNode? {
+    var current = tree.root
+    while case .dirty(let node)? = current {
+      if node.isLeaf { return node }
+      current = node.children.last
+    }
+    return nil
   }
 
   private func insert(
@@ -275,6 +312,7 @@ extension WriteTransaction {
     // Look first, so that removing an absent key copies nothing.
     guard try contains(key, in: tree), let rootReference = tree.root else { return false }
     changeCount += 1
+    tree.rightEdge = nil
     let root = try makeMutable(rootReference, tree: tree.id)
     tree.root = .dirty(root)
     try remove(key, from: root, tree: tree.id)

@@ -169,6 +169,7 @@ public final class WriteTransaction {
     guard let state = try treeState(named: name) else { return false }
     if let root = state.root { try freeSubtree(root, tree: state.id) }
     state.root = nil
+    state.rightEdge = nil
     state.count = 0
     state.isDropped = true
     state.isModified = true

@@ -66,6 +66,7 @@ import VaultFormat
     let treeNames = ["clients", "projects", "invoices", "media"]
     var done = 0
     var transactions = 0
+    var appended: UInt64 = 0
     while done < operations {
       let count = Int.random(in: 1...(Bool.random(using: &random) ? 20 : 400), using: &random)
       let rollBack = Int.random(in: 0..<15, using: &random) == 0
@@ -87,6 +88,19 @@ import VaultFormat
               let key = Self.randomKey(&random)
               let value = try tx.tree(named: name)?.value(forKey: key)
               #expect(value == draft.trees[name]?[key], "seed \(seed): read inside transaction")
+            case 40..<60:
+              // Sequential keys after every random one: appends at the right edge,
+              // interleaved with everything else (and now and then one removed).
+              appended += 1
+              let key = [0xFF] + withUnsafeBytes(of: appended.bigEndian) { Array($0) }
+              let value = random.bytes(Int.random(in: 1...300, using: &random))
+              try tx.openTree(named: name).insert(value, forKey: key)
+              draft.trees[name, default: [:]][key] = value
+              if Int.random(in: 0..<10, using: &random) == 0 {
+                let victim = [0xFF] + withUnsafeBytes(of: (appended / 2).bigEndian) { Array($0) }
+                try tx.tree(named: name)?.removeValue(forKey: victim)
+                draft.trees[name]?[victim] = nil
+              }
             default:
               let key = Self.randomKey(&random)
               let value = Self.randomValue(&random, pageSize: pageSize)
