@@ -318,16 +318,49 @@ public struct AuditEntry: Equatable, Sendable {
     _ event: AuditEvent, sequence: UInt64, previous: [UInt8], key: SymmetricKey,
     vaultID: [UInt8]
   ) throws(VaultError) -> AuditEntry {
+    try AuditEntry(
+      decoding: sealedBytes(
+        event, sequence: sequence, previous: previous, key: key, vaultID: vaultID))
+  }
+
+  /// ``seal(_:sequence:previous:key:vaultID:)`` then ``encode()``, built in one buffer:
+  /// what an appender stores, one entry after another.
+  public static func sealedBytes(
+    _ event: AuditEvent, sequence: UInt64, previous: [UInt8], key: SymmetricKey,
+    vaultID: [UInt8]
+  ) throws(VaultError) -> [UInt8] {
     try event.validate()
-    let entry = AuditEntry(sequence: sequence, previous: previous, sealedEvent: [])
-    let clear = entry.clearPart
-    let sealed = XChaCha20Poly1305.seal(
-      event.encode(), key: key, associatedData: associatedData(clear, vaultID: vaultID))
-    guard clear.count + sealed.count <= maximumLength else {
-      throw VaultError(
-        .invalidArgument, "the audit entry would take \(clear.count + sealed.count) bytes")
+    guard previous.count == MerkleTree.hashSize else {
+      throw VaultError(.invalidArgument, "the previous entry's hash is 32 bytes")
     }
-    return AuditEntry(sequence: sequence, previous: previous, sealedEvent: sealed)
+    let plaintext = event.encode()
+    let nonceStart = clearLength
+    let bodyStart = nonceStart + XChaCha20Poly1305.nonceByteCount
+    let tagStart = bodyStart + plaintext.count
+    let length = tagStart + XChaCha20Poly1305.tagByteCount
+    guard length <= maximumLength else {
+      throw VaultError(.invalidArgument, "the audit entry would take \(length) bytes")
+    }
+    var writer = ByteWriter(capacity: length)
+    writer.write(format)
+    writer.write(sequence)
+    writer.write(previous)
+    var entry = writer.bytes
+    entry.append(contentsOf: repeatElement(0, count: XChaCha20Poly1305.nonceByteCount))
+    entry += plaintext
+    entry.append(contentsOf: repeatElement(0, count: XChaCha20Poly1305.tagByteCount))
+    let associated = associatedData(entry[..<clearLength], vaultID: vaultID)
+    entry.withUnsafeMutableBytes { raw in
+      SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: raw[nonceStart..<bodyStart]))
+      associated.withUnsafeBytes { ad in
+        XChaCha20Poly1305.sealInPlace(
+          UnsafeMutableRawBufferPointer(rebasing: raw[bodyStart..<tagStart]),
+          tag: UnsafeMutableRawBufferPointer(rebasing: raw[tagStart..<length]),
+          nonce: UnsafeRawBufferPointer(rebasing: raw[nonceStart..<bodyStart]), key: key,
+          associatedData: ad)
+      }
+    }
+    return entry
   }
 
   /// The event, opened and decoded.
@@ -336,13 +369,17 @@ public struct AuditEntry: Equatable, Sendable {
   ///   sequence or chain hash included) or belongs to another vault.
   public func open(key: SymmetricKey, vaultID: [UInt8]) throws(VaultError) -> AuditEvent {
     let plaintext = try XChaCha20Poly1305.open(
-      sealedEvent, key: key, associatedData: Self.associatedData(clearPart, vaultID: vaultID))
+      sealedEvent, key: key, associatedData: Self.associatedData(clearPart[...], vaultID: vaultID))
     return try AuditEvent(decoding: plaintext)
   }
 
   /// `"SV-AUD"` ‖ vaultID ‖ the entry's clear bytes.
-  private static func associatedData(_ clear: [UInt8], vaultID: [UInt8]) -> [UInt8] {
-    Array("SV-AUD".utf8) + vaultID + clear
+  private static func associatedData(_ clear: ArraySlice<UInt8>, vaultID: [UInt8]) -> [UInt8] {
+    var writer = ByteWriter(capacity: 6 + vaultID.count + clear.count)
+    writer.write(Array("SV-AUD".utf8))
+    writer.write(vaultID)
+    writer.write(clear)
+    return writer.bytes
   }
 
   private var clearPart: [UInt8] {

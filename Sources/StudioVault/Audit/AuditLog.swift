@@ -218,10 +218,9 @@ final class AuditAppender {
     let event = AuditEvent(
       time: time, actor: draft.actor, branch: draft.branch?.bytes, action: draft.action,
       outcome: draft.outcome, targets: draft.targets.map(\.bytes), detail: detail)
-    let entry = try AuditEntry.seal(
+    let bytes = try AuditEntry.sealedBytes(
       event, sequence: sequence, previous: state.lastLeaf, key: store.auditEntryKey,
       vaultID: store.vaultID)
-    let bytes = entry.encode()
     try entries.insert(bytes, forKey: AuditLog.sequenceKey(sequence))
     let leaf = MerkleTree.leafHash(bytes)
     let stateTree = self.stateTree
