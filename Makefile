@@ -28,7 +28,8 @@ build: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 
 # The main job: build the CLI in release mode, create a vault with its owner and two
-# branches, import clients, search them, inspect the file, rotate keys.
+# branches, import clients, search them, inspect the file, keep a signed checkpoint of
+# its audit log, rotate keys, then verify the log still extends that checkpoint.
 DEMO_PASSWORD ?= demo owner password
 DEMO_ENV     := VAULT_PASSPHRASE='$(DEMO_PASSPHRASE)' VAULT_PASSWORD='$(DEMO_PASSWORD)'
 DEMO_VAULT   := $(DEMO_DIR)/studio.vault
@@ -48,9 +49,14 @@ demo: deps
 	$(DEMO_ENV) $(VAULT) settings show $(DEMO_VAULT) --user owner
 	$(VAULT) info $(DEMO_VAULT)
 	$(VAULT) check $(DEMO_VAULT)
+	$(VAULT) audit checkpoint $(DEMO_VAULT) > $(DEMO_DIR)/checkpoint.txt
+	cat $(DEMO_DIR)/checkpoint.txt
 	$(DEMO_ENV) $(VAULT) key rotate $(DEMO_VAULT) --user owner
 	$(DEMO_ENV) VAULT_NEW_PASSPHRASE='$(DEMO_PASSPHRASE), changed' \
 	  $(VAULT) key passphrase $(DEMO_VAULT) --user owner
+	VAULT_PASSPHRASE='$(DEMO_PASSPHRASE), changed' VAULT_PASSWORD='$(DEMO_PASSWORD)' \
+	  $(VAULT) audit list $(DEMO_VAULT) --user owner
+	$(VAULT) audit verify $(DEMO_VAULT) --checkpoint $(DEMO_DIR)/checkpoint.txt
 	$(VAULT) check $(DEMO_VAULT)
 
 # The benchmark harness runs too, small and without its peers (--quick), so that it

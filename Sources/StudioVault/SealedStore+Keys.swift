@@ -31,7 +31,8 @@ extension SealedStore {
   ///   written.
   @discardableResult
   @_spi(Engine) public func rotateKeyEncryptionKey(
-    batchSize: Int = 10_000, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
+    batchSize: Int = 10_000, actor: AuditActor = .system,
+    progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
   ) throws(VaultError) -> RotationReport {
     precondition(batchSize > 0, "a rotation batch must hold at least one key")
     // Start a rotation, unless one is under way (a crash interrupted it).
@@ -118,6 +119,13 @@ extension SealedStore {
         }
         for id in retired { try keyring.removeValue(forKey: Keyring.kekKey(id)) }
         report.retired = retired
+        try tx.auditIfLogged(
+          AuditDraft(
+            .keyRotated, actor: actor,
+            detail: (
+              .organization,
+              ["kekId": .int(Int64(target)), "retired": .int(Int64(retired.count))]
+            )))
         return true
       }
       report.batches += 1
@@ -228,9 +236,17 @@ extension SealedStore {
 
   /// Replaces the credential that unlocks the vault (O(1): see
   /// ``VaultStore/changeCredential(to:keyDerivation:)``).
+  ///
+  /// The header is rewritten outside the commit protocol (section 4 of FORMAT.md), so
+  /// the `passphraseChanged` entry commits right after it: a crash in between leaves
+  /// the change without its entry, never an entry without the change.
   @_spi(Engine) public func changeCredential(
-    to credential: VaultCredential, keyDerivation: PasswordKDF.Parameters = .moderate
+    to credential: VaultCredential, keyDerivation: PasswordKDF.Parameters = .moderate,
+    actor: AuditActor = .system
   ) throws(VaultError) {
     try store.changeCredential(to: credential, keyDerivation: keyDerivation)
+    try write { tx throws(VaultError) in
+      try tx.auditIfLogged(AuditDraft(.passphraseChanged, actor: actor))
+    }
   }
 }

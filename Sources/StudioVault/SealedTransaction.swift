@@ -64,6 +64,15 @@ import VaultStorage
     try auditAppender?.forget(subject)
   }
 
+  /// ``audit(_:)`` in a vault that keeps an audit log (every studio vault does; a bare
+  /// sealed store's starts with its first entry, which this does not write).
+  @_spi(Engine) public func auditIfLogged(_ draft: AuditDraft) throws(VaultError) {
+    if auditAppender == nil {
+      guard try transaction.anyTree(named: AuditLog.stateTree) != nil else { return }
+    }
+    try audit(draft)
+  }
+
   /// Signs the checkpoint of what this transaction appended: its last act.
   func finishAudit() throws(VaultError) {
     try auditAppender?.finish()

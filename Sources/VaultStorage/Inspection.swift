@@ -259,7 +259,10 @@ package struct Inspection: Sendable {
     if FileFormat.headerPages.contains(PageNumber(page)) { return "header" }
     if FileFormat.metaPages.contains(PageNumber(page)) { return "meta" }
     if let info = reachable[page] {
-      return info.tree == .system ? "catalog" : info.type.description
+      if info.tree == .system { return "catalog" }
+      // The audit log's clear trees (FORMAT.md 7.3): its leaves hold the entries.
+      if !FileFormat.isSealed(info.tree), info.type == .leaf { return "audit" }
+      return info.type.description
     }
     if free[page] != nil { return "free" }
     guard page < meta.pageCount else { return "unused" }

@@ -363,6 +363,15 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
     }
     #expect(vault(environment: [:], "check", path).status == 0)
     #expect(vault("key", "sideways", path, "--user", "owner").status == 64)
+    // Each of these is on the record, with who did it; the refused login too.
+    let listed = vault(environment: withNew, "audit", "list", path, "--user", "owner", "--json")
+    let entries = try listed.output.split(separator: "\n").map { try parseJSON(String($0)) }
+    let actions = entries.compactMap { $0["action"] as? String }
+    for action in ["keyRotated", "passphraseChanged", "clientErased", "loginFailed"] {
+      #expect(actions.contains(action), "\(action) missing from \(actions)")
+    }
+    let rotation = try #require(entries.first { $0["action"] as? String == "keyRotated" })
+    #expect((rotation["actor"] as? [String: Any])?["role"] as? String == "owner")
   }
 
   @Test func deepCheckAuthenticatesWhatAKeylessCheckCannot() throws {

@@ -61,7 +61,8 @@ enum KeyCommand: Command {
       let new = try Secrets.newPassphrase(arguments, console: console)
       let (store, user) = try UserLogin.open(path, arguments, console: console)
       try UserLogin.require(user, roles: ["owner"], to: "change the vault passphrase")
-      try store.sealed.changeCredential(to: .passphrase(new), keyDerivation: keyDerivation)
+      try store.sealed.changeCredential(
+        to: .passphrase(new), keyDerivation: keyDerivation, actor: user.auditActor)
       if arguments.flag("json") {
         console.json(["changed": .bool(true), "kdf": .string(level)])
       } else {
@@ -74,7 +75,9 @@ enum KeyCommand: Command {
       let (store, user) = try UserLogin.open(path, arguments, console: console)
       try UserLogin.require(user, roles: ["owner"], to: "rotate the key-encryption key")
       let bar = ProgressBar(console: console, label: "re-wrapping data keys")
-      let report = try store.sealed.rotateKeyEncryptionKey(batchSize: batch) { done, total in
+      let report = try store.sealed.rotateKeyEncryptionKey(
+        batchSize: batch, actor: user.auditActor
+      ) { done, total in
         bar.update(done, of: UInt64(total))
       }
       bar.finish()
