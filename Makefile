@@ -14,7 +14,7 @@ DEPS_APT         := libsodium-dev libzstd-dev pkg-config
 BENCH_PKGCONFIG  := sqlite3 sqlcipher
 BENCH_APT        := libsqlite3-dev libsqlcipher-dev
 
-.PHONY: all deps bench-deps build demo test lint format bench clean
+.PHONY: all deps bench-deps build demo test lint format bench fuzz clean
 
 all: build
 
@@ -78,6 +78,10 @@ format:
 bench: bench-deps
 	cd Benchmarks && $(SWIFT) build -c release
 	cd Benchmarks && .build/release/vault-bench $(BENCH_ARGS)
+
+# libFuzzer targets (Fuzz/) for the parsers of untrusted bytes, 60 s each.
+fuzz: deps
+	scripts/fuzz.sh 60
 
 clean:
 	rm -rf .build Benchmarks/.build Fuzz/.build $(DEMO_DIR)
