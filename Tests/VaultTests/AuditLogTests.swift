@@ -310,6 +310,20 @@ private func entryValues(_ tree: WriteTree) throws -> [(key: [UInt8], value: [UI
       }
       _ = dir
     }
+    // A full page rewritten with the very same entries: the hashes all hold, but a
+    // full audit page never changes, and the page's transaction shows it did.
+    do {
+      let dir = TemporaryDirectory()
+      let path = try auditedVault(dir, extra: 60)
+      #expect(try verifyKeyless(path).ok)
+      try tamper(path) { entries, _ in
+        let all = try entryValues(entries)
+        try entries.insert(all[2].value, forKey: all[2].key)
+      }
+      let report = try verifyKeyless(path)
+      #expect(report.problems.map(\.kind) == ["rewritten"], "\(report.problems)")
+      #expect(report.firstBadEntry == 0)
+    }
     // A byte flipped on disk, checksum left as it was.
     do {
       let (dir, path, _) = try fresh()
