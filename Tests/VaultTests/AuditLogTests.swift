@@ -347,7 +347,7 @@ private func entryValues(_ tree: WriteTree) throws -> [(key: [UInt8], value: [UI
     let dir = TemporaryDirectory()
     let path = try auditedVault(dir, extra: 3)
     let store = try RecordStore.open(at: path, credential: testCredential)
-    for batch in [100, 37, 1, 64] {
+    for batch in [100, 37, 1, 64, 300] {
       try store.sealed.write { tx throws(VaultError) in
         for _ in 0..<batch { try tx.audit(AuditDraft(.keyRotated, actor: .system)) }
       }
@@ -374,6 +374,9 @@ private func entryValues(_ tree: WriteTree) throws -> [(key: [UInt8], value: [UI
             == MerkleTree.consistencyProof(old, leaves[...]), "from \(old)")
       }
     }
+    // Enough entries that verification hashes them on every core.
+    let report = try AuditVerification.verify(store.sealed.store)
+    #expect(report.ok && report.entries > 500, "\(report.problems)")
   }
 
   /// Power lost at every write and sync while entries are appended: the log verifies

@@ -298,6 +298,14 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
       MerkleTree.verifyInclusion(
         leaf: MerkleTree.leafHash(stored), index: UInt64(sequence), size: UInt64(size),
         proof: proof, root: root))
+    // Pinning the key: the right one passes, another is a problem, a malformed one a
+    // usage error.
+    #expect(vault(environment: keyless, "audit", "verify", path, "--key", verifierKey).status == 0)
+    let otherKey = try AuditCheckpoint.verifierKey(
+      vaultID: [UInt8](repeating: 1, count: 16), publicKey: publicKey)
+    let pinned = vault(environment: keyless, "audit", "verify", path, "--key", otherKey, "--json")
+    #expect(pinned.status == 1 && pinned.output.contains("\"kind\":\"key\""), "\(pinned.output)")
+    #expect(vault(environment: keyless, "audit", "verify", path, "--key", "nonsense").status != 0)
     // The log grew since the checkpoint was saved: it still extends it.
     #expect(vault(environment: keyless, "audit", "verify", path, "--checkpoint", saved).status == 0)
     #expect(vault(environment: keyless, "audit", "bogus", path).status == 64)

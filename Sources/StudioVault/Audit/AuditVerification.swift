@@ -19,9 +19,15 @@ public struct AuditVerification: Sendable {
     public var entry: UInt64?
     /// `page`, `missing`, `sequence`, `malformed`, `chain`, `rewritten`,
     /// `checkpointSignature`, `checkpointChain`, `checkpointRoot`, `unsigned`,
-    /// `truncated`, `savedCheckpoint`, `rollback`, `fork`.
+    /// `truncated`, `savedCheckpoint`, `rollback`, `fork` (and `key`, from the CLI).
     public var kind: String
     public var detail: String
+
+    public init(entry: UInt64?, kind: String, detail: String) {
+      self.entry = entry
+      self.kind = kind
+      self.detail = detail
+    }
 
     public var description: String {
       (entry.map { "entry \($0): " } ?? "") + detail

@@ -17,8 +17,9 @@ enum AuditCommand: Command {
                 every checkpoint's signature with the public key in the file header and
                 its root against the entries; with --checkpoint, also that the log still
                 extends a checkpoint saved earlier (which catches a vault rolled back to
-                an older copy). Names the first entry each problem puts in doubt. Needs
-                no key.
+                an older copy), and with --key, that the file header still holds the
+                audit key `vault info` printed. Names the first entry each problem puts
+                in doubt. Needs no key.
     checkpoint  prints the newest signed checkpoint (a C2SP signed note): keep it
                 elsewhere, and give it to `verify --checkpoint` later. Needs no key.
     list        the entries the user may see (owners and hq all, branch managers their
@@ -29,6 +30,7 @@ enum AuditCommand: Command {
     [
       .flag("json", "print JSON (verify: one document; list: one entry a line)"),
       .option("checkpoint", "FILE", "verify: a checkpoint saved earlier to check against"),
+      .option("key", "VERIFIERKEY", "verify: the audit key expected (from `vault info` earlier)"),
       .option("from", "N", "list: start at entry N (default 0)"),
       .option("limit", "N", "list: at most N entries (default 10000)"),
     ] + UserLogin.options
@@ -70,7 +72,20 @@ enum AuditCommand: Command {
   {
     let saved = try arguments.value("checkpoint").map(readTextFile)
     let store = try VaultStore.open(at: path, credential: nil, options: .init(readOnly: true))
-    let report = try AuditVerification.verify(store, against: saved)
+    var report = try AuditVerification.verify(store, against: saved)
+    if let expected = arguments.value("key") {
+      // The header's key is only checksummed: pinning it catches a replaced one even
+      // with no checkpoint saved.
+      let found = try AuditCheckpoint.verifierKey(
+        vaultID: store.header.vaultID, publicKey: store.header.auditPublicKey)
+      _ = try SignedNote.parseVerifierKey(expected)
+      if found != expected {
+        report.problems.append(
+          .init(
+            entry: nil, kind: "key",
+            detail: "the vault's audit key is \(found), not the expected \(expected)"))
+      }
+    }
     if arguments.flag("json") {
       console.json([
         "ok": .bool(report.ok),
