@@ -51,9 +51,15 @@ import VaultStorage
   /// - Returns: the entry's sequence number.
   @discardableResult
   @_spi(Engine) public func audit(_ draft: AuditDraft) throws(VaultError) -> UInt64 {
+    try audit(draft, at: AuditAppender.now())
+  }
+
+  /// ``audit(_:)`` at a given clock reading (tests turn the clock back with it).
+  @discardableResult
+  func audit(_ draft: AuditDraft, at time: Int64) throws(VaultError) -> UInt64 {
     if auditAppender == nil { auditAppender = try AuditAppender(self) }
     guard let auditAppender else { throw VaultError(.internal, "no audit appender") }
-    return try auditAppender.append(draft)
+    return try auditAppender.append(draft, time: time)
   }
 
   /// Destroys the key that seals audit details about `subject`: those details become

@@ -654,7 +654,7 @@ public final class VaultStore: Sendable {
     let step = min(max(current / 8, 1 << 20), 64 << 20)
     var target = max(needed, current + step)
     target = (target + UInt64(pageSize) - 1) / UInt64(pageSize) * UInt64(pageSize)
-    let chunk = [UInt8](repeating: 0, count: 1 << 20)
+    let chunk = Self.zeros
     var offset = current
     while offset < target {
       let length = Int(min(UInt64(chunk.count), target - offset))
@@ -663,6 +663,9 @@ public final class VaultStore: Sendable {
     }
     return target
   }
+
+  /// One MiB of zeros, allocated once (growth writes it again and again).
+  private static let zeros = [UInt8](repeating: 0, count: 1 << 20)
 
   // MARK: Information
 

@@ -341,6 +341,27 @@ private func entryValues(_ tree: WriteTree) throws -> [(key: [UInt8], value: [UI
     }
   }
 
+  /// A clock that went back is on the record, before the first entry that shows it;
+  /// entries keep the clock's time as it was.
+  @Test func aClockGoingBackIsRecorded() throws {
+    let dir = TemporaryDirectory()
+    let store = try RecordStore.open(
+      at: try auditedVault(dir, extra: 1), credential: testCredential)
+    let lastTime = try #require(
+      try store.readAudit(scope: .all, actor: .system).entries.last?.event.time)
+    try store.sealed.write { tx throws(VaultError) in
+      try tx.audit(AuditDraft(.keyRotated, actor: .system), at: lastTime - 60_000)
+      try tx.audit(AuditDraft(.keyRotated, actor: .system), at: lastTime - 59_000)
+    }
+    let entries = try store.readAudit(scope: .all, actor: .system).entries
+    let actions = entries.suffix(4).map(\.event.action)
+    #expect(actions == [.clockRollback, .keyRotated, .keyRotated, .auditRead])
+    let rollback = try #require(entries.first { $0.event.action == .clockRollback })
+    #expect(rollback.event.time == lastTime - 60_000)
+    #expect(rollback.detail?.contains("\"previousTime\":\(lastTime)") == true)
+    #expect(try AuditVerification.verify(store.sealed.store).ok)
+  }
+
   /// Proofs the log builds from its stored subtree hashes are the RFC 9162 proofs of
   /// the tree over every entry.
   @Test func storedSubtreesGiveTheReferenceProofs() throws {
