@@ -169,12 +169,14 @@ public struct AuditEvent: Equatable, Sendable {
         associatedData: Self.associatedData(subject, subjectID, vaultID, sequence))
     }
 
+    private static let detailLabel = Array("SV-AUDD".utf8)
+
     /// `"SV-AUDD"` ‖ vaultID ‖ sequence (`u64`) ‖ subject kind ‖ subject id.
     private static func associatedData(
       _ subject: AuditSubjectKind, _ subjectID: [UInt8], _ vaultID: [UInt8], _ sequence: UInt64
     ) -> [UInt8] {
-      var writer = ByteWriter()
-      writer.write(Array("SV-AUDD".utf8))
+      var writer = ByteWriter(capacity: 7 + vaultID.count + 8 + 1 + subjectID.count)
+      writer.write(detailLabel)
       writer.write(vaultID)
       writer.write(sequence)
       writer.write(subject.rawValue)
@@ -216,11 +218,10 @@ public struct AuditEvent: Equatable, Sendable {
 
   /// Whether the event can be encoded: ids of 16 bytes, few enough targets.
   public func validate() throws(VaultError) {
-    var ids = targets
-    if case .user(let id, _) = actor { ids.append(id) }
-    if let branch { ids.append(branch) }
-    guard ids.allSatisfy({ $0.count == Self.idLength }), targets.count <= Self.maximumTargets
-    else {
+    var idsValid = targets.allSatisfy { $0.count == Self.idLength }
+    if case .user(let id, _) = actor { idsValid = idsValid && id.count == Self.idLength }
+    if let branch { idsValid = idsValid && branch.count == Self.idLength }
+    guard idsValid, targets.count <= Self.maximumTargets else {
       throw VaultError(
         .invalidArgument,
         "an audit entry names at most \(Self.maximumTargets) targets, each a 16-byte id")
@@ -373,10 +374,12 @@ public struct AuditEntry: Equatable, Sendable {
     return try AuditEvent(decoding: plaintext)
   }
 
+  private static let entryLabel = Array("SV-AUD".utf8)
+
   /// `"SV-AUD"` ‖ vaultID ‖ the entry's clear bytes.
   private static func associatedData(_ clear: ArraySlice<UInt8>, vaultID: [UInt8]) -> [UInt8] {
     var writer = ByteWriter(capacity: 6 + vaultID.count + clear.count)
-    writer.write(Array("SV-AUD".utf8))
+    writer.write(entryLabel)
     writer.write(vaultID)
     writer.write(clear)
     return writer.bytes

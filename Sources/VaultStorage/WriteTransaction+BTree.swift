@@ -203,6 +203,18 @@ extension WriteTransaction {
     changeCount += 1
     if appendAtRightEdge(value, forKey: key, in: tree) { return false }
     tree.rightEdge = nil
+    if tree.id != .system, case .clean(let link)? = tree.root,
+      let (separator, leaf) = try leafBeside(link, for: value, key: key, tree: tree.id)
+    {
+      // A full root leaf stays as it is too: a new root above it and the new leaf.
+      tree.root = .dirty(
+        MutableNode(
+          interiorArena: separator, separators: [0..<separator.count],
+          children: [.clean(link), .dirty(leaf)]))
+      tree.count &+= 1
+      tree.rightEdge = leaf
+      return false
+    }
     let root: MutableNode
     if let rootReference = tree.root {
       root = try makeMutable(rootReference, tree: tree.id)
@@ -280,12 +292,47 @@ extension WriteTransaction {
       return found
     }
     let index = node.childIndex(for: key)
+    let isRightmost = rightmost && index == node.children.count - 1
+    if isRightmost, case .clean(let link) = node.children[index],
+      let (separator, leaf) = try leafBeside(link, for: value, key: key, tree: tree)
+    {
+      node.separators.append(node.append(separator))
+      node.children.append(.dirty(leaf))
+      node.contentSize += InteriorPage.entrySize(keyLength: separator.count)
+      return false
+    }
     let child = try makeMutable(node.children[index], tree: tree)
     node.children[index] = .dirty(child)
-    let isRightmost = rightmost && index == node.children.count - 1
     let replaced = try insert(value, forKey: key, into: child, tree: tree, rightmost: isRightmost)
-    try fixChild(at: index, of: node, tree: tree, appending: isRightmost && !replaced)
+    try fixChild(
+      at: index, of: node, tree: tree, appending: isRightmost && !replaced, mergingUnderfull: false)
     return replaced
+  }
+
+  /// Appends never rewrite a committed leaf they cannot add to: a key after the last of
+  /// the rightmost leaf, which has no room for it, starts a new leaf beside it, and the
+  /// full one keeps its page (the audit log's full pages never change, FORMAT.md 20.7).
+  ///
+  /// - Returns: the separator and the new leaf, or nil when the insert belongs in the
+  ///   leaf `link` leads to.
+  private func leafBeside(
+    _ link: PageLink, for value: NewValue, key: [UInt8], tree: TreeID
+  ) throws(VaultError) -> ([UInt8], MutableNode)? {
+    let full = try reader.node(link, tree: tree, in: base)
+    guard full.isLeaf, let last = full.cells.last else { return nil }
+    let lastKey = full.bytes[last.key]
+    guard KeyOrder.compare(lastKey, key[...]) < 0 else { return nil }
+    let cellSize: Int
+    switch value {
+    case .bytes(let bytes):
+      cellSize = LeafPage.inlineCellSize(keyLength: key.count, valueLength: bytes.count)
+    case .large: cellSize = MutableNode.cellSize(keyLength: key.count, value: .large(0))
+    case .tree: return nil
+    }
+    guard LeafPage.contentSize(of: full.cells) + cellSize > capacity else { return nil }
+    let leaf = MutableNode(leafArena: [], cells: [])
+    _ = try insert(value, forKey: key, into: leaf, tree: tree, rightmost: true)
+    return (shortestSeparator(after: lastKey, upTo: key[...]), leaf)
   }
 
   // MARK: Remove
@@ -335,7 +382,7 @@ extension WriteTransaction {
     let child = try makeMutable(node.children[index], tree: tree)
     node.children[index] = .dirty(child)
     try remove(key, from: child, tree: tree)
-    try fixChild(at: index, of: node, tree: tree, appending: false)
+    try fixChild(at: index, of: node, tree: tree, appending: false, mergingUnderfull: true)
   }
 
   // MARK: Balance
@@ -346,11 +393,13 @@ extension WriteTransaction {
   }
 
   /// After a change below `parent.children[index]`: split the child if it outgrew its
-  /// page, or merge it with a sibling (splitting again, evenly, if the two do not fit
-  /// one page) if it fell under a quarter full.
-  private func fixChild(at index: Int, of parent: MutableNode, tree: TreeID, appending: Bool)
-    throws(VaultError)
-  {
+  /// page, or (after a removal) merge it with a sibling, splitting again evenly if the
+  /// two do not fit one page, if it fell under a quarter full. Inserts never merge: the
+  /// new last leaf of an append holds one key, and merging it would rewrite the full
+  /// leaf before it.
+  private func fixChild(
+    at index: Int, of parent: MutableNode, tree: TreeID, appending: Bool, mergingUnderfull: Bool
+  ) throws(VaultError) {
     guard case .dirty(let child) = parent.children[index] else { return }
     if child.contentSize > capacity {
       let (separator, right) = split(child, appending: appending)
@@ -359,7 +408,7 @@ extension WriteTransaction {
       parent.contentSize += InteriorPage.entrySize(keyLength: separator.count)
       return
     }
-    guard isUnderfull(child), parent.children.count > 1 else { return }
+    guard mergingUnderfull, isUnderfull(child), parent.children.count > 1 else { return }
     let leftIndex = index + 1 < parent.children.count ? index : index - 1
     let left = try makeMutable(parent.children[leftIndex], tree: tree)
     let right = try makeMutable(parent.children[leftIndex + 1], tree: tree)

@@ -341,6 +341,43 @@ private func entryValues(_ tree: WriteTree) throws -> [(key: [UInt8], value: [UI
     }
   }
 
+  /// Once a leaf of the log cannot take another entry it is never written again,
+  /// whether commits append one entry or many (FORMAT.md 20.7).
+  @Test func fullAuditPagesAreNeverRewritten() throws {
+    let dir = TemporaryDirectory()
+    let store = try RecordStore.open(
+      at: try auditedVault(dir, extra: 0), credential: testCredential)
+    func leaves() throws -> [[UInt64]] {
+      let snapshot = try store.sealed.store.makeSnapshot()
+      defer { snapshot.close() }
+      var found = [[UInt64]]()
+      _ = try snapshot.walkClearTree(
+        .auditLog,
+        leaf: { leaf in
+          found.append([leaf.page.rawValue, leaf.transaction.rawValue, UInt64(leaf.cells.count)])
+          return true
+        }, problem: { _, _, _ in false })
+      return found
+    }
+    var previous = try leaves()
+    for commit in 0..<160 {
+      try store.sealed.write { tx throws(VaultError) in
+        for _ in 0..<(commit % 9 == 0 ? 37 : 1) {
+          try tx.audit(AuditDraft(.keyRotated, actor: .system))
+        }
+      }
+      let current = try leaves()
+      for full in previous.dropLast() {
+        #expect(current.contains(full), "commit \(commit): leaf \(full) was rewritten")
+      }
+      previous = current
+    }
+    #expect(previous.count > 10)
+    // Full leaves stay full: no leaf but the last holds fewer than a few entries.
+    #expect(previous.dropLast().allSatisfy { $0[2] >= 8 }, "\(previous.map { $0[2] })")
+    #expect(try AuditVerification.verify(store.sealed.store).ok)
+  }
+
   /// A clock that went back is on the record, before the first entry that shows it;
   /// entries keep the clock's time as it was.
   @Test func aClockGoingBackIsRecorded() throws {

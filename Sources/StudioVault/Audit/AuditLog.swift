@@ -34,11 +34,13 @@ enum AuditLog {
     return key.reduce(0) { $0 << 8 | UInt64($1) }
   }
 
+  /// `01` ‖ the subtree's last entry (`u64` big-endian) ‖ its height: subtrees sort in
+  /// the order appends complete them, so storing them only ever appends.
   static func subtreeKey(height: Int, index: UInt64) -> [UInt8] {
     var writer = ByteWriter(capacity: 10)
     writer.write(UInt8(0x01))
+    writer.writeBigEndian((index + 1) << UInt64(height) - 1)
     writer.write(UInt8(height))
-    writer.writeBigEndian(index)
     return writer.bytes
   }
 
@@ -161,7 +163,7 @@ final class AuditAppender {
   private(set) var appended = 0
   /// Detail keys already unwrapped or created in this transaction.
   private var subjectKeys: [[UInt8]: SymmetricKey] = [:]
-  private var lastSubjectKey: (subject: [UInt8], key: SymmetricKey)?
+  private var lastSubjectKey: (subject: AuditSubject, key: SymmetricKey)?
 
   init(_ transaction: SealedTransaction) throws(VaultError) {
     self.transaction = transaction
@@ -263,11 +265,11 @@ final class AuditAppender {
   private func subjectKey(_ subject: AuditSubject, create: Bool) throws(VaultError)
     -> SymmetricKey
   {
+    // Runs of entries about one subject are the rule: skip building and hashing a key.
+    if let last = lastSubjectKey, last.subject == subject { return last.key }
     let key = AuditLog.subjectKey(subject.kind, subject.id)
-    // Runs of entries about one subject are the rule: skip the dictionary's hashing.
-    if let last = lastSubjectKey, last.subject == key { return last.key }
     if let known = subjectKeys[key] {
-      lastSubjectKey = (key, known)
+      lastSubjectKey = (subject, known)
       return known
     }
     let tree = try transaction.dataKeys(AuditLog.subjectKeyCollection)
@@ -290,7 +292,7 @@ final class AuditAppender {
       try tree.insert(entry.encode(), forKey: key)
     }
     subjectKeys[key] = detailKey
-    lastSubjectKey = (key, detailKey)
+    lastSubjectKey = (subject, detailKey)
     return detailKey
   }
 

@@ -1,5 +1,5 @@
-/// A JSON value with a deterministic encoding: object keys sorted, no insignificant
-/// whitespace, integers exact. `--json` output is built from these.
+/// A JSON value with a deterministic encoding: object keys sorted (by their UTF-8
+/// bytes), no insignificant whitespace, integers exact. `--json` output is built from these.
 package enum JSON: Equatable, Sendable {
   case null
   case bool(Bool)
@@ -47,7 +47,9 @@ package enum JSON: Equatable, Sendable {
       out.append(UInt8(ascii: "]"))
     case .object(let members):
       out.append(UInt8(ascii: "{"))
-      for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
+      // Keys in UTF-8 byte order: canonical, and cheaper than String's comparison.
+      let sorted = members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+      for (index, member) in sorted.enumerated() {
         if index > 0 { out.append(UInt8(ascii: ",")) }
         JSON.encodeString(member.key, into: &out)
         out.append(UInt8(ascii: ":"))
