@@ -218,15 +218,22 @@ public struct AuditEvent: Equatable, Sendable {
 
   /// Whether the event can be encoded: ids of 16 bytes, few enough targets.
   public func validate() throws(VaultError) {
+    // Zero ids mean "none" (the system, the organization): a real one is never zero.
+    func isID(_ id: [UInt8]) -> Bool { id.count == Self.idLength && id.contains { $0 != 0 } }
     var idsValid = targets.allSatisfy { $0.count == Self.idLength }
-    if case .user(let id, _) = actor { idsValid = idsValid && id.count == Self.idLength }
-    if let branch { idsValid = idsValid && branch.count == Self.idLength }
+    if case .user(let id, _) = actor { idsValid = idsValid && isID(id) }
+    if let branch { idsValid = idsValid && isID(branch) }
     guard idsValid, targets.count <= Self.maximumTargets else {
       throw VaultError(
         .invalidArgument,
-        "an audit entry names at most \(Self.maximumTargets) targets, each a 16-byte id")
+        "an audit entry names at most \(Self.maximumTargets) targets, each a 16-byte id,"
+          + " and a user or branch by a non-zero id")
     }
-    if let detail, detail.subjectID.count != Self.idLength || detail.sealed.count > 2048 {
+    if let detail,
+      detail.subjectID.count != Self.idLength || detail.sealed.count > 2048
+        || detail.sealed.count < XChaCha20Poly1305.overhead
+        || (detail.subject == .organization) != detail.subjectID.allSatisfy({ $0 == 0 })
+    {
       throw VaultError(.invalidArgument, "an audit detail seal is malformed")
     }
   }
@@ -247,6 +254,9 @@ public struct AuditEvent: Equatable, Sendable {
     case 1:
       guard let role = AuditRole(rawValue: roleCode) else {
         throw reader.corrupt("unknown role code \(roleCode)")
+      }
+      guard actorID.contains(where: { $0 != 0 }) else {
+        throw reader.corrupt("a user actor has an id (zeros are the system's)")
       }
       actor = .user(id: actorID, role: role)
     default:
@@ -278,6 +288,10 @@ public struct AuditEvent: Equatable, Sendable {
         throw reader.corrupt("unknown detail subject \(subjectCode)")
       }
       let subjectID = try reader.readBytes(Self.idLength, "detail subject id")
+      // The organization has the zero id; a branch or client never does.
+      guard (subject == .organization) == subjectID.allSatisfy({ $0 == 0 }) else {
+        throw reader.corrupt("the detail's subject id does not fit its kind")
+      }
       let length = Int(try reader.readUInt16("detail length"))
       guard length >= XChaCha20Poly1305.overhead else {
         throw reader.corrupt("a sealed detail is shorter than its nonce and tag")

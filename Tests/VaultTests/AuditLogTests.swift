@@ -378,6 +378,47 @@ private func entryValues(_ tree: WriteTree) throws -> [(key: [UInt8], value: [UI
     #expect(try AuditVerification.verify(store.sealed.store).ok)
   }
 
+  /// One encoding per event: the decoder refuses the look-alikes an encoder never
+  /// writes, and the encoder refuses events it could not write back.
+  @Test func eventsHaveOneEncoding() throws {
+    let user = [UInt8](repeating: 0xAB, count: 16)
+    let branch = [UInt8](repeating: 0xCD, count: 16)
+    let key = SymmetricKey.random()
+    let detail = try AuditEvent.SealedDetail.seal(
+      Array(#"{"n":1}"#.utf8), subject: .branch, subjectID: branch, key: key,
+      vaultID: [UInt8](repeating: 1, count: 16), sequence: 4)
+    let event = AuditEvent(
+      time: 1_700_000_000_000, actor: .user(id: user, role: .staff), branch: branch,
+      action: .paymentRecorded, targets: [user], detail: detail)
+    let bytes = event.encode()
+    #expect(try AuditEvent(decoding: bytes) == event)
+    // Actor id zeroed: a user with the system's id.
+    var zeroActor = bytes
+    zeroActor.replaceSubrange(9..<25, with: [UInt8](repeating: 0, count: 16))
+    #expect(throws: VaultError.self) { _ = try AuditEvent(decoding: zeroActor) }
+    // Detail subject id zeroed: a branch with the organization's id.
+    var zeroSubject = bytes
+    let subjectAt = bytes.count - 2 - detail.sealed.count - 16
+    zeroSubject.replaceSubrange(subjectAt..<subjectAt + 16, with: [UInt8](repeating: 0, count: 16))
+    #expect(throws: VaultError.self) { _ = try AuditEvent(decoding: zeroSubject) }
+    // Trailing bytes, an unknown action.
+    #expect(throws: VaultError.self) { _ = try AuditEvent(decoding: bytes + [0]) }
+    var unknownAction = bytes
+    unknownAction[42] = 0xFF
+    #expect(throws: VaultError.self) { _ = try AuditEvent(decoding: unknownAction) }
+    // The encoder refuses an all-zero branch, which would decode as no branch.
+    var zeroBranch = event
+    zeroBranch.branch = [UInt8](repeating: 0, count: 16)
+    #expect(throws: VaultError.self) { try zeroBranch.validate() }
+    // The detail opens only for its own entry and subject key.
+    #expect(
+      try detail.open(key: key, vaultID: [UInt8](repeating: 1, count: 16), sequence: 4)
+        == Array(#"{"n":1}"#.utf8))
+    #expect(throws: VaultError.self) {
+      _ = try detail.open(key: key, vaultID: [UInt8](repeating: 1, count: 16), sequence: 5)
+    }
+  }
+
   /// A clock that went back is on the record, before the first entry that shows it;
   /// entries keep the clock's time as it was.
   @Test func aClockGoingBackIsRecorded() throws {

@@ -120,8 +120,8 @@ struct AuditState: Equatable {
   @_spi(Engine) public var branch: RecordID?
   @_spi(Engine) public var outcome: AuditOutcome
   @_spi(Engine) public var targets: [RecordID]
-  /// The detail: a JSON object, sealed under `subject`'s key. Ids, counts and codes;
-  /// a name or a typed text only when the subject's key is the one to erase it.
+  /// The detail: a JSON object, sealed under `subject`'s key. Ids, counts and codes,
+  /// never a name or anything a user typed (FORMAT.md 20.2).
   package var detail: (subject: AuditSubject, fields: [String: JSON])?
 
   /// A draft whose detail is counts (what tools and benchmarks outside the engine
@@ -215,7 +215,7 @@ final class AuditAppender {
     if let (subject, fields) = draft.detail {
       detail = try AuditEvent.SealedDetail.seal(
         JSON.object(fields).encodedBytes, subject: subject.kind, subjectID: subject.id,
-        key: try subjectKey(subject, create: true), vaultID: store.vaultID, sequence: sequence)
+        key: try subjectKey(subject), vaultID: store.vaultID, sequence: sequence)
     }
     let event = AuditEvent(
       time: time, actor: draft.actor, branch: draft.branch?.bytes, action: draft.action,
@@ -262,9 +262,7 @@ final class AuditAppender {
   }
 
   /// The detail key of `subject`, created (under the primary KEK) when it has none.
-  private func subjectKey(_ subject: AuditSubject, create: Bool) throws(VaultError)
-    -> SymmetricKey
-  {
+  private func subjectKey(_ subject: AuditSubject) throws(VaultError) -> SymmetricKey {
     // Runs of entries about one subject are the rule: skip building and hashing a key.
     if let last = lastSubjectKey, last.subject == subject { return last.key }
     let key = AuditLog.subjectKey(subject.kind, subject.id)

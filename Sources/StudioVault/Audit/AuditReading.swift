@@ -100,7 +100,9 @@ extension RecordStore {
       try sealed.write { tx throws(VaultError) in
         try tx.audit(AuditDraft(.accessDenied, actor: actor, branch: branch, outcome: .denied))
       }
-      throw VaultError(.policyViolation, "vendors cannot read the audit log")
+      throw VaultError(
+        .policyViolation,
+        "this role may not read the audit log (vendors, or a manager of no branch)")
     }
     try sealed.write { tx throws(VaultError) in
       try tx.audit(AuditDraft(.auditRead, actor: actor, branch: branch))
@@ -130,18 +132,18 @@ struct AuditReader {
     state = try snapshot.snapshot.anyTree(named: AuditLog.stateTree)
   }
 
-  /// The newest checkpoint and the tree it states.
+  /// The newest checkpoint and the tree it states: the one of the size the state
+  /// records (a direct lookup).
   func newestCheckpoint() throws(VaultError) -> (note: String, checkpoint: AuditCheckpoint) {
-    guard let tree = try snapshot.snapshot.anyTree(named: AuditLog.checkpointsTree) else {
+    guard let tree = try snapshot.snapshot.anyTree(named: AuditLog.checkpointsTree),
+      let stored = try state?.value(forKey: AuditLog.stateKey)
+    else {
       throw VaultError(.corrupt, "the audit log has entries but no checkpoint")
     }
-    var newest: [UInt8]?
-    // Checkpoints are few next to entries; the newest is the last key.
-    try tree.scanTyped { _, value in
-      newest = value
-      return true
+    let size = try AuditState(decoding: stored).size
+    guard let newest = try tree.value(forKey: AuditLog.sequenceKey(size)) else {
+      throw VaultError(.corrupt, "the audit log has no checkpoint of its \(size) entries")
     }
-    guard let newest else { throw VaultError(.corrupt, "the audit log has no checkpoint") }
     let note = String(decoding: newest, as: UTF8.self)
     let checkpoint = try AuditCheckpoint.open(
       note, origin: AuditCheckpoint.origin(vaultID: store.vaultID),
@@ -158,6 +160,10 @@ struct AuditReader {
         return false
       }
       let entry = try AuditEntry(decoding: value)
+      // The seal binds the sequence, so an entry moved to another key fails here.
+      guard entry.sequence == sequence else {
+        throw VaultError(.corrupt, "audit entry \(sequence) is stored under another number")
+      }
       let event = try entry.open(key: store.auditEntryKey, vaultID: store.vaultID)
       guard scope.allows(event) else { return true }
       var detail: String?

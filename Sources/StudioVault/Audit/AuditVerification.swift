@@ -5,7 +5,7 @@ import VaultCrypto
 import VaultFormat
 import VaultStorage
 
-/// Verifies a vault's audit log without its key (FORMAT.md 20.5): what a backup tool
+/// Verifies a vault's audit log without its key (FORMAT.md 20.6): what a backup tool
 /// or an auditor runs. Recomputes the hash chain and the Merkle tree over the stored
 /// entries (ciphertext and all), checks every checkpoint's signature with the public
 /// key in the file header and its root against the tree at its size, and, given a
@@ -281,7 +281,6 @@ public struct AuditVerification: Sendable {
       attributeChainBreaks()
     }
 
-    /// Checks one entry and adds it to the recomputed tree.
     /// Entries whose leaf hashes are computed together.
     static let batchSize = 4096
 
@@ -302,12 +301,15 @@ public struct AuditVerification: Sendable {
       return hashes
     }
 
+    /// Checks one entry, whose leaf hash is `leaf`, and adds it to the recomputed tree.
     private mutating func check(
       _ key: ArraySlice<UInt8>, _ value: ArraySlice<UInt8>, _ leaf: [UInt8],
       _ frontier: inout MerkleTree.Frontier,
       _ lastLeaf: inout [UInt8], _ expected: inout UInt64
     ) throws(VaultError) {
-      guard let sequence = AuditLog.sequence(fromKey: key) else {
+      // No log reaches 2^64 − 1 entries: a key that says so is forged (and would
+      // overflow the arithmetic below).
+      guard let sequence = AuditLog.sequence(fromKey: key), sequence < UInt64.max else {
         problem(expected, "malformed", "a key of the log is not a sequence number")
         treeIntact = false
         return
@@ -359,6 +361,7 @@ public struct AuditVerification: Sendable {
       let breaks = Set(chainBreaks)
       var skip = Set<UInt64>()
       for sequence in chainBreaks.sorted() where !skip.contains(sequence) {
+        // (Sequences here are below UInt64.max: `check` refuses that key.)
         if breaks.contains(sequence + 1) || sequence == 0 {
           skip.insert(sequence + 1)
           problem(

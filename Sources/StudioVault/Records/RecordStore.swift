@@ -184,20 +184,18 @@ import VaultStorage
   }
 
   /// Records a login attempt (`loginSucceeded`, `loginFailed`), with `also` in the same
-  /// transaction. The attempt on an existing account is the account's own security
-  /// event; one on an unknown name is the system's (the name typed is not kept). A
-  /// read-only store cannot write the log: a login then goes unrecorded.
+  /// transaction. A success is the user's own act; a failure is not known to be (anyone
+  /// can type a name), so the system records it with the account as its target, which
+  /// makes it the account holder's security event. An unknown name is recorded without
+  /// a target (the name typed is not kept). A read-only store cannot write the log: a
+  /// login then goes unrecorded.
   private func auditLogin(
     _ user: Record?, role: AuditRole?, succeeded: Bool,
     also: (RecordTransaction) throws(VaultError) -> Void = { _ throws(VaultError) in }
   ) throws(VaultError) {
     guard !sealed.store.isReadOnly else { return }
-    let actor: AuditActor
-    if let id = user?.id, let role {
-      actor = .user(id: id.bytes, role: role)
-    } else {
-      actor = .system
-    }
+    var actor = AuditActor.system
+    if succeeded, let id = user?.id, let role { actor = .user(id: id.bytes, role: role) }
     try write(actor: nil) { tx throws(VaultError) in
       try tx.audit(
         AuditDraft(

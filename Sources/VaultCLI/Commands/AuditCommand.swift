@@ -104,7 +104,11 @@ enum AuditCommand: Command {
       ])
     } else {
       for problem in report.problems { console.line("\(problem.kind): \(problem)") }
-      if report.ok {
+      if report.ok, report.entries == 0, report.checkpoints == 0 {
+        console.line(
+          "ok: no audit log in this vault (only a checkpoint saved earlier tells a log"
+            + " removed from one never kept)")
+      } else if report.ok {
         console.line(
           "ok: \(report.entries) entries, \(report.checkpoints) checkpoints, root "
             + Hex.encode(report.rootHash))
