@@ -127,3 +127,86 @@ public enum XChaCha20Poly1305 {
     }
   }
 }
+
+extension XChaCha20Poly1305 {
+  /// Many seals under one key, with nonces `prefix ‖ counter`: a random 16-byte prefix
+  /// per sealer and a little-endian 64-bit counter. XChaCha20 derives a subkey from the
+  /// key and the nonce's first 16 bytes (HChaCha20); sharing the prefix computes it
+  /// once instead of once per seal. Every seal is exactly XChaCha20-Poly1305's under its
+  /// nonce, and readers open it like any other; with a fresh random prefix per sealer
+  /// (128 bits) no nonce repeats under the key.
+  public struct Sealer: ~Copyable {
+    private let subkey: SecretBytes
+    private let prefix: (UInt64, UInt64)
+    private var counter: UInt64 = 0
+
+    /// A sealer under `key` with a fresh random prefix.
+    public init(key: SymmetricKey) {
+      ensureSodium()
+      let prefix = (SecureRandom.uint64(), SecureRandom.uint64())
+      self.prefix = prefix
+      subkey = SecretBytes(count: SymmetricKey.byteCount) { out in
+        withUnsafeBytes(of: prefix) { input in
+          key.withUnsafeBytes { keyBytes in
+            _ = crypto_core_hchacha20(
+              out.baseAddress!.assumingMemoryBound(to: UInt8.self),
+              input.baseAddress!.assumingMemoryBound(to: UInt8.self),
+              keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), nil)
+          }
+        }
+      }
+    }
+
+    /// Encrypts `buffer` in place, writing the 24-byte nonce it used to `nonce` and the
+    /// tag to `tag`.
+    public mutating func sealInPlace(
+      _ buffer: UnsafeMutableRawBufferPointer, tag: UnsafeMutableRawBufferPointer,
+      nonce: UnsafeMutableRawBufferPointer, associatedData: UnsafeRawBufferPointer
+    ) {
+      precondition(nonce.count == nonceByteCount && tag.count == tagByteCount)
+      counter += 1
+      nonce.storeBytes(of: prefix.0, toByteOffset: 0, as: UInt64.self)
+      nonce.storeBytes(of: prefix.1, toByteOffset: 8, as: UInt64.self)
+      nonce.storeBytes(of: counter.littleEndian, toByteOffset: 16, as: UInt64.self)
+      // The IETF nonce XChaCha20 hands on: four zero bytes, then the nonce's last eight.
+      var inner = (UInt64(0), UInt64(0))  // 16 bytes; libsodium reads the first 12
+      withUnsafeMutableBytes(of: &inner) {
+        $0.storeBytes(of: counter.littleEndian, toByteOffset: 4, as: UInt64.self)
+      }
+      withUnsafeBytes(of: &inner) { innerNonce in
+        subkey.withUnsafeBytes { keyBytes in
+          var tagLength: UInt64 = 0
+          let text =
+            buffer.baseAddress?.assumingMemoryBound(to: UInt8.self)
+            ?? nonce.baseAddress!.assumingMemoryBound(to: UInt8.self)
+          _ = crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+            text, tag.baseAddress!.assumingMemoryBound(to: UInt8.self), &tagLength,
+            text, UInt64(buffer.count),
+            associatedData.baseAddress?.assumingMemoryBound(to: UInt8.self),
+            UInt64(associatedData.count), nil,
+            innerNonce.baseAddress!.assumingMemoryBound(to: UInt8.self),
+            keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+      }
+    }
+
+    /// Seals `plaintext`: nonce ‖ ciphertext ‖ tag, as ``XChaCha20Poly1305/seal(_:key:associatedData:)``.
+    public mutating func seal(_ plaintext: [UInt8], associatedData: [UInt8]) -> [UInt8] {
+      var output = [UInt8](repeating: 0, count: plaintext.count + overhead)
+      output.withUnsafeMutableBytes { out in
+        let body = UnsafeMutableRawBufferPointer(
+          rebasing: out[nonceByteCount..<nonceByteCount + plaintext.count])
+        plaintext.withUnsafeBytes { if $0.count > 0 { body.copyMemory(from: $0) } }
+        associatedData.withUnsafeBytes { ad in
+          sealInPlace(
+            body,
+            tag: UnsafeMutableRawBufferPointer(
+              rebasing: out[(nonceByteCount + plaintext.count)...]),
+            nonce: UnsafeMutableRawBufferPointer(rebasing: out[0..<nonceByteCount]),
+            associatedData: ad)
+        }
+      }
+      return output
+    }
+  }
+}

@@ -145,6 +145,18 @@ public struct AuditEvent: Equatable, Sendable {
       _ plaintext: [UInt8], subject: AuditSubjectKind, subjectID: [UInt8], key: SymmetricKey,
       vaultID: [UInt8], sequence: UInt64
     ) throws(VaultError) -> SealedDetail {
+      var sealer = XChaCha20Poly1305.Sealer(key: key)
+      return try seal(
+        plaintext, subject: subject, subjectID: subjectID, sealer: &sealer, vaultID: vaultID,
+        sequence: sequence)
+    }
+
+    /// ``seal(_:subject:subjectID:key:vaultID:sequence:)`` with a sealer under the
+    /// subject's key (an appender keeps one per subject and transaction).
+    public static func seal(
+      _ plaintext: [UInt8], subject: AuditSubjectKind, subjectID: [UInt8],
+      sealer: inout XChaCha20Poly1305.Sealer, vaultID: [UInt8], sequence: UInt64
+    ) throws(VaultError) -> SealedDetail {
       guard plaintext.count <= AuditEvent.maximumDetailLength,
         subjectID.count == AuditEvent.idLength
       else {
@@ -155,7 +167,7 @@ public struct AuditEvent: Equatable, Sendable {
       let associated = associatedData(subject, subjectID, vaultID, sequence)
       return SealedDetail(
         subject: subject, subjectID: subjectID,
-        sealed: XChaCha20Poly1305.seal(plaintext, key: key, associatedData: associated))
+        sealed: sealer.seal(plaintext, associatedData: associated))
     }
 
     /// The plaintext.
@@ -344,6 +356,17 @@ public struct AuditEntry: Equatable, Sendable {
     _ event: AuditEvent, sequence: UInt64, previous: [UInt8], key: SymmetricKey,
     vaultID: [UInt8]
   ) throws(VaultError) -> [UInt8] {
+    var sealer = XChaCha20Poly1305.Sealer(key: key)
+    return try sealedBytes(
+      event, sequence: sequence, previous: previous, sealer: &sealer, vaultID: vaultID)
+  }
+
+  /// ``sealedBytes(_:sequence:previous:key:vaultID:)`` with a sealer under the audit
+  /// entry key (an appender keeps one per transaction).
+  public static func sealedBytes(
+    _ event: AuditEvent, sequence: UInt64, previous: [UInt8],
+    sealer: inout XChaCha20Poly1305.Sealer, vaultID: [UInt8]
+  ) throws(VaultError) -> [UInt8] {
     try event.validate()
     guard previous.count == MerkleTree.hashSize else {
       throw VaultError(.invalidArgument, "the previous entry's hash is 32 bytes")
@@ -366,12 +389,11 @@ public struct AuditEntry: Equatable, Sendable {
     entry.append(contentsOf: repeatElement(0, count: XChaCha20Poly1305.tagByteCount))
     let associated = associatedData(entry[..<clearLength], vaultID: vaultID)
     entry.withUnsafeMutableBytes { raw in
-      SecureRandom.fill(UnsafeMutableRawBufferPointer(rebasing: raw[nonceStart..<bodyStart]))
       associated.withUnsafeBytes { ad in
-        XChaCha20Poly1305.sealInPlace(
+        sealer.sealInPlace(
           UnsafeMutableRawBufferPointer(rebasing: raw[bodyStart..<tagStart]),
           tag: UnsafeMutableRawBufferPointer(rebasing: raw[tagStart..<length]),
-          nonce: UnsafeRawBufferPointer(rebasing: raw[nonceStart..<bodyStart]), key: key,
+          nonce: UnsafeMutableRawBufferPointer(rebasing: raw[nonceStart..<bodyStart]),
           associatedData: ad)
       }
     }

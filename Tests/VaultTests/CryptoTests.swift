@@ -164,4 +164,41 @@ func hexBytes(_ text: String) -> [UInt8] {
     }
     #expect(throws: VaultError.self) { try DataKeyEntry.kekID(of: [1, 2][...]) }
   }
+
+  /// A sealer that shares its nonce prefix produces exactly XChaCha20-Poly1305's seal
+  /// under the nonce it reports, which the plain API opens; nonces never repeat.
+  @Test func aPrefixSharingSealerIsXChaCha20Poly1305() throws {
+    let key = SymmetricKey.random()
+    var sealer = XChaCha20Poly1305.Sealer(key: key)
+    var nonces = Set<[UInt8]>()
+    for length in [0, 1, 15, 16, 17, 64, 200, 1000] {
+      let plaintext = SecureRandom.bytes(length)
+      let ad = SecureRandom.bytes(length % 40)
+      let sealed = sealer.seal(plaintext, associatedData: ad)
+      #expect(try XChaCha20Poly1305.open(sealed, key: key, associatedData: ad) == plaintext)
+      let nonce = Array(sealed.prefix(24))
+      #expect(nonces.insert(nonce).inserted)
+      // The same nonce through the one-shot API gives the same bytes.
+      var again = sealed
+      again.withUnsafeMutableBytes { raw in
+        let body = UnsafeMutableRawBufferPointer(rebasing: raw[24..<24 + length])
+        plaintext.withUnsafeBytes { if $0.count > 0 { body.copyMemory(from: $0) } }
+        ad.withUnsafeBytes { adBytes in
+          XChaCha20Poly1305.sealInPlace(
+            body, tag: UnsafeMutableRawBufferPointer(rebasing: raw[(24 + length)...]),
+            nonce: UnsafeRawBufferPointer(rebasing: raw[0..<24]), key: key,
+            associatedData: adBytes)
+        }
+      }
+      #expect(again == sealed, "length \(length)")
+      var tampered = sealed
+      tampered[tampered.count - 1] ^= 1
+      #expect(throws: VaultError.self) {
+        _ = try XChaCha20Poly1305.open(tampered, key: key, associatedData: ad)
+      }
+    }
+    // Two sealers under one key draw different prefixes.
+    var other = XChaCha20Poly1305.Sealer(key: key)
+    #expect(!nonces.contains(Array(other.seal([1], associatedData: []).prefix(24))))
+  }
 }

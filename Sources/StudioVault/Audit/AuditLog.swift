@@ -161,12 +161,22 @@ final class AuditAppender {
   private let stateTree: WriteTree
   /// Entries appended by this transaction.
   private(set) var appended = 0
-  /// Detail keys already unwrapped or created in this transaction.
-  private var subjectKeys: [[UInt8]: SymmetricKey] = [:]
-  private var lastSubjectKey: (subject: AuditSubject, key: SymmetricKey)?
+  /// Seals events under the audit entry key, one nonce prefix per transaction.
+  private var eventSealer: XChaCha20Poly1305.Sealer
+  /// Sealers under the detail keys already unwrapped or created in this transaction.
+  private var subjectSealers: [[UInt8]: SubjectSealer] = [:]
+  private var lastSubject: (subject: AuditSubject, sealer: SubjectSealer)?
+
+  /// A sealer under one subject's detail key (a class: dictionaries hold copyable
+  /// values, and a sealer must not be copied, or two copies would reuse nonces).
+  private final class SubjectSealer {
+    var sealer: XChaCha20Poly1305.Sealer
+    init(key: SymmetricKey) { sealer = XChaCha20Poly1305.Sealer(key: key) }
+  }
 
   init(_ transaction: SealedTransaction) throws(VaultError) {
     self.transaction = transaction
+    eventSealer = XChaCha20Poly1305.Sealer(key: transaction.store.auditEntryKey)
     let tx = transaction.transaction
     entries = try Self.clearTree(AuditLog.entriesTree, id: .auditLog, in: tx)
     stateTree = try transaction.tree(AuditLog.stateTree)
@@ -213,15 +223,16 @@ final class AuditAppender {
     let store = transaction.store
     var detail: AuditEvent.SealedDetail?
     if let (subject, fields) = draft.detail {
+      let subjectSealer = try sealer(for: subject)
       detail = try AuditEvent.SealedDetail.seal(
         JSON.object(fields).encodedBytes, subject: subject.kind, subjectID: subject.id,
-        key: try subjectKey(subject), vaultID: store.vaultID, sequence: sequence)
+        sealer: &subjectSealer.sealer, vaultID: store.vaultID, sequence: sequence)
     }
     let event = AuditEvent(
       time: time, actor: draft.actor, branch: draft.branch?.bytes, action: draft.action,
       outcome: draft.outcome, targets: draft.targets.map(\.bytes), detail: detail)
     let bytes = try AuditEntry.sealedBytes(
-      event, sequence: sequence, previous: state.lastLeaf, key: store.auditEntryKey,
+      event, sequence: sequence, previous: state.lastLeaf, sealer: &eventSealer,
       vaultID: store.vaultID)
     try entries.insert(bytes, forKey: AuditLog.sequenceKey(sequence))
     let leaf = MerkleTree.leafHash(bytes)
@@ -257,17 +268,18 @@ final class AuditAppender {
 
   /// Drops `subject`'s key from memory (it was destroyed).
   func forget(_ subject: AuditSubject) throws(VaultError) {
-    subjectKeys[AuditLog.subjectKey(subject.kind, subject.id)] = nil
-    lastSubjectKey = nil
+    subjectSealers[AuditLog.subjectKey(subject.kind, subject.id)] = nil
+    lastSubject = nil
   }
 
-  /// The detail key of `subject`, created (under the primary KEK) when it has none.
-  private func subjectKey(_ subject: AuditSubject) throws(VaultError) -> SymmetricKey {
+  /// A sealer under the detail key of `subject`, whose key is created (under the
+  /// primary KEK) when it has none.
+  private func sealer(for subject: AuditSubject) throws(VaultError) -> SubjectSealer {
     // Runs of entries about one subject are the rule: skip building and hashing a key.
-    if let last = lastSubjectKey, last.subject == subject { return last.key }
+    if let last = lastSubject, last.subject == subject { return last.sealer }
     let key = AuditLog.subjectKey(subject.kind, subject.id)
-    if let known = subjectKeys[key] {
-      lastSubjectKey = (subject, known)
+    if let known = subjectSealers[key] {
+      lastSubject = (subject, known)
       return known
     }
     let tree = try transaction.dataKeys(AuditLog.subjectKeyCollection)
@@ -289,9 +301,10 @@ final class AuditAppender {
         recordID: key)
       try tree.insert(entry.encode(), forKey: key)
     }
-    subjectKeys[key] = detailKey
-    lastSubjectKey = (subject, detailKey)
-    return detailKey
+    let made = SubjectSealer(key: detailKey)
+    subjectSealers[key] = made
+    lastSubject = (subject, made)
+    return made
   }
 
   /// Milliseconds since the Unix epoch.
