@@ -3,8 +3,11 @@ import VaultCore
 import VaultCrypto
 import VaultFormat
 
-/// RFC 9162 Merkle trees: the reference vectors of Certificate Transparency (RFC 6962
-/// test data), and every proof of every small tree, verified and tampered with.
+/// RFC 9162 Merkle trees: the reference vectors of Certificate Transparency (the RFC
+/// 6962 test data that certificate-transparency-go's `merkletree` and
+/// transparency-dev/merkle's `testonly` packages both carry: eight leaves, the roots of
+/// every prefix, inclusion paths of leaves 0 and 5, consistency proofs from 6 and 4),
+/// and every proof of every small tree, verified and tampered with.
 @Suite struct MerkleTreeTests {
   static let entries: [[UInt8]] = [
     [], [0x00], [0x10], [0x20, 0x21], [0x30, 0x31], [0x40, 0x41, 0x42, 0x43],
