@@ -82,20 +82,24 @@ import VaultStorage
     auditEntryKey = master.derive(.auditEntries)
     auditSigner = try VaultStore.auditSigningKey(master)
     // An erasure cut short by a crash (or by an old reader) after its commit: finish
-    // zeroing the free pages, now if possible. A reader still in the way leaves the
-    // flag for the next open or erasure; opening does not fail for it.
+    // zeroing the free pages before anything else (FORMAT.md 17.5), now if possible.
+    // A reader still in the way leaves the flag for the next open or erasure; opening
+    // does not fail for it.
     if !store.isReadOnly, (try? isScrubPending) == true,
       let zeroed = try? finishPendingErasure()
     {
       scrubbedAtOpen.withLock { $0 = zeroed }
     }
     // A commit a crash cut short was discarded at open: the log says so (if the vault
-    // keeps one), in the first commit after it.
+    // keeps one) in the commit that overwrites the torn meta slot, so that no crash can
+    // leave the repair unrecorded (unless an unfinished erasure's scrub had to commit
+    // first); a vault without a log just blanks the slot.
     if store.repairedTornCommit, !store.isReadOnly {
       let snapshot = try store.makeSnapshot()
-      defer { snapshot.close() }
-      if try snapshot.anyTree(named: AuditLog.stateTree) != nil {
-        let intact = snapshot.transactionID.rawValue
+      let logged = try snapshot.anyTree(named: AuditLog.stateTree) != nil
+      let intact = snapshot.transactionID.rawValue
+      snapshot.close()
+      if logged {
         try write { tx throws(VaultError) in
           try tx.audit(
             AuditDraft(
@@ -103,6 +107,7 @@ import VaultStorage
               detail: (.organization, ["lastIntactTransaction": .uint(intact)])))
         }
       }
+      try store.blankTornSlots()
     }
   }
 
@@ -124,7 +129,9 @@ import VaultStorage
   @_spi(Engine) public static func open(
     at path: String, credential: VaultCredential, options: VaultStore.Options = .init()
   ) throws(VaultError) -> SealedStore {
-    try SealedStore(VaultStore.open(at: path, credential: credential, options: options))
+    var options = options
+    options.defersTornCommitRepair = true
+    return try SealedStore(VaultStore.open(at: path, credential: credential, options: options))
   }
 
   /// Runs `body` in one write transaction (see ``VaultStore/write(_:)``).

@@ -33,6 +33,10 @@ public final class VaultStore: Sendable {
     public var cacheBytes = 64 << 20
     /// Seconds a writer waits for another writer before failing with `.locked`.
     public var lockTimeout: Double = 5
+    /// Leave the meta slot of a torn commit for the caller to repair (``tornSlots``):
+    /// the audit layer's first commit overwrites it and records the repair in one
+    /// step, so no crash can separate the two.
+    package var defersTornCommitRepair = false
 
     public init(readOnly: Bool = false, cacheBytes: Int = 64 << 20, lockTimeout: Double = 5) {
       self.readOnly = readOnly
@@ -56,10 +60,13 @@ public final class VaultStore: Sendable {
   /// incomplete last commit): only a read-only first opener leaves these. Empty when
   /// another store had the vault open, or when this one repaired them.
   package let recoveryProblems: [VaultError]
-  /// Whether this store, as the vault's first writable opener, blanked meta pages of a
-  /// commit a crash cut short (or of damaged older states): a torn tail, repaired by
-  /// discarding it. The audit layer records it.
+  /// Whether this store, as the vault's first writable opener, found the meta page of
+  /// a commit a crash cut short: a torn tail, repaired by discarding it. The audit
+  /// layer records it.
   package let repairedTornCommit: Bool
+  /// The torn meta slots still to blank, when ``Options/defersTornCommitRepair`` asked
+  /// to: the next commit overwrites them, or ``blankTornSlots()`` does.
+  package let tornSlots: Mutex<[PageNumber]>
   public var pageSize: Int { header.pageSize }
   let options: Options
   let file: any FileIO
@@ -117,6 +124,17 @@ public final class VaultStore: Sendable {
       masterKey: masterKey)
   }
 
+  /// Blanks the torn meta slots left by ``Options/defersTornCommitRepair`` (when the
+  /// caller will not commit over them) and syncs.
+  package func blankTornSlots() throws(VaultError) {
+    let slots = tornSlots.withLock { $0 }
+    guard !slots.isEmpty else { return }
+    let blank = [UInt8](repeating: 0, count: pageSize)
+    for slot in slots { try file.write([blank], at: slot.rawValue * UInt64(pageSize)) }
+    try file.sync()
+    tornSlots.withLock { $0 = [] }
+  }
+
   /// The key pair that signs the audit log's checkpoints, derived from the master key.
   package static func auditSigningKey(_ masterKey: SymmetricKey) throws(VaultError)
     -> Ed25519.SigningKey
@@ -142,6 +160,7 @@ public final class VaultStore: Sendable {
     lock = try LockFile(vaultPath: path, vaultID: header.vaultID)
     var recoveryProblems = [VaultError]()
     var repairedTornCommit = false
+    var tornSlots = [PageNumber]()
     var pinnedState: MetaPage?
     if lock.isFirstOpener {
       // Nobody else has the vault open: find the newest intact commit, make sure it is
@@ -164,10 +183,15 @@ public final class VaultStore: Sendable {
         }
       } else if !options.readOnly && !recovered.unusableSlots.isEmpty {
         // A torn or incomplete commit's meta page: blank it, so that the vault reads
-        // as exactly what it is, the recovered state, and `check` finds it clean.
-        let blank = [UInt8](repeating: 0, count: header.pageSize)
-        for slot in recovered.unusableSlots {
-          try file.write([blank], at: slot.rawValue * UInt64(header.pageSize))
+        // as exactly what it is, the recovered state, and `check` finds it clean (or
+        // leave it to the caller, whose next commit overwrites it).
+        if options.defersTornCommitRepair {
+          tornSlots = recovered.unusableSlots
+        } else {
+          let blank = [UInt8](repeating: 0, count: header.pageSize)
+          for slot in recovered.unusableSlots {
+            try file.write([blank], at: slot.rawValue * UInt64(header.pageSize))
+          }
         }
         recoveryProblems = []
         repairedTornCommit = true
@@ -186,6 +210,7 @@ public final class VaultStore: Sendable {
     }
     self.recoveryProblems = recoveryProblems
     self.repairedTornCommit = repairedTornCommit
+    self.tornSlots = Mutex(tornSlots)
     self.pinnedState = pinnedState
     if let pinnedState {
       newest = Mutex(DurableState(pinnedState))
@@ -632,6 +657,8 @@ public final class VaultStore: Sendable {
       throw error
     }
     let checksum = Page.storedChecksum(of: metaBytes)
+    // A torn commit's slot left for later (``tornSlots``) now holds this commit.
+    tornSlots.withLock { $0.removeAll { $0 == metaPage } }
     lock.publishDurable(meta.transaction, metaChecksum: checksum)
     sizeAfterLastCommit.withLock { $0 = (meta.transaction, fileSize) }
     for node in cacheable { reader.cache.insert(node) }

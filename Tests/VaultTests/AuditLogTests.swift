@@ -516,7 +516,15 @@ private func entryValues(_ tree: WriteTree) throws -> [(key: [UInt8], value: [UI
           try? FileManager.default.removeItem(atPath: target)
           try? FileManager.default.removeItem(atPath: target + "-lock")
         }
+        // A first opener that dies before its first commit leaves the torn slot (the
+        // repair is deferred to that commit): the next opener still finds it.
+        var deferring = VaultStore.Options()
+        deferring.defersTornCommitRepair = true
+        let tornFound = try VaultStore.open(
+          at: target, credential: testCredential, options: deferring
+        ).tornSlots.withLock { !$0.isEmpty }
         let store = try RecordStore.open(at: target, credential: testCredential)
+        #expect(store.sealed.store.repairedTornCommit == tornFound, "crash at \(crashAt)")
         let report = try AuditVerification.verify(store.sealed.store)
         #expect(report.ok, "crash at \(crashAt): \(report.problems)")
         let last = try store.readAudit(scope: .all, actor: .system).entries.dropLast().last
