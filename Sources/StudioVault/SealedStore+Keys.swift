@@ -238,15 +238,17 @@ extension SealedStore {
   /// ``VaultStore/changeCredential(to:keyDerivation:)``).
   ///
   /// The header is rewritten outside the commit protocol (section 4 of FORMAT.md), so
-  /// the `passphraseChanged` entry commits right after it: a crash in between leaves
-  /// the change without its entry, never an entry without the change.
+  /// the `passphraseChanged` entry commits right after it. The log keeps the header
+  /// generation it accounted for: a crash in between is caught at the next writable
+  /// open, which records the change then (FORMAT.md 20.7).
   @_spi(Engine) public func changeCredential(
     to credential: VaultCredential, keyDerivation: PasswordKDF.Parameters = .moderate,
     actor: AuditActor = .system
   ) throws(VaultError) {
     try store.changeCredential(to: credential, keyDerivation: keyDerivation)
+    let generation = try store.headerGeneration()
     try write { tx throws(VaultError) in
-      try tx.auditIfLogged(AuditDraft(.passphraseChanged, actor: actor))
+      try tx.auditHeaderGeneration(generation, actor: actor, recovered: false)
     }
   }
 }

@@ -109,6 +109,18 @@ import VaultStorage
       }
       try store.blankTornSlots()
     }
+    // A passphrase change whose entry a crash prevented: recorded now.
+    if !store.isReadOnly {
+      let generation = try store.headerGeneration()
+      let snapshot = try store.makeSnapshot()
+      let accounted = try AuditLog.accountedHeaderGeneration(in: snapshot)
+      snapshot.close()
+      if let accounted, generation > accounted {
+        try write { tx throws(VaultError) in
+          try tx.auditHeaderGeneration(generation, actor: .system, recovered: true)
+        }
+      }
+    }
   }
 
   /// Creates a vault and its first KEK.

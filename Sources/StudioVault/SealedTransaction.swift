@@ -79,6 +79,24 @@ import VaultStorage
     try audit(draft)
   }
 
+  /// Appends a `passphraseChanged` entry for header generation `generation` unless the
+  /// log already has one for it (a vault that keeps a log only).
+  func auditHeaderGeneration(_ generation: UInt64, actor: AuditActor, recovered: Bool)
+    throws(VaultError)
+  {
+    if auditAppender == nil {
+      guard try transaction.anyTree(named: AuditLog.stateTree) != nil else { return }
+      auditAppender = try AuditAppender(self)
+    }
+    guard let auditAppender, generation > auditAppender.headerGeneration else { return }
+    var fields: [String: JSON] = ["headerGeneration": .uint(generation)]
+    // Found at open: the change happened, its entry did not (a crash in between).
+    if recovered { fields["recordedAtOpen"] = .bool(true) }
+    try auditAppender.append(
+      AuditDraft(.passphraseChanged, actor: actor, detail: (.organization, fields)))
+    auditAppender.noteHeaderGeneration(generation)
+  }
+
   /// Signs the checkpoint of what this transaction appended: its last act.
   func finishAudit() throws(VaultError) {
     try auditAppender?.finish()

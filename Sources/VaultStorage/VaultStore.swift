@@ -598,6 +598,12 @@ public final class VaultStore: Sendable {
     }
   }
 
+  /// The generation of the newest file header on disk (another process may have
+  /// rewritten it since this store opened).
+  package func headerGeneration() throws(VaultError) -> UInt64 {
+    try PageReader.readHeader(file).header.generation
+  }
+
   /// Rewrites a header copy that is damaged or older than the other, so that no stale
   /// key slot (one a former passphrase still opens) outlives a crash during a change.
   private static func repairHeaderCopies(

@@ -419,6 +419,34 @@ private func entryValues(_ tree: WriteTree) throws -> [(key: [UInt8], value: [UI
     }
   }
 
+  /// A passphrase change is logged right after the header rewrite; one whose entry a
+  /// crash prevented is logged at the next open, and none is logged twice.
+  @Test func passphraseChangesAreLoggedEvenAcrossACrash() throws {
+    let dir = TemporaryDirectory()
+    let path = try auditedVault(dir, extra: 0)
+    func changes(_ store: RecordStore) throws -> [AuditRecord] {
+      try store.readAudit(scope: .all, actor: .system).entries.filter {
+        $0.event.action == .passphraseChanged
+      }
+    }
+    let second: VaultCredential = .rawKey(SymmetricKey.random())
+    let third: VaultCredential = .rawKey(SymmetricKey.random())
+    do {
+      let store = try RecordStore.open(at: path, credential: testCredential)
+      try store.sealed.changeCredential(
+        to: second, keyDerivation: cheapKeyDerivation, actor: .system)
+      #expect(try changes(store).count == 1)
+      // The header rewritten with no entry after it, as a crash would leave it.
+      try store.sealed.store.changeCredential(to: third, keyDerivation: cheapKeyDerivation)
+    }
+    let reopened = try RecordStore.open(at: path, credential: third)
+    let logged = try changes(reopened)
+    #expect(logged.count == 2)
+    #expect(logged.last?.detail?.contains("\"recordedAtOpen\":true") == true)
+    let again = try RecordStore.open(at: path, credential: third)
+    #expect(try changes(again).count == 2)
+  }
+
   /// A clock that went back is on the record, before the first entry that shows it;
   /// entries keep the clock's time as it was.
   @Test func aClockGoingBackIsRecorded() throws {

@@ -47,6 +47,14 @@ enum AuditLog {
   static func subjectKey(_ subject: AuditSubjectKind, _ id: [UInt8]) -> [UInt8] {
     [subject.rawValue] + id
   }
+
+  /// The header generation the log of `snapshot` has accounted for; nil without a log.
+  static func accountedHeaderGeneration(in snapshot: Snapshot) throws(VaultError) -> UInt64? {
+    guard let stored = try snapshot.anyTree(named: stateTree)?.value(forKey: stateKey) else {
+      return nil
+    }
+    return try AuditState(decoding: stored).headerGeneration
+  }
 }
 
 /// The appender's state, stored under ``AuditLog/stateKey``: enough to append the next
@@ -59,17 +67,22 @@ struct AuditState: Equatable {
   var lastCheckpoint = [UInt8](repeating: 0, count: MerkleTree.hashSize)
   /// The newest entry's time: a clock that goes back is noticed (and logged).
   var lastTime: Int64 = 0
+  /// The file header generation the log has accounted for: a header rewritten (a
+  /// passphrase change) without its entry is noticed at the next open, and logged.
+  var headerGeneration: UInt64 = 0
 
   var size: UInt64 { frontier.size }
 
-  /// `u64` size ‖ last leaf (32) ‖ last checkpoint hash (32) ‖ `i64` last time ‖ the
-  /// frontier's hashes, largest subtree first (one per bit set in the size).
+  /// `u64` size ‖ last leaf (32) ‖ last checkpoint hash (32) ‖ `i64` last time ‖ `u64`
+  /// header generation ‖ the frontier's hashes, largest subtree first (one per bit set
+  /// in the size).
   func encode() -> [UInt8] {
-    var writer = ByteWriter(capacity: 80 + frontier.hashes.count * 32)
+    var writer = ByteWriter(capacity: 88 + frontier.hashes.count * 32)
     writer.write(frontier.size)
     writer.write(lastLeaf)
     writer.write(lastCheckpoint)
     writer.write(lastTime)
+    writer.write(headerGeneration)
     for hash in frontier.hashes { writer.write(hash) }
     return writer.bytes
   }
@@ -82,6 +95,7 @@ struct AuditState: Equatable {
     lastLeaf = try reader.readBytes(32, "last leaf hash")
     lastCheckpoint = try reader.readBytes(32, "last checkpoint hash")
     lastTime = try reader.readInt64("last time")
+    headerGeneration = try reader.readUInt64("header generation")
     var hashes = [[UInt8]]()
     for _ in 0..<size.nonzeroBitCount { hashes.append(try reader.readBytes(32, "frontier hash")) }
     guard reader.isAtEnd else { throw reader.corrupt("bytes after the audit state") }
@@ -180,9 +194,12 @@ final class AuditAppender {
     let tx = transaction.transaction
     entries = try Self.clearTree(AuditLog.entriesTree, id: .auditLog, in: tx)
     stateTree = try transaction.tree(AuditLog.stateTree)
-    state =
-      try stateTree.value(forKey: AuditLog.stateKey).map(AuditState.init(decoding:))
-      ?? AuditState()
+    if let stored = try stateTree.value(forKey: AuditLog.stateKey) {
+      state = try AuditState(decoding: stored)
+    } else {
+      state = AuditState()
+      state.headerGeneration = transaction.store.store.header.generation
+    }
     guard entries.count == state.size else {
       throw VaultError(
         .corrupt,
@@ -248,6 +265,14 @@ final class AuditAppender {
     appended += 1
     return sequence
   }
+
+  /// Records that the log has accounted for header generation `generation`.
+  func noteHeaderGeneration(_ generation: UInt64) {
+    state.headerGeneration = max(state.headerGeneration, generation)
+  }
+
+  /// The header generation the log has accounted for.
+  var headerGeneration: UInt64 { state.headerGeneration }
 
   /// Stores the state and signs a checkpoint of the log as this commit leaves it.
   /// Called once, as the transaction's last act, when it appended anything.
