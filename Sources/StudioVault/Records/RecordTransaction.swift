@@ -249,12 +249,20 @@ import VaultStorage
     case .settings:
       try audit(.settingsChanged, about: record)
     case .users:
-      if record.text("role") != previous.text("role") { try audit(.roleChanged, about: record) }
+      let roleChanged = record.text("role") != previous.text("role")
+      let disabled = record.text("status") == "disabled"
+      let passwordChanged = record.text("passwordHash") != previous.text("passwordHash")
+      if roleChanged { try audit(.roleChanged, about: record) }
       if record.text("status") != previous.text("status") {
-        try audit(record.text("status") == "disabled" ? .userDisabled : .userEnabled, about: record)
+        try audit(disabled ? .userDisabled : .userEnabled, about: record)
       }
-      if record.text("passwordHash") != previous.text("passwordHash") {
-        try audit(.passwordChanged, about: record)
+      if passwordChanged { try audit(.passwordChanged, about: record) }
+      // A role change, a disabled account and a new password end every session of
+      // the user (../shared/spec/access.md, Sessions), in the same commit.
+      if let id = record.id, roleChanged || disabled || passwordChanged,
+        try SessionStore.revoke(of: id, in: source.sealed) > 0
+      {
+        try audit(.sessionRevoked, about: record)
       }
     case .engagements:
       let extended = record["extendedUntil"] != previous["extendedUntil"]
