@@ -69,6 +69,9 @@ public struct VaultError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The user name or password is wrong (one error for both, by design: the answer
     /// must not tell whether the user exists).
     public static let wrongPassword = Code(rawValue: "wrongPassword")
+    /// Too many failed logins for this name: the message says when to retry (or that
+    /// an admin must unlock the account). The same for known and unknown names.
+    public static let throttled = Code(rawValue: "throttled")
     /// The system could not provide the memory an operation needs.
     public static let outOfMemory = Code(rawValue: "outOfMemory")
     /// An invariant of the engine itself failed: a bug, please report it.

@@ -137,13 +137,28 @@ import VaultStorage
     }
   }
 
-  /// Checks a user's password.
+  /// Checks a user's password at `now` (milliseconds since the epoch).
   ///
   /// - Throws: `.wrongPassword` alike for an unknown user, a disabled one and a wrong
-  ///   password (an unknown name costs a hash too, so timing tells nothing either).
-  @_spi(Engine) public func authenticate(user name: String, password: SecretBytes)
-    throws(VaultError) -> Principal
-  {
+  ///   password (an unknown name costs a hash too, so timing tells nothing either);
+  ///   `.throttled`, before any password is checked, for a name with too many recent
+  ///   failures (known or not), saying when to retry.
+  @_spi(Engine) public func authenticate(
+    user name: String, password: SecretBytes, now: Int64 = Timestamp.now().milliseconds
+  ) throws(VaultError) -> Principal {
+    let throttle = try read { snapshot throws(VaultError) -> Throttling.State in
+      guard
+        let stored = try snapshot.source.sealed.snapshot.anyTree(named: Throttling.tree)?.value(
+          forKey: Throttling.nameKey(name, blind: indexes.blind))
+      else { return Throttling.State() }
+      return try Throttling.State(decoding: stored)
+    }
+    do throws(VaultError) {
+      try Throttling.check(throttle, now: now)
+    } catch {
+      try auditLogin(nil, role: nil, succeeded: false, throttled: true)
+      throw error
+    }
     let (found, level) = try read { snapshot throws(VaultError) in
       let settings = try snapshot.source.settings()
       let level = settings.text("passwordHashing").flatMap(
@@ -159,11 +174,17 @@ import VaultStorage
     else {
       // As slow as checking a real hash, so timing does not tell who exists.
       _ = try? PasswordHash.hash(password, parameters: level ?? .interactive)
-      try auditLogin(found, role: role, succeeded: false)
+      try auditLogin(found, role: role, succeeded: false) { tx throws(VaultError) in
+        try tx.source.sealed.recordLoginFailure(
+          name, totp: false, branch: found?.branch, now: now, blind: indexes.blind)
+      }
       throw Self.wrongPassword
     }
     guard PasswordHash.verify(password, against: hash) else {
-      try auditLogin(user, role: role, succeeded: false)
+      try auditLogin(user, role: role, succeeded: false) { tx throws(VaultError) in
+        try tx.source.sealed.recordLoginFailure(
+          name, totp: false, branch: user.branch, now: now, blind: indexes.blind)
+      }
       throw Self.wrongPassword
     }
     // Parameters rose since the hash was made: replace it while the password is here
@@ -175,6 +196,7 @@ import VaultStorage
       fresh = nil
     }
     try auditLogin(user, role: role, succeeded: true) { tx throws(VaultError) in
+      try tx.source.sealed.clearLoginFailures(name, blind: indexes.blind)
       guard let fresh, var current = try tx.source.load(.users, id.bytes) else { return }
       current["passwordHash"] = .string(fresh)
       try tx.replaceTrusted(current, previous: try tx.source.load(.users, id.bytes))
@@ -190,7 +212,7 @@ import VaultStorage
   /// a target (the name typed is not kept). A read-only store cannot write the log: a
   /// login then goes unrecorded.
   private func auditLogin(
-    _ user: Record?, role: AuditRole?, succeeded: Bool,
+    _ user: Record?, role: AuditRole?, succeeded: Bool, throttled: Bool = false,
     also: (RecordTransaction) throws(VaultError) -> Void = { _ throws(VaultError) in }
   ) throws(VaultError) {
     guard !sealed.store.isReadOnly else { return }
@@ -200,7 +222,8 @@ import VaultStorage
       try tx.audit(
         AuditDraft(
           succeeded ? .loginSucceeded : .loginFailed, actor: actor, branch: user?.branch,
-          outcome: succeeded ? .success : .failed, targets: user?.id.map { [$0] } ?? []))
+          outcome: succeeded ? .success : throttled ? .denied : .failed,
+          targets: user?.id.map { [$0] } ?? []))
       try also(tx)
     }
   }
