@@ -146,6 +146,14 @@ import VaultStorage
   @_spi(Engine) public func authenticate(
     user name: String, password: SecretBytes, now: Int64 = Timestamp.now().milliseconds
   ) throws(VaultError) -> Principal {
+    try authenticate(user: name, password: password, now: now, auditing: true)
+  }
+
+  /// ``authenticate(user:password:now:)``; with `auditing` false (a step-up, which
+  /// logs its own entry) no login entry is written, but failures still count.
+  func authenticate(user name: String, password: SecretBytes, now: Int64, auditing: Bool)
+    throws(VaultError) -> Principal
+  {
     let throttle = try read { snapshot throws(VaultError) -> Throttling.State in
       guard
         let stored = try snapshot.source.sealed.snapshot.anyTree(named: Throttling.tree)?.value(
@@ -156,7 +164,7 @@ import VaultStorage
     do throws(VaultError) {
       try Throttling.check(throttle, now: now)
     } catch {
-      try auditLogin(nil, role: nil, succeeded: false, throttled: true)
+      try auditLogin(nil, role: nil, succeeded: false, throttled: true, auditing: auditing)
       throw error
     }
     let (found, level) = try read { snapshot throws(VaultError) in
@@ -174,14 +182,16 @@ import VaultStorage
     else {
       // As slow as checking a real hash, so timing does not tell who exists.
       _ = try? PasswordHash.hash(password, parameters: level ?? .interactive)
-      try auditLogin(found, role: role, succeeded: false) { tx throws(VaultError) in
+      try auditLogin(found, role: role, succeeded: false, auditing: auditing) {
+        tx throws(VaultError) in
         try tx.source.sealed.recordLoginFailure(
           name, totp: false, branch: found?.branch, now: now, blind: indexes.blind)
       }
       throw Self.wrongPassword
     }
     guard PasswordHash.verify(password, against: hash) else {
-      try auditLogin(user, role: role, succeeded: false) { tx throws(VaultError) in
+      try auditLogin(user, role: role, succeeded: false, auditing: auditing) {
+        tx throws(VaultError) in
         try tx.source.sealed.recordLoginFailure(
           name, totp: false, branch: user.branch, now: now, blind: indexes.blind)
       }
@@ -195,7 +205,8 @@ import VaultStorage
     } else {
       fresh = nil
     }
-    try auditLogin(user, role: role, succeeded: true) { tx throws(VaultError) in
+    try auditLogin(user, role: role, succeeded: true, auditing: auditing) {
+      tx throws(VaultError) in
       try tx.source.sealed.clearLoginFailures(name, blind: indexes.blind)
       guard let fresh, var current = try tx.source.load(.users, id.bytes) else { return }
       current["passwordHash"] = .string(fresh)
@@ -213,18 +224,20 @@ import VaultStorage
   /// login then goes unrecorded.
   private func auditLogin(
     _ user: Record?, role: AuditRole?, succeeded: Bool, throttled: Bool = false,
+    auditing: Bool = true,
     also: (RecordTransaction) throws(VaultError) -> Void = { _ throws(VaultError) in }
   ) throws(VaultError) {
     guard !sealed.store.isReadOnly else { return }
     var actor = AuditActor.system
     if succeeded, let id = user?.id, let role { actor = .user(id: id.bytes, role: role) }
     try write(actor: nil) { tx throws(VaultError) in
+      try also(tx)
+      guard auditing else { return }
       try tx.audit(
         AuditDraft(
           succeeded ? .loginSucceeded : .loginFailed, actor: actor, branch: user?.branch,
           outcome: succeeded ? .success : throttled ? .denied : .failed,
           targets: user?.id.map { [$0] } ?? []))
-      try also(tx)
     }
   }
 

@@ -1,0 +1,117 @@
+import VaultCore
+import VaultCrypto
+import VaultFormat
+import VaultStorage
+
+/// The actions that need step-up (../shared/spec/access.md, High-risk actions).
+@_spi(Engine) public enum HighRiskAction: UInt8, Sendable, CaseIterable {
+  case projectDeletion = 1
+  case refundRequest, refundApproval, refundExecution, clientExport, roleChange
+  case billingOverride, secondFactorReset, sessionTermination, passphraseChange
+  case keyRotation, clientErasure, legalHold, governanceDeletion, engagementExtension
+  case securityPolicyChange
+}
+
+/// Step-up proofs: re-entering the password (and a TOTP code, once enrolment exists)
+/// yields a proof bound to one session, one action and (where there is one) one
+/// resource, valid five minutes, consumed by the action it authorizes. A session
+/// alone, remembered or not, never counts as step-up.
+///
+/// Stored in `$sessions` under `04` ‖ SHA-256(proof) (FORMAT.md 21).
+enum StepUp {
+  static let tokenPrefix = "svp_"
+  /// How long a proof lasts (the policy allows up to 15 minutes).
+  static let lifetime: Int64 = 5 * 60_000
+
+  static func proofKey(_ hash: [UInt8]) -> [UInt8] { [0x04] + hash }
+
+  /// `[u8]` session hash (32) ‖ `u8` action ‖ resource (16, zeros for none) ‖ `i64`
+  /// expiry.
+  static func encode(session: [UInt8], action: HighRiskAction, resource: RecordID?, expires: Int64)
+    -> [UInt8]
+  {
+    var writer = ByteWriter(capacity: 57)
+    writer.write(session)
+    writer.write(action.rawValue)
+    writer.write(resource?.bytes ?? [UInt8](repeating: 0, count: 16))
+    writer.write(expires)
+    return writer.bytes
+  }
+
+  static let refused = VaultError(
+    .policyViolation,
+    "this action needs a fresh step-up (re-enter the password) for this session, action and record")
+}
+
+extension RecordStore {
+  /// Steps up the session `token` for `action` on `resource` by checking the user's
+  /// password again at `now`. Audited (`stepUpSucceeded` / `stepUpFailed`); failures
+  /// count toward the name's throttling.
+  ///
+  /// - Returns: the proof (`svp_` and 64 hex digits), for the action to consume.
+  /// - Throws: what ``resumeSession(token:now:)`` throws; `.wrongPassword` for a wrong
+  ///   password; `.throttled` while the name cools down.
+  @_spi(Engine) public func stepUp(
+    session token: String, password: SecretBytes, action: HighRiskAction,
+    resource: RecordID? = nil, now: Int64
+  ) throws(VaultError) -> String {
+    let (principal, _) = try resumeSession(token: token, now: now)
+    guard let sessionHash = SessionStore.hash(ofToken: token) else { throw SessionStore.refused }
+    do throws(VaultError) {
+      _ = try authenticate(user: principal.name, password: password, now: now, auditing: false)
+    } catch {
+      try sealed.write { tx throws(VaultError) in
+        try tx.audit(
+          AuditDraft(
+            .stepUpFailed, actor: principal.auditActor, branch: principal.branch,
+            outcome: .failed, targets: resource.map { [$0] } ?? []))
+      }
+      throw error
+    }
+    let secret = SecureRandom.bytes(32)
+    try sealed.write { tx throws(VaultError) in
+      try tx.tree(SessionStore.tree).insert(
+        StepUp.encode(
+          session: sessionHash, action: action, resource: resource, expires: now + StepUp.lifetime),
+        forKey: StepUp.proofKey(SHA256.hash(secret)))
+      try tx.audit(
+        AuditDraft(
+          .stepUpSucceeded, actor: principal.auditActor, branch: principal.branch,
+          targets: resource.map { [$0] } ?? [],
+          detail: (.organization, ["action": .int(Int64(action.rawValue))])))
+    }
+    return StepUp.tokenPrefix + Hex.encode(secret)
+  }
+}
+
+extension SealedTransaction {
+  /// Consumes `proof` for `action` on `resource` by the session `session` at `now`, in
+  /// the transaction of the action itself: the proof is gone if and only if the action
+  /// commits.
+  ///
+  /// - Throws: `.policyViolation` for a missing, expired, used, or other session's,
+  ///   action's or resource's proof (one message for all: it tells nothing more).
+  @_spi(Engine) public func consumeStepUp(
+    _ proof: String, session: String, action: HighRiskAction, resource: RecordID?, now: Int64
+  ) throws(VaultError) {
+    guard proof.hasPrefix(StepUp.tokenPrefix),
+      let secret = Hex.decode(String(proof.dropFirst(StepUp.tokenPrefix.count))),
+      secret.count == 32, let sessionHash = SessionStore.hash(ofToken: session)
+    else { throw StepUp.refused }
+    let tree = try tree(SessionStore.tree)
+    let key = StepUp.proofKey(SHA256.hash(secret))
+    guard let stored = try tree.value(forKey: key), stored.count == 57 else {
+      throw StepUp.refused
+    }
+    var reader = ByteReader(stored)
+    let boundSession = try reader.readBytes(32, "session")
+    let boundAction = try reader.readUInt8("action")
+    let boundResource = try reader.readBytes(16, "resource")
+    let expires = try reader.readInt64("expiry")
+    let wanted = resource?.bytes ?? [UInt8](repeating: 0, count: 16)
+    guard ConstantTime.equal(boundSession, sessionHash), boundAction == action.rawValue,
+      boundResource == wanted, now < expires
+    else { throw StepUp.refused }
+    try tree.removeValue(forKey: key)
+  }
+}
