@@ -1,0 +1,158 @@
+import VaultCore
+import VaultCrypto
+import VaultFormat
+import VaultStorage
+
+/// What a login session grants: the way an application reads and writes records
+/// (../shared/spec/access.md, Principles). A handle carries its principal, scope,
+/// writability and session; it has no public initializer (``RecordStore/login(user:password:rememberMe:label:)``
+/// and ``RecordStore/handle(session:)`` make them) and only narrows. Every operation
+/// first checks, at the handle's clock, that the session is still live (not expired,
+/// not revoked, its user not disabled): revoking a session kills its handles at their
+/// next operation.
+///
+/// Partial (issue 6): role-based field projections, per-field write allowlists,
+/// step-up inside operations and vendor scopes are not enforced here yet; the scope
+/// (organization or branch) and read-only narrowing are.
+@_spi(Engine) public final class VaultHandle: Sendable, CustomStringConvertible {
+  let store: RecordStore
+  /// The session token: a secret, never printed.
+  let session: String
+  @_spi(Engine) public let principal: RecordStore.Principal
+  @_spi(Engine) public let scope: Scope
+  @_spi(Engine) public let isReadOnly: Bool
+  /// Milliseconds since the epoch; tests drive it.
+  let clock: @Sendable () -> Int64
+
+  init(
+    store: RecordStore, session: String, principal: RecordStore.Principal, scope: Scope,
+    isReadOnly: Bool, clock: @escaping @Sendable () -> Int64
+  ) {
+    self.store = store
+    self.session = session
+    self.principal = principal
+    self.scope = scope
+    self.isReadOnly = isReadOnly
+    self.clock = clock
+  }
+
+  @_spi(Engine) public var description: String {
+    "VaultHandle(\(principal.role), \(scope)\(isReadOnly ? ", read-only" : ""))"
+  }
+
+  // MARK: Narrowing
+
+  /// The same rights, limited to `branch` (which the handle's scope must contain).
+  @_spi(Engine) public func narrowed(toBranch branch: RecordID) throws(VaultError) -> VaultHandle {
+    switch scope {
+    case .organization: break
+    case .branch(let own) where own == branch: break
+    case .branch:
+      throw VaultError(.policyViolation, "a handle only narrows: this branch is outside its scope")
+    }
+    return VaultHandle(
+      store: store, session: session, principal: principal, scope: .branch(branch),
+      isReadOnly: isReadOnly, clock: clock)
+  }
+
+  /// The same rights, for reading only.
+  @_spi(Engine) public func readOnly() -> VaultHandle {
+    VaultHandle(
+      store: store, session: session, principal: principal, scope: scope, isReadOnly: true,
+      clock: clock)
+  }
+
+  // MARK: Operations
+
+  /// Record `id` of `collection`, if it exists in the handle's scope.
+  @_spi(Engine) public func get(_ collection: RecordCollection, _ id: RecordID)
+    throws(VaultError) -> Record?
+  {
+    try requireLive()
+    return try store.read { snapshot throws(VaultError) in
+      try snapshot.get(collection, id, scope: scope)
+    }
+  }
+
+  /// A page of `collection` in the handle's scope.
+  @_spi(Engine) public func list(
+    _ collection: RecordCollection, filter: RecordFilter = .all, after cursor: String? = nil,
+    limit: Int = 100
+  ) throws(VaultError) -> RecordPage {
+    try requireLive()
+    return try store.read { snapshot throws(VaultError) in
+      try snapshot.list(collection, scope: scope, filter: filter, after: cursor, limit: limit)
+    }
+  }
+
+  /// A page of search results in the handle's scope.
+  @_spi(Engine) public func search(
+    _ collection: RecordCollection, _ text: String, after cursor: String? = nil, limit: Int = 100
+  ) throws(VaultError) -> RecordPage {
+    try requireLive()
+    return try store.read { snapshot throws(VaultError) in
+      try snapshot.search(collection, text, scope: scope, after: cursor, limit: limit)
+    }
+  }
+
+  /// Runs `body` in one write transaction, as the handle's user in its scope.
+  ///
+  /// - Throws: `.policyViolation` for a read-only handle.
+  @_spi(Engine) public func write<T>(
+    _ body: (_ records: RecordTransaction, _ scope: Scope) throws(VaultError) -> T
+  ) throws(VaultError) -> T {
+    try requireLive()
+    guard !isReadOnly else {
+      throw VaultError(.policyViolation, "this handle is read-only")
+    }
+    return try store.write(actor: principal.user) { tx throws(VaultError) in
+      try body(tx, scope)
+    }
+  }
+
+  /// The audit entries the handle's principal may see.
+  @_spi(Engine) public func readAudit(from start: UInt64 = 0, limit: Int = 10_000)
+    throws(VaultError) -> AuditListing
+  {
+    try requireLive()
+    return try store.readAudit(
+      scope: principal.auditScope, actor: principal.auditActor, branch: principal.branch,
+      from: start, limit: limit)
+  }
+
+  /// Fails unless the session is live at the handle's clock (and refreshes it).
+  func requireLive() throws(VaultError) {
+    _ = try store.resumeSession(token: session, now: clock())
+  }
+}
+
+extension RecordStore {
+  /// Logs `name` in and opens a session: the handle, and the session's token (shown
+  /// once; ``handle(session:clock:)`` turns it back into a handle later).
+  @_spi(Engine) public func login(
+    user name: String, password: SecretBytes, rememberMe: Bool = false, label: String = "",
+    clock: @escaping @Sendable () -> Int64 = { Timestamp.now().milliseconds }
+  ) throws(VaultError) -> (handle: VaultHandle, token: String) {
+    let now = clock()
+    let principal = try authenticate(user: name, password: password, now: now)
+    let (_, token) = try openSession(for: principal, rememberMe: rememberMe, label: label, now: now)
+    return (
+      VaultHandle(
+        store: self, session: token, principal: principal, scope: principal.scope,
+        isReadOnly: false, clock: clock),
+      token
+    )
+  }
+
+  /// The handle a live session's token stands for.
+  ///
+  /// - Throws: `.wrongPassword` for an unknown, expired or revoked token.
+  @_spi(Engine) public func handle(
+    session token: String, clock: @escaping @Sendable () -> Int64 = { Timestamp.now().milliseconds }
+  ) throws(VaultError) -> VaultHandle {
+    let (principal, _) = try resumeSession(token: token, now: clock())
+    return VaultHandle(
+      store: self, session: token, principal: principal, scope: principal.scope,
+      isReadOnly: false, clock: clock)
+  }
+}
