@@ -11,9 +11,9 @@ import VaultStorage
 /// not revoked, its user not disabled): revoking a session kills its handles at their
 /// next operation.
 ///
-/// Partial (issue 6): role-based field projections, per-field write allowlists,
-/// step-up inside operations and vendor scopes are not enforced here yet; the scope
-/// (organization or branch) and read-only narrowing are.
+/// Reads come back projected for the principal's role and writes obey its field
+/// permissions (``FieldAccess``). Partial (issue 6): step-up inside operations and
+/// vendor scopes are not enforced here yet.
 @_spi(Engine) public final class VaultHandle: Sendable, CustomStringConvertible {
   let store: RecordStore
   /// The session token: a secret, never printed.
@@ -70,7 +70,7 @@ import VaultStorage
   {
     try requireLive()
     return try store.read { snapshot throws(VaultError) in
-      try snapshot.get(collection, id, scope: scope)
+      try snapshot.get(collection, id, scope: scope).map(visible)
     }
   }
 
@@ -81,7 +81,8 @@ import VaultStorage
   ) throws(VaultError) -> RecordPage {
     try requireLive()
     return try store.read { snapshot throws(VaultError) in
-      try snapshot.list(collection, scope: scope, filter: filter, after: cursor, limit: limit)
+      try visible(
+        snapshot.list(collection, scope: scope, filter: filter, after: cursor, limit: limit))
     }
   }
 
@@ -91,7 +92,7 @@ import VaultStorage
   ) throws(VaultError) -> RecordPage {
     try requireLive()
     return try store.read { snapshot throws(VaultError) in
-      try snapshot.search(collection, text, scope: scope, after: cursor, limit: limit)
+      try visible(snapshot.search(collection, text, scope: scope, after: cursor, limit: limit))
     }
   }
 
@@ -105,9 +106,18 @@ import VaultStorage
     guard !isReadOnly else {
       throw VaultError(.policyViolation, "this handle is read-only")
     }
-    return try store.write(actor: principal.user) { tx throws(VaultError) in
-      try body(tx, scope)
+    return try store.write(actor: principal.user, role: principal.role) {
+      tx throws(VaultError) in try body(tx, scope)
     }
+  }
+
+  /// A record as the handle's role may see it (hidden fields absent).
+  func visible(_ record: Record) -> Record { FieldAccess.projected(record, for: principal.role) }
+
+  func visible(_ page: RecordPage) -> RecordPage {
+    var projected = page
+    projected.records = page.records.map(visible)
+    return projected
   }
 
   /// The audit entries the handle's principal may see.

@@ -102,12 +102,13 @@ import VaultStorage
   }
 
   /// Runs `body` in one write transaction, acting as user `actor` (recorded as the
-  /// creator of new records and the one who applied discounts).
+  /// creator of new records and the one who applied discounts); with `role`, inserts
+  /// and updates obey that role's field permissions (``FieldAccess``).
   @_spi(Engine) public func write<T>(
-    actor: RecordID?, _ body: (RecordTransaction) throws(VaultError) -> T
+    actor: RecordID?, role: String? = nil, _ body: (RecordTransaction) throws(VaultError) -> T
   ) throws(VaultError) -> T {
     try sealed.write { tx throws(VaultError) in
-      try body(RecordTransaction(store: self, sealed: tx, actor: actor))
+      try body(RecordTransaction(store: self, sealed: tx, actor: actor, role: role))
     }
   }
 

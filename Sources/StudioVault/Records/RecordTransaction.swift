@@ -14,12 +14,16 @@ import VaultStorage
   private var knownBranches = Set<RecordID>()
   /// Whether each write is audited on its own; an import audits once, with counts.
   var auditsEachWrite = true
+  /// The role whose field permissions inserts and updates obey (``FieldAccess``); nil
+  /// for the engine's own writes.
+  let enforcedRole: String?
   /// The actor as the audit log names it, once looked up.
   private var resolvedAuditActor: AuditActor?
 
-  init(store: RecordStore, sealed: SealedTransaction, actor: RecordID?) {
+  init(store: RecordStore, sealed: SealedTransaction, actor: RecordID?, role: String? = nil) {
     source = TransactionSource(indexes: store.indexes, sealed: sealed)
     self.actor = actor
+    enforcedRole = role
   }
 
   // MARK: Reads (seeing this transaction's own writes)
@@ -69,6 +73,7 @@ import VaultStorage
     var fresh = Record(
       record.collection, id: record.id, branch: record.branch,
       fields: Self.callerFields(record.fields, specs: record.schema.fields))
+    if let enforcedRole { try FieldAccess.checkInsert(fresh, role: enforcedRole) }
     try setEngineFields(&fresh)
     return try insertTrusted(fresh, scope: scope)
   }
@@ -134,6 +139,7 @@ import VaultStorage
     for spec in schema.fields where spec.presence == .outputOnly || spec.presence == .internal {
       updated.fields[spec.tag] = old.fields[spec.tag]
     }
+    if let enforcedRole { updated = try FieldAccess.merged(updated, over: old, role: enforcedRole) }
     try checkReferences(of: updated, scope: scope)
     try RecordValidation.validate(updated)
     try checkUsersRoleAndBranch(updated)

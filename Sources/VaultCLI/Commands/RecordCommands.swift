@@ -40,7 +40,7 @@ enum BranchCommand: Command {
     var branch = Record(.branches)
     branch["name"] = .string(positionals[2])
     if let zone = arguments.value("time-zone") { branch["timeZone"] = .string(zone) }
-    let stored = try store.write(actor: user.user) { tx throws(VaultError) in
+    let stored = try store.write(actor: user.user, role: user.role) { tx throws(VaultError) in
       try tx.insert(branch, scope: user.scope)
     }
     if arguments.flag("json") {
@@ -76,15 +76,15 @@ enum SettingsCommand: Command {
     switch action {
     case "show":
       guard assignments.isEmpty else { throw UsageError("settings show takes no KEY=VALUE") }
-      let (store, _) = try UserLogin.open(path, arguments, console: console)
+      let (store, user) = try UserLogin.open(path, arguments, console: console)
       print(
-        try store.read { snapshot throws(VaultError) in try snapshot.settings() }, arguments,
-        console)
+        user.visible(try store.read { snapshot throws(VaultError) in try snapshot.settings() }),
+        arguments, console)
     case "set":
       guard !assignments.isEmpty else { throw UsageError("settings set needs KEY=VALUE") }
       let (store, user) = try UserLogin.open(path, arguments, console: console)
       try UserLogin.require(user, roles: ["owner"], to: "change the organization's settings")
-      let updated = try store.write(actor: user.user) { tx throws(VaultError) in
+      let updated = try store.write(actor: user.user, role: user.role) { tx throws(VaultError) in
         var settings = try tx.settings()
         let currency = try settings.text("currency").map { (code) throws(VaultError) in
           try Currency(code)
@@ -194,7 +194,7 @@ enum ImportCommand: Command {
       text = try readStandardInput()
     }
     let (store, user) = try UserLogin.open(path, arguments, console: console)
-    let ids = try store.write(actor: user.user) { tx throws(VaultError) in
+    let ids = try store.write(actor: user.user, role: user.role) { tx throws(VaultError) in
       let branch = try arguments.value("branch").map { (name) throws(VaultError) in
         try resolveBranch(name, tx)
       }
@@ -241,7 +241,8 @@ enum GetCommand: Command {
     guard
       let record = try store.read({ snapshot throws(VaultError) in
         try snapshot.get(collection, id, scope: user.scope).map {
-          (record) throws(VaultError) in try snapshot.withDerivedFields(record, scope: user.scope)
+          (record) throws(VaultError) in
+          user.visible(try snapshot.withDerivedFields(record, scope: user.scope))
         }
       })
     else {
@@ -299,7 +300,7 @@ enum ListCommand: Command {
             try snapshot.list(collection, scope: user.scope, filter: filter, after: cursor)
           }
         for found in page.records {
-          let record = try snapshot.withDerivedFields(found, scope: user.scope)
+          let record = user.visible(try snapshot.withDerivedFields(found, scope: user.scope))
           if arguments.flag("json") {
             console.json(record.json)
           } else {
@@ -395,7 +396,9 @@ enum ExportCommand: Command {
       repeat {
         let page = try snapshot.list(collection, scope: user.scope, after: cursor, limit: 1000)
         for record in page.records {
-          text += try snapshot.withDerivedFields(record, scope: user.scope).json.encoded + "\n"
+          text +=
+            user.visible(try snapshot.withDerivedFields(record, scope: user.scope)).json.encoded
+            + "\n"
           count += 1
         }
         cursor = page.nextCursor
@@ -443,7 +446,7 @@ enum ProjectCommand: Command {
     switch positionals[0] {
     case "complete":
       let (store, user) = try UserLogin.open(positionals[1], arguments, console: console)
-      let report = try store.write(actor: user.user) { tx throws(VaultError) in
+      let report = try store.write(actor: user.user, role: user.role) { tx throws(VaultError) in
         try tx.completeProject(id, scope: user.scope)
       }
       if arguments.flag("json") {
@@ -458,7 +461,7 @@ enum ProjectCommand: Command {
     case "delete":
       let (store, user) = try UserLogin.open(positionals[1], arguments, console: console)
       try UserLogin.require(user, roles: ["owner", "hq", "branchManager"], to: "delete projects")
-      let report = try store.write(actor: user.user) { tx throws(VaultError) in
+      let report = try store.write(actor: user.user, role: user.role) { tx throws(VaultError) in
         try tx.deleteProject(id, scope: user.scope)
       }
       var retained = [String: JSON]()
