@@ -73,7 +73,13 @@ import VaultStorage
     var fresh = Record(
       record.collection, id: record.id, branch: record.branch,
       fields: Self.callerFields(record.fields, specs: record.schema.fields))
-    if let enforcedRole { try FieldAccess.checkInsert(fresh, role: enforcedRole) }
+    if let enforcedRole {
+      // Refunds start only through their workflow, with its step-up and dual control.
+      guard record.collection != .refunds else {
+        throw VaultError(.policyViolation, "refunds are requested through requestRefund (step-up)")
+      }
+      try FieldAccess.checkInsert(fresh, role: enforcedRole)
+    }
     try setEngineFields(&fresh)
     return try insertTrusted(fresh, scope: scope)
   }

@@ -1,0 +1,191 @@
+import VaultCore
+import VaultCrypto
+import VaultFormat
+import VaultStorage
+
+/// Refunds under dual control (../shared/spec/access.md, Refunds): a request by staff
+/// or above, an approval within the approver's limit by someone else, an execution
+/// that records the gateway's reference; each with a step-up proof bound to the
+/// session, the action and the refund (or, for a request, the payment).
+extension VaultHandle {
+  /// Requests a refund of `amount` of payment `payment`.
+  ///
+  /// - Parameter proof: a step-up for `.refundRequest` on `payment`.
+  /// - Returns: the refund record (state `requested`, the requester recorded).
+  /// - Throws: `.policyViolation` without a valid proof or for a role that may not
+  ///   request, `.invalidRecord` for more than the payment's unrefunded amount.
+  @_spi(Engine) public func requestRefund(
+    of payment: RecordID, amount: Money, reason: String, proof: String
+  ) throws(VaultError) -> Record {
+    guard ["owner", "hq", "branchManager", "staff"].contains(principal.role) else {
+      throw try denied(.refundRequested, payment, "this role may not request refunds")
+    }
+    let now = clock()
+    return try workflowWrite { records, scope throws(VaultError) in
+      try records.source.sealed.consumeStepUp(
+        proof, session: session, action: .refundRequest, resource: payment, now: now)
+      guard let paid = try records.get(.payments, payment, scope: scope),
+        let paidAmount = paid.money("amount")
+      else { throw VaultError(.noSuchRecord, "no payment \(payment) in this scope") }
+      let open = try Refunds.unrefunded(paidAmount, of: payment, in: records)
+      guard amount.currency == paidAmount.currency, amount.minorUnits > 0,
+        amount.minorUnits <= open.minorUnits
+      else {
+        throw VaultError(
+          .invalidRecord,
+          "amount: a refund is more than zero and at most the \(open) not yet refunded")
+      }
+      var refund = Record(.refunds)
+      refund["payment"] = .bytes(payment.bytes)
+      refund["amount"] = .money(minorUnits: amount.minorUnits, currency: amount.currency.code)
+      refund["reason"] = .string(reason)
+      return try records.insert(refund, scope: scope)
+    }
+  }
+
+  /// Approves (or rejects) refund `refund`.
+  ///
+  /// - Parameter proof: a step-up for `.refundApproval` on `refund`.
+  /// - Throws: `.policyViolation` for the requester themself (unless the organization
+  ///   allows a sole owner to approve their own, which the entry flags), an amount
+  ///   above the approver's limit (`branchRefundLimit` for branch managers,
+  ///   `hqRefundLimit` for hq, none for owners), a staff member, a refund not awaiting
+  ///   approval, or a missing proof.
+  @_spi(Engine) public func decideRefund(_ refund: RecordID, approve: Bool, proof: String)
+    throws(VaultError)
+  {
+    let now = clock()
+    let action: AuditAction = approve ? .refundApproved : .refundRejected
+    guard ["owner", "hq", "branchManager"].contains(principal.role) else {
+      throw try denied(action, refund, "only branch managers, hq and owners approve refunds")
+    }
+    let refusal: String? = try workflowWrite { records, scope throws(VaultError) -> String? in
+      try records.source.sealed.consumeStepUp(
+        proof, session: session, action: .refundApproval, resource: refund, now: now)
+      guard var record = try records.get(.refunds, refund, scope: scope) else {
+        throw VaultError(.noSuchRecord, "no refund \(refund) in this scope")
+      }
+      guard record.text("state") == "requested", let amount = record.money("amount") else {
+        throw VaultError(.policyViolation, "refund \(refund) is not awaiting approval")
+      }
+      let settings = try records.settings()
+      var selfApproved = false
+      if case .bytes(let requester)? = record["requester"], requester == principal.user.bytes {
+        guard principal.role == "owner", settings["allowOwnerSelfApproval"] == .bool(true) else {
+          return "the requester of a refund may not approve it"
+        }
+        selfApproved = true
+      }
+      if approve, let limit = Refunds.limit(for: principal.role, settings: settings),
+        amount.currency == limit.currency ? amount.minorUnits > limit.minorUnits : true
+      {
+        return "this refund is above the \(principal.role)'s approval limit"
+      }
+      let previous = record
+      record["state"] = .string(approve ? "approved" : "rejected")
+      record["approver"] = .bytes(principal.user.bytes)
+      record.version += 1
+      record.updatedAt = records.now
+      try records.replaceTrusted(record, previous: previous)
+      try records.audit(
+        action, about: record,
+        detail: selfApproved ? ["ownerSelfApproval": .bool(true)] : [:])
+      return nil
+    }
+    if let refusal { throw try denied(action, refund, refusal) }
+  }
+
+  /// Executes approved refund `refund`, recording the gateway's reference.
+  ///
+  /// - Parameter proof: a step-up for `.refundExecution` on `refund`.
+  @_spi(Engine) public func executeRefund(
+    _ refund: RecordID, gatewayReference: String, proof: String
+  ) throws(VaultError) {
+    let now = clock()
+    guard ["owner", "hq", "branchManager"].contains(principal.role) else {
+      throw try denied(
+        .refundExecuted, refund, "only branch managers, hq and owners execute refunds")
+    }
+    try workflowWrite { records, scope throws(VaultError) in
+      try records.source.sealed.consumeStepUp(
+        proof, session: session, action: .refundExecution, resource: refund, now: now)
+      guard var record = try records.get(.refunds, refund, scope: scope) else {
+        throw VaultError(.noSuchRecord, "no refund \(refund) in this scope")
+      }
+      guard record.text("state") == "approved" else {
+        throw VaultError(.policyViolation, "refund \(refund) is not approved")
+      }
+      guard !gatewayReference.isEmpty, gatewayReference.utf8.count <= 200 else {
+        throw VaultError(.invalidRecord, "gatewayReference: 1 to 200 bytes")
+      }
+      let previous = record
+      record["state"] = .string("executed")
+      record["gatewayReference"] = .string(gatewayReference)
+      record["executedAt"] = .time(
+        milliseconds: records.now.milliseconds, offsetMinutes: records.now.offsetMinutes)
+      record.version += 1
+      record.updatedAt = records.now
+      try records.replaceTrusted(record, previous: previous)
+      try records.audit(.refundExecuted, about: record)
+    }
+  }
+
+  /// A write for a workflow that has checked its role itself: the engine's field rules
+  /// (engine-owned fields, validation) apply, the role's generic field permissions do
+  /// not (staff create refund requests they may otherwise only read).
+  func workflowWrite<T>(
+    _ body: (_ records: RecordTransaction, _ scope: Scope) throws(VaultError) -> T
+  ) throws(VaultError) -> T {
+    try requireLive()
+    guard !isReadOnly else { throw VaultError(.policyViolation, "this handle is read-only") }
+    return try store.write(actor: principal.user) { tx throws(VaultError) in
+      try body(tx, scope)
+    }
+  }
+
+  /// Records a refusal (`accessDenied` with the action attempted, nothing more) in a
+  /// commit of its own, and returns the error to throw.
+  func denied(_ action: AuditAction, _ target: RecordID, _ message: String) throws(VaultError)
+    -> VaultError
+  {
+    try store.sealed.write { tx throws(VaultError) in
+      try tx.audit(
+        AuditDraft(
+          .accessDenied, actor: principal.auditActor, branch: principal.branch, outcome: .denied,
+          targets: [target],
+          detail: (.organization, ["attempted": .string(action.description)])))
+    }
+    return VaultError(.policyViolation, message)
+  }
+}
+
+enum Refunds {
+  /// What of `amount` (payment `payment`) no refund has claimed yet: requested,
+  /// approved and executed refunds all count (rejected ones do not).
+  static func unrefunded(_ amount: Money, of payment: RecordID, in records: RecordTransaction)
+    throws(VaultError) -> Money
+  {
+    var open = amount
+    for id in try records.source.referencing(.refunds, field: "payment", payment) {
+      guard let refund = try records.source.load(.refunds, id.bytes),
+        refund.text("state") != "rejected", let claimed = refund.money("amount"),
+        claimed.currency == open.currency
+      else { continue }
+      open = Money(
+        minorUnits: max(0, open.minorUnits - claimed.minorUnits), currency: open.currency)
+    }
+    return open
+  }
+
+  /// The most `role` may approve: nil for no limit (owners). A limit the organization
+  /// has not set is zero: nobody but an owner approves until it is set.
+  static func limit(for role: String, settings: Record) -> Money? {
+    let currency = (try? Currency(settings.text("currency") ?? "")) ?? (try? Currency("USD"))
+    let zero = currency.map { Money(minorUnits: 0, currency: $0) }
+    switch role {
+    case "owner": return nil
+    case "hq": return settings.money("hqRefundLimit") ?? zero
+    default: return settings.money("branchRefundLimit") ?? zero
+    }
+  }
+}
