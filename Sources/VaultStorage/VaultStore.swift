@@ -710,6 +710,10 @@ public final class VaultStore: Sendable {
   /// The newest commit's meta page.
   public func newestMeta() throws(VaultError) -> MetaPage { try currentMeta() }
 
+  /// The newest commit any process published, read without touching the file: when
+  /// it has not moved, nothing in the vault has changed.
+  package var publishedTransaction: TransactionID { durableTransaction }
+
   /// Page cache hits and misses since open.
   package var cacheStatistics: (hits: Int, misses: Int) { reader.cache.statistics }
 }

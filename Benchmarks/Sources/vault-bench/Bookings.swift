@@ -72,6 +72,11 @@ protocol BookingEngine: AnyObject {
 
 /// A records vault for the benchmarks (a raw key, as an application holding its key
 /// in a keychain opens with) and its owner, logged in.
+/// A handle of the benchmark vault's owner (password as ``makeRecordStore(at:)`` set).
+func ownerHandle(_ store: RecordStore) throws -> VaultHandle {
+  try store.login(user: "owner", password: SecretBytes(utf8: "benchmark owner password")).handle
+}
+
 func makeRecordStore(at path: String) throws -> (RecordStore, owner: RecordID) {
   let password = "benchmark owner password"
   let store = try RecordStore.create(
@@ -88,9 +93,13 @@ func makeRecordStore(at path: String) throws -> (RecordStore, owner: RecordID) {
 final class VaultBookings: BookingEngine {
   let store: RecordStore
   let owner: RecordID
+  /// Set for the variant measured through a capability handle (access checks and
+  /// projections included).
+  let handle: VaultHandle?
 
-  init(path: String, set: BookingSet) throws {
+  init(path: String, set: BookingSet, throughHandle: Bool = false) throws {
     (store, owner) = try makeRecordStore(at: path)
+    handle = throughHandle ? try ownerHandle(store) : nil
     try store.write(actor: owner) { tx throws(VaultError) in
       for (index, branchID) in set.branchIDs.enumerated() {
         var branch = Record(.branches, id: branchID)
@@ -130,6 +139,20 @@ final class VaultBookings: BookingEngine {
     let branch = set.branchIDs[BookingSet.queryBranch]
     var rows = 0
     var sum = checksum
+    if let handle {
+      var cursor: String?
+      repeat {
+        let page = try handle.narrowed(toBranch: branch).list(
+          .projects, filter: .days(days), after: cursor, limit: 1000)
+        for record in page.records {
+          sum.add(record.id?.bytes ?? [])
+          rows += 1
+        }
+        cursor = page.nextCursor
+      } while cursor != nil
+      checksum = sum
+      return rows
+    }
     try store.read { snapshot throws(VaultError) in
       var cursor: String?
       repeat {
@@ -217,9 +240,12 @@ final class VaultClients {
   let store: RecordStore
   let owner: RecordID
   let branches: [RecordID]
+  /// Set for the variant measured through a capability handle.
+  let handle: VaultHandle?
 
-  init(path: String) throws {
+  init(path: String, throughHandle: Bool = false) throws {
     (store, owner) = try makeRecordStore(at: path)
+    handle = throughHandle ? try ownerHandle(store) : nil
     let branches = (0..<8).map { index in Branch(name: "Branch \(index)") }
     self.branches = try store.write(actor: owner) { tx throws(VaultError) in
       try branches.map { (branch) throws(VaultError) in
@@ -242,6 +268,12 @@ final class VaultClients {
   }
 
   func insert(_ clients: ArraySlice<Client>) throws {
+    if let handle {
+      try handle.write { records, scope throws(VaultError) in
+        for client in clients { try records.insert(client, scope: scope) }
+      }
+      return
+    }
     try store.write(actor: owner) { tx throws(VaultError) in
       for client in clients { try tx.insert(client, scope: .organization) }
     }
@@ -249,6 +281,9 @@ final class VaultClients {
 
   /// The client's name, as read back (the checksum covers it).
   func read(id: [UInt8]) throws -> [UInt8] {
+    if let handle {
+      return Array((try handle.get(Client.self, try RecordID(bytes: id))?.displayName ?? "").utf8)
+    }
     let client = try store.read { snapshot throws(VaultError) in
       try snapshot.get(Client.self, try RecordID(bytes: id), scope: .organization)
     }

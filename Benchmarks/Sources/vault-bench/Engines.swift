@@ -243,3 +243,28 @@ final class SQLCipherEngine: SQLDatabase, Engine {
   /// Re-encrypts every page under a new key: SQLCipher's only way to change its key.
   func rekey() throws { try execute("PRAGMA rekey = 'another benchmark passphrase';") }
 }
+
+/// The records layer without capability handles: the baseline the `-handle`
+/// workloads are compared with (the workloads build it themselves, by name).
+final class NoHandleEngine: Engine {
+  static let name = "no-handle"
+  private let inner: VaultEngine
+  init(path: String) throws { inner = try VaultEngine(path: path) }
+  func insert(ids: ArraySlice<[UInt8]>, bodies: ArraySlice<[UInt8]>) throws {
+    try inner.insert(ids: ids, bodies: bodies)
+  }
+  func read(id: [UInt8]) throws -> [UInt8]? { try inner.read(id: id) }
+  func rekey() throws { try inner.rekey() }
+}
+
+/// Tells the records workloads to go through a capability handle.
+final class HandleMarker: Engine {
+  static let name = "vault-handle"
+  private let inner: VaultEngine
+  init(path: String) throws { inner = try VaultEngine(path: path) }
+  func insert(ids: ArraySlice<[UInt8]>, bodies: ArraySlice<[UInt8]>) throws {
+    try inner.insert(ids: ids, bodies: bodies)
+  }
+  func read(id: [UInt8]) throws -> [UInt8]? { try inner.read(id: id) }
+  func rekey() throws { try inner.rekey() }
+}

@@ -73,6 +73,11 @@ enum Workload: String, CaseIterable {
   case auditAppend = "W5-append"
   /// Verify the whole log without the key (chain, tree, every checkpoint signature).
   case auditVerify = "W5-verify"
+  /// W1-records, W2-records and W3 through a capability handle (session check,
+  /// projections, field permissions), against the same without handles.
+  case handleInserts = "W1-handle"
+  case handleReads = "W2-handle"
+  case handleBookings = "W3-handle"
 
   /// The engine measured as "the vault".
   var vaultEngine: any Engine.Type {
@@ -94,6 +99,9 @@ enum Workload: String, CaseIterable {
     case .storeSingleCommits: "durable single-value commits of the page store (sealed pages)"
     case .auditAppend: "append audit entries, 1,000 per durable commit (target: 200,000/s)"
     case .auditVerify: "verify the whole audit log without the key (limit: bare SHA-256)"
+    case .handleInserts: "W1-records through a capability handle (vs without)"
+    case .handleReads: "W2-records through a capability handle (vs without)"
+    case .handleBookings: "W3 through a capability handle (vs without)"
     }
   }
 
@@ -107,6 +115,9 @@ enum Workload: String, CaseIterable {
     case .passphraseChange: "changes/s"
     case .singleCommits, .storeSingleCommits: "commits/s"
     case .auditAppend, .auditVerify: "entries/s"
+    case .handleInserts: "records/s"
+    case .handleReads: "reads/s"
+    case .handleBookings: "rows/s"
     }
   }
 
@@ -141,12 +152,16 @@ enum Workload: String, CaseIterable {
       ]
     case .storeSingleCommits: [Comparison(peer: SQLiteEngine.self, target: 1.0)]
     case .auditAppend, .auditVerify: []
+    case .handleInserts, .handleReads, .handleBookings:
+      [Comparison(peer: NoHandleEngine.self, target: 0.9)]
     }
   }
 
   /// Whether the vault and its peers return the same bytes (the records variants
   /// return decoded names, the peers the stored JSON: compared by count only).
-  var comparesData: Bool { self != .recordInserts && self != .recordReads }
+  var comparesData: Bool {
+    ![.recordInserts, .recordReads, .handleInserts, .handleReads].contains(self)
+  }
 
   /// For workloads measured against a physical limit instead of a peer: the ratio
   /// vault / limit it must reach.
@@ -192,12 +207,12 @@ enum Workload: String, CaseIterable {
       }
       return (Double(settings.reads) / seconds, checksum)
     case .recordInserts, .recordReads:
-      guard engine.name == VaultEngine.name else {
+      guard engine.name == VaultEngine.name || engine.name == HandleMarker.name else {
         // The peers run the plain workloads: same data, stored as JSON text.
         return try (self == .recordInserts ? Workload.inserts : .reads).sample(
           engine, data: data, large: large, bookings: bookings, settings: settings, label: label)
       }
-      let db = try VaultClients(path: path)
+      let db = try VaultClients(path: path, throughHandle: engine.name == HandleMarker.name)
       let clients = try (0..<settings.records).map {
         try db.client(data.fields[$0], id: data.ids[$0])
       }
@@ -224,6 +239,7 @@ enum Workload: String, CaseIterable {
       let db: any BookingEngine =
         switch engine.name {
         case VaultEngine.name: try VaultBookings(path: path, set: bookings)
+        case HandleMarker.name: try VaultBookings(path: path, set: bookings, throughHandle: true)
         case SQLiteEngine.name: try SQLBookings(path: path, api: .sqlite, key: nil)
         default:
           try SQLBookings(
@@ -260,6 +276,19 @@ enum Workload: String, CaseIterable {
         try store.changeCredential(to: .passphrase("another one"), keyDerivation: .moderate)
       }
       return (1 / seconds, checksum)
+    case .handleInserts, .handleReads, .handleBookings:
+      // The vault through a handle; the no-handle baseline, the same workload without.
+      let throughHandle = engine.name == VaultEngine.name
+      switch self {
+      case .handleBookings:
+        return try Workload.bookings.sample(
+          throughHandle ? HandleMarker.self : VaultEngine.self, data: data, large: large,
+          bookings: bookings, settings: settings, label: label)
+      default:
+        return try (self == .handleInserts ? Workload.recordInserts : .recordReads).sample(
+          throughHandle ? HandleMarker.self : VaultEngine.self, data: data, large: large,
+          bookings: bookings, settings: settings, label: label)
+      }
     case .auditAppend:
       let log = try AuditBench(path: path)
       let seconds = try measure { try log.append(settings.auditEntries, batch: settings.batch) }

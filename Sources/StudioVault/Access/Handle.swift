@@ -1,3 +1,4 @@
+import Synchronization
 import VaultCore
 import VaultCrypto
 import VaultFormat
@@ -23,6 +24,9 @@ import VaultStorage
   @_spi(Engine) public let isReadOnly: Bool
   /// Milliseconds since the epoch; tests drive it.
   let clock: @Sendable () -> Int64
+  /// The last check of the session: while no commit has happened since (a revocation
+  /// is a commit) and the clock has not passed its bound, the session is still live.
+  private let lastCheck = Mutex<(transaction: TransactionID, from: Int64, until: Int64)?>(nil)
 
   init(
     store: RecordStore, session: String, principal: RecordStore.Principal, scope: Scope,
@@ -72,6 +76,13 @@ import VaultStorage
     return try store.read { snapshot throws(VaultError) in
       try snapshot.get(collection, id, scope: scope).map(visible)
     }
+  }
+
+  /// Record `id` as a typed struct, with what the role may not see left empty.
+  @_spi(Engine) public func get<T: StudioRecord>(_ type: T.Type, _ id: RecordID)
+    throws(VaultError) -> T?
+  {
+    try get(T.collection, id).map { (record) throws(VaultError) in try T(record) }
   }
 
   /// A page of `collection` in the handle's scope.
@@ -130,9 +141,21 @@ import VaultStorage
       from: start, limit: limit)
   }
 
-  /// Fails unless the session is live at the handle's clock (and refreshes it).
+  /// Fails unless the session is live at the handle's clock (and refreshes it). Costs
+  /// an atomic read when nothing was committed since the last check.
   func requireLive() throws(VaultError) {
-    _ = try store.resumeSession(token: session, now: clock())
+    let now = clock()
+    let vault = store.sealed.store
+    if let last = lastCheck.withLock({ $0 }), last.transaction == vault.publishedTransaction,
+      now >= last.from, now < last.until
+    {
+      return
+    }
+    let (_, session) = try store.resumeSession(token: self.session, now: now)
+    let until = min(
+      session.expiresAt, session.capAt, session.lastUsedAt + SessionStore.refreshInterval)
+    let transaction = vault.publishedTransaction
+    lastCheck.withLock { $0 = (transaction, now, until) }
   }
 }
 
