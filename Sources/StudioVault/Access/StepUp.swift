@@ -12,7 +12,7 @@ import VaultStorage
   case securityPolicyChange
 }
 
-/// Step-up proofs: re-entering the password (and a TOTP code, once enrolment exists)
+/// Step-up proofs: re-entering the password (and a TOTP code when enrolled)
 /// yields a proof bound to one session, one action and (where there is one) one
 /// resource, valid five minutes, consumed by the action it authorizes. A session
 /// alone, remembered or not, never counts as step-up.
@@ -52,13 +52,14 @@ extension RecordStore {
   /// - Throws: what ``resumeSession(token:now:)`` throws; `.wrongPassword` for a wrong
   ///   password; `.throttled` while the name cools down.
   @_spi(Engine) public func stepUp(
-    session token: String, password: SecretBytes, action: HighRiskAction,
+    session token: String, password: SecretBytes, totp: String? = nil, action: HighRiskAction,
     resource: RecordID? = nil, now: Int64
   ) throws(VaultError) -> String {
     let (principal, _) = try resumeSession(token: token, now: now)
     guard let sessionHash = SessionStore.hash(ofToken: token) else { throw SessionStore.refused }
     do throws(VaultError) {
-      _ = try authenticate(user: principal.name, password: password, now: now, auditing: false)
+      _ = try authenticate(
+        user: principal.name, password: password, totp: totp, now: now, auditing: false)
     } catch {
       try sealed.write { tx throws(VaultError) in
         try tx.audit(

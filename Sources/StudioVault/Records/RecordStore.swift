@@ -144,17 +144,21 @@ import VaultStorage
   ///   password (an unknown name costs a hash too, so timing tells nothing either);
   ///   `.throttled`, before any password is checked, for a name with too many recent
   ///   failures (known or not), saying when to retry.
+  ///   For an account with a second factor, `totp` must be its current code or one of
+  ///   its recovery codes (consumed); without it, or with a wrong one, `.wrongPassword`
+  ///   says so (the password was right), and TOTP failures are throttled apart.
   @_spi(Engine) public func authenticate(
-    user name: String, password: SecretBytes, now: Int64 = Timestamp.now().milliseconds
+    user name: String, password: SecretBytes, totp: String? = nil,
+    now: Int64 = Timestamp.now().milliseconds
   ) throws(VaultError) -> Principal {
-    try authenticate(user: name, password: password, now: now, auditing: true)
+    try authenticate(user: name, password: password, totp: totp, now: now, auditing: true)
   }
 
-  /// ``authenticate(user:password:now:)``; with `auditing` false (a step-up, which
+  /// ``authenticate(user:password:totp:now:)``; with `auditing` false (a step-up, which
   /// logs its own entry) no login entry is written, but failures still count.
-  func authenticate(user name: String, password: SecretBytes, now: Int64, auditing: Bool)
-    throws(VaultError) -> Principal
-  {
+  func authenticate(
+    user name: String, password: SecretBytes, totp: String? = nil, now: Int64, auditing: Bool
+  ) throws(VaultError) -> Principal {
     let throttle = try read { snapshot throws(VaultError) -> Throttling.State in
       guard
         let stored = try snapshot.source.sealed.snapshot.anyTree(named: Throttling.tree)?.value(
@@ -197,6 +201,25 @@ import VaultStorage
           name, totp: false, branch: user.branch, now: now, blind: indexes.blind)
       }
       throw Self.wrongPassword
+    }
+    // The second factor, when the account has one: checked (and a step or recovery code
+    // used up) in a commit of its own; a failure is counted and logged like a bad password.
+    if !sealed.store.isReadOnly {
+      let passed = try sealed.write { tx throws(VaultError) -> Bool? in
+        try checkSecondFactor(totp, user: id, now: now, in: tx)
+      }
+      if passed == false {
+        try auditLogin(user, role: role, succeeded: false, auditing: auditing) {
+          tx throws(VaultError) in
+          try tx.source.sealed.recordLoginFailure(
+            name, totp: true, branch: user.branch, now: now, blind: indexes.blind)
+        }
+        throw VaultError(
+          .wrongPassword,
+          totp == nil
+            ? "this account needs its one-time code (or a recovery code)"
+            : "wrong one-time code")
+      }
     }
     // Parameters rose since the hash was made: replace it while the password is here
     // (a read-only open leaves it for the next writable login).
