@@ -314,6 +314,41 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
     #expect(vault(environment: keyless, "check", path).status == 0)
   }
 
+  /// `vault login` prints a session token; `VAULT_SESSION` then stands in for the
+  /// password until the session is revoked; sessions are listed and revoked.
+  @Test func sessionsReplacePasswordsUntilRevoked() throws {
+    let dir = TemporaryDirectory()
+    let (path, _) = try initWithClients(dir, count: 2)
+    let first = vault("login", path, "--user", "owner", "--device", "laptop")
+    #expect(first.status == 0, "\(first.errors)")
+    let token = first.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    #expect(token.hasPrefix("svs_") && token.count == 68)
+    let second = vault("login", path, "--user", "owner", "--device", "phone")
+    let otherToken = second.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    let withSession = ["VAULT_PASSPHRASE": cliPassphrase, "VAULT_SESSION": token]
+    #expect(vault(environment: withSession, "list", path, "--collection", "clients").status == 0)
+    let listed = vault(environment: withSession, "session", "list", path, "--json")
+    let sessions = try listed.output.split(separator: "\n").map { try parseJSON(String($0)) }
+    #expect(Set(sessions.compactMap { $0["device"] as? String }) == ["laptop", "phone"])
+    // A session alone is not step-up: ending another user's sessions wants a password.
+    #expect(
+      vault(environment: withSession, "session", "revoke", path, "--user-sessions", "owner").status
+        == 77)
+    // Revoke all others: the phone's token stops working, the laptop's goes on.
+    let revoked = vault(environment: withSession, "session", "revoke", path, "--all-others")
+    #expect(
+      revoked.status == 0 && revoked.output.contains("1 session revoked"), "\(revoked.errors)")
+    let phone = ["VAULT_PASSPHRASE": cliPassphrase, "VAULT_SESSION": otherToken]
+    #expect(vault(environment: phone, "list", path, "--collection", "clients").status == 77)
+    #expect(vault(environment: withSession, "list", path, "--collection", "clients").status == 0)
+    // Revoked by id, the laptop's too.
+    let laptopID = try #require(
+      sessions.first { $0["device"] as? String == "laptop" }?["id"] as? String)
+    #expect(vault(environment: withSession, "session", "revoke", path, laptopID).status == 0)
+    #expect(vault(environment: withSession, "list", path, "--collection", "clients").status == 77)
+    #expect(vault("session", "sideways", path, "--user", "owner").status == 64)
+  }
+
   @Test func keyCommandsChangeThePassphraseRotateAndErase() throws {
     let dir = TemporaryDirectory()
     let (path, clients) = try initWithClients(dir, count: 50)

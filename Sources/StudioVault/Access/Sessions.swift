@@ -224,6 +224,11 @@ extension RecordStore {
     }
   }
 
+  /// The public id of the session a token opens (nil for text that is no token).
+  @_spi(Engine) public static func sessionID(ofToken token: String) -> String? {
+    SessionStore.hash(ofToken: token).map(SessionStore.id(ofHash:))
+  }
+
   /// The live sessions of `user` at `now`, oldest first.
   @_spi(Engine) public func sessions(of user: RecordID, now: Int64) throws(VaultError)
     -> [Session]
