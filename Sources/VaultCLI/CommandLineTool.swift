@@ -16,7 +16,7 @@ package enum CommandLineTool {
       PageCommand.self, StatsCommand.self, BranchCommand.self, SettingsCommand.self,
       ImportCommand.self, GetCommand.self, ListCommand.self, ExportCommand.self,
       ProjectCommand.self, KeyCommand.self, EraseClientCommand.self, AuditCommand.self,
-      LoginCommand.self, SessionCommand.self,
+      LoginCommand.self, SessionCommand.self, UserCommand.self, TOTPCommand.self,
       VersionCommand.self,
     ]
   }

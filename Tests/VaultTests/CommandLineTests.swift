@@ -349,6 +349,69 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
     #expect(vault("session", "sideways", path, "--user", "owner").status == 64)
   }
 
+  /// Users are managed within the granting rules; changes end sessions; all of it is
+  /// on the record.
+  @Test func userCommandsFollowTheGrantingRules() throws {
+    let dir = TemporaryDirectory()
+    let (path, _) = try initWithClients(dir, count: 1)
+    let newcomer = "a newcomer's password, 2026"
+    var adding = cliSecrets
+    adding["VAULT_NEW_USER_PASSWORD"] = newcomer
+    #expect(
+      vault(
+        environment: adding, "user", "add", path, "--user", "owner", "--name", "maria",
+        "--role", "branchManager", "--branch", "Main"
+      ).status == 0)
+    let asManager = [
+      "VAULT_PASSPHRASE": cliPassphrase, "VAULT_PASSWORD": newcomer,
+      "VAULT_NEW_USER_PASSWORD": newcomer,
+    ]
+    // A branch manager adds staff to their branch, nothing else.
+    #expect(
+      vault(
+        environment: asManager, "user", "add", path, "--user", "maria", "--name", "tom",
+        "--role", "staff", "--branch", "Main"
+      ).status == 0)
+    #expect(
+      vault(
+        environment: asManager, "user", "add", path, "--user", "maria", "--name", "eve",
+        "--role", "hq"
+      ).status == 77)
+    let asTom = ["VAULT_PASSPHRASE": cliPassphrase, "VAULT_PASSWORD": newcomer]
+    #expect(
+      vault(environment: asTom, "list", path, "--user", "tom", "--collection", "clients").status
+        == 0)
+    // Disabled, tom cannot log in; enabled again, he can.
+    #expect(
+      vault(environment: asManager, "user", "disable", path, "--user", "maria", "tom").status == 0)
+    #expect(
+      vault(environment: asTom, "list", path, "--user", "tom", "--collection", "clients").status
+        == 77)
+    #expect(
+      vault(environment: asManager, "user", "enable", path, "--user", "maria", "tom").status == 0)
+    #expect(
+      vault(environment: asTom, "list", path, "--user", "tom", "--collection", "clients").status
+        == 0)
+    // Staff manage nobody; the owner re-roles tom.
+    #expect(
+      vault(environment: asTom, "user", "disable", path, "--user", "tom", "maria").status == 77)
+    #expect(vault("user", "role", path, "--user", "owner", "tom", "branchManager").status == 0)
+    // His own password: the old one stops working.
+    var changing = asTom
+    changing["VAULT_NEW_PASSWORD"] = "tom's brand new password!"
+    #expect(vault(environment: changing, "user", "passwd", path, "--user", "tom").status == 0)
+    #expect(
+      vault(environment: asTom, "list", path, "--user", "tom", "--collection", "clients").status
+        == 77)
+    let listed = vault("audit", "list", path, "--user", "owner", "--json").output
+    for action in [
+      "userCreated", "userDisabled", "userEnabled", "roleChanged", "passwordChanged",
+      "accessDenied",
+    ] {
+      #expect(listed.contains("\"\(action)\""), "\(action)")
+    }
+  }
+
   @Test func keyCommandsChangeThePassphraseRotateAndErase() throws {
     let dir = TemporaryDirectory()
     let (path, clients) = try initWithClients(dir, count: 50)

@@ -1,0 +1,159 @@
+@_spi(Engine) import StudioVault
+import VaultCore
+import VaultCrypto
+import VaultStorage
+
+/// `vault user add|role|disable|enable|unlock|passwd PATH --user U …`
+enum UserCommand: Command {
+  static let name = "user"
+  static let summary = "add users, change roles, disable, enable, unlock, change password"
+  static let usage = """
+    vault user add PATH --user U --name N --role R [--branch B] [--email E]
+           vault user role PATH --user U NAME ROLE
+           vault user disable|enable|unlock PATH --user U NAME
+           vault user passwd PATH --user U
+    """
+  static let discussion = """
+    add      a user, with the password in VAULT_NEW_USER_PASSWORD (15 characters or
+             more). Nobody grants a role equal to or above their own, except an owner
+             granting owner; branch managers add staff to their own branch.
+    role     a new role (high-risk: your password is its step-up, a session is not);
+             ends the user's sessions.
+    disable  ends the user's sessions and refuses their logins; enable undoes it.
+    unlock   clears a user's failed logins (after the lock at 100).
+    passwd   your own password, from VAULT_NEW_PASSWORD; ends your sessions.
+    """
+  static let options: [OptionSpec] =
+    [
+      .option("name", "N", "add: the new user's name"),
+      .option("role", "R", "add: owner, hq, branchManager, staff or vendor"),
+      .option("branch", "B", "add: the branch (branch managers and staff)"),
+      .option("email", "E", "add: the user's email"),
+      .flag("json", "print JSON"),
+    ] + UserLogin.options
+  static var exitCodes: [(ExitCode, String)] { userCommandExitCodes }
+
+  static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
+    guard let action = arguments.positionals.first else {
+      throw UsageError("missing add, role, disable, enable, unlock or passwd")
+    }
+    switch action {
+    case "add":
+      let path = try arguments.require("add", "PATH")[1]
+      guard let name = arguments.value("name"), let role = arguments.value("role") else {
+        throw UsageError("user add needs --name and --role")
+      }
+      let password = try newSecret(console, "VAULT_NEW_USER_PASSWORD", "the new user's password")
+      let (store, user) = try UserLogin.open(path, arguments, console: console)
+      let branch = try arguments.value("branch").map { (name) throws in
+        guard
+          let id = try store.read({ snapshot throws(VaultError) in
+            try snapshot.id(named: name, in: .branches)
+          })
+        else { throw VaultError(.noSuchRecord, "no branch named \(name)") }
+        return id
+      }
+      let id = try store.addUser(
+        name: name, role: role, branch: branch, email: arguments.value("email"),
+        password: password, by: user)
+      console.line(arguments.flag("json") ? "{\"id\":\"\(id)\"}" : "user \(name) added: \(id)")
+    case "role":
+      let positionals = try arguments.require("role", "PATH", "NAME", "ROLE")
+      let (store, user, passwordGiven) = try UserLogin.openWithSession(
+        positionals[1], arguments, console: console)
+      guard passwordGiven else {
+        throw VaultError(.policyViolation, "a role change needs your password, not a session")
+      }
+      try store.changeRole(of: positionals[2], to: positionals[3], by: user)
+      console.line("\(positionals[2]) is now \(positionals[3]); their sessions are ended")
+    case "disable", "enable":
+      let positionals = try arguments.require(action, "PATH", "NAME")
+      let (store, user) = try UserLogin.open(positionals[1], arguments, console: console)
+      try store.setDisabled(action == "disable", user: positionals[2], by: user)
+      console.line("\(positionals[2]) \(action)d")
+    case "unlock":
+      let positionals = try arguments.require("unlock", "PATH", "NAME")
+      let (store, user) = try UserLogin.open(positionals[1], arguments, console: console)
+      guard ["owner", "hq", "branchManager"].contains(user.role) else {
+        throw VaultError(.policyViolation, "only owners, hq and branch managers unlock logins")
+      }
+      try store.unlockLogins(of: positionals[2], actor: user.auditActor)
+      console.line("\(positionals[2]) may log in again")
+    case "passwd":
+      let path = try arguments.require("passwd", "PATH")[1]
+      let password = try newSecret(console, "VAULT_NEW_PASSWORD", "the new password")
+      let (store, user, passwordGiven) = try UserLogin.openWithSession(
+        path, arguments, console: console)
+      guard passwordGiven else {
+        throw VaultError(.policyViolation, "a password change needs the current password")
+      }
+      try store.changePassword(of: user, to: password)
+      console.line("password changed; your sessions are ended")
+    default:
+      throw UsageError("unknown user command \"\(action)\"")
+    }
+    return .success
+  }
+
+  private static func newSecret(_ console: any Console, _ variable: String, _ what: String) throws
+    -> SecretBytes
+  {
+    guard let text = console.environment(variable), !text.isEmpty else {
+      throw UsageError("\(what) is missing: set \(variable)")
+    }
+    return SecretBytes(utf8: text)
+  }
+}
+
+/// `vault totp enroll|disable PATH --user U`
+enum TOTPCommand: Command {
+  static let name = "totp"
+  static let summary = "enrol or remove a one-time-code second factor"
+  static let usage = """
+    vault totp enroll PATH --user U [--code CODE]
+           vault totp disable PATH --user U
+    """
+  static let discussion = """
+    enroll           prints the otpauth URI (for the authenticator app's QR code) and its
+                     secret; the factor is not required yet.
+    enroll --code C  confirms with the app's current code, prints the ten recovery
+                     codes once, and requires the factor at every login from then on.
+    disable          removes it (high-risk: your password is its step-up).
+    Both end your sessions.
+    """
+  static let options: [OptionSpec] =
+    [.option("code", "CODE", "enroll: the app's current code, to confirm")] + UserLogin.options
+  static var exitCodes: [(ExitCode, String)] { userCommandExitCodes }
+
+  static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
+    guard let action = arguments.positionals.first else {
+      throw UsageError("missing enroll or disable")
+    }
+    let path = try arguments.require(action, "PATH")[1]
+    let (store, user, passwordGiven) = try UserLogin.openWithSession(
+      path, arguments, console: console)
+    switch action {
+    case "enroll":
+      if let code = arguments.value("code") {
+        let codes = try store.confirmTOTPEnrollment(
+          for: user.user, code: code, now: Timestamp.now().milliseconds, actor: user.auditActor)
+        console.line("second factor on; recovery codes (each works once, keep them safe):")
+        for code in codes { console.line("  " + code) }
+      } else {
+        let enrolment = try store.beginTOTPEnrollment(for: user.user)
+        console.line(enrolment.uri)
+        console.line("secret: " + enrolment.secret)
+        console.line("then: vault totp enroll PATH --user \(user.name) --code CODE")
+      }
+    case "disable":
+      guard passwordGiven else {
+        throw VaultError(.policyViolation, "removing a second factor needs your password")
+      }
+      try store.disableTOTP(for: user.user, actor: user.auditActor)
+      console.line("second factor removed; your sessions are ended")
+    default:
+      throw UsageError("unknown totp command \"\(action)\" (enroll or disable)")
+    }
+    return .success
+  }
+}
