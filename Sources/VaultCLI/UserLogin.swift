@@ -25,6 +25,19 @@ enum UserLogin {
     return (store, principal)
   }
 
+  /// ``open(_:_:console:)`` for a high-risk command: the password given is its step-up
+  /// (../shared/spec/cli.md), so a session token alone is refused.
+  static func openForHighRisk(
+    _ path: String, _ arguments: Arguments, console: any Console, action: String
+  ) throws -> (RecordStore, RecordStore.Principal) {
+    let (store, principal, passwordGiven) = try openWithSession(path, arguments, console: console)
+    guard passwordGiven else {
+      throw VaultError(
+        .policyViolation, "\(action) needs your password (step-up): a session is not enough")
+    }
+    return (store, principal)
+  }
+
   /// ``open(_:_:console:)``, telling whether a password was given (a session token
   /// alone never counts as step-up).
   static func openWithSession(

@@ -71,7 +71,7 @@ import VaultCrypto
     }
     let locked = attempt(store, "clerk", Self.password, at: now)
     #expect(locked?.code == .throttled && locked?.message.contains("admin") == true)
-    try store.unlockLogins(of: "clerk", actor: owner.auditActor)
+    try store.unlockLogins(of: "clerk", by: owner)
     #expect(attempt(store, "clerk", Self.password, at: now) == nil)
     let actions = try store.readAudit(scope: .all, actor: .system).entries.map(\.event.action)
     #expect(actions.contains(.userUnlocked))

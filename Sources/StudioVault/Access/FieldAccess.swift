@@ -93,14 +93,15 @@ import VaultCore
     }
   }
 
-  /// `record` as `role` may see it: hidden fields removed.
+  /// `record` as `role` may see it: hidden fields removed, and internal ones (a
+  /// password hash) for everyone.
   @_spi(Engine) public static func projected(_ record: Record, for role: String) -> Record {
     var visible = record
     for spec in record.schema.fields {
-      guard let fieldClass = fieldClass(record.collection, spec.name),
-        permission(role, fieldClass) == .none
-      else { continue }
-      visible.fields[spec.tag] = nil
+      let hidden =
+        spec.presence == .internal
+        || fieldClass(record.collection, spec.name).map { permission(role, $0) == .none } ?? false
+      if hidden { visible.fields[spec.tag] = nil }
     }
     return visible
   }

@@ -117,7 +117,7 @@ import VaultStorage
     guard !isReadOnly else {
       throw VaultError(.policyViolation, "this handle is read-only")
     }
-    return try store.write(actor: principal.user, role: principal.role) {
+    return try store.write(actor: principal.user, role: principal.role, scope: scope) {
       tx throws(VaultError) in try body(tx, scope)
     }
   }

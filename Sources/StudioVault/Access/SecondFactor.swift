@@ -86,6 +86,14 @@ extension RecordStore {
         let record = try RecordTransaction(store: self, sealed: tx, actor: nil).source.load(
           .users, user.bytes)
       else { throw VaultError(.noSuchRecord, "no user \(user)") }
+      // Replacing a factor is a reset: it goes through removal (with its step-up) first.
+      guard
+        try tx.loadWrappedKey(
+          SecondFactor.seedKey(user, pending: false), collection: SecondFactor.keyCollection)
+          == nil
+      else {
+        throw VaultError(.policyViolation, "a second factor is on: remove it first (totp disable)")
+      }
       try tx.storeWrappedKey(
         seed, forKey: SecondFactor.seedKey(user, pending: true),
         collection: SecondFactor.keyCollection)
@@ -114,8 +122,11 @@ extension RecordStore {
     try sealed.write { tx throws(VaultError) in
       guard
         let seed = try tx.loadWrappedKey(
-          SecondFactor.seedKey(user, pending: true), collection: SecondFactor.keyCollection)
-      else { throw VaultError(.misuse, "no TOTP enrolment was started for this user") }
+          SecondFactor.seedKey(user, pending: true), collection: SecondFactor.keyCollection),
+        try tx.loadWrappedKey(
+          SecondFactor.seedKey(user, pending: false), collection: SecondFactor.keyCollection)
+          == nil
+      else { throw VaultError(.misuse, "no TOTP enrolment awaits confirmation for this user") }
       let step = seed.withUnsafeBytes { bytes in
         OneTimePassword.TOTP.standard.acceptedStep(
           of: code, secret: SecretBytes(copying: bytes), at: now / 1000, lastUsed: nil)

@@ -60,9 +60,13 @@ enum Throttling {
     }
   }
 
-  /// `01` ‖ the name's blind token: equal for equal names, meaningless without the key.
+  /// `01` ‖ the name's blind token: equal for every spelling that finds the same user
+  /// (folded as user names are: case, accents, runs of spaces), meaningless without
+  /// the key.
   static func nameKey(_ name: String, blind: BlindIndex) -> [UInt8] {
-    [0x01] + blind.token(name.lowercased(), label: "throttle.name")
+    let folded = SearchTokens.fold(name).split(whereSeparator: \.isWhitespace).joined(
+      separator: " ")
+    return [0x01] + blind.token(folded, label: "throttle.name")
   }
 
   /// `02` ‖ `i64` big-endian last failure ‖ name token: the order to evict in.
@@ -120,8 +124,15 @@ extension SealedTransaction {
     let ages = ([0x02] as [UInt8], [0x03] as [UInt8])
     var excess = Int(tree.count) / 2 - Throttling.maximumNames
     if excess > 0 {
+      // Oldest first, and never a locked name (junk failures must not unlock anyone).
       var evicted = [[UInt8]]()
-      try tree.scanTyped(from: ages.0, to: ages.1) { ageKey, _ in
+      try tree.scanTyped(from: ages.0, to: ages.1) { ageKey, _ throws(VaultError) in
+        let nameKey = [0x01] + ageKey.dropFirst(9)
+        if let stored = try tree.value(forKey: nameKey),
+          try Throttling.State(decoding: stored).isLocked
+        {
+          return true
+        }
         evicted.append(ageKey)
         excess -= 1
         return excess > 0
@@ -185,12 +196,19 @@ extension SealedTransaction {
 extension RecordStore {
   /// Lets `name` log in again after failures or a lock (an admin's act, audited as
   /// `userUnlocked` by `actor`).
-  @_spi(Engine) public func unlockLogins(of name: String, actor: AuditActor) throws(VaultError) {
-    try write(actor: nil) { tx throws(VaultError) in
+  ///
+  /// - Throws: `.policyViolation` (logged) unless `actor` may manage that user (the
+  ///   granting rules, in scope); `.noSuchRecord` for an unknown name.
+  @_spi(Engine) public func unlockLogins(of name: String, by actor: Principal) throws(VaultError) {
+    let allowed = try write(actor: nil) { tx throws(VaultError) -> Bool in
+      guard let id = try tx.source.id(named: name, in: .users),
+        let user = try tx.source.load(.users, id.bytes)
+      else { throw VaultError(.noSuchRecord, "no user named \(name)") }
+      guard actor.scope.contains(user), Self.mayManage(user, by: actor) else { return false }
       try tx.source.sealed.clearLoginFailures(name, blind: indexes.blind)
-      let user = try tx.source.id(named: name, in: .users)
-      try tx.audit(
-        AuditDraft(.userUnlocked, actor: actor, targets: user.map { [$0] } ?? []))
+      try tx.audit(AuditDraft(.userUnlocked, actor: actor.auditActor, targets: [id]))
+      return true
     }
+    if !allowed { throw try denied(.userUnlocked, actor, "a \(actor.role) may not unlock \(name)") }
   }
 }

@@ -132,6 +132,7 @@ extension RecordTransaction {
   /// Stores a changed user (a new version), logs `action` and ends their sessions.
   func changeUser(_ user: Record, previous: Record, action: AuditAction) throws(VaultError) {
     var changed = user
+    try checkUsersRoleAndBranch(changed)
     changed.version = previous.version + 1
     changed.updatedAt = now
     try replaceTrusted(changed, previous: previous)

@@ -12,6 +12,7 @@ extension RecordTransaction {
   @_spi(Engine) public func importJSONLines(
     _ text: String, into collection: RecordCollection, branch: RecordID?, scope: Scope
   ) throws(VaultError) -> [RecordID] {
+    try requireWithin(scope)
     let context = RecordJSON.Context(defaultCurrency: try source.defaultCurrency()) {
       (collection: RecordCollection, name: String) throws(VaultError) -> RecordID in
       guard let id = try self.source.id(named: name, in: collection) else {

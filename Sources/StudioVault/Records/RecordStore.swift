@@ -105,10 +105,11 @@ import VaultStorage
   /// creator of new records and the one who applied discounts); with `role`, inserts
   /// and updates obey that role's field permissions (``FieldAccess``).
   @_spi(Engine) public func write<T>(
-    actor: RecordID?, role: String? = nil, _ body: (RecordTransaction) throws(VaultError) -> T
+    actor: RecordID?, role: String? = nil, scope: Scope? = nil,
+    _ body: (RecordTransaction) throws(VaultError) -> T
   ) throws(VaultError) -> T {
     try sealed.write { tx throws(VaultError) in
-      try body(RecordTransaction(store: self, sealed: tx, actor: actor, role: role))
+      try body(RecordTransaction(store: self, sealed: tx, actor: actor, role: role, scope: scope))
     }
   }
 
@@ -204,7 +205,19 @@ import VaultStorage
     }
     // The second factor, when the account has one: checked (and a step or recovery code
     // used up) in a commit of its own; a failure is counted and logged like a bad password.
-    if !sealed.store.isReadOnly {
+    if sealed.store.isReadOnly {
+      // A code is checked and used up in a commit: a read-only store cannot.
+      let enrolled = try sealed.read { snapshot throws(VaultError) in
+        try snapshot.snapshot.anyTree(
+          named: SealedStore.dataKeyTree(for: SecondFactor.keyCollection)
+        )?.value(forKey: SecondFactor.seedKey(id, pending: false)) != nil
+      }
+      if enrolled {
+        throw VaultError(
+          .policyViolation,
+          "this account's one-time code can only be checked on a vault opened for writing")
+      }
+    } else {
       let passed = try sealed.write { tx throws(VaultError) -> Bool? in
         try checkSecondFactor(totp, user: id, now: now, in: tx)
       }

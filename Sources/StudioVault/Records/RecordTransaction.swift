@@ -17,13 +17,35 @@ import VaultStorage
   /// The role whose field permissions inserts and updates obey (``FieldAccess``); nil
   /// for the engine's own writes.
   let enforcedRole: String?
+  /// The widest scope calls may name (a handle's): a wider one is refused. Nil for the
+  /// engine's own writes.
+  let allowedScope: Scope?
   /// The actor as the audit log names it, once looked up.
   private var resolvedAuditActor: AuditActor?
 
-  init(store: RecordStore, sealed: SealedTransaction, actor: RecordID?, role: String? = nil) {
+  init(
+    store: RecordStore, sealed: SealedTransaction, actor: RecordID?, role: String? = nil,
+    scope: Scope? = nil
+  ) {
     source = TransactionSource(indexes: store.indexes, sealed: sealed)
     self.actor = actor
     enforcedRole = role
+    allowedScope = scope
+  }
+
+  /// Refuses a scope wider than the transaction's (a handle only narrows).
+  func requireWithin(_ scope: Scope) throws(VaultError) {
+    switch (allowedScope, scope) {
+    case (nil, _), (.organization?, _): return
+    case (.branch(let allowed)?, .branch(let asked)) where allowed == asked: return
+    default:
+      throw VaultError(.policyViolation, "this handle's scope is narrower than \(scope)")
+    }
+  }
+
+  /// A record as the transaction's role may see it.
+  func visible(_ record: Record) -> Record {
+    enforcedRole.map { FieldAccess.projected(record, for: $0) } ?? record
   }
 
   // MARK: Reads (seeing this transaction's own writes)
@@ -32,7 +54,8 @@ import VaultStorage
   @_spi(Engine) public func get(_ collection: RecordCollection, _ id: RecordID, scope: Scope)
     throws(VaultError) -> Record?
   {
-    try source.get(collection, id, scope: scope)
+    try requireWithin(scope)
+    return try source.get(collection, id, scope: scope).map(visible)
   }
 
   /// A page of records (see ``RecordFilter``).
@@ -40,11 +63,17 @@ import VaultStorage
     _ collection: RecordCollection, scope: Scope, filter: RecordFilter = .all,
     after cursor: String? = nil, limit: Int = 100
   ) throws(VaultError) -> RecordPage {
-    try source.list(collection, scope: scope, filter: filter, after: cursor, limit: limit)
+    try requireWithin(scope)
+    var page = try source.list(
+      collection, scope: scope, filter: filter, after: cursor, limit: limit)
+    page.records = page.records.map(visible)
+    return page
   }
 
   /// The organization's settings.
-  @_spi(Engine) public func settings() throws(VaultError) -> Record { try source.settings() }
+  @_spi(Engine) public func settings() throws(VaultError) -> Record {
+    visible(try source.settings())
+  }
 
   /// The id of the branch or user named `name`.
   @_spi(Engine) public func id(named name: String, in collection: RecordCollection)
@@ -70,16 +99,12 @@ import VaultStorage
     guard record.collection != .settings else {
       throw VaultError(.invalidArgument, "the settings record exists from the start; update it")
     }
+    try requireWithin(scope)
+    try requireGenericWrite(record.collection)
     var fresh = Record(
       record.collection, id: record.id, branch: record.branch,
       fields: Self.callerFields(record.fields, specs: record.schema.fields))
-    if let enforcedRole {
-      // Refunds start only through their workflow, with its step-up and dual control.
-      guard record.collection != .refunds else {
-        throw VaultError(.policyViolation, "refunds are requested through requestRefund (step-up)")
-      }
-      try FieldAccess.checkInsert(fresh, role: enforcedRole)
-    }
+    if let enforcedRole { try FieldAccess.checkInsert(fresh, role: enforcedRole) }
     try setEngineFields(&fresh)
     return try insertTrusted(fresh, scope: scope)
   }
@@ -124,6 +149,8 @@ import VaultStorage
     guard let id = record.id else {
       throw VaultError(.invalidArgument, "an update needs the record's id")
     }
+    try requireWithin(scope)
+    try requireGenericWrite(record.collection)
     guard let old = try source.load(record.collection, id.bytes), scope.contains(old) else {
       throw VaultError(.noSuchRecord, "no \(record.collection) record \(id) in this scope")
     }
@@ -176,12 +203,32 @@ import VaultStorage
     default:
       throw VaultError(.policyViolation, "\(collection) records are never removed")
     }
+    try requireWithin(scope)
     guard let record = try source.load(collection, id.bytes), scope.contains(record) else {
       return false
+    }
+    if let enforcedRole, let spec = record.schema.fields.first,
+      let fieldClass = FieldAccess.fieldClass(collection, spec.name),
+      FieldAccess.permission(enforcedRole, fieldClass) < .readWrite
+    {
+      throw VaultError(.policyViolation, "a \(enforcedRole) may not remove \(collection)")
     }
     try removeTrusted(record)
     try audit(.recordRemoved, about: record)
     return true
+  }
+
+  /// Users are changed only through their own workflows (the granting rules,
+  /// step-up), never by a role's generic write; refunds only through theirs.
+  private func requireGenericWrite(_ collection: RecordCollection) throws(VaultError) {
+    guard enforcedRole != nil else { return }
+    switch collection {
+    case .users:
+      throw VaultError(.policyViolation, "users change through user add, role, disable, enable")
+    case .refunds:
+      throw VaultError(.policyViolation, "refunds are requested through requestRefund (step-up)")
+    default: return
+    }
   }
 
   // MARK: Audit
@@ -480,7 +527,7 @@ import VaultStorage
   }
 
   /// Branch managers and staff belong to a branch; owners, hq and vendors to none.
-  private func checkUsersRoleAndBranch(_ record: Record) throws(VaultError) {
+  func checkUsersRoleAndBranch(_ record: Record) throws(VaultError) {
     guard record.collection == .users, let role = record.text("role") else { return }
     let needsBranch = role == "branchManager" || role == "staff"
     if needsBranch, record.branch == nil {

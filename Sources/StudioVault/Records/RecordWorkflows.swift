@@ -138,6 +138,10 @@ extension RecordTransaction {
   @_spi(Engine) public func completeProject(_ id: RecordID, scope: Scope) throws(VaultError)
     -> ProjectCompletionReport
   {
+    try requireWithin(scope)
+    if let enforcedRole, FieldAccess.permission(enforcedRole, .projectSchedule) < .readWrite {
+      throw VaultError(.policyViolation, "a \(enforcedRole) may not complete projects")
+    }
     guard var project = try source.get(.projects, id, scope: scope), project.deletedAt == nil else {
       throw VaultError(.noSuchRecord, "no project \(id) in this scope")
     }
@@ -181,6 +185,12 @@ extension RecordTransaction {
   @_spi(Engine) public func deleteProject(_ id: RecordID, scope: Scope) throws(VaultError)
     -> ProjectDeletionReport
   {
+    try requireWithin(scope)
+    // A high-risk action: through a role's generic transaction only for the roles the
+    // policy names (the CLI asks for the password, its step-up).
+    if let enforcedRole, !["owner", "hq", "branchManager"].contains(enforcedRole) {
+      throw VaultError(.policyViolation, "a \(enforcedRole) may not delete projects")
+    }
     guard let project = try source.get(.projects, id, scope: scope), project.deletedAt == nil else {
       throw VaultError(.noSuchRecord, "no project \(id) in this scope")
     }

@@ -59,7 +59,8 @@ enum KeyCommand: Command {
       }
       // Read every secret before the slow key derivations.
       let new = try Secrets.newPassphrase(arguments, console: console)
-      let (store, user) = try UserLogin.open(path, arguments, console: console)
+      let (store, user) = try UserLogin.openForHighRisk(
+        path, arguments, console: console, action: "changing the passphrase")
       try UserLogin.require(user, roles: ["owner"], to: "change the vault passphrase")
       try store.sealed.changeCredential(
         to: .passphrase(new), keyDerivation: keyDerivation, actor: user.auditActor)
@@ -72,7 +73,8 @@ enum KeyCommand: Command {
     default:
       let batch = try arguments.integer("batch", default: 10_000)
       guard batch > 0 else { throw UsageError("--batch must be at least 1") }
-      let (store, user) = try UserLogin.open(path, arguments, console: console)
+      let (store, user) = try UserLogin.openForHighRisk(
+        path, arguments, console: console, action: "key rotation")
       try UserLogin.require(user, roles: ["owner"], to: "rotate the key-encryption key")
       let bar = ProgressBar(console: console, label: "re-wrapping data keys")
       let report = try store.sealed.rotateKeyEncryptionKey(
@@ -119,7 +121,8 @@ enum EraseClientCommand: Command {
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let positionals = try arguments.require("PATH", "ID")
     let id = try RecordID(positionals[1])
-    let (store, user) = try UserLogin.open(positionals[0], arguments, console: console)
+    let (store, user) = try UserLogin.openForHighRisk(
+      positionals[0], arguments, console: console, action: "client erasure")
     try UserLogin.require(user, roles: ["owner", "hq", "branchManager"], to: "erase clients")
     guard let report = try erase(id, store: store, user: user) else {
       // Erased before, perhaps cut short (a crash, an old reader): opening finished

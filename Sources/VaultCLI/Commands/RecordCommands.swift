@@ -40,7 +40,8 @@ enum BranchCommand: Command {
     var branch = Record(.branches)
     branch["name"] = .string(positionals[2])
     if let zone = arguments.value("time-zone") { branch["timeZone"] = .string(zone) }
-    let stored = try store.write(actor: user.user, role: user.role) { tx throws(VaultError) in
+    let stored = try store.write(actor: user.user, role: user.role, scope: user.scope) {
+      tx throws(VaultError) in
       try tx.insert(branch, scope: user.scope)
     }
     if arguments.flag("json") {
@@ -82,9 +83,11 @@ enum SettingsCommand: Command {
         arguments, console)
     case "set":
       guard !assignments.isEmpty else { throw UsageError("settings set needs KEY=VALUE") }
-      let (store, user) = try UserLogin.open(path, arguments, console: console)
+      let (store, user) = try UserLogin.openForHighRisk(
+        path, arguments, console: console, action: "changing the settings")
       try UserLogin.require(user, roles: ["owner"], to: "change the organization's settings")
-      let updated = try store.write(actor: user.user, role: user.role) { tx throws(VaultError) in
+      let updated = try store.write(actor: user.user, role: user.role, scope: user.scope) {
+        tx throws(VaultError) in
         var settings = try tx.settings()
         let currency = try settings.text("currency").map { (code) throws(VaultError) in
           try Currency(code)
@@ -194,7 +197,8 @@ enum ImportCommand: Command {
       text = try readStandardInput()
     }
     let (store, user) = try UserLogin.open(path, arguments, console: console)
-    let ids = try store.write(actor: user.user, role: user.role) { tx throws(VaultError) in
+    let ids = try store.write(actor: user.user, role: user.role, scope: user.scope) {
+      tx throws(VaultError) in
       let branch = try arguments.value("branch").map { (name) throws(VaultError) in
         try resolveBranch(name, tx)
       }
@@ -386,7 +390,8 @@ enum ExportCommand: Command {
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let path = try arguments.require("PATH")[0]
     let collection = try RecordCollection(named: try requiredOption("collection", arguments))
-    let (store, user) = try UserLogin.open(path, arguments, console: console)
+    let (store, user) = try UserLogin.openForHighRisk(
+      path, arguments, console: console, action: "bulk export")
     // Bulk export is high-risk (../shared/spec/access.md): never staff or vendors.
     try UserLogin.require(user, roles: ["owner", "hq", "branchManager"], to: "export records")
     var text = ""
@@ -446,7 +451,8 @@ enum ProjectCommand: Command {
     switch positionals[0] {
     case "complete":
       let (store, user) = try UserLogin.open(positionals[1], arguments, console: console)
-      let report = try store.write(actor: user.user, role: user.role) { tx throws(VaultError) in
+      let report = try store.write(actor: user.user, role: user.role, scope: user.scope) {
+        tx throws(VaultError) in
         try tx.completeProject(id, scope: user.scope)
       }
       if arguments.flag("json") {
@@ -459,9 +465,11 @@ enum ProjectCommand: Command {
         console.line("project \(id) completed; \(report.engagementsEnded) vendor engagements ended")
       }
     case "delete":
-      let (store, user) = try UserLogin.open(positionals[1], arguments, console: console)
+      let (store, user) = try UserLogin.openForHighRisk(
+        positionals[1], arguments, console: console, action: "project deletion")
       try UserLogin.require(user, roles: ["owner", "hq", "branchManager"], to: "delete projects")
-      let report = try store.write(actor: user.user, role: user.role) { tx throws(VaultError) in
+      let report = try store.write(actor: user.user, role: user.role, scope: user.scope) {
+        tx throws(VaultError) in
         try tx.deleteProject(id, scope: user.scope)
       }
       var retained = [String: JSON]()

@@ -44,7 +44,8 @@ enum UserCommand: Command {
         throw UsageError("user add needs --name and --role")
       }
       let password = try newSecret(console, "VAULT_NEW_USER_PASSWORD", "the new user's password")
-      let (store, user) = try UserLogin.open(path, arguments, console: console)
+      let (store, user) = try UserLogin.openForHighRisk(
+        path, arguments, console: console, action: "adding a user")
       let branch = try arguments.value("branch").map { (name) throws in
         guard
           let id = try store.read({ snapshot throws(VaultError) in
@@ -77,7 +78,7 @@ enum UserCommand: Command {
       guard ["owner", "hq", "branchManager"].contains(user.role) else {
         throw VaultError(.policyViolation, "only owners, hq and branch managers unlock logins")
       }
-      try store.unlockLogins(of: positionals[2], actor: user.auditActor)
+      try store.unlockLogins(of: positionals[2], by: user)
       console.line("\(positionals[2]) may log in again")
     case "passwd":
       let path = try arguments.require("passwd", "PATH")[1]
@@ -130,8 +131,9 @@ enum TOTPCommand: Command {
       throw UsageError("missing enroll or disable")
     }
     let path = try arguments.require(action, "PATH")[1]
-    let (store, user, passwordGiven) = try UserLogin.openWithSession(
-      path, arguments, console: console)
+    // Changing a second factor is high-risk: the password is its step-up.
+    let (store, user) = try UserLogin.openForHighRisk(
+      path, arguments, console: console, action: "changing a second factor")
     switch action {
     case "enroll":
       if let code = arguments.value("code") {
@@ -146,9 +148,6 @@ enum TOTPCommand: Command {
         console.line("then: vault totp enroll PATH --user \(user.name) --code CODE")
       }
     case "disable":
-      guard passwordGiven else {
-        throw VaultError(.policyViolation, "removing a second factor needs your password")
-      }
       try store.disableTOTP(for: user.user, actor: user.auditActor)
       console.line("second factor removed; your sessions are ended")
     default:
