@@ -37,6 +37,10 @@ import VaultCrypto
         _ = try records.deleteProject(booked.project, scope: scope)
       }
     }
+    // Filtering on a hidden field would reveal it: refused.
+    #expect(throws: VaultError.self) {
+      _ = try handle.list(.users, filter: .choice(field: "role", "owner"))
+    }
     // Engagements staff may only read; media they may remove.
     #expect(
       try handle.write { records, scope throws(VaultError) in

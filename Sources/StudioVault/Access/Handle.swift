@@ -91,6 +91,14 @@ import VaultStorage
     limit: Int = 100
   ) throws(VaultError) -> RecordPage {
     try requireLive()
+    // A filter on a field the role may not see would tell its values by what it finds.
+    if case .choice(let field, _) = filter,
+      FieldAccess.fieldClass(collection, field).map({
+        FieldAccess.permission(principal.role, $0) == .none
+      }) ?? true
+    {
+      throw VaultError(.policyViolation, "this role may not filter on \(field)")
+    }
     return try store.read { snapshot throws(VaultError) in
       try visible(
         snapshot.list(collection, scope: scope, filter: filter, after: cursor, limit: limit))

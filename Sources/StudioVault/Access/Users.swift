@@ -19,7 +19,7 @@ extension RecordStore {
   }
 
   /// Whether `actor` may manage (disable, re-role, unlock) the user `target`.
-  static func mayManage(_ target: Record, by actor: Principal) -> Bool {
+  @_spi(Engine) public static func mayManage(_ target: Record, by actor: Principal) -> Bool {
     guard let role = target.text("role") else { return false }
     return mayGrant(role, in: target.branch, by: actor)
   }

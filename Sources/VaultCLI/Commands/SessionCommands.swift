@@ -99,11 +99,18 @@ enum SessionCommand: Command {
           throw VaultError(
             .policyViolation, "ending another user's sessions needs your password, not a session")
         }
-        let target = try store.read { snapshot throws(VaultError) in
-          try snapshot.id(named: other, in: .users)
+        let target = try store.read { snapshot throws(VaultError) -> Record? in
+          guard let id = try snapshot.id(named: other, in: .users) else { return nil }
+          return try snapshot.get(.users, id, scope: user.scope)
         }
-        guard let target else { throw VaultError(.noSuchRecord, "no user named \(other)") }
-        revoked = try store.revokeSessions(of: target, actor: user.auditActor)
+        guard let target, let id = target.id else {
+          throw VaultError(.noSuchRecord, "no user named \(other) in your scope")
+        }
+        // The granting rules: hq does not end an owner's sessions.
+        guard RecordStore.mayManage(target, by: user) || id == user.user else {
+          throw VaultError(.policyViolation, "a \(user.role) may not end \(other)'s sessions")
+        }
+        revoked = try store.revokeSessions(of: id, actor: user.auditActor)
       } else if arguments.flag("all-others") {
         let current = console.environment("VAULT_SESSION").flatMap(RecordStore.sessionID(ofToken:))
         revoked = try store.revokeSessions(of: user.user, keeping: current, actor: user.auditActor)
