@@ -62,6 +62,10 @@ final class TestClock: Sendable {
       try reader.narrowed(toBranch: harbor).write { _, _ throws(VaultError) in }
     }
     #expect(try reader.get(.clients, ids[1]) != nil)
+    // Narrowed to a branch, the owner's handle reads that branch's audit entries only.
+    let entries = try narrowed.readAudit().entries
+    #expect(entries.allSatisfy { $0.event.branch == harbor.bytes })
+    #expect(try ownerHandle.readAudit().entries.count > entries.count + 5)
     _ = owner
   }
 

@@ -60,6 +60,33 @@ import VaultCrypto
     }
   }
 
+  /// The organization's `stepUpMinutes` sets how long proofs last.
+  @Test func theOrganizationSetsTheProofLifetime() throws {
+    let dir = TemporaryDirectory()
+    let (store, owner, staff) = try SessionTests.studio(dir)
+    try store.write(actor: owner.user) { tx throws(VaultError) in
+      var settings = try tx.settings()
+      settings["stepUpMinutes"] = .integer(10)
+      _ = try tx.update(settings, scope: .organization)
+    }
+    let (_, session) = try store.openSession(
+      for: staff, rememberMe: false, label: "a", now: Self.start)
+    func proof() throws -> String {
+      try store.stepUp(
+        session: session, password: SecretBytes(utf8: Self.password), action: .clientExport,
+        now: Self.start)
+    }
+    func consume(_ proof: String, at now: Int64) throws(VaultError) {
+      try store.sealed.write { tx throws(VaultError) in
+        try tx.consumeStepUp(
+          proof, session: session, action: .clientExport, resource: nil, now: now)
+      }
+    }
+    try consume(try proof(), at: Self.start + 10 * 60_000 - 1)
+    let late = try proof()
+    #expect(throws: VaultError.self) { try consume(late, at: Self.start + 10 * 60_000) }
+  }
+
   /// A proof consumed by an action that then fails is not spent.
   @Test func aFailedActionKeepsItsProof() throws {
     let dir = TemporaryDirectory()

@@ -144,8 +144,11 @@ import VaultStorage
     throws(VaultError) -> AuditListing
   {
     try requireLive()
+    // A handle narrowed to a branch reads that branch's entries at most.
+    var auditScope = principal.auditScope
+    if auditScope == .all, case .branch(let branch) = scope { auditScope = .branch(branch) }
     return try store.readAudit(
-      scope: principal.auditScope, actor: principal.auditActor, branch: principal.branch,
+      scope: auditScope, actor: principal.auditActor, branch: principal.branch,
       from: start, limit: limit)
   }
 

@@ -20,7 +20,8 @@ import VaultStorage
 /// Stored in `$sessions` under `04` ‖ SHA-256(proof) (FORMAT.md 21).
 enum StepUp {
   static let tokenPrefix = "svp_"
-  /// How long a proof lasts (the policy allows up to 15 minutes).
+  /// How long a proof lasts unless the organization's `stepUpMinutes` says otherwise
+  /// (the policy allows up to 15 minutes).
   static let lifetime: Int64 = 5 * 60_000
 
   static func proofKey(_ hash: [UInt8]) -> [UInt8] { [0x04] + hash }
@@ -71,9 +72,16 @@ extension RecordStore {
     }
     let secret = SecureRandom.bytes(32)
     try sealed.write { tx throws(VaultError) in
+      // The organization may set the lifetime (1 to 15 minutes); 5 by default.
+      var lifetime = StepUp.lifetime
+      if case .integer(let minutes)? = try RecordTransaction(store: self, sealed: tx, actor: nil)
+        .settings()["stepUpMinutes"]
+      {
+        lifetime = min(max(minutes, 1), 15) * 60_000
+      }
       try tx.tree(SessionStore.tree).insert(
         StepUp.encode(
-          session: sessionHash, action: action, resource: resource, expires: now + StepUp.lifetime),
+          session: sessionHash, action: action, resource: resource, expires: now + lifetime),
         forKey: StepUp.proofKey(SHA256.hash(secret)))
       try tx.audit(
         AuditDraft(
