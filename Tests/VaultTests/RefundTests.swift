@@ -187,6 +187,11 @@ import VaultFormat
         of: studio.payment, amount: Money(minorUnits: 100, currency: usd), reason: "r",
         proof: late)
     }
+    // Each refusal is on the record, though its transaction rolled back.
+    let denials = try studio.store.readAudit(scope: .all, actor: .system).entries.filter {
+      $0.event.action == .accessDenied && $0.event.targets == [studio.payment.bytes]
+    }
+    #expect(denials.count == 6, "\(denials.count)")
     // And no generic write creates a refund around the workflow.
     #expect(throws: VaultError.self) {
       try studio.handle("owner").write { records, scope throws(VaultError) in

@@ -31,7 +31,7 @@ extension VaultHandle {
       throw try denied(action, branch, "only owners override billing enforcement")
     }
     let now = clock()
-    try workflowWrite { records, scope throws(VaultError) in
+    try workflowWrite(action, on: branch) { records, scope throws(VaultError) in
       try records.source.sealed.consumeStepUp(
         proof, session: session, action: .billingOverride, resource: branch, now: now)
       guard var record = try records.get(.branches, branch, scope: scope) else {

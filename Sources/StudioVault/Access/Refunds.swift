@@ -21,7 +21,7 @@ extension VaultHandle {
       throw try denied(.refundRequested, payment, "this role may not request refunds")
     }
     let now = clock()
-    return try workflowWrite { records, scope throws(VaultError) in
+    return try workflowWrite(.refundRequested, on: payment) { records, scope throws(VaultError) in
       try records.source.sealed.consumeStepUp(
         proof, session: session, action: .refundRequest, resource: payment, now: now)
       guard let paid = try records.get(.payments, payment, scope: scope),
@@ -59,7 +59,8 @@ extension VaultHandle {
     guard ["owner", "hq", "branchManager"].contains(principal.role) else {
       throw try denied(action, refund, "only branch managers, hq and owners approve refunds")
     }
-    let refusal: String? = try workflowWrite { records, scope throws(VaultError) -> String? in
+    let refusal: String? = try workflowWrite(action, on: refund) {
+      records, scope throws(VaultError) -> String? in
       try records.source.sealed.consumeStepUp(
         proof, session: session, action: .refundApproval, resource: refund, now: now)
       guard var record = try records.get(.refunds, refund, scope: scope) else {
@@ -106,7 +107,7 @@ extension VaultHandle {
       throw try denied(
         .refundExecuted, refund, "only branch managers, hq and owners execute refunds")
     }
-    try workflowWrite { records, scope throws(VaultError) in
+    try workflowWrite(.refundExecuted, on: refund) { records, scope throws(VaultError) in
       try records.source.sealed.consumeStepUp(
         proof, session: session, action: .refundExecution, resource: refund, now: now)
       guard var record = try records.get(.refunds, refund, scope: scope) else {
@@ -133,13 +134,23 @@ extension VaultHandle {
   /// A write for a workflow that has checked its role itself: the engine's field rules
   /// (engine-owned fields, validation) apply, the role's generic field permissions do
   /// not (staff create refund requests they may otherwise only read).
+  ///
+  /// A policy refusal thrown by `body` (a missing or spent step-up, a wrong state)
+  /// rolls its transaction back; it is then logged (`accessDenied`, the action
+  /// attempted and its target) in a commit of its own.
   func workflowWrite<T>(
+    _ action: AuditAction, on target: RecordID,
     _ body: (_ records: RecordTransaction, _ scope: Scope) throws(VaultError) -> T
   ) throws(VaultError) -> T {
     try requireLive()
     guard !isReadOnly else { throw VaultError(.policyViolation, "this handle is read-only") }
-    return try store.write(actor: principal.user) { tx throws(VaultError) in
-      try body(tx, scope)
+    do throws(VaultError) {
+      return try store.write(actor: principal.user) { tx throws(VaultError) in
+        try body(tx, scope)
+      }
+    } catch {
+      guard error.code == .policyViolation else { throw error }
+      throw try denied(action, target, error.message)
     }
   }
 
