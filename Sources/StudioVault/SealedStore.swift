@@ -235,6 +235,20 @@ import VaultStorage
     let dataKey = try entry.wrapped.unwrap(kek: try kek(entry.wrapped.kekID), binding: binding)
     return try sealed.open(dataKey: dataKey, binding: binding)
   }
+  /// The key stored wrapped under `treeKey` in `keys` (the data-key tree of
+  /// `collection`), checked to be that owner's and unwrapped; nil when there is none.
+  func wrappedKey(
+    _ treeKey: [UInt8], collection: String, keys: (some TreeLookup)?,
+    kek: (UInt32) throws(VaultError) -> SymmetricKey
+  ) throws(VaultError) -> SymmetricKey? {
+    guard let stored = try keys?.value(forKey: treeKey) else { return nil }
+    let entry = try DataKeyEntry(decoding: stored)
+    guard entry.recordID == treeKey else {
+      throw VaultError(.authenticationFailed, "a wrapped key belongs to another owner")
+    }
+    return try entry.wrapped.unwrap(
+      kek: try kek(entry.wrapped.kekID), binding: binding(collection, treeKey))
+  }
 }
 
 /// Point lookups, which write transactions and snapshots both offer.

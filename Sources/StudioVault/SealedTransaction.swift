@@ -65,8 +65,8 @@ import VaultStorage
   /// Destroys the key that seals audit details about `subject`: those details become
   /// unreadable for good, while every entry still verifies (it commits to ciphertext).
   @_spi(Engine) public func destroyAuditKey(of subject: AuditSubject) throws(VaultError) {
-    let keys = try dataKeys(AuditLog.subjectKeyCollection)
-    try keys.removeValue(forKey: AuditLog.subjectKey(subject.kind, subject.id))
+    try removeWrappedKey(
+      AuditLog.subjectKey(subject.kind, subject.id), collection: AuditLog.subjectKeyCollection)
     try auditAppender?.forget(subject)
   }
 
@@ -345,5 +345,36 @@ extension ScannableTree {
     let entry = try snapshot.anyTree(named: SealedStore.dataKeyTree(for: collection))?.value(
       forKey: DataKeyEntry.key(reference))
     return (record, entry)
+  }
+}
+
+extension SealedTransaction {
+  /// Stores `key` wrapped under the primary KEK as a data key of `collection` under
+  /// `treeKey` (so rotation re-wraps it).
+  func storeWrappedKey(_ key: SymmetricKey, forKey treeKey: [UInt8], collection: String)
+    throws(VaultError)
+  {
+    let (kekID, kek) = try primaryKEK()
+    let entry = DataKeyEntry(
+      wrapped: WrappedDataKey.wrap(
+        key, kek: kek, kekID: kekID, binding: store.binding(collection, treeKey)),
+      recordID: treeKey)
+    try dataKeys(collection).insert(entry.encode(), forKey: treeKey)
+  }
+
+  /// The key stored by ``storeWrappedKey(_:forKey:collection:)``, or nil.
+  func loadWrappedKey(_ treeKey: [UInt8], collection: String) throws(VaultError) -> SymmetricKey? {
+    try store.wrappedKey(
+      treeKey, collection: collection,
+      keys: try transaction.anyTree(named: SealedStore.dataKeyTree(for: collection)),
+      kek: kek)
+  }
+
+  /// Destroys the key stored by ``storeWrappedKey(_:forKey:collection:)``, if any.
+  func removeWrappedKey(_ treeKey: [UInt8], collection: String) throws(VaultError) {
+    guard try transaction.anyTree(named: SealedStore.dataKeyTree(for: collection)) != nil else {
+      return
+    }
+    try dataKeys(collection).removeValue(forKey: treeKey)
   }
 }

@@ -70,13 +70,13 @@ protocol BookingEngine: AnyObject {
   func listQuery(of set: BookingSet, checksum: inout ResultChecksum) throws -> Int
 }
 
-/// A records vault for the benchmarks (a raw key, as an application holding its key
-/// in a keychain opens with) and its owner, logged in.
 /// A handle of the benchmark vault's owner (password as ``makeRecordStore(at:)`` set).
 func ownerHandle(_ store: RecordStore) throws -> VaultHandle {
   try store.login(user: "owner", password: SecretBytes(utf8: "benchmark owner password")).handle
 }
 
+/// A records vault for the benchmarks (a raw key, as an application holding its key
+/// in a keychain opens with) and its owner.
 func makeRecordStore(at path: String) throws -> (RecordStore, owner: RecordID) {
   let password = "benchmark owner password"
   let store = try RecordStore.create(
@@ -139,31 +139,30 @@ final class VaultBookings: BookingEngine {
     let branch = set.branchIDs[BookingSet.queryBranch]
     var rows = 0
     var sum = checksum
-    if let handle {
+    // Pages come from the branch-narrowed handle, or from a snapshot scoped to the branch.
+    func walk(_ page: (String?) throws(VaultError) -> RecordPage) throws(VaultError) {
       var cursor: String?
       repeat {
-        let page = try handle.narrowed(toBranch: branch).list(
-          .projects, filter: .days(days), after: cursor, limit: 1000)
+        let page = try page(cursor)
         for record in page.records {
           sum.add(record.id?.bytes ?? [])
           rows += 1
         }
         cursor = page.nextCursor
       } while cursor != nil
-      checksum = sum
-      return rows
     }
-    try store.read { snapshot throws(VaultError) in
-      var cursor: String?
-      repeat {
-        let page = try snapshot.list(
-          .projects, scope: .branch(branch), filter: .days(days), after: cursor, limit: 1000)
-        for record in page.records {
-          sum.add(record.id?.bytes ?? [])
-          rows += 1
+    if let handle {
+      let narrowed = try handle.narrowed(toBranch: branch)
+      try walk { cursor throws(VaultError) in
+        try narrowed.list(.projects, filter: .days(days), after: cursor, limit: 1000)
+      }
+    } else {
+      try store.read { snapshot throws(VaultError) in
+        try walk { cursor throws(VaultError) in
+          try snapshot.list(
+            .projects, scope: .branch(branch), filter: .days(days), after: cursor, limit: 1000)
         }
-        cursor = page.nextCursor
-      } while cursor != nil
+      }
     }
     checksum = sum
     return rows

@@ -246,10 +246,10 @@ final class SQLCipherEngine: SQLDatabase, Engine {
 
 /// The records layer without capability handles: the baseline the `-handle`
 /// workloads are compared with (the workloads build it themselves, by name).
-final class NoHandleEngine: Engine {
-  static let name = "no-handle"
+class NoHandleEngine: Engine {
+  class var name: String { "no-handle" }
   private let inner: VaultEngine
-  init(path: String) throws { inner = try VaultEngine(path: path) }
+  required init(path: String) throws { inner = try VaultEngine(path: path) }
   func insert(ids: ArraySlice<[UInt8]>, bodies: ArraySlice<[UInt8]>) throws {
     try inner.insert(ids: ids, bodies: bodies)
   }
@@ -258,13 +258,6 @@ final class NoHandleEngine: Engine {
 }
 
 /// Tells the records workloads to go through a capability handle.
-final class HandleMarker: Engine {
-  static let name = "vault-handle"
-  private let inner: VaultEngine
-  init(path: String) throws { inner = try VaultEngine(path: path) }
-  func insert(ids: ArraySlice<[UInt8]>, bodies: ArraySlice<[UInt8]>) throws {
-    try inner.insert(ids: ids, bodies: bodies)
-  }
-  func read(id: [UInt8]) throws -> [UInt8]? { try inner.read(id: id) }
-  func rekey() throws { try inner.rekey() }
+final class HandleMarker: NoHandleEngine {
+  override class var name: String { "vault-handle" }
 }

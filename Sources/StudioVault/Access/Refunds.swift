@@ -154,19 +154,11 @@ extension VaultHandle {
     }
   }
 
-  /// Records a refusal (`accessDenied` with the action attempted, nothing more) in a
-  /// commit of its own, and returns the error to throw.
+  /// Records a refusal about `target` in a commit of its own; returns the error.
   func denied(_ action: AuditAction, _ target: RecordID, _ message: String) throws(VaultError)
     -> VaultError
   {
-    try store.sealed.write { tx throws(VaultError) in
-      try tx.audit(
-        AuditDraft(
-          .accessDenied, actor: principal.auditActor, branch: principal.branch, outcome: .denied,
-          targets: [target],
-          detail: (.organization, ["attempted": .string(action.description)])))
-    }
-    return VaultError(.policyViolation, message)
+    try store.denied(action, principal, message, targets: [target])
   }
 }
 

@@ -197,41 +197,6 @@ extension RecordStore {
   }
 }
 
-extension SealedTransaction {
-  /// Stores `key` wrapped under the primary KEK as a data key of `collection` under
-  /// `treeKey` (so rotation re-wraps it).
-  func storeWrappedKey(_ key: SymmetricKey, forKey treeKey: [UInt8], collection: String)
-    throws(VaultError)
-  {
-    let (kekID, kek) = try primaryKEK()
-    let entry = DataKeyEntry(
-      wrapped: WrappedDataKey.wrap(
-        key, kek: kek, kekID: kekID, binding: store.binding(collection, treeKey)),
-      recordID: treeKey)
-    try dataKeys(collection).insert(entry.encode(), forKey: treeKey)
-  }
-
-  /// The key stored by ``storeWrappedKey(_:forKey:collection:)``, or nil.
-  func loadWrappedKey(_ treeKey: [UInt8], collection: String) throws(VaultError) -> SymmetricKey? {
-    guard try transaction.anyTree(named: SealedStore.dataKeyTree(for: collection)) != nil,
-      let stored = try dataKeys(collection).value(forKey: treeKey)
-    else { return nil }
-    let entry = try DataKeyEntry(decoding: stored)
-    guard entry.recordID == treeKey else {
-      throw VaultError(.authenticationFailed, "a wrapped key belongs to another owner")
-    }
-    return try entry.wrapped.unwrap(
-      kek: try kek(entry.wrapped.kekID), binding: store.binding(collection, treeKey))
-  }
-
-  func removeWrappedKey(_ treeKey: [UInt8], collection: String) throws(VaultError) {
-    guard try transaction.anyTree(named: SealedStore.dataKeyTree(for: collection)) != nil else {
-      return
-    }
-    try dataKeys(collection).removeValue(forKey: treeKey)
-  }
-}
-
 extension String {
   /// Percent-encoding for a URI path segment (RFC 3986 unreserved characters kept).
   func addingPercentEncodingForURI() -> String {

@@ -114,14 +114,16 @@ extension RecordStore {
     if refused { throw try denied(action, actor, "a \(actor.role) may not do that to \(name)") }
   }
 
-  /// Records a refusal in a commit of its own (`accessDenied`); returns the error.
-  func denied(_ action: AuditAction, _ actor: Principal, _ message: String) throws(VaultError)
-    -> VaultError
-  {
+  /// Records a refusal (`accessDenied` with the action attempted, nothing more) in a
+  /// commit of its own, and returns the error to throw.
+  func denied(
+    _ action: AuditAction, _ actor: Principal, _ message: String, targets: [RecordID] = []
+  ) throws(VaultError) -> VaultError {
     try sealed.write { tx throws(VaultError) in
       try tx.audit(
         AuditDraft(
           .accessDenied, actor: actor.auditActor, branch: actor.branch, outcome: .denied,
+          targets: targets,
           detail: (.organization, ["attempted": .string(action.description)])))
     }
     return VaultError(.policyViolation, message)

@@ -307,24 +307,13 @@ final class AuditAppender {
       lastSubject = (subject, known)
       return known
     }
-    let tree = try transaction.dataKeys(AuditLog.subjectKeyCollection)
-    let store = transaction.store
-    let binding = store.binding(AuditLog.subjectKeyCollection, key)
     let detailKey: SymmetricKey
-    if let stored = try tree.value(forKey: key) {
-      let entry = try DataKeyEntry(decoding: stored)
-      guard entry.recordID == key else {
-        throw VaultError(.authenticationFailed, "an audit detail key belongs to another subject")
-      }
-      detailKey = try entry.wrapped.unwrap(
-        kek: try transaction.kek(entry.wrapped.kekID), binding: binding)
+    if let stored = try transaction.loadWrappedKey(key, collection: AuditLog.subjectKeyCollection) {
+      detailKey = stored
     } else {
-      let (kekID, kek) = try transaction.primaryKEK()
       detailKey = SymmetricKey.random()
-      let entry = DataKeyEntry(
-        wrapped: WrappedDataKey.wrap(detailKey, kek: kek, kekID: kekID, binding: binding),
-        recordID: key)
-      try tree.insert(entry.encode(), forKey: key)
+      try transaction.storeWrappedKey(
+        detailKey, forKey: key, collection: AuditLog.subjectKeyCollection)
     }
     let made = SubjectSealer(key: detailKey)
     subjectSealers[key] = made

@@ -191,16 +191,11 @@ struct AuditReader {
   /// The detail key stored under `id` (subject kind ‖ subject id), or nil when it was
   /// destroyed.
   private func subjectKey(_ id: [UInt8]) throws(VaultError) -> SymmetricKey? {
-    let tree = try snapshot.snapshot.anyTree(
-      named: SealedStore.dataKeyTree(for: AuditLog.subjectKeyCollection))
-    guard let stored = try tree?.value(forKey: id) else { return nil }
-    let entry = try DataKeyEntry(decoding: stored)
-    guard entry.recordID == id else {
-      throw VaultError(.authenticationFailed, "an audit detail key belongs to another subject")
-    }
-    let kek = try snapshot.kek(entry.wrapped.kekID)
-    return try entry.wrapped.unwrap(
-      kek: kek, binding: store.binding(AuditLog.subjectKeyCollection, id))
+    try store.wrappedKey(
+      id, collection: AuditLog.subjectKeyCollection,
+      keys: try snapshot.snapshot.anyTree(
+        named: SealedStore.dataKeyTree(for: AuditLog.subjectKeyCollection)),
+      kek: snapshot.kek)
   }
 
   /// The inclusion proof of entry `sequence` in the tree of the first `size` entries:

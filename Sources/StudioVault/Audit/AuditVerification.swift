@@ -61,9 +61,7 @@ public struct AuditVerification: Sendable {
   {
     let snapshot = try store.makeSnapshot()
     defer { snapshot.close() }
-    var run = Run(
-      origin: AuditCheckpoint.origin(vaultID: store.header.vaultID),
-      publicKey: store.header.auditPublicKey)
+    var run = Run(store.header)
     try run.readCheckpoints(snapshot)
     if let saved { run.readSaved(saved) }
     try run.readEntries(snapshot)
@@ -76,9 +74,7 @@ public struct AuditVerification: Sendable {
   public static func newestCheckpoint(_ store: VaultStore) throws(VaultError) -> String? {
     let snapshot = try store.makeSnapshot()
     defer { snapshot.close() }
-    var run = Run(
-      origin: AuditCheckpoint.origin(vaultID: store.header.vaultID),
-      publicKey: store.header.auditPublicKey)
+    var run = Run(store.header)
     try run.readCheckpoints(snapshot)
     return run.result.newestCheckpoint
   }
@@ -134,9 +130,10 @@ public struct AuditVerification: Sendable {
     var rootMismatch = false
     var chainBreaks: [UInt64] = []
 
-    init(origin: String, publicKey: [UInt8]) {
-      self.origin = origin
-      self.publicKey = publicKey
+    /// A run against the checkpoint origin and signing key named in `header`.
+    init(_ header: FileHeader) {
+      origin = AuditCheckpoint.origin(vaultID: header.vaultID)
+      publicKey = header.auditPublicKey
     }
 
     mutating func problem(_ entry: UInt64?, _ kind: String, _ detail: String) {
