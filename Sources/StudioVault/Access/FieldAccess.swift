@@ -5,9 +5,10 @@ import VaultCore
 /// what remains hidden or read-only inside it. Hidden fields are absent from reads,
 /// not null.
 ///
-/// Partial (issue 6): vendors see nothing here yet, since their scope (the projects
-/// they are engaged on) is not built; high-risk actions are gated by step-up
-/// (``HighRiskAction``) in their workflows, not by this table.
+/// Vendors are not in this table: what they read depends on the record (their own
+/// engagement, crew on their project), so ``VendorView`` decides it, field by field.
+/// High-risk actions are gated by step-up (``HighRiskAction``) in their workflows,
+/// not by this table.
 @_spi(Engine) public enum FieldAccess {
   /// What a role may do with a field.
   @_spi(Engine) public enum Permission: Int, Sendable, Comparable {
@@ -89,7 +90,7 @@ import VaultCore
         .vendorRates:
         return .none
       }
-    default: return .none  // vendors (until their engagement scope exists), and unknown roles
+    default: return .none  // vendors (see ``VendorView``), and unknown roles
     }
   }
 

@@ -13,8 +13,9 @@ import VaultStorage
 /// next operation.
 ///
 /// Reads come back projected for the principal's role and writes obey its field
-/// permissions (``FieldAccess``). Partial (issue 6): step-up inside operations and
-/// vendor scopes are not enforced here yet.
+/// permissions (``FieldAccess``); a vendor's reach is its active engagements
+/// (``VendorView``). High-risk actions are workflows of their own that consume a
+/// step-up proof (refunds, billing overrides, project deletion, engagement extension).
 @_spi(Engine) public final class VaultHandle: Sendable, CustomStringConvertible {
   let store: RecordStore
   /// The session token: a secret, never printed.
@@ -73,6 +74,7 @@ import VaultStorage
     throws(VaultError) -> Record?
   {
     try requireLive()
+    if isVendor { return try vendorGet(collection, id) }
     return try store.read { snapshot throws(VaultError) in
       try snapshot.get(collection, id, scope: scope).map(visible)
     }
@@ -99,6 +101,9 @@ import VaultStorage
     {
       throw VaultError(.policyViolation, "this role may not filter on \(field)")
     }
+    if isVendor {
+      return try vendorList(collection, filter: filter, after: cursor, limit: limit)
+    }
     return try store.read { snapshot throws(VaultError) in
       try visible(
         snapshot.list(collection, scope: scope, filter: filter, after: cursor, limit: limit))
@@ -110,6 +115,11 @@ import VaultStorage
     _ collection: RecordCollection, _ text: String, after cursor: String? = nil, limit: Int = 100
   ) throws(VaultError) -> RecordPage {
     try requireLive()
+    if isVendor {
+      return try vendorList(
+        collection, filter: .all, after: cursor, limit: limit,
+        matching: SearchTokens.queryWords(text))
+    }
     return try store.read { snapshot throws(VaultError) in
       try visible(snapshot.search(collection, text, scope: scope, after: cursor, limit: limit))
     }
@@ -117,7 +127,8 @@ import VaultStorage
 
   /// Runs `body` in one write transaction, as the handle's user in its scope.
   ///
-  /// - Throws: `.policyViolation` for a read-only handle.
+  /// - Throws: `.policyViolation` for a read-only handle, and (logged as
+  ///   `accessDenied`) for anything `body` attempts that the role or scope forbids.
   @_spi(Engine) public func write<T>(
     _ body: (_ records: RecordTransaction, _ scope: Scope) throws(VaultError) -> T
   ) throws(VaultError) -> T {
@@ -125,13 +136,26 @@ import VaultStorage
     guard !isReadOnly else {
       throw VaultError(.policyViolation, "this handle is read-only")
     }
-    return try store.write(actor: principal.user, role: principal.role, scope: scope) {
-      tx throws(VaultError) in try body(tx, scope)
+    // Vendors write nothing but their uploads (``recordUpload(into:fileName:kind:size:contentHash:)``).
+    guard !isVendor else {
+      throw try store.denied(
+        .recordUpdated, principal, "a vendor writes only uploads into an engaged project",
+        targets: [])
+    }
+    do throws(VaultError) {
+      return try store.write(actor: principal.user, role: principal.role, scope: scope) {
+        tx throws(VaultError) in try body(tx, scope)
+      }
+    } catch  where error.code == .policyViolation {
+      // The refusal rolled the transaction back; it is logged in a commit of its own.
+      throw try store.denied(.recordUpdated, principal, error.message)
     }
   }
 
   /// A record as the handle's role may see it (hidden fields absent).
-  func visible(_ record: Record) -> Record { FieldAccess.projected(record, for: principal.role) }
+  func visible(_ record: Record) -> Record {
+    isVendor ? VendorView.projected(record) : FieldAccess.projected(record, for: principal.role)
+  }
 
   func visible(_ page: RecordPage) -> RecordPage {
     var projected = page
@@ -198,5 +222,45 @@ extension RecordStore {
     return VaultHandle(
       store: self, session: token, principal: principal, scope: principal.scope,
       isReadOnly: false, clock: clock)
+  }
+}
+
+extension RecordStore {
+  /// How long a command's own session lives: one run of a command-line tool, ended
+  /// by ``VaultHandle/endSession()`` when the run ends (a crashed run's lapses).
+  static let commandSessionLimits = SessionLimits(idle: 15 * 60_000, cap: 15 * 60_000)
+
+  /// Logs `name` in for one command: a short session and its handle, plus, when
+  /// `stepUp` names a high-risk action, a proof for it bound to that session. The
+  /// password just checked is the step-up (../shared/spec/access.md: re-entering the
+  /// password, and the TOTP code when enrolled), so it is hashed once, not twice.
+  @_spi(Engine) public func loginForCommand(
+    user name: String, password: SecretBytes, totp: String? = nil,
+    stepUp: (action: HighRiskAction, resource: RecordID?)? = nil, label: String = "command",
+    clock: @escaping @Sendable () -> Int64 = { Timestamp.now().milliseconds }
+  ) throws(VaultError) -> (handle: VaultHandle, proof: String?) {
+    let now = clock()
+    let principal = try authenticate(user: name, password: password, totp: totp, now: now)
+    let (_, token, proof) = try openSession(
+      for: principal, limits: Self.commandSessionLimits, rememberMe: false, label: label, now: now
+    ) { tx, hash throws(VaultError) -> String? in
+      guard let stepUp else { return nil }
+      return try issueStepUp(
+        in: tx, for: principal, session: hash, action: stepUp.action, resource: stepUp.resource,
+        now: now)
+    }
+    let handle = VaultHandle(
+      store: self, session: token, principal: principal, scope: principal.scope,
+      isReadOnly: false, clock: clock)
+    return (handle, proof)
+  }
+}
+
+extension VaultHandle {
+  /// Ends the handle's session (and so every handle made from it), audited as
+  /// `sessionRevoked`: what a user does at logout and a command at the end of its run.
+  @_spi(Engine) public func endSession() throws(VaultError) {
+    guard let id = RecordStore.sessionID(ofToken: session) else { return }
+    try store.revokeSessions(of: principal.user, id: id, actor: principal.auditActor)
   }
 }

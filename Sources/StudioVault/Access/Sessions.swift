@@ -125,22 +125,34 @@ extension RecordStore {
   @_spi(Engine) public func openSession(
     for principal: Principal, rememberMe: Bool, label: String, now: Int64
   ) throws(VaultError) -> (session: Session, token: String) {
+    let (session, token, _) = try openSession(
+      for: principal, limits: SessionLimits.limits(role: principal.role, rememberMe: rememberMe),
+      rememberMe: rememberMe, label: label, now: now)
+    return (session, token)
+  }
+
+  /// ``openSession(for:rememberMe:label:now:)`` with `limits` of the caller's choosing
+  /// (shorter ones only: a command's run), and `then` run in the same commit.
+  func openSession<T>(
+    for principal: Principal, limits: SessionLimits, rememberMe: Bool, label: String, now: Int64,
+    then: (SealedTransaction, _ hash: [UInt8]) throws(VaultError) -> T = { _, _ in () }
+  ) throws(VaultError) -> (session: Session, token: String, T) {
     guard label.utf8.count <= 200 else {
       throw VaultError(.invalidArgument, "a device label is at most 200 bytes")
     }
     let secret = SecureRandom.bytes(32)
     let hash = SHA256.hash(secret)
-    let limits = SessionLimits.limits(role: principal.role, rememberMe: rememberMe)
     let session = Session(
       id: SessionStore.id(ofHash: hash), user: principal.user, createdAt: now, lastUsedAt: now,
       expiresAt: min(now + limits.idle, now + limits.cap), capAt: now + limits.cap,
       rememberMe: rememberMe, label: label)
-    try sealed.write { tx throws(VaultError) in
+    let extra = try sealed.write { tx throws(VaultError) in
       let tree = try tx.tree(SessionStore.tree)
       try tree.insert(session.encode(), forKey: SessionStore.sessionKey(hash))
       try tree.insert([], forKey: SessionStore.userKey(principal.user, hash))
+      return try then(tx, hash)
     }
-    return (session, SessionStore.tokenPrefix + Hex.encode(secret))
+    return (session, SessionStore.tokenPrefix + Hex.encode(secret), extra)
   }
 
   /// The principal and session a token stands for at `now`, its expiry pushed to

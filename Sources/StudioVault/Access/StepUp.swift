@@ -39,6 +39,25 @@ enum StepUp {
     return writer.bytes
   }
 
+  /// Removes proofs that can no longer be used: expired, or of a session that ended.
+  /// Unused proofs are few (each lives minutes), so issuing a new one sweeps them all.
+  static func purge(_ sessions: WriteTree, now: Int64) throws(VaultError) {
+    var stale = [[UInt8]]()
+    try sessions.scanTyped(from: [0x04], to: [0x05]) { key, value throws(VaultError) in
+      guard value.count == 57 else {
+        throw VaultError(.corrupt, "a stored step-up proof has the wrong length")
+      }
+      var reader = ByteReader(value)
+      let session = try reader.readBytes(32, "session")
+      _ = try reader.readBytes(17, "action and resource")
+      let expires = try reader.readInt64("expiry")
+      let sessionEnded = try sessions.value(forKey: SessionStore.sessionKey(session)) == nil
+      if now >= expires || sessionEnded { stale.append(key) }
+      return true
+    }
+    for key in stale { try sessions.removeValue(forKey: key) }
+  }
+
   static let refused = VaultError(
     .policyViolation,
     "this action needs a fresh step-up (re-enter the password) for this session, action and record")
@@ -70,25 +89,38 @@ extension RecordStore {
       }
       throw error
     }
-    let secret = SecureRandom.bytes(32)
-    try sealed.write { tx throws(VaultError) in
-      // The organization may set the lifetime (1 to 15 minutes); 5 by default.
-      var lifetime = StepUp.lifetime
-      if case .integer(let minutes)? = try RecordTransaction(store: self, sealed: tx, actor: nil)
-        .settings()["stepUpMinutes"]
-      {
-        lifetime = min(max(minutes, 1), 15) * 60_000
-      }
-      try tx.tree(SessionStore.tree).insert(
-        StepUp.encode(
-          session: sessionHash, action: action, resource: resource, expires: now + lifetime),
-        forKey: StepUp.proofKey(SHA256.hash(secret)))
-      try tx.audit(
-        AuditDraft(
-          .stepUpSucceeded, actor: principal.auditActor, branch: principal.branch,
-          targets: resource.map { [$0] } ?? [],
-          detail: (.organization, ["action": .int(Int64(action.rawValue))])))
+    return try sealed.write { tx throws(VaultError) in
+      try issueStepUp(
+        in: tx, for: principal, session: sessionHash, action: action, resource: resource, now: now)
     }
+  }
+
+  /// Stores a new proof for `action` on `resource`, bound to the session whose token
+  /// hashes to `session`, and logs `stepUpSucceeded`: for a password just checked.
+  ///
+  /// - Returns: the proof (`svp_` and 64 hex digits).
+  func issueStepUp(
+    in tx: SealedTransaction, for principal: Principal, session: [UInt8], action: HighRiskAction,
+    resource: RecordID?, now: Int64
+  ) throws(VaultError) -> String {
+    let secret = SecureRandom.bytes(32)
+    // The organization may set the lifetime (1 to 15 minutes); 5 by default.
+    var lifetime = StepUp.lifetime
+    if case .integer(let minutes)? = try RecordTransaction(store: self, sealed: tx, actor: nil)
+      .settings()["stepUpMinutes"]
+    {
+      lifetime = min(max(minutes, 1), 15) * 60_000
+    }
+    let sessions = try tx.tree(SessionStore.tree)
+    try StepUp.purge(sessions, now: now)
+    try sessions.insert(
+      StepUp.encode(session: session, action: action, resource: resource, expires: now + lifetime),
+      forKey: StepUp.proofKey(SHA256.hash(secret)))
+    try tx.audit(
+      AuditDraft(
+        .stepUpSucceeded, actor: principal.auditActor, branch: principal.branch,
+        targets: resource.map { [$0] } ?? [],
+        detail: (.organization, ["action": .int(Int64(action.rawValue))])))
     return StepUp.tokenPrefix + Hex.encode(secret)
   }
 }

@@ -250,11 +250,16 @@ extension RecordStore {
   /// fields (their old versions' keys go with them), removes the client from every
   /// index, commits, then zeroes the free pages older copies may linger in. Financial
   /// records stay and keep only the client's id.
-  @_spi(Engine) public func eraseClient(_ id: RecordID, scope: Scope, actor: RecordID?)
-    throws(VaultError) -> ClientErasureReport
-  {
+  ///
+  /// - Parameter authorize: run first in the erasure's transaction (a handle consumes
+  ///   its step-up proof there).
+  @_spi(Engine) public func eraseClient(
+    _ id: RecordID, scope: Scope, actor: RecordID?,
+    authorize: (SealedTransaction) throws(VaultError) -> Void = { _ in }
+  ) throws(VaultError) -> ClientErasureReport {
     var report = ClientErasureReport()
     report.pagesZeroed = try sealed.erase { tx throws(VaultError) in
+      try authorize(tx)
       let records = RecordTransaction(store: self, sealed: tx, actor: actor)
       let source = records.source
       guard let client = try source.load(.clients, id.bytes), scope.contains(client) else {

@@ -1,0 +1,101 @@
+import VaultCore
+import VaultFormat
+
+/// The project and client workflows of ../shared/spec/access.md through a handle:
+/// completion (ends vendor access), and the high-risk ones, each consuming a step-up
+/// proof bound to the handle's session, the action and the record: project deletion,
+/// extending a vendor's engagement past completion, client erasure.
+extension VaultHandle {
+  /// The roles that delete projects, extend engagements and erase clients (in their
+  /// scope: a branch manager their own branch).
+  private static let managers = ["owner", "hq", "branchManager"]
+
+  /// Completes project `id` (billing enforcement applies) and ends its vendors'
+  /// engagements, unless extended past today.
+  @_spi(Engine) public func completeProject(_ id: RecordID) throws(VaultError)
+    -> ProjectCompletionReport
+  {
+    try write { records, scope throws(VaultError) in try records.completeProject(id, scope: scope) }
+  }
+
+  /// Deletes project `id` (../shared/spec/access.md, Project deletion).
+  ///
+  /// - Parameter proof: a step-up for `.projectDeletion` on `id`.
+  @_spi(Engine) public func deleteProject(_ id: RecordID, proof: String) throws(VaultError)
+    -> ProjectDeletionReport
+  {
+    guard Self.managers.contains(principal.role) else {
+      throw try denied(.projectDeleted, id, "only branch managers, hq and owners delete projects")
+    }
+    let now = clock()
+    return try workflowWrite(.projectDeleted, on: id) { records, scope throws(VaultError) in
+      try records.source.sealed.consumeStepUp(
+        proof, session: session, action: .projectDeletion, resource: id, now: now)
+      return try records.deleteProject(id, scope: scope)
+    }
+  }
+
+  /// Keeps vendor engagement `id` granting access through `until`, past its project's
+  /// completion (and reopens it if the completion ended it); never past the
+  /// engagement's own end.
+  ///
+  /// - Parameter proof: a step-up for `.engagementExtension` on `id`.
+  @_spi(Engine) public func extendEngagement(_ id: RecordID, until: Day, proof: String)
+    throws(VaultError)
+  {
+    guard Self.managers.contains(principal.role) else {
+      throw try denied(
+        .engagementExtended, id, "only branch managers, hq and owners extend engagements")
+    }
+    let now = clock()
+    try workflowWrite(.engagementExtended, on: id) { records, scope throws(VaultError) in
+      try records.source.sealed.consumeStepUp(
+        proof, session: session, action: .engagementExtension, resource: id, now: now)
+      guard var engagement = try records.source.get(.engagements, id, scope: scope) else {
+        throw VaultError(.noSuchRecord, "no engagement \(id) in this scope")
+      }
+      let today = Timestamp(milliseconds: now).day
+      guard until >= today, until.daysSince1970 <= today.daysSince1970 + 366 else {
+        throw VaultError(.invalidRecord, "until: from today to a year ahead")
+      }
+      if case .date(let end)? = engagement["end"], until.daysSince1970 > end {
+        throw VaultError(
+          .invalidRecord, "until: an extension ends by the engagement's own end at the latest")
+      }
+      let status = engagement.text("status") ?? "active"
+      guard status == "active" || status == "ended" else {
+        throw VaultError(.invalidRecord, "engagement \(id) was cancelled")
+      }
+      let previous = engagement
+      engagement["extendedUntil"] = .date(days: until.daysSince1970)
+      engagement["status"] = .string("active")
+      engagement.version += 1
+      engagement.updatedAt = records.now
+      try records.replaceTrusted(engagement, previous: previous)
+      try records.audit(
+        .engagementExtended, about: engagement, detail: ["until": .string(until.description)])
+    }
+  }
+
+  /// Erases client `id` (../shared/spec/access.md, Client erasure).
+  ///
+  /// - Parameter proof: a step-up for `.clientErasure` on `id`.
+  @_spi(Engine) public func eraseClient(_ id: RecordID, proof: String) throws(VaultError)
+    -> ClientErasureReport
+  {
+    try requireLive()
+    guard Self.managers.contains(principal.role), !isReadOnly else {
+      throw try denied(.clientErased, id, "only branch managers, hq and owners erase clients")
+    }
+    let now = clock()
+    do throws(VaultError) {
+      return try store.eraseClient(id, scope: scope, actor: principal.user) {
+        tx throws(VaultError) in
+        try tx.consumeStepUp(
+          proof, session: session, action: .clientErasure, resource: id, now: now)
+      }
+    } catch  where error.code == .policyViolation {
+      throw try denied(.clientErased, id, error.message)
+    }
+  }
+}

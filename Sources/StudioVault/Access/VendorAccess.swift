@@ -1,0 +1,242 @@
+import VaultCore
+import VaultFormat
+
+/// What a vendor reaches (../shared/spec/access.md, Vendors and the matrix's vendor
+/// column): the projects it has an engagement on that is active today, and around
+/// them only the names the work needs. Computed afresh from the snapshot at every
+/// operation, so an engagement ended by a project's completion (a commit) ends access
+/// at the next call.
+///
+/// An engagement is active when its status is `active`, today lies within its start
+/// and end (when set), its project exists and is not deleted, and the project is not
+/// completed, unless the engagement was extended through today.
+struct VendorView {
+  let vendor: RecordID
+  let today: Day
+  private(set) var projects: Set<RecordID> = []
+  /// The vendor's own active engagements.
+  private(set) var engagements: Set<RecordID> = []
+  private(set) var clients: Set<RecordID> = []
+  private(set) var branches: Set<RecordID> = []
+  /// The vendor and the other vendors actively engaged on the same projects.
+  private(set) var crew: Set<RecordID> = []
+  /// Media the vendor itself uploaded into those projects (its receipts).
+  private(set) var uploads: Set<RecordID> = []
+
+  init(vendor: RecordID, today: Day, source: some RecordSource) throws(VaultError) {
+    self.vendor = vendor
+    self.today = today
+    crew.insert(vendor)
+    for id in try source.referencing(.engagements, field: "vendor", vendor) {
+      guard let engagement = try source.load(.engagements, id.bytes),
+        let projectID = engagement.reference("project"),
+        let project = try source.load(.projects, projectID.bytes),
+        Self.isActive(engagement, project: project, today: today)
+      else { continue }
+      engagements.insert(id)
+      projects.insert(projectID)
+      if let client = project.reference("client") { clients.insert(client) }
+      if let branch = project.branch { branches.insert(branch) }
+    }
+    for project in projects {
+      for id in try source.referencing(.engagements, field: "project", project) {
+        guard let engagement = try source.load(.engagements, id.bytes),
+          let other = engagement.reference("vendor"),
+          Self.isActive(engagement, project: nil, today: today)
+        else { continue }
+        crew.insert(other)
+      }
+      for id in try source.referencing(.media, field: "project", project) {
+        guard let media = try source.load(.media, id.bytes),
+          media["uploader"] == .bytes(vendor.bytes)
+        else { continue }
+        uploads.insert(id)
+      }
+    }
+  }
+
+  /// Whether `engagement` grants access today (its project's state is checked when
+  /// `project` is given).
+  static func isActive(_ engagement: Record, project: Record?, today: Day) -> Bool {
+    guard (engagement.text("status") ?? "active") == "active" else { return false }
+    if case .date(let start)? = engagement["start"], today.daysSince1970 < start { return false }
+    if case .date(let end)? = engagement["end"], today.daysSince1970 > end { return false }
+    guard let project else { return true }
+    guard project.deletedAt == nil else { return false }
+    if project.text("status") == "completed" {
+      guard case .date(let until)? = engagement["extendedUntil"], today.daysSince1970 <= until
+      else { return false }
+    }
+    return true
+  }
+
+  /// The ids of `collection` the vendor reaches.
+  func ids(_ collection: RecordCollection) -> Set<RecordID> {
+    switch collection {
+    case .projects: projects
+    case .engagements: engagements
+    case .clients: clients
+    case .branches: branches
+    case .users: crew
+    case .media: uploads
+    case .settings, .contracts, .invoices, .payments, .refunds, .disputes: []
+    }
+  }
+
+  /// The fields a vendor reads, by collection; everything else is absent. Its own
+  /// engagements show in full (its own rate included); others' never reach it.
+  static let readable: [RecordCollection: Set<String>] = [
+    .branches: ["name"],
+    .users: ["name"],
+    .clients: ["displayName"],
+    .projects: [
+      "title", "client", "kind", "status", "sessions", "onSiteContact", "shotList", "deliverables",
+    ],
+    .engagements: ["vendor", "project", "role", "rate", "start", "end", "status", "extendedUntil"],
+    // An upload's receipt: what was stored, its size and the vendor's content hash.
+    .media: ["project", "fileName", "kind", "size", "contentHash", "blob"],
+  ]
+
+  /// `record` as a vendor may see it: the readable fields, and not who created it.
+  static func projected(_ record: Record) -> Record {
+    let readable = readable[record.collection] ?? []
+    var visible = record
+    for spec in record.schema.fields where !readable.contains(spec.name) {
+      visible.fields[spec.tag] = nil
+    }
+    visible.createdBy = nil
+    return visible
+  }
+}
+
+/// What a vendor gets back for an upload (../shared/spec/access.md, Vendors): the same
+/// fields whether or not identical content was stored before, since nothing is looked
+/// up by content.
+@_spi(Engine) public struct UploadReceipt: Sendable, Equatable {
+  @_spi(Engine) public let upload: RecordID
+  @_spi(Engine) public let size: Int64
+  @_spi(Engine) public let contentHash: String
+}
+
+extension VaultHandle {
+  var isVendor: Bool { principal.role == "vendor" }
+
+  /// The vendor's view of `source` at the handle's clock.
+  func vendorView(_ source: some RecordSource) throws(VaultError) -> VendorView {
+    try VendorView(
+      vendor: principal.user, today: Timestamp(milliseconds: clock()).day, source: source)
+  }
+
+  func vendorGet(_ collection: RecordCollection, _ id: RecordID) throws(VaultError) -> Record? {
+    try store.read { snapshot throws(VaultError) -> Record? in
+      let view = try vendorView(snapshot.source)
+      guard view.ids(collection).contains(id),
+        let record = try snapshot.source.load(collection, id.bytes)
+      else { return nil }
+      return VendorView.projected(record)
+    }
+  }
+
+  /// A page of what the vendor reaches, in id order. Filters apply to the projected
+  /// record, so none can tell a hidden value.
+  func vendorList(
+    _ collection: RecordCollection, filter: RecordFilter, after cursor: String?, limit: Int,
+    matching words: [String]? = nil
+  ) throws(VaultError) -> RecordPage {
+    guard limit > 0 else { throw VaultError(.invalidArgument, "a page holds at least one record") }
+    if words != nil,
+      !collection.schema.indexes.contains(where: { if case .search = $0 { true } else { false } })
+    {
+      throw VaultError(.invalidArgument, "\(collection) cannot be searched")
+    }
+    let start = try cursor.map { (text) throws(VaultError) in try SnapshotSource.decodeCursor(text)
+    }
+    return try store.read { snapshot throws(VaultError) -> RecordPage in
+      let view = try vendorView(snapshot.source)
+      let ids = view.ids(collection).map(\.bytes).filter { id in
+        start.map { SnapshotSource.less($0, id) } ?? true
+      }.sorted(by: SnapshotSource.less)
+      var page = RecordPage(records: [], nextCursor: nil)
+      for id in ids {
+        guard let record = try snapshot.source.load(collection, id) else { continue }
+        let visible = VendorView.projected(record)
+        guard try Self.matches(visible, filter), try Self.matches(visible, words) else { continue }
+        page.records.append(visible)
+        if page.records.count == limit {
+          page.nextCursor = SnapshotSource.encodeCursor(id)
+          break
+        }
+      }
+      return page
+    }
+  }
+
+  /// Whether a (projected) record passes `filter`.
+  private static func matches(_ record: Record, _ filter: RecordFilter) throws(VaultError) -> Bool {
+    switch filter {
+    case .all: return true
+    case .branch(let branch): return record.branch == branch
+    case .reference(let field, let target): return record.reference(field) == target
+    case .choice(let field, let value): return record.text(field) == value
+    case .days(let days):
+      guard record.collection == .projects else {
+        throw VaultError(.invalidArgument, "\(record.collection) are not listed by date")
+      }
+      return try RecordIndexes.days(of: record, list: "sessions", field: "start").contains {
+        days.contains(Day(daysSince1970: $0))
+      }
+    }
+  }
+
+  /// Whether every search word begins a word of the (projected) record's names.
+  private static func matches(_ record: Record, _ words: [String]?) throws(VaultError) -> Bool {
+    guard let words else { return true }
+    for case .search(let names, let emails, let phones) in record.schema.indexes {
+      let recordWords = try RecordIndexes.searchWords(
+        of: record, names: names, emails: emails, phones: phones)
+      return words.allSatisfy { word in recordWords.contains { $0.hasPrefix(word) } }
+    }
+    return false
+  }
+
+  // MARK: Uploads
+
+  /// Records an upload by the vendor into an engaged project's inbox: a media record
+  /// only the vendor's receipts show it. (The blob's bytes come with the blob store;
+  /// this is the capability they will be stored under.)
+  ///
+  /// - Returns: the receipt, built from what was given: never from what exists.
+  /// - Throws: `.policyViolation` (logged) unless the handle is a vendor's and the
+  ///   project is one it is actively engaged on; one message whether or not the
+  ///   project exists.
+  @_spi(Engine) public func recordUpload(
+    into project: RecordID, fileName: String, kind: MediaKind?, size: Int64, contentHash: String
+  ) throws(VaultError) -> UploadReceipt {
+    try requireLive()
+    guard isVendor, !isReadOnly else {
+      throw try denied(.uploadStored, project, "only a vendor's handle records vendor uploads")
+    }
+    let refusal = "uploads go only into a project this vendor is actively engaged on"
+    do throws(VaultError) {
+      return try store.write(actor: principal.user) { records throws(VaultError) in
+        let view = try vendorView(records.source)
+        guard view.projects.contains(project),
+          let branch = try records.source.load(.projects, project.bytes)?.branch
+        else { throw VaultError(.policyViolation, refusal) }
+        var media = Record(.media, branch: branch)
+        media["project"] = .bytes(project.bytes)
+        media["fileName"] = .string(fileName)
+        if let kind { media["kind"] = .string(kind.rawValue) }
+        media["size"] = .integer(size)
+        media["contentHash"] = .string(contentHash)
+        media["uploader"] = .bytes(principal.user.bytes)
+        let stored = try records.insertTrusted(media, scope: .branch(branch))
+        guard let id = stored.id else { throw VaultError(.internal, "a stored upload without id") }
+        try records.audit(.uploadStored, about: stored, detail: ["size": .int(size)])
+        return UploadReceipt(upload: id, size: size, contentHash: contentHash)
+      }
+    } catch  where error.code == .policyViolation {
+      throw try denied(.uploadStored, project, error.message)
+    }
+  }
+}
