@@ -15,7 +15,8 @@ package enum CommandLineTool {
       InitCommand.self, InfoCommand.self, CheckCommand.self, PagesCommand.self,
       PageCommand.self, StatsCommand.self, BranchCommand.self, SettingsCommand.self,
       ImportCommand.self, GetCommand.self, ListCommand.self, ExportCommand.self,
-      ProjectCommand.self, KeyCommand.self, EraseClientCommand.self, AuditCommand.self,
+      ProjectCommand.self, RefundCommand.self, BillingCommand.self, EngagementCommand.self,
+      KeyCommand.self, EraseClientCommand.self, AuditCommand.self,
       LoginCommand.self, SessionCommand.self, UserCommand.self, TOTPCommand.self,
       VersionCommand.self,
     ]
@@ -27,6 +28,13 @@ package enum CommandLineTool {
 
   /// Runs one command line (without the program name) and returns the exit code.
   package static func run(_ arguments: [String], console: any Console) -> Int32 {
+    // Sessions a password run opened end with the run, however it ends.
+    let sessions = UserLogin.RunSessions()
+    defer { sessions.endAll() }
+    return UserLogin.$runSessions.withValue(sessions) { dispatch(arguments, console: console) }
+  }
+
+  private static func dispatch(_ arguments: [String], console: any Console) -> Int32 {
     guard let name = arguments.first else {
       console.writeError(overview)
       return ExitCode.usage.rawValue

@@ -1,11 +1,17 @@
 @_spi(Engine) import StudioVault
+import Synchronization
 import VaultCore
+import VaultCrypto
+import VaultFormat
 import VaultStorage
 
-/// Commands that act as a user open the vault with its passphrase, then log the
-/// user in with their password (`--user NAME`, password from `VAULT_PASSWORD` or
-/// `--password-file`). The access layer will add sessions and step-up; until then the
-/// user's role and branch decide the scope.
+/// Commands that act as a user open the vault with its passphrase, then act through
+/// a capability handle: from `VAULT_SESSION` when set (a session `vault login`
+/// opened), else from `--user NAME` and the password (from `VAULT_PASSWORD` or
+/// `--password-file`, plus `--totp` when enrolled). A password run logs in with a
+/// short session of its own, ended when the command exits (both audited,
+/// ../shared/spec/cli.md); the password is the step-up of the command's own high-risk
+/// action, which a session token alone never is.
 enum UserLogin {
   static let options: [OptionSpec] =
     [
@@ -14,35 +20,36 @@ enum UserLogin {
       .option("wait", "SECONDS", "wait this long for another writer (default 5)"),
     ] + Secrets.passwordOptions + Secrets.passphraseOptions
 
-  /// The vault's records and the logged-in user: from `VAULT_SESSION` when set (a
-  /// session `vault login` opened), else from `--user` and the password (plus
-  /// `--totp`). Opened for writing even by commands that only read: every login, good
-  /// or bad, is written to the audit log.
-  static func open(
-    _ path: String, _ arguments: Arguments, console: any Console
-  ) throws -> (RecordStore, RecordStore.Principal) {
-    let (store, principal, _) = try openWithSession(path, arguments, console: console)
-    return (store, principal)
+  /// Who a command acts as.
+  struct User {
+    let store: RecordStore
+    let handle: VaultHandle
+    /// The step-up proof for the command's high-risk action, when it asked for one.
+    let proof: String?
+    /// Whether a password was given (it serves as step-up; a session never does).
+    let passwordGiven: Bool
+    var principal: RecordStore.Principal { handle.principal }
   }
 
-  /// ``open(_:_:console:)`` for a high-risk command: the password given is its step-up
-  /// (../shared/spec/cli.md), so a session token alone is refused.
-  static func openForHighRisk(
-    _ path: String, _ arguments: Arguments, console: any Console, action: String
-  ) throws -> (RecordStore, RecordStore.Principal) {
-    let (store, principal, passwordGiven) = try openWithSession(path, arguments, console: console)
-    guard passwordGiven else {
-      throw VaultError(
-        .policyViolation, "\(action) needs your password (step-up): a session is not enough")
+  /// The handles whose run sessions end when the command does.
+  final class RunSessions: Sendable {
+    private let handles = Mutex<[VaultHandle]>([])
+    func add(_ handle: VaultHandle) { handles.withLock { $0.append(handle) } }
+
+    /// Ends them; a failure leaves the session to lapse within its fifteen minutes.
+    func endAll() {
+      for handle in handles.withLock({ $0 }) { try? handle.endSession() }
     }
-    return (store, principal)
   }
 
-  /// ``open(_:_:console:)``, telling whether a password was given (a session token
-  /// alone never counts as step-up).
-  static func openWithSession(
+  /// The sessions of the command running on this task (``CommandLineTool`` sets it).
+  @TaskLocal static var runSessions: RunSessions?
+
+  /// The vault opened with its passphrase, and who the command says it acts as: the
+  /// session token from `VAULT_SESSION`, or the name and password.
+  static func credentials(
     _ path: String, _ arguments: Arguments, console: any Console
-  ) throws -> (RecordStore, RecordStore.Principal, passwordGiven: Bool) {
+  ) throws -> (store: RecordStore, name: String, session: String?, password: SecretBytes?) {
     let session = console.environment("VAULT_SESSION").flatMap { $0.isEmpty ? nil : $0 }
     guard let name = arguments.value("user") ?? (session == nil ? nil : "") else {
       throw UsageError(
@@ -53,25 +60,86 @@ enum UserLogin {
     let password = session == nil ? try Secrets.password(arguments, console: console) : nil
     let options = VaultStore.Options(lockTimeout: try arguments.seconds("wait", default: 5))
     let store = try RecordStore.open(at: path, credential: passphrase, options: options)
-    if let session, password == nil {
-      let (principal, _) = try store.resumeSession(
-        token: session, now: Timestamp.now().milliseconds)
-      guard name.isEmpty || name == principal.name else {
-        throw UsageError("VAULT_SESSION belongs to another user than --user \(name)")
-      }
-      return (store, principal, false)
-    }
-    guard let password else { throw UsageError("a password is required") }
-    let principal = try store.authenticate(
-      user: name, password: password, totp: arguments.value("totp"))
-    return (store, principal, true)
+    return (store, name, session, password)
   }
 
-  /// Refuses users whose role is not among `roles`.
-  static func require(_ principal: RecordStore.Principal, roles: [String], to action: String) throws
-  {
+  /// Logs the command's user in. With `stepUp`, the command performs that high-risk
+  /// action (on that record): a password is required, and yields the proof.
+  static func login(
+    _ path: String, _ arguments: Arguments, console: any Console,
+    stepUp: (action: HighRiskAction, resource: RecordID?)? = nil
+  ) throws -> User {
+    try login(
+      path, arguments, console: console,
+      stepUp: stepUp.map { step in (step.action, { _ in step.resource }) })
+  }
+
+  /// ``login(_:_:console:stepUp:)`` for an action whose record is found by name in the
+  /// vault (a branch).
+  static func login(
+    _ path: String, _ arguments: Arguments, console: any Console,
+    stepUp: (action: HighRiskAction, resource: (RecordStore) throws -> RecordID?)?
+  ) throws -> User {
+    let (store, name, session, password) = try credentials(path, arguments, console: console)
+    if let session, password == nil {
+      let handle = try store.handle(session: session)
+      guard name.isEmpty || name == handle.principal.name else {
+        throw UsageError("VAULT_SESSION belongs to another user than --user \(name)")
+      }
+      if stepUp != nil {
+        throw try store.denied(
+          .stepUpFailed, handle.principal,
+          "this command is high-risk and needs your password (step-up): a session is not enough")
+      }
+      return User(store: store, handle: handle, proof: nil, passwordGiven: false)
+    }
+    guard let password else { throw UsageError("a password is required") }
+    let (handle, proof) = try store.loginForCommand(
+      user: name, password: password, totp: arguments.value("totp"),
+      stepUp: try stepUp.map { step in (step.action, try step.resource(store)) },
+      label: "vault command")
+    runSessions?.add(handle)
+    return User(store: store, handle: handle, proof: proof, passwordGiven: true)
+  }
+
+  /// The vault's records and the logged-in user (``login(_:_:console:stepUp:runSession:)``).
+  static func open(
+    _ path: String, _ arguments: Arguments, console: any Console
+  ) throws -> (RecordStore, RecordStore.Principal) {
+    let user = try login(path, arguments, console: console)
+    return (user.store, user.principal)
+  }
+
+  /// ``open(_:_:console:)`` for a high-risk command: the password given is its step-up
+  /// (../shared/spec/cli.md), so a session token alone is refused (and logged).
+  static func openForHighRisk(
+    _ path: String, _ arguments: Arguments, console: any Console, action: String
+  ) throws -> (RecordStore, RecordStore.Principal) {
+    let user = try login(path, arguments, console: console)
+    guard user.passwordGiven else {
+      throw try user.store.denied(
+        .stepUpFailed, user.principal,
+        "\(action) needs your password (step-up): a session is not enough")
+    }
+    return (user.store, user.principal)
+  }
+
+  /// ``open(_:_:console:)``, telling whether a password was given (a session token
+  /// alone never counts as step-up).
+  static func openWithSession(
+    _ path: String, _ arguments: Arguments, console: any Console
+  ) throws -> (RecordStore, RecordStore.Principal, passwordGiven: Bool) {
+    let user = try login(path, arguments, console: console)
+    return (user.store, user.principal, user.passwordGiven)
+  }
+
+  /// Refuses users whose role is not among `roles`; the refusal is logged.
+  static func require(
+    _ principal: RecordStore.Principal, roles: [String], to action: String, in store: RecordStore
+  ) throws {
     guard roles.contains(principal.role) else {
-      throw VaultError(.policyViolation, "only \(roles.joined(separator: " or ")) may \(action)")
+      throw try store.denied(
+        .accessDenied, principal, "only \(roles.joined(separator: " or ")) may \(action)")
     }
   }
 }

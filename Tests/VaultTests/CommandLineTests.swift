@@ -638,4 +638,136 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
     #expect(vault("project", "delete", path, "--user", "owner", project).status == 65)
     #expect(vault(environment: [:], "check", path).status == 0)
   }
+
+  /// Refunds, billing overrides, engagement extension and project deletion from the
+  /// command line: each a password run whose password is the step-up, none with a
+  /// session alone; every run's own session ends with it.
+  @Test func highRiskWorkflowsTakeThePasswordAsStepUp() throws {
+    let dir = TemporaryDirectory()
+    let (path, clients) = try initWithClients(dir, count: 1)
+    func write(_ name: String, _ lines: [String]) throws -> String {
+      let file = dir.file(name)
+      try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: file))
+      return file
+    }
+    func importOne(_ collection: String, _ line: String) throws -> String {
+      let file = try write(collection + ".jsonl", [line])
+      let imported = vault(
+        "import", path, "--user", "owner", "--collection", collection, "--branch", "Main", file,
+        "--json")
+      #expect(imported.status == 0, "\(imported.errors)")
+      return try #require(
+        (try JSONSerialization.jsonObject(with: Data(imported.output.utf8)) as? [String])?.first)
+    }
+    let project = try importOne(
+      "projects", #"{"title": "Wedding", "client": "\#(clients[0])"}"#)
+    let invoice = try importOne(
+      "invoices",
+      #"{"project": "\#(project)", "lineItems": [{"description": "Gold", "amount": {"amount": 50000}}]}"#
+    )
+    let payment = try importOne(
+      "payments", #"{"invoice": "\#(invoice)", "amount": {"amount": 50000}}"#)
+    // A second owner to approve what the first requested.
+    var adding = cliSecrets
+    adding["VAULT_NEW_USER_PASSWORD"] = "the second owner's password"
+    #expect(
+      vault(
+        environment: adding, "user", "add", path, "--user", "owner", "--name", "ines", "--role",
+        "owner"
+      ).status == 0)
+    let asInes = [
+      "VAULT_PASSPHRASE": cliPassphrase, "VAULT_PASSWORD": "the second owner's password",
+    ]
+
+    let requested = vault(
+      "refund", "request", path, "--user", "owner", "--payment", payment, "--amount", "12500",
+      "--reason", "a late album", "--json")
+    #expect(requested.status == 0, "\(requested.errors)")
+    let refund = try #require(try parseJSON(requested.output)["id"] as? String)
+    // The requester never approves; too much is refused; a session is no step-up.
+    let selfApproved = vault("refund", "approve", path, "--user", "owner", refund)
+    #expect(selfApproved.status == 77 && selfApproved.errors.contains("requester"))
+    #expect(
+      vault(
+        "refund", "request", path, "--user", "owner", "--payment", payment, "--amount", "99999",
+        "--reason", "too much"
+      ).status == 65)
+    let token = vault(environment: asInes, "login", path, "--user", "ines").output
+      .trimmingCharacters(in: .whitespacesAndNewlines)
+    let inesSession = ["VAULT_PASSPHRASE": cliPassphrase, "VAULT_SESSION": token]
+    let bySession = vault(environment: inesSession, "refund", "approve", path, refund)
+    #expect(bySession.status == 77 && bySession.errors.contains("step-up"))
+    #expect(
+      vault(environment: asInes, "refund", "reject", path, "--user", "ines", refund).status == 64)
+    #expect(
+      vault(
+        environment: asInes, "refund", "approve", path, "--user", "ines", refund, "--reason",
+        "agreed with the client"
+      ).status == 0)
+    let executed = vault(
+      environment: asInes, "refund", "execute", path, "--user", "ines", refund,
+      "--gateway-reference", "re_123", "--json")
+    #expect(executed.status == 0, "\(executed.errors)")
+    let record = try parseJSON(executed.output)
+    #expect(
+      record["state"] as? String == "executed" && record["gatewayReference"] as? String == "re_123")
+    #expect(record["decisionReason"] as? String == "agreed with the client")
+
+    // Billing: completion is refused while the invoice is unpaid, until an override.
+    let blocked = vault("project", "complete", path, "--user", "owner", project)
+    #expect(blocked.status == 77 && blocked.errors.contains("unpaid invoice"))
+    #expect(
+      vault(
+        "billing", "override", path, "--user", "owner", "--branch", "Main", "--reason", "VIP",
+        "--until", "2020-01-01"
+      ).status == 65)
+    let until = Timestamp.now().day.description
+    let overridden = vault(
+      "billing", "override", path, "--user", "owner", "--branch", "Main", "--reason", "VIP",
+      "--until", until)
+    #expect(overridden.status == 0, "\(overridden.errors)")
+
+    // An engagement, ended by the completion, extended afterwards.
+    adding["VAULT_NEW_USER_PASSWORD"] = "the vendor's password, long"
+    #expect(
+      vault(
+        environment: adding, "user", "add", path, "--user", "owner", "--name", "lens", "--role",
+        "vendor"
+      ).status == 0)
+    let users = vault("list", path, "--user", "owner", "--collection", "users", "--json").output
+    let vendorID = try #require(
+      try users.split(separator: "\n").map { try parseJSON(String($0)) }.first {
+        $0["name"] as? String == "lens"
+      }?["id"] as? String)
+    let engagement = try importOne(
+      "engagements",
+      #"{"vendor": "\#(vendorID)", "project": "\#(project)", "role": "editor"}"#)
+    let completed = vault("project", "complete", path, "--user", "owner", project, "--json")
+    #expect(completed.status == 0, "\(completed.errors)")
+    #expect(try parseJSON(completed.output)["underBillingOverride"] as? Bool == true)
+    #expect(
+      vault(environment: inesSession, "engagement", "extend", path, engagement, "--until", until)
+        .status == 77)
+    #expect(
+      vault("engagement", "extend", path, "--user", "owner", engagement, "--until", until).status
+        == 0)
+    #expect(vault("billing", "clear", path, "--user", "owner", "--branch", "Main").status == 0)
+
+    // Deletion: not with a session, then with the password.
+    #expect(vault(environment: inesSession, "project", "delete", path, project).status == 77)
+    #expect(vault("project", "delete", path, "--user", "owner", project).status == 0)
+
+    // Only the session `vault login` opened is left; every run's own ended with it.
+    let sessions = vault(environment: inesSession, "session", "list", path, "--json").output
+    #expect(sessions.split(separator: "\n").count == 1)
+    let listed = vault("audit", "list", path, "--user", "owner", "--json").output
+    for action in [
+      "refundRequested", "refundApproved", "refundExecuted", "billingOverrideSet",
+      "billingOverrideCleared", "engagementExtended", "projectDeleted", "deliveredUnderOverride",
+      "stepUpSucceeded", "sessionRevoked", "accessDenied",
+    ] {
+      #expect(listed.contains("\"\(action)\""), "\(action)")
+    }
+    #expect(vault(environment: [:], "check", path).status == 0)
+  }
 }

@@ -198,11 +198,11 @@ extension RecordStore {
   /// Logs `name` in and opens a session: the handle, and the session's token (shown
   /// once; ``handle(session:clock:)`` turns it back into a handle later).
   @_spi(Engine) public func login(
-    user name: String, password: SecretBytes, rememberMe: Bool = false, label: String = "",
-    clock: @escaping @Sendable () -> Int64 = { Timestamp.now().milliseconds }
+    user name: String, password: SecretBytes, totp: String? = nil, rememberMe: Bool = false,
+    label: String = "", clock: @escaping @Sendable () -> Int64 = { Timestamp.now().milliseconds }
   ) throws(VaultError) -> (handle: VaultHandle, token: String) {
     let now = clock()
-    let principal = try authenticate(user: name, password: password, now: now)
+    let principal = try authenticate(user: name, password: password, totp: totp, now: now)
     let (_, token) = try openSession(for: principal, rememberMe: rememberMe, label: label, now: now)
     return (
       VaultHandle(

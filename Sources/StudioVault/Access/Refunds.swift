@@ -43,7 +43,7 @@ extension VaultHandle {
     }
   }
 
-  /// Approves (or rejects) refund `refund`.
+  /// Approves (or rejects) refund `refund`, with the approver's `reason` if given.
   ///
   /// - Parameter proof: a step-up for `.refundApproval` on `refund`.
   /// - Throws: `.policyViolation` for the requester themself (unless the organization
@@ -51,9 +51,12 @@ extension VaultHandle {
   ///   above the approver's limit (`branchRefundLimit` for branch managers,
   ///   `hqRefundLimit` for hq, none for owners), a staff member, a refund not awaiting
   ///   approval, or a missing proof.
-  @_spi(Engine) public func decideRefund(_ refund: RecordID, approve: Bool, proof: String)
-    throws(VaultError)
-  {
+  @_spi(Engine) public func decideRefund(
+    _ refund: RecordID, approve: Bool, reason: String? = nil, proof: String
+  ) throws(VaultError) {
+    if let reason, reason.isEmpty || reason.utf8.count > 2000 {
+      throw VaultError(.invalidRecord, "reason: 1 to 2000 bytes")
+    }
     let now = clock()
     let action: AuditAction = approve ? .refundApproved : .refundRejected
     guard ["owner", "hq", "branchManager"].contains(principal.role) else {
@@ -85,6 +88,7 @@ extension VaultHandle {
       let previous = record
       record["state"] = .string(approve ? "approved" : "rejected")
       record["approver"] = .bytes(principal.user.bytes)
+      if let reason { record["decisionReason"] = .string(reason) }
       record.version += 1
       record.updatedAt = records.now
       try records.replaceTrusted(record, previous: previous)

@@ -116,7 +116,7 @@ extension RecordStore {
 
   /// Records a refusal (`accessDenied` with the action attempted, nothing more) in a
   /// commit of its own, and returns the error to throw.
-  func denied(
+  @_spi(Engine) public func denied(
     _ action: AuditAction, _ actor: Principal, _ message: String, targets: [RecordID] = []
   ) throws(VaultError) -> VaultError {
     try sealed.write { tx throws(VaultError) in

@@ -163,6 +163,7 @@ enum Schemas {
       FieldSpec("approver", 21, .reference(.users), .outputOnly),
       FieldSpec("gatewayReference", 22, .text(maxBytes: 200), .outputOnly),
       FieldSpec("executedAt", 23, .time, .outputOnly),
+      FieldSpec("decisionReason", 24, .text(maxBytes: 2000), .outputOnly),
     ])
 
   static let disputes = CollectionSchema(

@@ -461,6 +461,8 @@ public struct Refund: StudioRecord {
   public private(set) var requester, approver: RecordID?
   public private(set) var gatewayReference: String?
   public private(set) var executedAt: Timestamp?
+  /// Why the approver approved or rejected it, when they said.
+  public private(set) var decisionReason: String?
 
   public init(payment: RecordID, amount: Money, reason: String) {
     (self.payment, self.amount, self.reason) = (payment, amount, reason)
@@ -479,6 +481,7 @@ public struct Refund: StudioRecord {
     approver = try read.id("approver")
     gatewayReference = try read.string("gatewayReference")
     executedAt = try read.time("executedAt")
+    decisionReason = try read.string("decisionReason")
   }
 
   public var record: Record {
@@ -491,6 +494,7 @@ public struct Refund: StudioRecord {
     write.set("approver", approver)
     write.set("gatewayReference", gatewayReference)
     write.set("executedAt", executedAt)
+    write.set("decisionReason", decisionReason)
     return makeRecord(write.fields)
   }
 }

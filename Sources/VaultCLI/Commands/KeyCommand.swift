@@ -61,7 +61,7 @@ enum KeyCommand: Command {
       let new = try Secrets.newPassphrase(arguments, console: console)
       let (store, user) = try UserLogin.openForHighRisk(
         path, arguments, console: console, action: "changing the passphrase")
-      try UserLogin.require(user, roles: ["owner"], to: "change the vault passphrase")
+      try UserLogin.require(user, roles: ["owner"], to: "change the vault passphrase", in: store)
       try store.sealed.changeCredential(
         to: .passphrase(new), keyDerivation: keyDerivation, actor: user.auditActor)
       if arguments.flag("json") {
@@ -75,7 +75,7 @@ enum KeyCommand: Command {
       guard batch > 0 else { throw UsageError("--batch must be at least 1") }
       let (store, user) = try UserLogin.openForHighRisk(
         path, arguments, console: console, action: "key rotation")
-      try UserLogin.require(user, roles: ["owner"], to: "rotate the key-encryption key")
+      try UserLogin.require(user, roles: ["owner"], to: "rotate the key-encryption key", in: store)
       let bar = ProgressBar(console: console, label: "re-wrapping data keys")
       let report = try store.sealed.rotateKeyEncryptionKey(
         batchSize: batch, actor: user.auditActor
@@ -121,10 +121,10 @@ enum EraseClientCommand: Command {
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let positionals = try arguments.require("PATH", "ID")
     let id = try RecordID(positionals[1])
-    let (store, user) = try UserLogin.openForHighRisk(
-      positionals[0], arguments, console: console, action: "client erasure")
-    try UserLogin.require(user, roles: ["owner", "hq", "branchManager"], to: "erase clients")
-    guard let report = try erase(id, store: store, user: user) else {
+    let user = try UserLogin.login(
+      positionals[0], arguments, console: console, stepUp: (.clientErasure, id))
+    let store = user.store
+    guard let report = try erase(id, user: user) else {
       // Erased before, perhaps cut short (a crash, an old reader): opening finished
       // that scrub, or it is finished now.
       let zeroed =
@@ -147,11 +147,11 @@ enum EraseClientCommand: Command {
   }
 
   /// The erasure's report, or nil when the client was erased before.
-  private static func erase(_ id: RecordID, store: RecordStore, user: RecordStore.Principal)
-    throws(VaultError) -> ClientErasureReport?
+  private static func erase(_ id: RecordID, user: UserLogin.User) throws(VaultError)
+    -> ClientErasureReport?
   {
     do throws(VaultError) {
-      return try store.eraseClient(id, scope: user.scope, actor: user.user)
+      return try user.handle.eraseClient(id, proof: user.proof ?? "")
     } catch  where error.code == .erased {
       return nil
     }

@@ -36,7 +36,7 @@ enum BranchCommand: Command {
       throw UsageError("unknown branch action \"\(positionals[0])\": use add")
     }
     let (store, user) = try UserLogin.open(positionals[1], arguments, console: console)
-    try UserLogin.require(user, roles: ["owner", "hq"], to: "add branches")
+    try UserLogin.require(user, roles: ["owner", "hq"], to: "add branches", in: store)
     var branch = Record(.branches)
     branch["name"] = .string(positionals[2])
     if let zone = arguments.value("time-zone") { branch["timeZone"] = .string(zone) }
@@ -85,7 +85,8 @@ enum SettingsCommand: Command {
       guard !assignments.isEmpty else { throw UsageError("settings set needs KEY=VALUE") }
       let (store, user) = try UserLogin.openForHighRisk(
         path, arguments, console: console, action: "changing the settings")
-      try UserLogin.require(user, roles: ["owner"], to: "change the organization's settings")
+      try UserLogin.require(
+        user, roles: ["owner"], to: "change the organization's settings", in: store)
       let updated = try store.write(actor: user.user, role: user.role, scope: user.scope) {
         tx throws(VaultError) in
         var settings = try tx.settings()
@@ -393,7 +394,8 @@ enum ExportCommand: Command {
     let (store, user) = try UserLogin.openForHighRisk(
       path, arguments, console: console, action: "bulk export")
     // Bulk export is high-risk (../shared/spec/access.md): never staff or vendors.
-    try UserLogin.require(user, roles: ["owner", "hq", "branchManager"], to: "export records")
+    try UserLogin.require(
+      user, roles: ["owner", "hq", "branchManager"], to: "export records", in: store)
     var text = ""
     var count = 0
     try store.read { snapshot throws(VaultError) in
@@ -450,11 +452,8 @@ enum ProjectCommand: Command {
     let id = try RecordID(positionals[2])
     switch positionals[0] {
     case "complete":
-      let (store, user) = try UserLogin.open(positionals[1], arguments, console: console)
-      let report = try store.write(actor: user.user, role: user.role, scope: user.scope) {
-        tx throws(VaultError) in
-        try tx.completeProject(id, scope: user.scope)
-      }
+      let user = try UserLogin.login(positionals[1], arguments, console: console)
+      let report = try user.handle.completeProject(id)
       if arguments.flag("json") {
         console.json([
           "completed": .string(id.description),
@@ -465,13 +464,9 @@ enum ProjectCommand: Command {
         console.line("project \(id) completed; \(report.engagementsEnded) vendor engagements ended")
       }
     case "delete":
-      let (store, user) = try UserLogin.openForHighRisk(
-        positionals[1], arguments, console: console, action: "project deletion")
-      try UserLogin.require(user, roles: ["owner", "hq", "branchManager"], to: "delete projects")
-      let report = try store.write(actor: user.user, role: user.role, scope: user.scope) {
-        tx throws(VaultError) in
-        try tx.deleteProject(id, scope: user.scope)
-      }
+      let user = try UserLogin.login(
+        positionals[1], arguments, console: console, stepUp: (.projectDeletion, id))
+      let report = try user.handle.deleteProject(id, proof: user.proof ?? "")
       var retained = [String: JSON]()
       for (collection, count) in report.retained {
         retained[collection.rawValue] = .int(Int64(count))

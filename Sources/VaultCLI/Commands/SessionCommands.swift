@@ -25,10 +25,11 @@ enum LoginCommand: Command {
     guard console.environment("VAULT_SESSION") == nil else {
       throw UsageError("unset VAULT_SESSION to log in with a password")
     }
-    let (store, principal) = try UserLogin.open(path, arguments, console: console)
-    let (_, token) = try store.openSession(
-      for: principal, rememberMe: arguments.flag("remember"),
-      label: arguments.value("device") ?? "", now: Timestamp.now().milliseconds)
+    let (store, name, _, password) = try UserLogin.credentials(path, arguments, console: console)
+    guard let password else { throw UsageError("a password is required") }
+    let (_, token) = try store.login(
+      user: name, password: password, totp: arguments.value("totp"),
+      rememberMe: arguments.flag("remember"), label: arguments.value("device") ?? "")
     console.line(token)
     return .success
   }
