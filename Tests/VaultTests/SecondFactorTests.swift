@@ -32,6 +32,61 @@ import VaultCrypto
       secret: SecretBytes(copying: Self.base32Decode(secret)), at: now / 1000) ?? ""
   }
 
+  /// An organization requiring a second factor for a role: its members without one
+  /// lose their sessions, may log in only to enroll, cannot remove it; with one, a
+  /// password may be as short as 8 characters.
+  @Test func aRequiredSecondFactorIsEnforced() throws {
+    let dir = TemporaryDirectory()
+    let (store, owner, staff) = try SessionTests.studio(dir)
+    let password = SecretBytes(utf8: ThrottlingTests.password)
+    let (_, token) = try store.openSession(
+      for: staff, rememberMe: false, label: "a", now: Self.start)
+    let (ownerHandle, _) = try store.login(
+      user: "owner", password: SecretBytes(utf8: ownerPassword))
+    try ownerHandle.write { records, _ throws(VaultError) in
+      var settings = try records.settings()
+      settings["requireTwoFactor"] = .list([.string("staff")])
+      _ = try records.update(settings, scope: .organization)
+    }
+    // The staff member's session ended with the change; a plain login is refused and
+    // says what to do; the owner's role is not concerned.
+    #expect(throws: VaultError.self) { _ = try store.resumeSession(token: token, now: Self.start) }
+    do {
+      _ = try store.authenticate(user: "clerk", password: password, now: Self.start)
+      Issue.record("a login without the required second factor went through")
+    } catch {
+      #expect(error.code == .policyViolation && error.message.contains("totp enroll"))
+    }
+    _ = try store.authenticate(user: "owner", password: SecretBytes(utf8: ownerPassword))
+    // Not 8 characters yet: no second factor.
+    #expect(throws: VaultError.self) {
+      try store.changePassword(of: staff, to: SecretBytes(utf8: "short pw"))
+    }
+    // Logging in to enroll works; once enrolled, logins with the code do.
+    let enrolling = try store.authenticate(
+      user: "clerk", password: password, now: Self.start, forEnrollment: true)
+    let enrolment = try store.beginTOTPEnrollment(for: enrolling.user)
+    _ = try store.confirmTOTPEnrollment(
+      for: staff.user, code: code(enrolment.secret, at: Self.start), now: Self.start,
+      actor: staff.auditActor)
+    let later = Self.start + 30_000
+    _ = try store.authenticate(
+      user: "clerk", password: password, totp: code(enrolment.secret, at: later), now: later)
+    // It cannot be removed while required, and the refusal is logged.
+    #expect(throws: VaultError.self) {
+      try store.disableTOTP(for: staff.user, actor: staff.auditActor)
+    }
+    let denials = try store.readAudit(scope: .all, actor: owner.auditActor).entries.filter {
+      $0.event.action == .accessDenied
+    }
+    #expect(denials.count == 1)
+    // With a second factor, 8 characters are enough, 7 are not.
+    #expect(throws: VaultError.self) {
+      try store.changePassword(of: staff, to: SecretBytes(utf8: "seven c"))
+    }
+    try store.changePassword(of: staff, to: SecretBytes(utf8: "eight ch"))
+  }
+
   @Test func enrolmentLoginsRecoveryAndRemoval() throws {
     let dir = TemporaryDirectory()
     let (store, owner, staff) = try SessionTests.studio(dir)

@@ -152,7 +152,27 @@ extension RecordStore {
   }
 
   /// Removes `user`'s second factor (revoking their sessions; `totpDisabled`).
+  ///
+  /// - Throws: `.policyViolation` (logged) when the organization requires a second
+  ///   factor for the user's role: a new one must be enrolled instead.
   @_spi(Engine) public func disableTOTP(for user: RecordID, actor: AuditActor) throws(VaultError) {
+    let required = try read { snapshot throws(VaultError) -> Bool in
+      guard let role = try snapshot.source.load(.users, user.bytes)?.text("role") else {
+        return false
+      }
+      return try snapshot.source.settings().texts("requireTwoFactor").contains(role)
+    }
+    if required {
+      try sealed.write { tx throws(VaultError) in
+        try tx.audit(
+          AuditDraft(
+            .accessDenied, actor: actor, outcome: .denied, targets: [user],
+            detail: (.organization, ["attempted": .string(AuditAction.totpDisabled.description)])))
+      }
+      throw VaultError(
+        .policyViolation,
+        "the organization requires a second factor for this role: it cannot be removed")
+    }
     try sealed.write { tx throws(VaultError) in
       try tx.removeWrappedKey(
         SecondFactor.seedKey(user, pending: false), collection: SecondFactor.keyCollection)

@@ -75,11 +75,12 @@ extension RecordStore {
     }
   }
 
-  /// Sets the actor's own password (ending their sessions).
+  /// Sets the actor's own password (ending their sessions): at least 15 characters, or
+  /// 8 with a second factor.
   @_spi(Engine) public func changePassword(of actor: Principal, to password: SecretBytes)
     throws(VaultError)
   {
-    try Self.requirePassword(password)
+    try Self.requirePassword(password, secondFactor: try hasSecondFactor(actor.user))
     let level = try read { snapshot throws(VaultError) in
       try snapshot.settings().text("passwordHashing").flatMap(
         PasswordKDF.Parameters.init(levelName:))

@@ -105,6 +105,12 @@ public struct Record: Sendable, Equatable {
     return nil
   }
 
+  /// Field `name` as a list of texts (empty when absent).
+  public func texts(_ name: String) -> [String] {
+    guard case .list(let items)? = self[name] else { return [] }
+    return items.compactMap { if case .string(let text) = $0 { text } else { nil } }
+  }
+
   /// Field `name` as a record id, if it holds one.
   public func reference(_ name: String) -> RecordID? {
     if case .bytes(let bytes)? = self[name] { return try? RecordID(bytes: bytes) }

@@ -35,8 +35,10 @@ import VaultStorage
     }
   }
 
-  /// Passwords are at least this long (no second factor yet; ../shared/spec/access.md).
+  /// Passwords are at least this long without a second factor (../shared/spec/access.md).
   @_spi(Engine) public static let minimumPasswordLength = 15
+  /// The minimum for an account with a second factor.
+  @_spi(Engine) public static let minimumPasswordLengthWithSecondFactor = 8
   @_spi(Engine) public static let maximumPasswordLength = 1024
 
   @_spi(Engine) public init(_ sealed: SealedStore) throws(VaultError) {
@@ -148,17 +150,26 @@ import VaultStorage
   ///   For an account with a second factor, `totp` must be its current code or one of
   ///   its recovery codes (consumed); without it, or with a wrong one, `.wrongPassword`
   ///   says so (the password was right), and TOTP failures are throttled apart.
+  ///
+  ///   When the organization requires a second factor for the user's role
+  ///   (`requireTwoFactor`) and the account has none, the login is refused
+  ///   (`.policyViolation`, logged) unless it is `forEnrollment`: a login that may only
+  ///   enroll one.
   @_spi(Engine) public func authenticate(
     user name: String, password: SecretBytes, totp: String? = nil,
-    now: Int64 = Timestamp.now().milliseconds
+    now: Int64 = Timestamp.now().milliseconds, forEnrollment: Bool = false
   ) throws(VaultError) -> Principal {
-    try authenticate(user: name, password: password, totp: totp, now: now, auditing: true)
+    try authenticate(
+      user: name, password: password, totp: totp, now: now, auditing: true,
+      forEnrollment: forEnrollment)
   }
 
-  /// ``authenticate(user:password:totp:now:)``; with `auditing` false (a step-up, which
-  /// logs its own entry) no login entry is written, but failures still count.
+  /// ``authenticate(user:password:totp:now:forEnrollment:)``; with `auditing` false (a
+  /// step-up, which logs its own entry) no login entry is written, but failures still
+  /// count.
   func authenticate(
-    user name: String, password: SecretBytes, totp: String? = nil, now: Int64, auditing: Bool
+    user name: String, password: SecretBytes, totp: String? = nil, now: Int64, auditing: Bool,
+    forEnrollment: Bool = false
   ) throws(VaultError) -> Principal {
     let throttle = try read { snapshot throws(VaultError) -> Throttling.State in
       guard
@@ -173,14 +184,15 @@ import VaultStorage
       try auditLogin(nil, role: nil, succeeded: false, throttled: true, auditing: auditing)
       throw error
     }
-    let (found, level) = try read { snapshot throws(VaultError) in
+    let (found, level, requiredRoles) = try read { snapshot throws(VaultError) in
       let settings = try snapshot.source.settings()
       let level = settings.text("passwordHashing").flatMap(
         PasswordKDF.Parameters.init(levelName:))
+      let required = settings.texts("requireTwoFactor")
       guard let id = try snapshot.source.id(named: name, in: .users) else {
-        return (Record?.none, level)
+        return (Record?.none, level, required)
       }
-      return (try snapshot.source.load(.users, id.bytes), level)
+      return (try snapshot.source.load(.users, id.bytes), level, required)
     }
     let role = found?.text("role").flatMap(AuditRole.init(name:))
     guard let user = found, let id = user.id, let hash = user.text("passwordHash"),
@@ -205,13 +217,17 @@ import VaultStorage
     }
     // The second factor, when the account has one: checked (and a step or recovery code
     // used up) in a commit of its own; a failure is counted and logged like a bad password.
+    let enrolled = try hasSecondFactor(id)
+    if enrolled == false, requiredRoles.contains(role.description), !forEnrollment {
+      // The password was right: saying so is no oracle, and the user must know what to do.
+      try auditLogin(user, role: role, succeeded: false, throttled: true, auditing: auditing)
+      throw VaultError(
+        .policyViolation,
+        "the organization requires a second factor for the role \(role.description):"
+          + " enroll one first (vault totp enroll)")
+    }
     if sealed.store.isReadOnly {
       // A code is checked and used up in a commit: a read-only store cannot.
-      let enrolled = try sealed.read { snapshot throws(VaultError) in
-        try snapshot.snapshot.anyTree(
-          named: SealedStore.dataKeyTree(for: SecondFactor.keyCollection)
-        )?.value(forKey: SecondFactor.seedKey(id, pending: false)) != nil
-      }
       if enrolled {
         throw VaultError(
           .policyViolation,
@@ -280,15 +296,31 @@ import VaultStorage
 
   static let wrongPassword = VaultError(.wrongPassword, "unknown user or wrong password")
 
-  static func requirePassword(_ password: SecretBytes) throws(VaultError) {
+  /// Whether `user` has a confirmed second factor.
+  func hasSecondFactor(_ user: RecordID) throws(VaultError) -> Bool {
+    try sealed.read { snapshot throws(VaultError) in
+      try snapshot.snapshot.anyTree(
+        named: SealedStore.dataKeyTree(for: SecondFactor.keyCollection)
+      )?.value(forKey: SecondFactor.seedKey(user, pending: false)) != nil
+    }
+  }
+
+  /// Refuses a password shorter than the policy's minimum: 15 characters, or 8 for an
+  /// account with a second factor (../shared/spec/access.md, Authentication).
+  static func requirePassword(_ password: SecretBytes, secondFactor: Bool = false)
+    throws(VaultError)
+  {
     // Characters, not bytes: UTF-8 continuation bytes (10xxxxxx) start none.
     let characters = password.withUnsafeBytes { bytes in
       bytes.reduce(0) { count, byte in byte & 0xC0 == 0x80 ? count : count + 1 }
     }
-    guard characters >= minimumPasswordLength else {
+    let minimum = secondFactor ? minimumPasswordLengthWithSecondFactor : minimumPasswordLength
+    guard characters >= minimum else {
       throw VaultError(
         .invalidArgument,
-        "a password needs at least \(minimumPasswordLength) characters (without a second factor)")
+        secondFactor
+          ? "a password needs at least \(minimum) characters"
+          : "a password needs at least \(minimum) characters (8 with a second factor)")
     }
     guard password.count <= maximumPasswordLength else {
       throw VaultError(

@@ -307,6 +307,11 @@ import VaultStorage
     switch record.collection {
     case .settings:
       try audit(.settingsChanged, about: record)
+      // Roles newly required to have a second factor: the sessions of their members
+      // who have none end now (their next login must enroll one).
+      let required = Set(record.texts("requireTwoFactor")).subtracting(
+        previous.texts("requireTwoFactor"))
+      if !required.isEmpty { try revokeSessionsWithoutSecondFactor(roles: required) }
     case .users:
       let roleChanged = record.text("role") != previous.text("role")
       let disabled = record.text("status") == "disabled"
@@ -330,6 +335,30 @@ import VaultStorage
       try audit(.recordUpdated, about: record)
     case .branches, .clients, .projects, .media:
       return
+    }
+  }
+
+  /// Ends the sessions of users of `roles` who have no second factor.
+  private func revokeSessionsWithoutSecondFactor(roles: Set<String>) throws(VaultError) {
+    var users = [RecordID]()
+    try source.scanIDs(.users, from: nil) { id throws(VaultError) in
+      if let user = try source.load(.users, id), let role = user.text("role"),
+        roles.contains(role), let userID = user.id
+      {
+        users.append(userID)
+      }
+      return true
+    }
+    let seeds = try source.sealed.transaction.anyTree(
+      named: SealedStore.dataKeyTree(for: SecondFactor.keyCollection))
+    for user in users
+    where try seeds?.value(forKey: SecondFactor.seedKey(user, pending: false)) == nil {
+      if try SessionStore.revoke(of: user, in: source.sealed) > 0 {
+        try audit(
+          AuditDraft(
+            .sessionRevoked, actor: try auditActor(), targets: [user],
+            detail: (.organization, ["reason": .string("requireTwoFactor")])))
+      }
     }
   }
 

@@ -131,11 +131,18 @@ enum TOTPCommand: Command {
       throw UsageError("missing enroll or disable")
     }
     let path = try arguments.require(action, "PATH")[1]
-    // Changing a second factor is high-risk: the password is its step-up.
-    let (store, user) = try UserLogin.openForHighRisk(
-      path, arguments, console: console, action: "changing a second factor")
     switch action {
     case "enroll":
+      // Enrolling needs the password (a session is not enough), and is what a user of a
+      // role that must have a second factor may still do without one.
+      let (store, name, _, password) = try UserLogin.credentials(path, arguments, console: console)
+      guard let password else {
+        throw VaultError(
+          .policyViolation, "enrolling a second factor needs your password: a session is not enough"
+        )
+      }
+      let user = try store.authenticate(
+        user: name, password: password, totp: arguments.value("totp"), forEnrollment: true)
       if let code = arguments.value("code") {
         let codes = try store.confirmTOTPEnrollment(
           for: user.user, code: code, now: Timestamp.now().milliseconds, actor: user.auditActor)
@@ -148,6 +155,9 @@ enum TOTPCommand: Command {
         console.line("then: vault totp enroll PATH --user \(user.name) --code CODE")
       }
     case "disable":
+      // Removing a second factor is high-risk: the password is its step-up.
+      let (store, user) = try UserLogin.openForHighRisk(
+        path, arguments, console: console, action: "removing a second factor")
       try store.disableTOTP(for: user.user, actor: user.auditActor)
       console.line("second factor removed; your sessions are ended")
     default:
