@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import VaultCore
 import VaultCrypto
@@ -59,6 +60,27 @@ import VaultCrypto
     }
     #expect(known == unknown, "\(known) vs \(unknown)")
     #expect(known.last?.contains("retry in") == true)
+  }
+
+  /// Attempts racing on one name each see the ones before: once the free failures are
+  /// spent, of several simultaneous guesses only one is checked.
+  @Test func concurrentAttemptsCannotAllPassTheSameCheck() throws {
+    let dir = TemporaryDirectory()
+    let (store, _, _) = try SessionTests.studio(dir)
+    for index in 0..<3 {
+      #expect(
+        attempt(store, "clerk", "wrong password!!", at: Self.start + Int64(index))?.code
+          == .wrongPassword)
+    }
+    let now = Self.start + 60_000
+    let outcomes = Mutex<[VaultError.Code]>([])
+    DispatchQueue.concurrentPerform(iterations: 4) { _ in
+      let code = attempt(store, "clerk", "wrong password!!", at: now)?.code
+      outcomes.withLock { $0.append(code ?? .internal) }
+    }
+    let codes = outcomes.withLock { $0 }
+    #expect(codes.filter { $0 == .wrongPassword }.count == 1, "\(codes)")
+    #expect(codes.filter { $0 == .throttled }.count == 3, "\(codes)")
   }
 
   @Test func aHundredFailuresLockUntilAnAdminUnlocks() throws {

@@ -104,11 +104,36 @@ extension SealedTransaction {
       Throttling.State.init(decoding:)) ?? Throttling.State()
   }
 
-  /// Records a failed attempt on `name` (a TOTP failure counts apart); evicts the least
-  /// recently failed names past the bound; counts it toward spikes of `branch` and the
-  /// organization, logging `failedLoginSpike` when one starts.
+  /// Counts an attempt on `name` as failed before its password is checked, in the
+  /// commit that checked the name may try now: concurrent attempts, in this process or
+  /// another, each see the ones before (the write lock orders them). A success clears
+  /// it; a failure is then ``recordLoginFailure(_:totp:branch:now:blind:reserved:)``
+  /// with `reserved`.
+  func reserveLoginAttempt(_ name: String, now: Int64, blind: BlindIndex) throws(VaultError) {
+    try countFailure(name, totp: false, undoingReservation: false, now: now, blind: blind)
+  }
+
+  /// Records a failed attempt on `name` (a TOTP failure counts apart; `reserved`: the
+  /// attempt was counted as a password failure already); counts it toward spikes of
+  /// `branch` and the organization, logging `failedLoginSpike` when one starts.
   func recordLoginFailure(
-    _ name: String, totp: Bool, branch: RecordID?, now: Int64, blind: BlindIndex
+    _ name: String, totp: Bool, branch: RecordID?, now: Int64, blind: BlindIndex,
+    reserved: Bool = false
+  ) throws(VaultError) {
+    if !reserved || totp {
+      try countFailure(name, totp: totp, undoingReservation: reserved, now: now, blind: blind)
+    }
+    let tree = try tree(Throttling.tree)
+    for scope in [branch?.bytes, RecordID.allZero.bytes].compactMap({ $0 }) {
+      try countTowardSpike(scope: scope, branch: branch, now: now, in: tree)
+    }
+  }
+
+  /// Adds one failure to `name`'s state (a TOTP one replacing the password failure a
+  /// reservation counted, when `undoingReservation`), and evicts the least recently
+  /// failed names past the bound.
+  private func countFailure(
+    _ name: String, totp: Bool, undoingReservation: Bool, now: Int64, blind: BlindIndex
   ) throws(VaultError) {
     let tree = try tree(Throttling.tree)
     let key = Throttling.nameKey(name, blind: blind)
@@ -116,6 +141,7 @@ extension SealedTransaction {
     if state.lastFailure != 0 || state.failures != 0 || state.totpFailures != 0 {
       try tree.removeValue(forKey: Throttling.ageKey(state.lastFailure, key))
     }
+    if undoingReservation, state.failures > 0 { state.failures -= 1 }
     if totp { state.totpFailures &+= 1 } else { state.failures &+= 1 }
     state.lastFailure = now
     try tree.insert(state.encode(), forKey: key)
@@ -141,9 +167,6 @@ extension SealedTransaction {
         try tree.removeValue(forKey: ageKey)
         try tree.removeValue(forKey: [0x01] + ageKey.dropFirst(9))
       }
-    }
-    for scope in [branch?.bytes, RecordID.allZero.bytes].compactMap({ $0 }) {
-      try countTowardSpike(scope: scope, branch: branch, now: now, in: tree)
     }
   }
 

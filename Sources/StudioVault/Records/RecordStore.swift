@@ -171,18 +171,34 @@ import VaultStorage
     user name: String, password: SecretBytes, totp: String? = nil, now: Int64, auditing: Bool,
     forEnrollment: Bool = false
   ) throws(VaultError) -> Principal {
-    let throttle = try read { snapshot throws(VaultError) -> Throttling.State in
-      guard
-        let stored = try snapshot.source.sealed.snapshot.anyTree(named: Throttling.tree)?.value(
-          forKey: Throttling.nameKey(name, blind: indexes.blind))
-      else { return Throttling.State() }
-      return try Throttling.State(decoding: stored)
+    // May the name try now? Checked, and the attempt counted as a failure until it
+    // succeeds, in one commit: concurrent attempts cannot all pass the same check. (A
+    // read-only store records nothing: it only checks.)
+    let refusal: VaultError?
+    if sealed.store.isReadOnly {
+      let throttle = try read { snapshot throws(VaultError) -> Throttling.State in
+        guard
+          let stored = try snapshot.source.sealed.snapshot.anyTree(named: Throttling.tree)?.value(
+            forKey: Throttling.nameKey(name, blind: indexes.blind))
+        else { return Throttling.State() }
+        return try Throttling.State(decoding: stored)
+      }
+      refusal = Self.refusal { () throws(VaultError) in try Throttling.check(throttle, now: now) }
+    } else {
+      refusal = try sealed.write { tx throws(VaultError) -> VaultError? in
+        let state = try tx.throttleState(name, blind: indexes.blind)
+        if let refusal = Self.refusal({ () throws(VaultError) in
+          try Throttling.check(state, now: now)
+        }) {
+          return refusal
+        }
+        try tx.reserveLoginAttempt(name, now: now, blind: indexes.blind)
+        return nil
+      }
     }
-    do throws(VaultError) {
-      try Throttling.check(throttle, now: now)
-    } catch {
+    if let refusal {
       try auditLogin(nil, role: nil, succeeded: false, throttled: true, auditing: auditing)
-      throw error
+      throw refusal
     }
     let (found, level, requiredRoles) = try read { snapshot throws(VaultError) in
       let settings = try snapshot.source.settings()
@@ -203,7 +219,7 @@ import VaultStorage
       try auditLogin(found, role: role, succeeded: false, auditing: auditing) {
         tx throws(VaultError) in
         try tx.source.sealed.recordLoginFailure(
-          name, totp: false, branch: found?.branch, now: now, blind: indexes.blind)
+          name, totp: false, branch: found?.branch, now: now, blind: indexes.blind, reserved: true)
       }
       throw Self.wrongPassword
     }
@@ -211,7 +227,7 @@ import VaultStorage
       try auditLogin(user, role: role, succeeded: false, auditing: auditing) {
         tx throws(VaultError) in
         try tx.source.sealed.recordLoginFailure(
-          name, totp: false, branch: user.branch, now: now, blind: indexes.blind)
+          name, totp: false, branch: user.branch, now: now, blind: indexes.blind, reserved: true)
       }
       throw Self.wrongPassword
     }
@@ -220,7 +236,11 @@ import VaultStorage
     let enrolled = try hasSecondFactor(id)
     if enrolled == false, requiredRoles.contains(role.description), !forEnrollment {
       // The password was right: saying so is no oracle, and the user must know what to do.
-      try auditLogin(user, role: role, succeeded: false, throttled: true, auditing: auditing)
+      // The password was right: the attempt's reservation is released.
+      try auditLogin(user, role: role, succeeded: false, throttled: true, auditing: auditing) {
+        tx throws(VaultError) in
+        try tx.source.sealed.clearLoginFailures(name, blind: indexes.blind)
+      }
       throw VaultError(
         .policyViolation,
         "the organization requires a second factor for the role \(role.description):"
@@ -241,7 +261,7 @@ import VaultStorage
         try auditLogin(user, role: role, succeeded: false, auditing: auditing) {
           tx throws(VaultError) in
           try tx.source.sealed.recordLoginFailure(
-            name, totp: true, branch: user.branch, now: now, blind: indexes.blind)
+            name, totp: true, branch: user.branch, now: now, blind: indexes.blind, reserved: true)
         }
         throw VaultError(
           .wrongPassword,
@@ -295,6 +315,16 @@ import VaultStorage
   }
 
   static let wrongPassword = VaultError(.wrongPassword, "unknown user or wrong password")
+
+  /// The error `body` throws, or nil.
+  private static func refusal(_ body: () throws(VaultError) -> Void) -> VaultError? {
+    do throws(VaultError) {
+      try body()
+      return nil
+    } catch {
+      return error
+    }
+  }
 
   /// Whether `user` has a confirmed second factor.
   func hasSecondFactor(_ user: RecordID) throws(VaultError) -> Bool {
