@@ -203,4 +203,43 @@ import VaultFormat
       }
     }
   }
+
+  /// A chargeback is a dispute: staff may read it, managers close it once, as won or
+  /// lost; it is never edited otherwise.
+  @Test func disputesCloseOnceByManagers() throws {
+    let dir = TemporaryDirectory()
+    let studio = try Self.studio(dir)
+    let manager = try studio.handle("branchManager")
+    let dispute = try manager.write { records, scope throws(VaultError) -> RecordID in
+      var dispute = Record(.disputes)
+      dispute["payment"] = .bytes(studio.payment.bytes)
+      dispute["amount"] = .money(minorUnits: 10_000, currency: "USD")
+      dispute["reason"] = .string("card holder says not delivered")
+      dispute["status"] = .string("opened")
+      return try records.insert(dispute, scope: scope).id!
+    }
+    let clerk = try studio.handle("staff")
+    #expect(try clerk.get(.disputes, dispute)?.text("status") == "opened")
+    #expect(throws: VaultError.self) {
+      try clerk.closeDispute(dispute, won: true, gatewayReference: nil)
+    }
+    // A generic update cannot close it: financial records are append-only.
+    #expect(throws: VaultError.self) {
+      try manager.write { records, scope throws(VaultError) in
+        guard var record = try records.get(.disputes, dispute, scope: scope) else { return }
+        record["status"] = .string("won")
+        _ = try records.update(record, scope: scope)
+      }
+    }
+    try manager.closeDispute(dispute, won: false, gatewayReference: "dp_77")
+    let closed = try #require(try clerk.get(.disputes, dispute))
+    #expect(closed.text("status") == "lost" && closed.text("gatewayReference") == "dp_77")
+    #expect(closed["closedAt"] != nil && closed.version == 2)
+    #expect(throws: VaultError.self) {
+      try manager.closeDispute(dispute, won: true, gatewayReference: nil)
+    }
+    let actions = try studio.handle("owner").readAudit().entries.map(\.event.action)
+    #expect(actions.filter { $0 == .disputeClosed }.count == 1)
+    #expect(actions.filter { $0 == .accessDenied }.count >= 3)
+  }
 }

@@ -8,7 +8,7 @@ import VaultFormat
 extension VaultHandle {
   /// The roles that delete projects, extend engagements and erase clients (in their
   /// scope: a branch manager their own branch).
-  private static let managers = ["owner", "hq", "branchManager"]
+  static let managers = ["owner", "hq", "branchManager"]
 
   /// Completes project `id` (billing enforcement applies) and ends its vendors'
   /// engagements, unless extended past today.
@@ -96,6 +96,42 @@ extension VaultHandle {
       }
     } catch  where error.code == .policyViolation {
       throw try denied(.clientErased, id, error.message)
+    }
+  }
+}
+
+extension VaultHandle {
+  /// Closes dispute `id` (a chargeback) as won or lost, with the gateway's reference
+  /// when it gave one. Disputes are financial records: the only change they take is
+  /// this one, once, from `opened`; the gateway reversing itself later is a new dispute.
+  ///
+  /// - Throws: `.policyViolation` (logged) for staff and vendors, or a dispute already
+  ///   closed; `.noSuchRecord` outside the handle's scope.
+  @_spi(Engine) public func closeDispute(_ id: RecordID, won: Bool, gatewayReference: String?)
+    throws(VaultError)
+  {
+    guard Self.managers.contains(principal.role) else {
+      throw try denied(.disputeClosed, id, "only branch managers, hq and owners close disputes")
+    }
+    if let gatewayReference, gatewayReference.isEmpty || gatewayReference.utf8.count > 200 {
+      throw VaultError(.invalidRecord, "gatewayReference: 1 to 200 bytes")
+    }
+    try workflowWrite(.disputeClosed, on: id) { records, scope throws(VaultError) in
+      guard var dispute = try records.source.get(.disputes, id, scope: scope) else {
+        throw VaultError(.noSuchRecord, "no dispute \(id) in this scope")
+      }
+      guard (dispute.text("status") ?? "opened") == "opened" else {
+        throw VaultError(.policyViolation, "dispute \(id) is already closed")
+      }
+      let previous = dispute
+      dispute["status"] = .string(won ? "won" : "lost")
+      dispute["closedAt"] = .time(
+        milliseconds: records.now.milliseconds, offsetMinutes: records.now.offsetMinutes)
+      if let gatewayReference { dispute["gatewayReference"] = .string(gatewayReference) }
+      dispute.version += 1
+      dispute.updatedAt = records.now
+      try records.replaceTrusted(dispute, previous: previous)
+      try records.audit(.disputeClosed, about: dispute, detail: ["won": .bool(won)])
     }
   }
 }
