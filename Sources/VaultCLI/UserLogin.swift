@@ -133,6 +133,15 @@ enum UserLogin {
     return (user.store, user.principal, user.passwordGiven)
   }
 
+  /// The id of user `name` (a high-risk command's target, named before login).
+  static func userID(named name: String, in store: RecordStore) throws -> RecordID {
+    let id = try store.read { snapshot throws(VaultError) in
+      try snapshot.id(named: name, in: .users)
+    }
+    guard let id else { throw VaultError(.noSuchRecord, "no user named \(name)") }
+    return id
+  }
+
   /// Refuses users whose role is not among `roles`; the refusal is logged.
   static func require(
     _ principal: RecordStore.Principal, roles: [String], to action: String, in store: RecordStore

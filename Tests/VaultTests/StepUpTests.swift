@@ -140,4 +140,73 @@ import VaultCrypto
         now: Self.start + 31 * SessionLimits.day)
     }
   }
+
+  /// Every high-risk action a handle offers outside record workflows wants its own
+  /// proof: none, another action's or a spent one is refused and logged; its own works
+  /// once. Issuing a proof sweeps the expired ones.
+  @Test func everyHighRiskHandleActionWantsItsOwnProof() throws {
+    let dir = TemporaryDirectory()
+    let (store, _, staff) = try SessionTests.studio(dir)
+    let clock = TestClock(Self.start)
+    let (owner, token) = try store.login(
+      user: "owner", password: SecretBytes(utf8: ownerPassword), clock: clock.read)
+    func proof(_ action: HighRiskAction, _ resource: RecordID?) throws -> String {
+      try store.stepUp(
+        session: token, password: SecretBytes(utf8: ownerPassword), action: action,
+        resource: resource, now: clock.read())
+    }
+    func denials() throws -> Int {
+      try owner.readAudit().entries.filter { $0.event.action == .accessDenied }.count
+    }
+    let actions: [(HighRiskAction, RecordID?, (String) throws -> Void)] = [
+      (.clientExport, nil, { _ = try owner.exportRecords(.clients, proof: $0) }),
+      (
+        .roleChange, staff.user,
+        { try owner.changeRole(of: "clerk", to: "branchManager", proof: $0) }
+      ),
+      (.sessionTermination, staff.user, { try owner.endSessions(of: staff.user, proof: $0) }),
+      (.secondFactorReset, staff.user, { try owner.removeSecondFactor(of: staff.user, proof: $0) }),
+      (.keyRotation, nil, { try owner.rotateKeyEncryptionKey(proof: $0) }),
+      (
+        .passphraseChange, nil,
+        {
+          try owner.changeCredential(
+            to: testCredential, keyDerivation: cheapKeyDerivation, proof: $0)
+        }
+      ),
+    ]
+    for (action, resource, perform) in actions {
+      let before = try denials()
+      #expect(throws: VaultError.self, "\(action) without a proof") { try perform("svp_00") }
+      let wrong = try proof(action == .keyRotation ? .clientExport : .keyRotation, nil)
+      #expect(throws: VaultError.self, "\(action) with another action's proof") {
+        try perform(wrong)
+      }
+      #expect(try denials() == before + 2, "\(action)")
+      let right = try proof(action, resource)
+      try perform(right)
+      #expect(throws: VaultError.self, "\(action) with a spent proof") { try perform(right) }
+    }
+    // Staff export nothing, with or without a proof.
+    let (clerk, clerkToken) = try store.login(
+      user: "clerk", password: SecretBytes(utf8: Self.password), clock: clock.read)
+    _ = clerkToken
+    #expect(throws: VaultError.self) { _ = try clerk.exportRecords(.clients, proof: "svp_00") }
+    // Unused proofs lapse, and the next proof issued sweeps them.
+    let stale = try proof(.clientExport, nil)
+    clock.advance(by: 6 * 60_000)
+    _ = try proof(.clientExport, nil)
+    let remaining = try store.sealed.read { snapshot throws(VaultError) -> Int in
+      var count = 0
+      try snapshot.snapshot.anyTree(named: SessionStore.tree)?.scanTyped(
+        from: [0x04], to: [0x05]
+      ) { _, _ throws(VaultError) in
+        count += 1
+        return true
+      }
+      return count
+    }
+    #expect(remaining == 1)
+    #expect(throws: VaultError.self) { _ = try owner.exportRecords(.clients, proof: stale) }
+  }
 }

@@ -59,11 +59,10 @@ enum KeyCommand: Command {
       }
       // Read every secret before the slow key derivations.
       let new = try Secrets.newPassphrase(arguments, console: console)
-      let (store, user) = try UserLogin.openForHighRisk(
-        path, arguments, console: console, action: "changing the passphrase")
-      try UserLogin.require(user, roles: ["owner"], to: "change the vault passphrase", in: store)
-      try store.sealed.changeCredential(
-        to: .passphrase(new), keyDerivation: keyDerivation, actor: user.auditActor)
+      let user = try UserLogin.login(
+        path, arguments, console: console, stepUp: (.passphraseChange, nil))
+      try user.handle.changeCredential(
+        to: .passphrase(new), keyDerivation: keyDerivation, proof: user.proof ?? "")
       if arguments.flag("json") {
         console.json(["changed": .bool(true), "kdf": .string(level)])
       } else {
@@ -73,12 +72,10 @@ enum KeyCommand: Command {
     default:
       let batch = try arguments.integer("batch", default: 10_000)
       guard batch > 0 else { throw UsageError("--batch must be at least 1") }
-      let (store, user) = try UserLogin.openForHighRisk(
-        path, arguments, console: console, action: "key rotation")
-      try UserLogin.require(user, roles: ["owner"], to: "rotate the key-encryption key", in: store)
+      let user = try UserLogin.login(path, arguments, console: console, stepUp: (.keyRotation, nil))
       let bar = ProgressBar(console: console, label: "re-wrapping data keys")
-      let report = try store.sealed.rotateKeyEncryptionKey(
-        batchSize: batch, actor: user.auditActor
+      let report = try user.handle.rotateKeyEncryptionKey(
+        proof: user.proof ?? "", batchSize: batch
       ) { done, total in
         bar.update(done, of: UInt64(total))
       }

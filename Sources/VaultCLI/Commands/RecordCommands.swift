@@ -391,36 +391,12 @@ enum ExportCommand: Command {
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let path = try arguments.require("PATH")[0]
     let collection = try RecordCollection(named: try requiredOption("collection", arguments))
-    let (store, user) = try UserLogin.openForHighRisk(
-      path, arguments, console: console, action: "bulk export")
-    // Bulk export is high-risk (../shared/spec/access.md): never staff or vendors.
-    try UserLogin.require(
-      user, roles: ["owner", "hq", "branchManager"], to: "export records", in: store)
+    // Bulk export is high-risk (../shared/spec/access.md): never staff or vendors, and
+    // the password is its step-up.
+    let user = try UserLogin.login(path, arguments, console: console, stepUp: (.clientExport, nil))
+    let records = try user.handle.exportRecords(collection, proof: user.proof ?? "")
     var text = ""
-    var count = 0
-    try store.read { snapshot throws(VaultError) in
-      var cursor: String?
-      repeat {
-        let page = try snapshot.list(collection, scope: user.scope, after: cursor, limit: 1000)
-        for record in page.records {
-          text +=
-            user.visible(try snapshot.withDerivedFields(record, scope: user.scope)).json.encoded
-            + "\n"
-          count += 1
-        }
-        cursor = page.nextCursor
-      } while cursor != nil
-    }
-    // Before the data leaves: an export that is not on the record does not happen.
-    try store.sealed.write { tx throws(VaultError) in
-      try tx.audit(
-        AuditDraft(
-          .exportPerformed, actor: user.auditActor, branch: user.branch,
-          detail: (
-            user.branch.map(AuditSubject.branch) ?? .organization,
-            ["collection": .string(collection.rawValue), "records": .int(Int64(count))]
-          )))
-    }
+    for record in records { text += record.json.encoded + "\n" }
     if let out = arguments.value("out") {
       try writeTextFile(out, text)
     } else {

@@ -88,30 +88,18 @@ enum SessionCommand: Command {
         throw UsageError("usage: \(usage)")
       }
       let id = positionals.count == 3 ? positionals[2] : nil
-      let (store, user, passwordGiven) = try UserLogin.openWithSession(
-        positionals[1], arguments, console: console)
+      let other = arguments.value("user-sessions")
+      // Terminating others' sessions is high-risk: the password is its step-up.
+      let login = try UserLogin.login(
+        positionals[1], arguments, console: console,
+        stepUp: other.map { name in
+          (.sessionTermination, { store in try UserLogin.userID(named: name, in: store) })
+        })
+      let (store, user) = (login.store, login.principal)
       let revoked: Int
-      if let other = arguments.value("user-sessions") {
-        guard ["owner", "hq"].contains(user.role) else {
-          throw VaultError(.policyViolation, "only owners and hq end other users' sessions")
-        }
-        // Terminating others' sessions is high-risk: the password is its step-up.
-        guard passwordGiven else {
-          throw VaultError(
-            .policyViolation, "ending another user's sessions needs your password, not a session")
-        }
-        let target = try store.read { snapshot throws(VaultError) -> Record? in
-          guard let id = try snapshot.id(named: other, in: .users) else { return nil }
-          return try snapshot.get(.users, id, scope: user.scope)
-        }
-        guard let target, let id = target.id else {
-          throw VaultError(.noSuchRecord, "no user named \(other) in your scope")
-        }
-        // The granting rules: hq does not end an owner's sessions.
-        guard RecordStore.mayManage(target, by: user) || id == user.user else {
-          throw VaultError(.policyViolation, "a \(user.role) may not end \(other)'s sessions")
-        }
-        revoked = try store.revokeSessions(of: id, actor: user.auditActor)
+      if let other {
+        revoked = try login.handle.endSessions(
+          of: try UserLogin.userID(named: other, in: store), proof: login.proof ?? "")
       } else if arguments.flag("all-others") {
         let current = console.environment("VAULT_SESSION").flatMap(RecordStore.sessionID(ofToken:))
         revoked = try store.revokeSessions(of: user.user, keeping: current, actor: user.auditActor)

@@ -60,12 +60,10 @@ enum UserCommand: Command {
       console.line(arguments.flag("json") ? "{\"id\":\"\(id)\"}" : "user \(name) added: \(id)")
     case "role":
       let positionals = try arguments.require("role", "PATH", "NAME", "ROLE")
-      let (store, user, passwordGiven) = try UserLogin.openWithSession(
-        positionals[1], arguments, console: console)
-      guard passwordGiven else {
-        throw VaultError(.policyViolation, "a role change needs your password, not a session")
-      }
-      try store.changeRole(of: positionals[2], to: positionals[3], by: user)
+      let user = try UserLogin.login(
+        positionals[1], arguments, console: console,
+        stepUp: (.roleChange, { store in try UserLogin.userID(named: positionals[2], in: store) }))
+      try user.handle.changeRole(of: positionals[2], to: positionals[3], proof: user.proof ?? "")
       console.line("\(positionals[2]) is now \(positionals[3]); their sessions are ended")
     case "disable", "enable":
       let positionals = try arguments.require(action, "PATH", "NAME")
@@ -156,9 +154,11 @@ enum TOTPCommand: Command {
       }
     case "disable":
       // Removing a second factor is high-risk: the password is its step-up.
-      let (store, user) = try UserLogin.openForHighRisk(
-        path, arguments, console: console, action: "removing a second factor")
-      try store.disableTOTP(for: user.user, actor: user.auditActor)
+      let name = arguments.value("user") ?? ""
+      let user = try UserLogin.login(
+        path, arguments, console: console,
+        stepUp: (.secondFactorReset, { store in try UserLogin.userID(named: name, in: store) }))
+      try user.handle.removeSecondFactor(of: user.principal.user, proof: user.proof ?? "")
       console.line("second factor removed; your sessions are ended")
     default:
       throw UsageError("unknown totp command \"\(action)\" (enroll or disable)")

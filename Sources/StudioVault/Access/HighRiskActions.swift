@@ -1,0 +1,175 @@
+import VaultCore
+import VaultCrypto
+import VaultFormat
+
+/// The high-risk actions of ../shared/spec/access.md that are not record workflows:
+/// bulk export, role changes, removing a second factor, ending another user's
+/// sessions, key rotation and passphrase change. Each takes a step-up proof bound to
+/// the handle's session, the action and (where there is one) its target.
+///
+/// These actions commit in steps of their own (a rotation in batches, a passphrase
+/// change in the header), so the proof is spent in a commit before the action runs:
+/// if the action then fails, the user steps up again. (Record workflows spend theirs
+/// in the action's own commit.)
+extension VaultHandle {
+  /// Spends `proof` for `action` on `resource` in a commit of its own.
+  ///
+  /// - Throws: `.policyViolation` (logged as an `accessDenied` of `attempted`) for a
+  ///   read-only handle or a missing, spent, expired or mismatched proof.
+  func spendStepUp(
+    _ proof: String, for action: HighRiskAction, on resource: RecordID?, attempted: AuditAction
+  ) throws(VaultError) {
+    try requireLive()
+    let target = resource ?? principal.user
+    guard !isReadOnly else { throw try denied(attempted, target, "this handle is read-only") }
+    let now = clock()
+    do throws(VaultError) {
+      try store.sealed.write { tx throws(VaultError) in
+        try tx.consumeStepUp(proof, session: session, action: action, resource: resource, now: now)
+      }
+    } catch  where error.code == .policyViolation {
+      throw try denied(attempted, target, error.message)
+    }
+  }
+
+  /// Every record of `collection` in the handle's scope, as its role sees them (derived
+  /// fields included), for a bulk export. The export is logged (`exportPerformed`, with
+  /// the count) before any record is returned.
+  ///
+  /// - Parameter proof: a step-up for `.clientExport`, on no record.
+  @_spi(Engine) public func exportRecords(_ collection: RecordCollection, proof: String)
+    throws(VaultError) -> [Record]
+  {
+    guard Self.managers.contains(principal.role) else {
+      throw try denied(.exportPerformed, principal.user, "only branch managers and above export")
+    }
+    try requireLive()
+    guard !isReadOnly else {
+      throw try denied(.exportPerformed, principal.user, "this handle is read-only")
+    }
+    let records = try store.read { snapshot throws(VaultError) -> [Record] in
+      var records = [Record]()
+      var cursor: String?
+      repeat {
+        let page = try snapshot.list(collection, scope: scope, after: cursor, limit: 1000)
+        for record in page.records {
+          records.append(visible(try snapshot.withDerivedFields(record, scope: scope)))
+        }
+        cursor = page.nextCursor
+      } while cursor != nil
+      return records
+    }
+    let now = clock()
+    do throws(VaultError) {
+      // The proof is spent and the export logged in one commit: an export that is not on
+      // the record does not happen.
+      try store.sealed.write { tx throws(VaultError) in
+        try tx.consumeStepUp(
+          proof, session: session, action: .clientExport, resource: nil, now: now)
+        try tx.audit(
+          AuditDraft(
+            .exportPerformed, actor: principal.auditActor, branch: principal.branch,
+            detail: (
+              principal.branch.map(AuditSubject.branch) ?? .organization,
+              ["collection": .string(collection.rawValue), "records": .int(Int64(records.count))]
+            )))
+      }
+    } catch  where error.code == .policyViolation {
+      throw try denied(.exportPerformed, principal.user, error.message)
+    }
+    return records
+  }
+
+  /// Gives user `name` the role `role` (ending their sessions), by the granting rules.
+  ///
+  /// - Parameter proof: a step-up for `.roleChange` on that user.
+  @_spi(Engine) public func changeRole(of name: String, to role: String, proof: String)
+    throws(VaultError)
+  {
+    let target = try userID(named: name)
+    try spendStepUp(proof, for: .roleChange, on: target, attempted: .roleChanged)
+    try store.changeRole(of: name, to: role, by: principal)
+  }
+
+  /// Removes the second factor of `user`: one's own, or of a user the principal
+  /// manages (a reset).
+  ///
+  /// - Parameter proof: a step-up for `.secondFactorReset` on that user.
+  @_spi(Engine) public func removeSecondFactor(of user: RecordID, proof: String)
+    throws(VaultError)
+  {
+    try requireManaged(user, attempted: .totpDisabled)
+    try spendStepUp(proof, for: .secondFactorReset, on: user, attempted: .totpDisabled)
+    try store.disableTOTP(for: user, actor: principal.auditActor)
+  }
+
+  /// Ends every session of `user`, another user the principal manages.
+  ///
+  /// - Parameter proof: a step-up for `.sessionTermination` on that user.
+  /// - Returns: how many sessions ended.
+  @discardableResult
+  @_spi(Engine) public func endSessions(of user: RecordID, proof: String) throws(VaultError)
+    -> Int
+  {
+    try requireManaged(user, attempted: .sessionRevoked)
+    try spendStepUp(proof, for: .sessionTermination, on: user, attempted: .sessionRevoked)
+    return try store.revokeSessions(of: user, actor: principal.auditActor)
+  }
+
+  /// Re-wraps every data key under a new key-encryption key (owners only).
+  ///
+  /// - Parameter proof: a step-up for `.keyRotation`, on no record.
+  @discardableResult
+  @_spi(Engine) public func rotateKeyEncryptionKey(
+    proof: String, batchSize: Int = 10_000,
+    progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
+  ) throws(VaultError) -> SealedStore.RotationReport {
+    guard principal.role == "owner" else {
+      throw try denied(.keyRotated, principal.user, "only owners rotate the key-encryption key")
+    }
+    guard batchSize > 0 else {
+      throw VaultError(.invalidArgument, "a rotation batch holds at least one key")
+    }
+    try spendStepUp(proof, for: .keyRotation, on: nil, attempted: .keyRotated)
+    return try store.sealed.rotateKeyEncryptionKey(
+      batchSize: batchSize, actor: principal.auditActor, progress: progress)
+  }
+
+  /// Changes the vault's passphrase or raw key (owners only): O(1), the header only.
+  ///
+  /// - Parameter proof: a step-up for `.passphraseChange`, on no record.
+  @_spi(Engine) public func changeCredential(
+    to credential: VaultCredential, keyDerivation: PasswordKDF.Parameters = .moderate,
+    proof: String
+  ) throws(VaultError) {
+    guard principal.role == "owner" else {
+      throw try denied(.passphraseChanged, principal.user, "only owners change the passphrase")
+    }
+    try spendStepUp(proof, for: .passphraseChange, on: nil, attempted: .passphraseChanged)
+    try store.sealed.changeCredential(
+      to: credential, keyDerivation: keyDerivation, actor: principal.auditActor)
+  }
+
+  /// The id of user `name` in the handle's scope.
+  private func userID(named name: String) throws(VaultError) -> RecordID {
+    let id = try store.read { snapshot throws(VaultError) -> RecordID? in
+      guard let id = try snapshot.id(named: name, in: .users),
+        try snapshot.get(.users, id, scope: scope) != nil
+      else { return nil }
+      return id
+    }
+    guard let id else { throw VaultError(.noSuchRecord, "no user named \(name) in this scope") }
+    return id
+  }
+
+  /// Refuses (logged) unless `user` is the principal or one it manages, in scope.
+  private func requireManaged(_ user: RecordID, attempted: AuditAction) throws(VaultError) {
+    guard user != principal.user else { return }
+    let record = try store.read { snapshot throws(VaultError) in
+      try snapshot.get(.users, user, scope: scope)
+    }
+    guard let record, RecordStore.mayManage(record, by: principal) else {
+      throw try denied(attempted, user, "a \(principal.role) may not do that to this user")
+    }
+  }
+}
