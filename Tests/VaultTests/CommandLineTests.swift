@@ -742,6 +742,27 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
     let engagement = try importOne(
       "engagements",
       #"{"vendor": "\#(vendorID)", "project": "\#(project)", "role": "editor"}"#)
+    // The vendor sees the engaged project and its client's name, nothing financial,
+    // no audit log.
+    let asVendor = [
+      "VAULT_PASSPHRASE": cliPassphrase, "VAULT_PASSWORD": "the vendor's password, long",
+    ]
+    let seen = vault(
+      environment: asVendor, "list", path, "--user", "lens", "--collection", "projects", "--json")
+    #expect(seen.status == 0 && seen.output.contains("Wedding"), "\(seen.errors)")
+    let client = vault(
+      environment: asVendor, "get", path, "--user", "lens", "--collection", "clients",
+      clients[0].description, "--json")
+    #expect(
+      try parseJSON(client.output).keys.sorted() == [
+        "branch", "createdAt", "displayName", "id", "updatedAt", "version",
+      ])
+    for collection in ["invoices", "payments", "refunds", "contracts"] {
+      let listed = vault(
+        environment: asVendor, "list", path, "--user", "lens", "--collection", collection)
+      #expect(listed.status == 0 && listed.output.isEmpty, "\(collection)")
+    }
+    #expect(vault(environment: asVendor, "audit", "list", path, "--user", "lens").status == 77)
     let completed = vault("project", "complete", path, "--user", "owner", project, "--json")
     #expect(completed.status == 0, "\(completed.errors)")
     #expect(try parseJSON(completed.output)["underBillingOverride"] as? Bool == true)
@@ -749,8 +770,14 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
       vault(environment: inesSession, "engagement", "extend", path, engagement, "--until", until)
         .status == 77)
     #expect(
+      vault(environment: asVendor, "list", path, "--user", "lens", "--collection", "projects")
+        .output.isEmpty)
+    #expect(
       vault("engagement", "extend", path, "--user", "owner", engagement, "--until", until).status
         == 0)
+    #expect(
+      vault(environment: asVendor, "list", path, "--user", "lens", "--collection", "projects")
+        .output.contains("Wedding"))
     #expect(vault("billing", "clear", path, "--user", "owner", "--branch", "Main").status == 0)
 
     // Deletion: not with a session, then with the password.

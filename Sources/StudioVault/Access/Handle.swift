@@ -69,14 +69,18 @@ import VaultStorage
 
   // MARK: Operations
 
-  /// Record `id` of `collection`, if it exists in the handle's scope.
-  @_spi(Engine) public func get(_ collection: RecordCollection, _ id: RecordID)
-    throws(VaultError) -> Record?
-  {
+  /// Record `id` of `collection`, if it exists in the handle's scope; with `derived`,
+  /// the fields derived from other records too (a client's lifetime value), which
+  /// cost index scans.
+  @_spi(Engine) public func get(
+    _ collection: RecordCollection, _ id: RecordID, derived: Bool = false
+  ) throws(VaultError) -> Record? {
     try requireLive()
     if isVendor { return try vendorGet(collection, id) }
     return try store.read { snapshot throws(VaultError) in
-      try snapshot.get(collection, id, scope: scope).map(visible)
+      try snapshot.get(collection, id, scope: scope).map { (record) throws(VaultError) in
+        visible(derived ? try snapshot.withDerivedFields(record, scope: scope) : record)
+      }
     }
   }
 
@@ -87,10 +91,15 @@ import VaultStorage
     try get(T.collection, id).map { (record) throws(VaultError) in try T(record) }
   }
 
+  /// The organization's settings, as the handle's role may see them.
+  @_spi(Engine) public func settings() throws(VaultError) -> Record {
+    try get(.settings, settingsID) ?? Record(.settings, id: settingsID)
+  }
+
   /// A page of `collection` in the handle's scope.
   @_spi(Engine) public func list(
     _ collection: RecordCollection, filter: RecordFilter = .all, after cursor: String? = nil,
-    limit: Int = 100
+    limit: Int = 100, derived: Bool = false
   ) throws(VaultError) -> RecordPage {
     try requireLive()
     // A filter on a field the role may not see would tell its values by what it finds.
@@ -106,13 +115,15 @@ import VaultStorage
     }
     return try store.read { snapshot throws(VaultError) in
       try visible(
-        snapshot.list(collection, scope: scope, filter: filter, after: cursor, limit: limit))
+        snapshot.list(collection, scope: scope, filter: filter, after: cursor, limit: limit),
+        derivedFrom: derived ? snapshot : nil)
     }
   }
 
   /// A page of search results in the handle's scope.
   @_spi(Engine) public func search(
-    _ collection: RecordCollection, _ text: String, after cursor: String? = nil, limit: Int = 100
+    _ collection: RecordCollection, _ text: String, after cursor: String? = nil, limit: Int = 100,
+    derived: Bool = false
   ) throws(VaultError) -> RecordPage {
     try requireLive()
     if isVendor {
@@ -121,7 +132,9 @@ import VaultStorage
         matching: SearchTokens.queryWords(text))
     }
     return try store.read { snapshot throws(VaultError) in
-      try visible(snapshot.search(collection, text, scope: scope, after: cursor, limit: limit))
+      try visible(
+        snapshot.search(collection, text, scope: scope, after: cursor, limit: limit),
+        derivedFrom: derived ? snapshot : nil)
     }
   }
 
@@ -157,9 +170,19 @@ import VaultStorage
     isVendor ? VendorView.projected(record) : FieldAccess.projected(record, for: principal.role)
   }
 
-  func visible(_ page: RecordPage) -> RecordPage {
+  /// A page as the handle's role may see it, with derived fields from `snapshot`.
+  func visible(_ page: RecordPage, derivedFrom snapshot: RecordSnapshot? = nil)
+    throws(VaultError) -> RecordPage
+  {
     var projected = page
-    projected.records = page.records.map(visible)
+    projected.records = []
+    for record in page.records {
+      projected.records.append(
+        visible(
+          try snapshot.map { (snapshot) throws(VaultError) in
+            try snapshot.withDerivedFields(record, scope: scope)
+          } ?? record))
+    }
     return projected
   }
 

@@ -119,7 +119,8 @@ struct VendorView {
 }
 
 extension VaultHandle {
-  var isVendor: Bool { principal.role == "vendor" }
+  /// Whether the handle is a vendor's (its reach is ``VendorView``, not a scope).
+  @_spi(Engine) public var isVendor: Bool { principal.role == "vendor" }
 
   /// The vendor's view of `source` at the handle's clock.
   func vendorView(_ source: some RecordSource) throws(VaultError) -> VendorView {

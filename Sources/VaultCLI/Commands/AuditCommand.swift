@@ -128,10 +128,8 @@ enum AuditCommand: Command {
     guard start >= 0, limit >= 1 else {
       throw UsageError("--from is 0 or more and --limit 1 or more")
     }
-    let (store, user) = try UserLogin.open(path, arguments, console: console)
-    let listing = try store.readAudit(
-      scope: user.auditScope, actor: user.auditActor, branch: user.branch,
-      from: UInt64(start), limit: limit)
+    let user = try UserLogin.login(path, arguments, console: console)
+    let listing = try user.handle.readAudit(from: UInt64(start), limit: limit)
     let root = Hex.encode(listing.checkpoint.root)
     for record in listing.entries {
       let json = entryJSON(record, treeSize: listing.checkpoint.size, root: root)

@@ -77,10 +77,8 @@ enum SettingsCommand: Command {
     switch action {
     case "show":
       guard assignments.isEmpty else { throw UsageError("settings show takes no KEY=VALUE") }
-      let (store, user) = try UserLogin.open(path, arguments, console: console)
-      print(
-        user.visible(try store.read { snapshot throws(VaultError) in try snapshot.settings() }),
-        arguments, console)
+      let user = try UserLogin.login(path, arguments, console: console)
+      print(try user.handle.settings(), arguments, console)
     case "set":
       guard !assignments.isEmpty else { throw UsageError("settings set needs KEY=VALUE") }
       let (store, user) = try UserLogin.openForHighRisk(
@@ -197,13 +195,12 @@ enum ImportCommand: Command {
     } else {
       text = try readStandardInput()
     }
-    let (store, user) = try UserLogin.open(path, arguments, console: console)
-    let ids = try store.write(actor: user.user, role: user.role, scope: user.scope) {
-      tx throws(VaultError) in
+    let user = try UserLogin.login(path, arguments, console: console)
+    let ids = try user.handle.write { records, scope throws(VaultError) in
       let branch = try arguments.value("branch").map { (name) throws(VaultError) in
-        try resolveBranch(name, tx)
+        try resolveBranch(name, records)
       }
-      return try tx.importJSONLines(text, into: collection, branch: branch, scope: user.scope)
+      return try records.importJSONLines(text, into: collection, branch: branch, scope: scope)
     }
     if arguments.flag("json") {
       console.json(.array(ids.map { .string($0.description) }))
@@ -241,17 +238,10 @@ enum GetCommand: Command {
     let positionals = try arguments.require("PATH", "ID")
     let collection = try RecordCollection(named: try requiredOption("collection", arguments))
     let id = try RecordID(positionals[1])
-    let (store, user) = try UserLogin.open(
-      positionals[0], arguments, console: console)
-    guard
-      let record = try store.read({ snapshot throws(VaultError) in
-        try snapshot.get(collection, id, scope: user.scope).map {
-          (record) throws(VaultError) in
-          user.visible(try snapshot.withDerivedFields(record, scope: user.scope))
-        }
-      })
-    else {
-      throw VaultError(.noSuchRecord, "no \(collection) record \(id) that \(user.name) may see")
+    let user = try UserLogin.login(positionals[0], arguments, console: console)
+    guard let record = try user.handle.get(collection, id, derived: true) else {
+      throw VaultError(
+        .noSuchRecord, "no \(collection) record \(id) that \(user.principal.name) may see")
     }
     if arguments.flag("json") {
       console.json(record.json)
@@ -292,43 +282,40 @@ enum ListCommand: Command {
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let path = try arguments.require("PATH")[0]
     let collection = try RecordCollection(named: try requiredOption("collection", arguments))
-    let (store, user) = try UserLogin.open(path, arguments, console: console)
-    let filter = try filter(arguments, store: store)
-    try store.read { snapshot throws(VaultError) in
-      var cursor: String?
-      repeat {
-        let page =
-          if let text = arguments.value("search") {
-            try snapshot.search(
-              collection, text, scope: try searchScope(user.scope, filter), after: cursor)
-          } else {
-            try snapshot.list(collection, scope: user.scope, filter: filter, after: cursor)
-          }
-        for found in page.records {
-          let record = user.visible(try snapshot.withDerivedFields(found, scope: user.scope))
-          if arguments.flag("json") {
-            console.json(record.json)
-          } else {
-            console.line(summary(of: record))
-          }
+    let user = try UserLogin.login(path, arguments, console: console)
+    let filter = try filter(arguments, store: user.store)
+    // A search runs in the user's scope, narrowed to `--branch` when given.
+    var handle = user.handle
+    if arguments.value("search") != nil {
+      switch filter {
+      case .all: break
+      case .branch(let branch) where !user.handle.isVendor:
+        do {
+          handle = try handle.narrowed(toBranch: branch)
+        } catch {
+          throw VaultError(.invalidArgument, "branch \(branch) is outside this scope")
         }
-        cursor = page.nextCursor
-      } while cursor != nil
+      default: throw VaultError(.invalidArgument, "--search combines with --branch only")
+      }
     }
+    var cursor: String?
+    repeat {
+      let page =
+        if let text = arguments.value("search") {
+          try handle.search(collection, text, after: cursor, derived: true)
+        } else {
+          try handle.list(collection, filter: filter, after: cursor, derived: true)
+        }
+      for record in page.records {
+        if arguments.flag("json") {
+          console.json(record.json)
+        } else {
+          console.line(summary(of: record))
+        }
+      }
+      cursor = page.nextCursor
+    } while cursor != nil
     return .success
-  }
-
-  /// A search runs in the user's scope, narrowed to `--branch` when given.
-  static func searchScope(_ scope: Scope, _ filter: RecordFilter) throws(VaultError) -> Scope {
-    switch filter {
-    case .all: return scope
-    case .branch(let branch) where scope == .organization || scope == .branch(branch):
-      return .branch(branch)
-    case .branch(let branch):
-      throw VaultError(.invalidArgument, "branch \(branch) is outside this scope (\(scope))")
-    default:
-      throw VaultError(.invalidArgument, "--search combines with --branch only")
-    }
   }
 
   static func filter(_ arguments: Arguments, store: RecordStore) throws -> RecordFilter {
