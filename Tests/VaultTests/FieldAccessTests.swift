@@ -8,8 +8,8 @@ import VaultCrypto
 
 /// The reference model: ../shared/spec/access.md's matrix, typed in again row by row
 /// as plain strings, and read the simplest way. The engine's table must agree with it
-/// on every field of every collection for every role (vendors aside: their engagement
-/// scope is not built, and the engine gives them nothing).
+/// on every field of every collection for every role (vendors, whose reach depends on
+/// their engagements, have a model of their own: ``VendorModel``).
 enum ReferenceModel {
   /// Matrix row → owner, hq, branch manager, staff (qualifiers like "(own)" are the
   /// scope's business, not the field's).

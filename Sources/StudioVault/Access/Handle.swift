@@ -28,6 +28,8 @@ import VaultStorage
   /// The last check of the session: while no commit has happened since (a revocation
   /// is a commit) and the clock has not passed its bound, the session is still live.
   private let lastCheck = Mutex<(transaction: TransactionID, from: Int64, until: Int64)?>(nil)
+  /// A vendor's reach, as of one commit and day (``VendorView``).
+  let vendorCache = Mutex<(transaction: TransactionID, view: VendorView)?>(nil)
 
   init(
     store: RecordStore, session: String, principal: RecordStore.Principal, scope: Scope,

@@ -10,7 +10,7 @@ import VaultFormat
 /// An engagement is active when its status is `active`, today lies within its start
 /// and end (when set), its project exists and is not deleted, and the project is not
 /// completed, unless the engagement was extended through today.
-struct VendorView {
+struct VendorView: Sendable {
   let vendor: RecordID
   let today: Day
   private(set) var projects: Set<RecordID> = []
@@ -39,10 +39,11 @@ struct VendorView {
       if let branch = project.branch { branches.insert(branch) }
     }
     for project in projects {
+      let record = try source.load(.projects, project.bytes)
       for id in try source.referencing(.engagements, field: "project", project) {
         guard let engagement = try source.load(.engagements, id.bytes),
           let other = engagement.reference("vendor"),
-          Self.isActive(engagement, project: nil, today: today)
+          Self.isActive(engagement, project: record, today: today)
         else { continue }
         crew.insert(other)
       }
@@ -55,14 +56,12 @@ struct VendorView {
     }
   }
 
-  /// Whether `engagement` grants access today (its project's state is checked when
-  /// `project` is given).
+  /// Whether `engagement`, on `project`, grants access today.
   static func isActive(_ engagement: Record, project: Record?, today: Day) -> Bool {
     guard (engagement.text("status") ?? "active") == "active" else { return false }
     if case .date(let start)? = engagement["start"], today.daysSince1970 < start { return false }
     if case .date(let end)? = engagement["end"], today.daysSince1970 > end { return false }
-    guard let project else { return true }
-    guard project.deletedAt == nil else { return false }
+    guard let project, project.deletedAt == nil else { return false }
     if project.text("status") == "completed" {
       guard case .date(let until)? = engagement["extendedUntil"], today.daysSince1970 <= until
       else { return false }
@@ -83,18 +82,21 @@ struct VendorView {
     }
   }
 
-  /// The fields a vendor reads, by collection; everything else is absent. Its own
-  /// engagements show in full (its own rate included); others' never reach it.
+  /// The fields a vendor reads, by collection, as the matrix's vendor column names
+  /// them; everything else is absent (where the policy is silent, deny: a project's
+  /// kind, status and package, an engagement's status).
   static let readable: [RecordCollection: Set<String>] = [
     .branches: ["name"],
+    // Crew names.
     .users: ["name"],
     .clients: ["displayName"],
-    .projects: [
-      "title", "client", "kind", "status", "sessions", "onSiteContact", "shotList", "deliverables",
-    ],
-    .engagements: ["vendor", "project", "role", "rate", "start", "end", "status", "extendedUntil"],
-    // An upload's receipt: what was stored, its size and the vendor's content hash.
-    .media: ["project", "fileName", "kind", "size", "contentHash", "blob"],
+    // Title, dates, locations, schedule, shot list, on-site contact, deliverables, and
+    // which client (whose name the vendor reads) it is for.
+    .projects: ["title", "client", "sessions", "onSiteContact", "shotList", "deliverables"],
+    // Its own engagements only: who, role, dates, its own rate.
+    .engagements: ["vendor", "project", "role", "rate", "start", "end", "extendedUntil"],
+    // An upload's receipt (the record's id is the upload id): size and content hash.
+    .media: ["size", "contentHash"],
   ]
 
   /// `record` as a vendor may see it: the readable fields, and not who created it.
@@ -128,9 +130,23 @@ extension VaultHandle {
       vendor: principal.user, today: Timestamp(milliseconds: clock()).day, source: source)
   }
 
+  /// The vendor's view of `snapshot`, computed once per commit and day.
+  func vendorView(_ snapshot: RecordSnapshot) throws(VaultError) -> VendorView {
+    let transaction = snapshot.source.sealed.snapshot.transactionID
+    let today = Timestamp(milliseconds: clock()).day
+    if let cached = vendorCache.withLock({ $0 }), cached.transaction == transaction,
+      cached.view.today == today
+    {
+      return cached.view
+    }
+    let view = try VendorView(vendor: principal.user, today: today, source: snapshot.source)
+    vendorCache.withLock { $0 = (transaction, view) }
+    return view
+  }
+
   func vendorGet(_ collection: RecordCollection, _ id: RecordID) throws(VaultError) -> Record? {
     try store.read { snapshot throws(VaultError) -> Record? in
-      let view = try vendorView(snapshot.source)
+      let view = try vendorView(snapshot)
       guard view.ids(collection).contains(id),
         let record = try snapshot.source.load(collection, id.bytes)
       else { return nil }
@@ -153,7 +169,7 @@ extension VaultHandle {
     let start = try cursor.map { (text) throws(VaultError) in try SnapshotSource.decodeCursor(text)
     }
     return try store.read { snapshot throws(VaultError) -> RecordPage in
-      let view = try vendorView(snapshot.source)
+      let view = try vendorView(snapshot)
       let ids = view.ids(collection).map(\.bytes).filter { id in
         start.map { SnapshotSource.less($0, id) } ?? true
       }.sorted(by: SnapshotSource.less)
