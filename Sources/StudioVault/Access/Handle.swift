@@ -158,7 +158,10 @@ import VaultStorage
         targets: [])
     }
     do throws(VaultError) {
-      return try store.write(actor: principal.user, role: principal.role, scope: scope) {
+      return try store.write(
+        actor: principal.user, role: principal.role, scope: scope,
+        now: Timestamp(milliseconds: clock())
+      ) {
         tx throws(VaultError) in try body(tx, scope)
       }
     } catch  where error.code == .policyViolation {

@@ -149,7 +149,8 @@ extension VaultHandle {
     try requireLive()
     guard !isReadOnly else { throw VaultError(.policyViolation, "this handle is read-only") }
     do throws(VaultError) {
-      return try store.write(actor: principal.user) { tx throws(VaultError) in
+      return try store.write(actor: principal.user, now: Timestamp(milliseconds: clock())) {
+        tx throws(VaultError) in
         try body(tx, scope)
       }
     } catch {

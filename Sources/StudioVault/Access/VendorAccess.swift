@@ -235,7 +235,8 @@ extension VaultHandle {
     }
     let refusal = "uploads go only into a project this vendor is actively engaged on"
     do throws(VaultError) {
-      return try store.write(actor: principal.user) { records throws(VaultError) in
+      return try store.write(actor: principal.user, now: Timestamp(milliseconds: clock())) {
+        records throws(VaultError) in
         let view = try vendorView(records.source)
         guard view.projects.contains(project),
           let branch = try records.source.load(.projects, project.bytes)?.branch

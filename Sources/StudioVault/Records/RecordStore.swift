@@ -106,12 +106,17 @@ import VaultStorage
   /// Runs `body` in one write transaction, acting as user `actor` (recorded as the
   /// creator of new records and the one who applied discounts); with `role`, inserts
   /// and updates obey that role's field permissions (``FieldAccess``).
+  ///
+  /// - Parameter now: the time the transaction's records carry (the wall clock by
+  ///   default; a handle passes its own).
   @_spi(Engine) public func write<T>(
-    actor: RecordID?, role: String? = nil, scope: Scope? = nil,
+    actor: RecordID?, role: String? = nil, scope: Scope? = nil, now: Timestamp = .now(),
     _ body: (RecordTransaction) throws(VaultError) -> T
   ) throws(VaultError) -> T {
     try sealed.write { tx throws(VaultError) in
-      try body(RecordTransaction(store: self, sealed: tx, actor: actor, role: role, scope: scope))
+      try body(
+        RecordTransaction(
+          store: self, sealed: tx, actor: actor, role: role, scope: scope, now: now))
     }
   }
 

@@ -8,8 +8,9 @@ import VaultStorage
   let source: TransactionSource
   /// The acting user, if any (the engine's own setup has none).
   let actor: RecordID?
-  /// One clock reading per transaction: every record it writes carries the same time.
-  let now = Timestamp.now()
+  /// One clock reading per transaction: every record it writes carries the same time
+  /// (a handle's clock when a handle writes).
+  let now: Timestamp
   /// Branches this transaction found to exist.
   private var knownBranches = Set<RecordID>()
   /// Whether each write is audited on its own; an import audits once, with counts.
@@ -25,8 +26,9 @@ import VaultStorage
 
   init(
     store: RecordStore, sealed: SealedTransaction, actor: RecordID?, role: String? = nil,
-    scope: Scope? = nil
+    scope: Scope? = nil, now: Timestamp = .now()
   ) {
+    self.now = now
     source = TransactionSource(indexes: store.indexes, sealed: sealed)
     self.actor = actor
     enforcedRole = role
