@@ -56,6 +56,8 @@ let package = Package(
         "vault-test-helper",
       ]
     ),
+    // Only the public surface, without the engine's SPI: what an application sees.
+    .testTarget(name: "PublicAPITests", dependencies: ["StudioVault", "VaultCore", "VaultCrypto"]),
   ],
   swiftLanguageModes: [.v6]
 )

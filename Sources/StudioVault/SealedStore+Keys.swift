@@ -3,19 +3,19 @@ import VaultCrypto
 import VaultFormat
 import VaultStorage
 
-extension SealedStore {
-  /// What a KEK rotation did.
-  @_spi(Engine) public struct RotationReport: Sendable, Equatable {
-    /// The KEK that is now primary and wraps every data key.
-    @_spi(Engine) public var kekID: UInt32
-    /// Data keys re-wrapped by this call.
-    @_spi(Engine) public var rewrapped: Int
-    /// KEKs retired (deleted) because nothing refers to them any more.
-    @_spi(Engine) public var retired: [UInt32]
-    /// Transactions committed.
-    @_spi(Engine) public var batches: Int
-  }
+/// What a KEK rotation did.
+public struct KeyRotationReport: Sendable, Equatable {
+  /// The KEK that is now primary and wraps every data key.
+  public var kekID: UInt32
+  /// Data keys re-wrapped by this call.
+  public var rewrapped: Int
+  /// KEKs retired (deleted) because nothing refers to them any more.
+  public var retired: [UInt32]
+  /// Transactions committed.
+  public var batches: Int
+}
 
+extension SealedStore {
   /// Makes a new KEK primary and re-wraps every data key under it, `batchSize` keys per
   /// transaction; then retires the KEKs nothing refers to. Record bodies are never
   /// rewritten: only the data-key entries are.
@@ -33,7 +33,7 @@ extension SealedStore {
   @_spi(Engine) public func rotateKeyEncryptionKey(
     batchSize: Int = 10_000, actor: AuditActor = .system,
     progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
-  ) throws(VaultError) -> RotationReport {
+  ) throws(VaultError) -> KeyRotationReport {
     precondition(batchSize > 0, "a rotation batch must hold at least one key")
     // Start a rotation, unless one is under way (a crash interrupted it).
     let target: UInt32 = try write { tx throws(VaultError) in
@@ -47,7 +47,7 @@ extension SealedStore {
         RotationPosition(tree: [], after: []).encode(target: id), forKey: Keyring.rotationKey)
       return id
     }
-    var report = RotationReport(kekID: target, rewrapped: 0, retired: [], batches: 1)
+    var report = KeyRotationReport(kekID: target, rewrapped: 0, retired: [], batches: 1)
     let prefix = Array(Self.dataKeyTreePrefix.utf8)
     // Data-key trees by name bytes, in byte order (the order the position refers to).
     let (trees, total) = try read { snapshot throws(VaultError) in

@@ -10,14 +10,14 @@ extension VaultHandle {
   /// earliest, a year ahead at most).
   ///
   /// - Parameter proof: a step-up for `.billingOverride` on `branch`.
-  @_spi(Engine) public func setBillingOverride(
+  public func setBillingOverride(
     for branch: RecordID, until: Day, reason: String, proof: String
   ) throws(VaultError) {
     try changeBillingOverride(branch, until: until, reason: reason, proof: proof)
   }
 
   /// Ends `branch`'s override now.
-  @_spi(Engine) public func clearBillingOverride(for branch: RecordID, proof: String)
+  public func clearBillingOverride(for branch: RecordID, proof: String)
     throws(VaultError)
   {
     try changeBillingOverride(branch, until: nil, reason: nil, proof: proof)

@@ -16,13 +16,13 @@ import VaultStorage
 /// permissions (``FieldAccess``); a vendor's reach is its active engagements
 /// (``VendorView``). High-risk actions are workflows of their own that consume a
 /// step-up proof (refunds, billing overrides, project deletion, engagement extension).
-@_spi(Engine) public final class VaultHandle: Sendable, CustomStringConvertible {
+public final class VaultHandle: Sendable, CustomStringConvertible {
   let store: RecordStore
   /// The session token: a secret, never printed.
   let session: String
   @_spi(Engine) public let principal: RecordStore.Principal
-  @_spi(Engine) public let scope: Scope
-  @_spi(Engine) public let isReadOnly: Bool
+  public let scope: Scope
+  public let isReadOnly: Bool
   /// Milliseconds since the epoch; tests drive it.
   let clock: @Sendable () -> Int64
   /// The last check of the session: while no commit has happened since (a revocation
@@ -43,14 +43,14 @@ import VaultStorage
     self.clock = clock
   }
 
-  @_spi(Engine) public var description: String {
+  public var description: String {
     "VaultHandle(\(principal.role), \(scope)\(isReadOnly ? ", read-only" : ""))"
   }
 
   // MARK: Narrowing
 
   /// The same rights, limited to `branch` (which the handle's scope must contain).
-  @_spi(Engine) public func narrowed(toBranch branch: RecordID) throws(VaultError) -> VaultHandle {
+  public func narrowed(toBranch branch: RecordID) throws(VaultError) -> VaultHandle {
     switch scope {
     case .organization: break
     case .branch(let own) where own == branch: break
@@ -63,7 +63,7 @@ import VaultStorage
   }
 
   /// The same rights, for reading only.
-  @_spi(Engine) public func readOnly() -> VaultHandle {
+  public func readOnly() -> VaultHandle {
     VaultHandle(
       store: store, session: session, principal: principal, scope: scope, isReadOnly: true,
       clock: clock)
@@ -74,7 +74,7 @@ import VaultStorage
   /// Record `id` of `collection`, if it exists in the handle's scope; with `derived`,
   /// the fields derived from other records too (a client's lifetime value), which
   /// cost index scans.
-  @_spi(Engine) public func get(
+  public func get(
     _ collection: RecordCollection, _ id: RecordID, derived: Bool = false
   ) throws(VaultError) -> Record? {
     try requireLive()
@@ -87,19 +87,19 @@ import VaultStorage
   }
 
   /// Record `id` as a typed struct, with what the role may not see left empty.
-  @_spi(Engine) public func get<T: StudioRecord>(_ type: T.Type, _ id: RecordID)
+  public func get<T: StudioRecord>(_ type: T.Type, _ id: RecordID)
     throws(VaultError) -> T?
   {
     try get(T.collection, id).map { (record) throws(VaultError) in try T(record) }
   }
 
   /// The organization's settings, as the handle's role may see them.
-  @_spi(Engine) public func settings() throws(VaultError) -> Record {
+  public func settings() throws(VaultError) -> Record {
     try get(.settings, settingsID) ?? Record(.settings, id: settingsID)
   }
 
   /// A page of `collection` in the handle's scope.
-  @_spi(Engine) public func list(
+  public func list(
     _ collection: RecordCollection, filter: RecordFilter = .all, after cursor: String? = nil,
     limit: Int = 100, derived: Bool = false
   ) throws(VaultError) -> RecordPage {
@@ -123,7 +123,7 @@ import VaultStorage
   }
 
   /// A page of search results in the handle's scope.
-  @_spi(Engine) public func search(
+  public func search(
     _ collection: RecordCollection, _ text: String, after cursor: String? = nil, limit: Int = 100,
     derived: Bool = false
   ) throws(VaultError) -> RecordPage {
@@ -144,7 +144,7 @@ import VaultStorage
   ///
   /// - Throws: `.policyViolation` for a read-only handle, and (logged as
   ///   `accessDenied`) for anything `body` attempts that the role or scope forbids.
-  @_spi(Engine) public func write<T>(
+  public func write<T>(
     _ body: (_ records: RecordTransaction, _ scope: Scope) throws(VaultError) -> T
   ) throws(VaultError) -> T {
     try requireLive()
@@ -192,7 +192,7 @@ import VaultStorage
   }
 
   /// The audit entries the handle's principal may see.
-  @_spi(Engine) public func readAudit(from start: UInt64 = 0, limit: Int = 10_000)
+  public func readAudit(from start: UInt64 = 0, limit: Int = 10_000)
     throws(VaultError) -> AuditListing
   {
     try requireLive()
@@ -287,7 +287,7 @@ extension RecordStore {
 extension VaultHandle {
   /// Ends the handle's session (and so every handle made from it), audited as
   /// `sessionRevoked`: what a user does at logout and a command at the end of its run.
-  @_spi(Engine) public func endSession() throws(VaultError) {
+  public func endSession() throws(VaultError) {
     guard let id = RecordStore.sessionID(ofToken: session) else { return }
     try store.revokeSessions(of: principal.user, id: id, actor: principal.auditActor)
   }

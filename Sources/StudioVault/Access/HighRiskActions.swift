@@ -37,7 +37,7 @@ extension VaultHandle {
   /// the count) before any record is returned.
   ///
   /// - Parameter proof: a step-up for `.clientExport`, on no record.
-  @_spi(Engine) public func exportRecords(_ collection: RecordCollection, proof: String)
+  public func exportRecords(_ collection: RecordCollection, proof: String)
     throws(VaultError) -> [Record]
   {
     guard Self.managers.contains(principal.role) else {
@@ -83,7 +83,7 @@ extension VaultHandle {
   /// Gives user `name` the role `role` (ending their sessions), by the granting rules.
   ///
   /// - Parameter proof: a step-up for `.roleChange` on that user.
-  @_spi(Engine) public func changeRole(of name: String, to role: String, proof: String)
+  public func changeRole(of name: String, to role: String, proof: String)
     throws(VaultError)
   {
     let target = try userID(named: name)
@@ -95,7 +95,7 @@ extension VaultHandle {
   /// manages (a reset).
   ///
   /// - Parameter proof: a step-up for `.secondFactorReset` on that user.
-  @_spi(Engine) public func removeSecondFactor(of user: RecordID, proof: String)
+  public func removeSecondFactor(of user: RecordID, proof: String)
     throws(VaultError)
   {
     try requireManaged(user, attempted: .totpDisabled)
@@ -108,7 +108,7 @@ extension VaultHandle {
   /// - Parameter proof: a step-up for `.sessionTermination` on that user.
   /// - Returns: how many sessions ended.
   @discardableResult
-  @_spi(Engine) public func endSessions(of user: RecordID, proof: String) throws(VaultError)
+  public func endSessions(of user: RecordID, proof: String) throws(VaultError)
     -> Int
   {
     try requireManaged(user, attempted: .sessionRevoked)
@@ -120,10 +120,10 @@ extension VaultHandle {
   ///
   /// - Parameter proof: a step-up for `.keyRotation`, on no record.
   @discardableResult
-  @_spi(Engine) public func rotateKeyEncryptionKey(
+  public func rotateKeyEncryptionKey(
     proof: String, batchSize: Int = 10_000,
     progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
-  ) throws(VaultError) -> SealedStore.RotationReport {
+  ) throws(VaultError) -> KeyRotationReport {
     guard principal.role == "owner" else {
       throw try denied(.keyRotated, principal.user, "only owners rotate the key-encryption key")
     }
@@ -138,7 +138,7 @@ extension VaultHandle {
   /// Changes the vault's passphrase or raw key (owners only): O(1), the header only.
   ///
   /// - Parameter proof: a step-up for `.passphraseChange`, on no record.
-  @_spi(Engine) public func changeCredential(
+  public func changeCredential(
     to credential: VaultCredential, keyDerivation: PasswordKDF.Parameters = .moderate,
     proof: String
   ) throws(VaultError) {

@@ -12,7 +12,7 @@ extension VaultHandle {
 
   /// Completes project `id` (billing enforcement applies) and ends its vendors'
   /// engagements, unless extended past today.
-  @_spi(Engine) public func completeProject(_ id: RecordID) throws(VaultError)
+  public func completeProject(_ id: RecordID) throws(VaultError)
     -> ProjectCompletionReport
   {
     try write { records, scope throws(VaultError) in try records.completeProject(id, scope: scope) }
@@ -21,7 +21,7 @@ extension VaultHandle {
   /// Deletes project `id` (../shared/spec/access.md, Project deletion).
   ///
   /// - Parameter proof: a step-up for `.projectDeletion` on `id`.
-  @_spi(Engine) public func deleteProject(_ id: RecordID, proof: String) throws(VaultError)
+  public func deleteProject(_ id: RecordID, proof: String) throws(VaultError)
     -> ProjectDeletionReport
   {
     guard Self.managers.contains(principal.role) else {
@@ -40,7 +40,7 @@ extension VaultHandle {
   /// engagement's own end.
   ///
   /// - Parameter proof: a step-up for `.engagementExtension` on `id`.
-  @_spi(Engine) public func extendEngagement(_ id: RecordID, until: Day, proof: String)
+  public func extendEngagement(_ id: RecordID, until: Day, proof: String)
     throws(VaultError)
   {
     guard Self.managers.contains(principal.role) else {
@@ -80,7 +80,7 @@ extension VaultHandle {
   /// Erases client `id` (../shared/spec/access.md, Client erasure).
   ///
   /// - Parameter proof: a step-up for `.clientErasure` on `id`.
-  @_spi(Engine) public func eraseClient(_ id: RecordID, proof: String) throws(VaultError)
+  public func eraseClient(_ id: RecordID, proof: String) throws(VaultError)
     -> ClientErasureReport
   {
     try requireLive()
@@ -107,7 +107,7 @@ extension VaultHandle {
   ///
   /// - Throws: `.policyViolation` (logged) for staff and vendors, or a dispute already
   ///   closed; `.noSuchRecord` outside the handle's scope.
-  @_spi(Engine) public func closeDispute(_ id: RecordID, won: Bool, gatewayReference: String?)
+  public func closeDispute(_ id: RecordID, won: Bool, gatewayReference: String?)
     throws(VaultError)
   {
     guard Self.managers.contains(principal.role) else {

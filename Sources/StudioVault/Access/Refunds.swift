@@ -14,7 +14,7 @@ extension VaultHandle {
   /// - Returns: the refund record (state `requested`, the requester recorded).
   /// - Throws: `.policyViolation` without a valid proof or for a role that may not
   ///   request, `.invalidRecord` for more than the payment's unrefunded amount.
-  @_spi(Engine) public func requestRefund(
+  public func requestRefund(
     of payment: RecordID, amount: Money, reason: String, proof: String
   ) throws(VaultError) -> Record {
     guard ["owner", "hq", "branchManager", "staff"].contains(principal.role) else {
@@ -51,7 +51,7 @@ extension VaultHandle {
   ///   above the approver's limit (`branchRefundLimit` for branch managers,
   ///   `hqRefundLimit` for hq, none for owners), a staff member, a refund not awaiting
   ///   approval, or a missing proof.
-  @_spi(Engine) public func decideRefund(
+  public func decideRefund(
     _ refund: RecordID, approve: Bool, reason: String? = nil, proof: String
   ) throws(VaultError) {
     if let reason, reason.isEmpty || reason.utf8.count > 2000 {
@@ -103,7 +103,7 @@ extension VaultHandle {
   /// Executes approved refund `refund`, recording the gateway's reference.
   ///
   /// - Parameter proof: a step-up for `.refundExecution` on `refund`.
-  @_spi(Engine) public func executeRefund(
+  public func executeRefund(
     _ refund: RecordID, gatewayReference: String, proof: String
   ) throws(VaultError) {
     let now = clock()

@@ -4,7 +4,7 @@ import VaultFormat
 import VaultStorage
 
 /// The actions that need step-up (../shared/spec/access.md, High-risk actions).
-@_spi(Engine) public enum HighRiskAction: UInt8, Sendable, CaseIterable {
+public enum HighRiskAction: UInt8, Sendable, CaseIterable {
   case projectDeletion = 1
   case refundRequest, refundApproval, refundExecution, clientExport, roleChange
   case billingOverride, secondFactorReset, sessionTermination, passphraseChange

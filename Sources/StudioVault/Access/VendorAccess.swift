@@ -114,10 +114,10 @@ struct VendorView: Sendable {
 /// What a vendor gets back for an upload (../shared/spec/access.md, Vendors): the same
 /// fields whether or not identical content was stored before, since nothing is looked
 /// up by content.
-@_spi(Engine) public struct UploadReceipt: Sendable, Equatable {
-  @_spi(Engine) public let upload: RecordID
-  @_spi(Engine) public let size: Int64
-  @_spi(Engine) public let contentHash: String
+public struct UploadReceipt: Sendable, Equatable {
+  public let upload: RecordID
+  public let size: Int64
+  public let contentHash: String
 }
 
 extension VaultHandle {
@@ -226,7 +226,7 @@ extension VaultHandle {
   /// - Throws: `.policyViolation` (logged) unless the handle is a vendor's and the
   ///   project is one it is actively engaged on; one message whether or not the
   ///   project exists.
-  @_spi(Engine) public func recordUpload(
+  public func recordUpload(
     into project: RecordID, fileName: String, kind: MediaKind?, size: Int64, contentHash: String
   ) throws(VaultError) -> UploadReceipt {
     try requireLive()

@@ -55,20 +55,20 @@ extension RecordStore.Principal {
 
 /// One audit entry as a reader gets it: the event, its detail if its key still exists,
 /// and the proof that it is in the log the checkpoint signs.
-@_spi(Engine) public struct AuditRecord: Sendable {
-  @_spi(Engine) public let sequence: UInt64
-  @_spi(Engine) public let event: AuditEvent
+public struct AuditRecord: Sendable {
+  public let sequence: UInt64
+  public let event: AuditEvent
   /// The detail (a JSON object's text); nil when there is none or it was erased.
-  @_spi(Engine) public let detail: String?
+  public let detail: String?
   /// Whether the entry had a detail whose key was destroyed (its subject was erased).
-  @_spi(Engine) public let detailErased: Bool
+  public let detailErased: Bool
   /// The entry as stored: its leaf hash is SHA-256(0x00 ‖ these bytes).
-  @_spi(Engine) public let stored: [UInt8]
+  public let stored: [UInt8]
   /// The RFC 9162 inclusion proof of the entry in the tree of the listing's checkpoint.
-  @_spi(Engine) public let proof: [[UInt8]]
+  public let proof: [[UInt8]]
 
   /// Whether `proof` puts this entry in the tree `checkpoint` states.
-  @_spi(Engine) public func isIncluded(in checkpoint: AuditCheckpoint) -> Bool {
+  public func isIncluded(in checkpoint: AuditCheckpoint) -> Bool {
     MerkleTree.verifyInclusion(
       leaf: MerkleTree.leafHash(stored), index: sequence, size: checkpoint.size, proof: proof,
       root: checkpoint.root)
@@ -77,11 +77,11 @@ extension RecordStore.Principal {
 
 /// What a reader of the audit log gets: entries and the checkpoint they are proven
 /// against.
-@_spi(Engine) public struct AuditListing: Sendable {
-  @_spi(Engine) public let entries: [AuditRecord]
+public struct AuditListing: Sendable {
+  public let entries: [AuditRecord]
   /// The newest checkpoint, signed (a C2SP signed note).
-  @_spi(Engine) public let checkpointNote: String
-  @_spi(Engine) public let checkpoint: AuditCheckpoint
+  public let checkpointNote: String
+  public let checkpoint: AuditCheckpoint
 }
 
 extension RecordStore {

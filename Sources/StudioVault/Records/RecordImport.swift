@@ -9,7 +9,7 @@ extension RecordTransaction {
   ///
   /// - Returns: the ids of the new records, in line order.
   /// - Throws: the record's error, its message prefixed with `line N: `.
-  @_spi(Engine) public func importJSONLines(
+  public func importJSONLines(
     _ text: String, into collection: RecordCollection, branch: RecordID?, scope: Scope
   ) throws(VaultError) -> [RecordID] {
     try requireWithin(scope)

@@ -4,7 +4,7 @@ import VaultStorage
 
 /// Records inside one write transaction: inserts, updates and removals keep every
 /// index in step, in the same commit.
-@_spi(Engine) public final class RecordTransaction {
+public final class RecordTransaction {
   let source: TransactionSource
   /// The acting user, if any (the engine's own setup has none).
   let actor: RecordID?
@@ -53,7 +53,7 @@ import VaultStorage
   // MARK: Reads (seeing this transaction's own writes)
 
   /// Record `id` of `collection`, if it exists in `scope`.
-  @_spi(Engine) public func get(_ collection: RecordCollection, _ id: RecordID, scope: Scope)
+  public func get(_ collection: RecordCollection, _ id: RecordID, scope: Scope)
     throws(VaultError) -> Record?
   {
     try requireWithin(scope)
@@ -61,7 +61,7 @@ import VaultStorage
   }
 
   /// A page of records (see ``RecordFilter``).
-  @_spi(Engine) public func list(
+  public func list(
     _ collection: RecordCollection, scope: Scope, filter: RecordFilter = .all,
     after cursor: String? = nil, limit: Int = 100
   ) throws(VaultError) -> RecordPage {
@@ -73,12 +73,12 @@ import VaultStorage
   }
 
   /// The organization's settings.
-  @_spi(Engine) public func settings() throws(VaultError) -> Record {
+  public func settings() throws(VaultError) -> Record {
     visible(try source.settings())
   }
 
   /// The id of the branch or user named `name`.
-  @_spi(Engine) public func id(named name: String, in collection: RecordCollection)
+  public func id(named name: String, in collection: RecordCollection)
     throws(VaultError) -> RecordID?
   {
     try source.id(named: name, in: collection)
@@ -97,7 +97,7 @@ import VaultStorage
   /// - Throws: `.invalidRecord` naming the field, `.duplicateRecord` for a taken id or
   ///   name, `.policyViolation` for a delivery that billing enforcement refuses.
   @discardableResult
-  @_spi(Engine) public func insert(_ record: Record, scope: Scope) throws(VaultError) -> Record {
+  public func insert(_ record: Record, scope: Scope) throws(VaultError) -> Record {
     guard record.collection != .settings else {
       throw VaultError(.invalidArgument, "the settings record exists from the start; update it")
     }
@@ -146,7 +146,7 @@ import VaultStorage
   /// - Throws: `.noSuchRecord` outside `scope`, `.policyViolation` for a financial
   ///   record (append-only: record a correction that points to it instead).
   @discardableResult
-  @_spi(Engine) public func update(_ record: Record, scope: Scope) throws(VaultError) -> Record {
+  public func update(_ record: Record, scope: Scope) throws(VaultError) -> Record {
     let schema = record.schema
     guard let id = record.id else {
       throw VaultError(.invalidArgument, "an update needs the record's id")
@@ -193,7 +193,7 @@ import VaultStorage
   ///
   /// - Returns: whether the record existed in `scope`.
   @discardableResult
-  @_spi(Engine) public func remove(_ collection: RecordCollection, _ id: RecordID, scope: Scope)
+  public func remove(_ collection: RecordCollection, _ id: RecordID, scope: Scope)
     throws(VaultError) -> Bool
   {
     switch collection {

@@ -4,29 +4,29 @@ import VaultStorage
 
 /// What deleting a project removed and kept (../shared/spec/access.md, Project
 /// deletion); the audit entry carries these counts.
-@_spi(Engine) public struct ProjectDeletionReport: Sendable, Equatable {
+public struct ProjectDeletionReport: Sendable, Equatable {
   /// Sessions, shot-list items and on-site contact fields dropped from the project.
-  @_spi(Engine) public var sessionsRemoved = 0
-  @_spi(Engine) public var shotListItemsRemoved = 0
-  @_spi(Engine) public var mediaRemoved = 0
+  public var sessionsRemoved = 0
+  public var shotListItemsRemoved = 0
+  public var mediaRemoved = 0
   /// Financial records and engagements kept, marked as belonging to a deleted project.
-  @_spi(Engine) public var retained: [RecordCollection: Int] = [:]
+  public var retained: [RecordCollection: Int] = [:]
 }
 
 /// What completing a project did.
-@_spi(Engine) public struct ProjectCompletionReport: Sendable, Equatable {
+public struct ProjectCompletionReport: Sendable, Equatable {
   /// Vendor engagements ended by the completion (vendor access ends with it).
-  @_spi(Engine) public var engagementsEnded = 0
+  public var engagementsEnded = 0
   /// Whether the delivery went through under a branch's billing override (audited).
-  @_spi(Engine) public var underBillingOverride = false
+  public var underBillingOverride = false
 }
 
 /// What erasing a client destroyed.
-@_spi(Engine) public struct ClientErasureReport: Sendable, Equatable {
+public struct ClientErasureReport: Sendable, Equatable {
   /// Projects whose personal fields (on-site contact) were removed.
-  @_spi(Engine) public var projectsScrubbed = 0
+  public var projectsScrubbed = 0
   /// Free pages zeroed after the commit, so no older copy survives in the file.
-  @_spi(Engine) public var pagesZeroed = 0
+  public var pagesZeroed = 0
 }
 
 extension RecordTransaction {
@@ -186,10 +186,12 @@ extension RecordTransaction {
     -> ProjectDeletionReport
   {
     try requireWithin(scope)
-    // A high-risk action: through a role's generic transaction only for the roles the
-    // policy names (the CLI asks for the password, its step-up).
-    if let enforcedRole, !["owner", "hq", "branchManager"].contains(enforcedRole) {
-      throw VaultError(.policyViolation, "a \(enforcedRole) may not delete projects")
+    // A high-risk action: a handle deletes through deleteProject(_:proof:), which checks
+    // the role and spends a step-up proof; never through its generic transaction.
+    if enforcedRole != nil {
+      throw VaultError(
+        .policyViolation,
+        "deleting a project needs a step-up: use the handle's deleteProject(_:proof:)")
     }
     guard let project = try source.get(.projects, id, scope: scope), project.deletedAt == nil else {
       throw VaultError(.noSuchRecord, "no project \(id) in this scope")

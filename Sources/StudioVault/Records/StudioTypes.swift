@@ -654,7 +654,7 @@ public struct Media: StudioRecord {
 extension RecordTransaction {
   /// Stores a new typed record (see ``insert(_:scope:)``); returns it as stored.
   @discardableResult
-  @_spi(Engine) public func insert<Value: StudioRecord>(_ value: Value, scope: Scope)
+  public func insert<Value: StudioRecord>(_ value: Value, scope: Scope)
     throws(VaultError) -> Value
   {
     try Value(insert(value.record, scope: scope))
@@ -662,14 +662,14 @@ extension RecordTransaction {
 
   /// Updates a typed record (see ``update(_:scope:)``); returns it as stored.
   @discardableResult
-  @_spi(Engine) public func update<Value: StudioRecord>(_ value: Value, scope: Scope)
+  public func update<Value: StudioRecord>(_ value: Value, scope: Scope)
     throws(VaultError) -> Value
   {
     try Value(update(value.record, scope: scope))
   }
 
   /// The typed record `id`, if it exists in `scope`.
-  @_spi(Engine) public func get<Value: StudioRecord>(
+  public func get<Value: StudioRecord>(
     _ type: Value.Type, _ id: RecordID, scope: Scope
   )
     throws(VaultError) -> Value?
