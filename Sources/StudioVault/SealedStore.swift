@@ -101,7 +101,7 @@ import VaultStorage
       snapshot.close()
       if logged {
         try write { tx throws(VaultError) in
-          try tx.audit(
+          _ = try tx.audit(
             AuditDraft(
               .tornTailRecovered, actor: .system,
               detail: (.organization, ["lastIntactTransaction": .uint(intact)])))
@@ -147,6 +147,7 @@ import VaultStorage
   }
 
   /// Runs `body` in one write transaction (see ``VaultStore/write(_:)``).
+  @discardableResult
   @_spi(Engine) public func write<T>(_ body: (SealedTransaction) throws(VaultError) -> T)
     throws(VaultError)
     -> T

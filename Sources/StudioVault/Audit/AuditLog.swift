@@ -235,6 +235,7 @@ final class AuditAppender {
     return try appendEntry(draft, time: time)
   }
 
+  @discardableResult
   private func appendEntry(_ draft: AuditDraft, time: Int64) throws(VaultError) -> UInt64 {
     let sequence = state.size
     let store = transaction.store
