@@ -54,29 +54,25 @@ public final class Vault: Sendable {
   }
 
   /// Logs `user` in (with the TOTP code once enrolled) and opens a session: its handle,
-  /// and its token (shown once; ``handle(session:clock:)`` makes a handle of it again).
+  /// and its token (shown once; ``handle(session:)`` makes a handle of it again).
+  /// Sessions, proofs and engagements are decided by the system clock: an application
+  /// cannot choose the time its users' rights are judged at.
   ///
-  /// - Parameter clock: milliseconds since the epoch; the handle decides expiry by it.
   /// - Throws: `.wrongPassword` alike for unknown users and wrong passwords;
   ///   `.throttled` after repeated failures, saying when to retry.
   public func login(
     user: String, password: SecretBytes, totp: String? = nil, rememberMe: Bool = false,
-    label: String = "",
-    clock: @escaping @Sendable () -> Int64 = { Timestamp.now().milliseconds }
+    label: String = ""
   ) throws(VaultError) -> (handle: VaultHandle, token: String) {
     try records.login(
-      user: user, password: password, totp: totp, rememberMe: rememberMe, label: label,
-      clock: clock)
+      user: user, password: password, totp: totp, rememberMe: rememberMe, label: label)
   }
 
   /// The handle of a live session.
   ///
   /// - Throws: `.wrongPassword` for an unknown, expired or revoked token.
-  public func handle(
-    session token: String,
-    clock: @escaping @Sendable () -> Int64 = { Timestamp.now().milliseconds }
-  ) throws(VaultError) -> VaultHandle {
-    try records.handle(session: token, clock: clock)
+  public func handle(session token: String) throws(VaultError) -> VaultHandle {
+    try records.handle(session: token)
   }
 
   /// Steps up session `token` for one high-risk `action` on `resource` by checking the
@@ -84,11 +80,11 @@ public final class Vault: Sendable {
   /// for five minutes (or the organization's `stepUpMinutes`), once.
   public func stepUp(
     session token: String, password: SecretBytes, totp: String? = nil, action: HighRiskAction,
-    resource: RecordID? = nil, now: Int64 = Timestamp.now().milliseconds
+    resource: RecordID? = nil
   ) throws(VaultError) -> String {
     try records.stepUp(
       session: token, password: password, totp: totp, action: action, resource: resource,
-      now: now)
+      now: Timestamp.now().milliseconds)
   }
 }
 

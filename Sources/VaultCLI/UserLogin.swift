@@ -50,7 +50,12 @@ enum UserLogin {
   static func credentials(
     _ path: String, _ arguments: Arguments, console: any Console
   ) throws -> (store: RecordStore, name: String, session: String?, password: SecretBytes?) {
-    let session = console.environment("VAULT_SESSION").flatMap { $0.isEmpty ? nil : $0 }
+    var session = console.environment("VAULT_SESSION").flatMap { $0.isEmpty ? nil : $0 }
+    // A password named with --user wins over a session: it can step up, a session cannot.
+    let passwordGiven =
+      console.environment("VAULT_PASSWORD").map { !$0.isEmpty } == true
+      || arguments.value("password-file") != nil
+    if arguments.value("user") != nil, passwordGiven { session = nil }
     guard let name = arguments.value("user") ?? (session == nil ? nil : "") else {
       throw UsageError(
         "--user NAME is required (or VAULT_SESSION): commands with keys act as a user")
@@ -71,14 +76,16 @@ enum UserLogin {
   ) throws -> User {
     try login(
       path, arguments, console: console,
-      stepUp: stepUp.map { step in (step.action, { _ in step.resource }) })
+      stepUp: stepUp.map { step in (step.action, { _, _ throws(VaultError) in step.resource }) })
   }
 
-  /// ``login(_:_:console:stepUp:)`` for an action whose record is found by name in the
-  /// vault (a branch).
+  /// ``login(_:_:console:stepUp:)`` for an action whose record is found by name (a
+  /// branch, a user) once the password is checked, in the user's scope.
   static func login(
     _ path: String, _ arguments: Arguments, console: any Console,
-    stepUp: (action: HighRiskAction, resource: (RecordStore) throws -> RecordID?)?
+    stepUp: (
+      action: HighRiskAction, resource: (RecordSnapshot, Scope) throws(VaultError) -> RecordID?
+    )?
   ) throws -> User {
     let (store, name, session, password) = try credentials(path, arguments, console: console)
     if let session, password == nil {
@@ -95,8 +102,7 @@ enum UserLogin {
     }
     guard let password else { throw UsageError("a password is required") }
     let (handle, proof) = try store.loginForCommand(
-      user: name, password: password, totp: arguments.value("totp"),
-      stepUp: try stepUp.map { step in (step.action, try step.resource(store)) },
+      user: name, password: password, totp: arguments.value("totp"), stepUp: stepUp,
       label: "vault command")
     runSessions?.add(handle)
     return User(store: store, handle: handle, proof: proof, passwordGiven: true)
@@ -133,13 +139,27 @@ enum UserLogin {
     return (user.store, user.principal, user.passwordGiven)
   }
 
-  /// The id of user `name` (a high-risk command's target, named before login).
-  static func userID(named name: String, in store: RecordStore) throws -> RecordID {
-    let id = try store.read { snapshot throws(VaultError) in
-      try snapshot.id(named: name, in: .users)
+  /// The id of the user or branch `name` (a name or an id) in `scope`.
+  static func id(
+    named name: String, in collection: RecordCollection, _ snapshot: RecordSnapshot,
+    scope: Scope
+  ) throws(VaultError) -> RecordID {
+    var found = try? RecordID(name)
+    if found == nil { found = try snapshot.id(named: name, in: collection) }
+    guard let found, try snapshot.get(collection, found, scope: scope) != nil else {
+      let kind = collection == .users ? "user" : "branch"
+      throw VaultError(.noSuchRecord, "no \(kind) named \(name) in your scope")
     }
-    guard let id else { throw VaultError(.noSuchRecord, "no user named \(name)") }
-    return id
+    return found
+  }
+
+  /// A step-up resolver for the user or branch `name`.
+  static func target(_ name: String, in collection: RecordCollection)
+    -> (RecordSnapshot, Scope) throws(VaultError) -> RecordID?
+  {
+    { snapshot, scope throws(VaultError) in
+      try id(named: name, in: collection, snapshot, scope: scope)
+    }
   }
 
   /// Refuses users whose role is not among `roles`; the refusal is logged.

@@ -95,7 +95,7 @@ private func entryValues(_ tree: WriteTree) throws -> [(key: [UInt8], value: [UI
   /// vendors nothing (and the refusal is logged).
   @Test func readersSeeOnlyTheirPart() throws {
     let dir = TemporaryDirectory()
-    let (store, owner, downtown, harbor) = try studioStore(dir)
+    let (store, owner, downtown, _) = try studioStore(dir)
     let password = "a password long enough for staff"
     var users = [String: RecordID]()
     try store.write(actor: owner) { tx throws(VaultError) in

@@ -398,7 +398,7 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
     #expect(vault("user", "role", path, "--user", "owner", "tom", "branchManager").status == 0)
     // His own password: the old one stops working.
     var changing = asTom
-    changing["VAULT_NEW_PASSWORD"] = "tom's brand new password!"
+    changing["VAULT_NEW_USER_PASSWORD"] = "tom's brand new password!"
     #expect(vault(environment: changing, "user", "passwd", path, "--user", "tom").status == 0)
     #expect(
       vault(environment: asTom, "list", path, "--user", "tom", "--collection", "clients").status
@@ -795,6 +795,14 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
     ] {
       #expect(listed.contains("\"\(action)\""), "\(action)")
     }
+    // Before the password is checked, nothing is looked up: an unknown user and a wrong
+    // password read alike, whatever the command names.
+    let ghost = vault("user", "role", path, "--user", "ghost", "nobody", "staff")
+    var wrongPassword = cliSecrets
+    wrongPassword["VAULT_PASSWORD"] = "not the owner's password at all"
+    let wrong = vault(
+      environment: wrongPassword, "user", "role", path, "--user", "owner", "nobody", "staff")
+    #expect(ghost.status == 77 && wrong.status == 77 && ghost.errors == wrong.errors)
     #expect(vault(environment: [:], "check", path).status == 0)
   }
 }

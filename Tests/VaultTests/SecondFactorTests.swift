@@ -41,12 +41,21 @@ import VaultCrypto
     let password = SecretBytes(utf8: ThrottlingTests.password)
     let (_, token) = try store.openSession(
       for: staff, rememberMe: false, label: "a", now: Self.start)
-    let (ownerHandle, _) = try store.login(
+    let (ownerHandle, ownerToken) = try store.login(
       user: "owner", password: SecretBytes(utf8: ownerPassword))
-    try ownerHandle.write { records, _ throws(VaultError) in
-      var settings = try records.settings()
+    // Settings change only with a step-up.
+    #expect(throws: VaultError.self) {
+      try ownerHandle.write { records, _ throws(VaultError) in
+        var settings = try records.settings()
+        settings["requireTwoFactor"] = .list([.string("staff")])
+        _ = try records.update(settings, scope: .organization)
+      }
+    }
+    let proof = try store.stepUp(
+      session: ownerToken, password: SecretBytes(utf8: ownerPassword),
+      action: .securityPolicyChange, now: Timestamp.now().milliseconds)
+    try ownerHandle.changeSettings(proof: proof) { settings throws(VaultError) in
       settings["requireTwoFactor"] = .list([.string("staff")])
-      _ = try records.update(settings, scope: .organization)
     }
     // The staff member's session ended with the change; a plain login is refused and
     // says what to do; the owner's role is not concerned.
@@ -79,7 +88,7 @@ import VaultCrypto
     let denials = try store.readAudit(scope: .all, actor: owner.auditActor).entries.filter {
       $0.event.action == .accessDenied
     }
-    #expect(denials.count == 1)
+    #expect(denials.count == 2)
     // With a second factor, 8 characters are enough, 7 are not.
     #expect(throws: VaultError.self) {
       try store.changePassword(of: staff, to: SecretBytes(utf8: "seven c"))

@@ -30,7 +30,7 @@ extension VaultHandle {
     guard principal.role == "owner" else {
       throw try denied(action, branch, "only owners override billing enforcement")
     }
-    let now = clock()
+    let now = now()
     try workflowWrite(action, on: branch) { records, scope throws(VaultError) in
       try records.source.sealed.consumeStepUp(
         proof, session: session, action: .billingOverride, resource: branch, now: now)

@@ -51,6 +51,10 @@ public final class VaultHandle: Sendable, CustomStringConvertible {
 
   /// The same rights, limited to `branch` (which the handle's scope must contain).
   public func narrowed(toBranch branch: RecordID) throws(VaultError) -> VaultHandle {
+    // A vendor's reach is its engagements, not a branch: nothing to narrow to.
+    guard !isVendor else {
+      throw VaultError(.policyViolation, "a vendor's handle does not narrow to a branch")
+    }
     switch scope {
     case .organization: break
     case .branch(let own) where own == branch: break
@@ -160,7 +164,7 @@ public final class VaultHandle: Sendable, CustomStringConvertible {
     do throws(VaultError) {
       return try store.write(
         actor: principal.user, role: principal.role, scope: scope,
-        now: Timestamp(milliseconds: clock())
+        now: Timestamp(milliseconds: now())
       ) {
         tx throws(VaultError) in try body(tx, scope)
       }
@@ -204,10 +208,13 @@ public final class VaultHandle: Sendable, CustomStringConvertible {
       from: start, limit: limit)
   }
 
+  /// The handle's clock, in milliseconds since the epoch (kept within 1970 … 9999).
+  func now() -> Int64 { CivilTime.clamped(clock()) }
+
   /// Fails unless the session is live at the handle's clock (and refreshes it). Costs
   /// an atomic read when nothing was committed since the last check.
   func requireLive() throws(VaultError) {
-    let now = clock()
+    let now = now()
     let vault = store.sealed.store
     if let last = lastCheck.withLock({ $0 }), last.transaction == vault.publishedTransaction,
       now >= last.from, now < last.until
@@ -229,7 +236,7 @@ extension RecordStore {
     user name: String, password: SecretBytes, totp: String? = nil, rememberMe: Bool = false,
     label: String = "", clock: @escaping @Sendable () -> Int64 = { Timestamp.now().milliseconds }
   ) throws(VaultError) -> (handle: VaultHandle, token: String) {
-    let now = clock()
+    let now = CivilTime.clamped(clock())
     let principal = try authenticate(user: name, password: password, totp: totp, now: now)
     let (_, token) = try openSession(for: principal, rememberMe: rememberMe, label: label, now: now)
     return (
@@ -246,7 +253,7 @@ extension RecordStore {
   @_spi(Engine) public func handle(
     session token: String, clock: @escaping @Sendable () -> Int64 = { Timestamp.now().milliseconds }
   ) throws(VaultError) -> VaultHandle {
-    let (principal, _) = try resumeSession(token: token, now: clock())
+    let (principal, _) = try resumeSession(token: token, now: CivilTime.clamped(clock()))
     return VaultHandle(
       store: self, session: token, principal: principal, scope: principal.scope,
       isReadOnly: false, clock: clock)
@@ -262,19 +269,29 @@ extension RecordStore {
   /// `stepUp` names a high-risk action, a proof for it bound to that session. The
   /// password just checked is the step-up (../shared/spec/access.md: re-entering the
   /// password, and the TOTP code when enrolled), so it is hashed once, not twice.
+  ///
+  /// The action's record is found by `stepUp.resource` once the password is checked,
+  /// in the user's scope: nobody learns what exists before logging in.
   @_spi(Engine) public func loginForCommand(
     user name: String, password: SecretBytes, totp: String? = nil,
-    stepUp: (action: HighRiskAction, resource: RecordID?)? = nil, label: String = "command",
+    stepUp: (
+      action: HighRiskAction,
+      resource: (RecordSnapshot, Scope) throws(VaultError) -> RecordID?
+    )? = nil,
+    label: String = "command",
     clock: @escaping @Sendable () -> Int64 = { Timestamp.now().milliseconds }
   ) throws(VaultError) -> (handle: VaultHandle, proof: String?) {
-    let now = clock()
+    let now = CivilTime.clamped(clock())
     let principal = try authenticate(user: name, password: password, totp: totp, now: now)
+    let resource = try stepUp.map { (step) throws(VaultError) in
+      try read { snapshot throws(VaultError) in try step.resource(snapshot, principal.scope) }
+    }
     let (_, token, proof) = try openSession(
       for: principal, limits: Self.commandSessionLimits, rememberMe: false, label: label, now: now
     ) { tx, hash throws(VaultError) -> String? in
       guard let stepUp else { return nil }
       return try issueStepUp(
-        in: tx, for: principal, session: hash, action: stepUp.action, resource: stepUp.resource,
+        in: tx, for: principal, session: hash, action: stepUp.action, resource: resource ?? nil,
         now: now)
     }
     let handle = VaultHandle(

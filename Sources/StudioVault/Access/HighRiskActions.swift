@@ -7,28 +7,49 @@ import VaultFormat
 /// sessions, key rotation and passphrase change. Each takes a step-up proof bound to
 /// the handle's session, the action and (where there is one) its target.
 ///
-/// These actions commit in steps of their own (a rotation in batches, a passphrase
-/// change in the header), so the proof is spent in a commit before the action runs:
-/// if the action then fails, the user steps up again. (Record workflows spend theirs
-/// in the action's own commit.)
+/// Most spend the proof in the action's own commit, so that the proof is gone if and
+/// only if the action happened. Key rotation and passphrase change commit in steps of
+/// their own (batches; the header), so they spend it in a commit just before: if one
+/// then fails, the owner steps up again.
 extension VaultHandle {
   /// Spends `proof` for `action` on `resource` in a commit of its own.
   ///
   /// - Throws: `.policyViolation` (logged as an `accessDenied` of `attempted`) for a
-  ///   read-only handle or a missing, spent, expired or mismatched proof.
+  ///   missing, spent, expired or mismatched proof.
   func spendStepUp(
     _ proof: String, for action: HighRiskAction, on resource: RecordID?, attempted: AuditAction
   ) throws(VaultError) {
+    try inOwnCommit(proof, for: action, on: resource, attempted: attempted) {
+      authorize throws(VaultError) in
+      try store.sealed.write { tx throws(VaultError) in try authorize(tx) }
+    }
+  }
+
+  /// Runs `act`, which performs a high-risk action and calls the `authorize` it is
+  /// given in the action's commit; `authorize` spends `proof` there. A refused proof is
+  /// logged as an `accessDenied` of `attempted` (the action logs its own refusals).
+  func inOwnCommit<T>(
+    _ proof: String, for action: HighRiskAction, on resource: RecordID?, attempted: AuditAction,
+    _ act: (_ authorize: (SealedTransaction) throws(VaultError) -> Void) throws(VaultError) -> T
+  ) throws(VaultError) -> T {
     try requireLive()
     let target = resource ?? principal.user
     guard !isReadOnly else { throw try denied(attempted, target, "this handle is read-only") }
-    let now = clock()
+    let now = now()
+    var proofRefused: VaultError?
     do throws(VaultError) {
-      try store.sealed.write { tx throws(VaultError) in
-        try tx.consumeStepUp(proof, session: session, action: action, resource: resource, now: now)
+      return try act { tx throws(VaultError) in
+        do throws(VaultError) {
+          try tx.consumeStepUp(
+            proof, session: session, action: action, resource: resource, now: now)
+        } catch {
+          proofRefused = error
+          throw error
+        }
       }
-    } catch  where error.code == .policyViolation {
-      throw try denied(attempted, target, error.message)
+    } catch {
+      guard let refusal = proofRefused else { throw error }
+      throw try denied(attempted, target, refusal.message)
     }
   }
 
@@ -59,7 +80,7 @@ extension VaultHandle {
       } while cursor != nil
       return records
     }
-    let now = clock()
+    let now = now()
     do throws(VaultError) {
       // The proof is spent and the export logged in one commit: an export that is not on
       // the record does not happen.
@@ -80,6 +101,30 @@ extension VaultHandle {
     return records
   }
 
+  /// Changes the organization's settings: `change` edits them as the role sees them;
+  /// only the fields the role may write may change (owners: all; hq: the currency).
+  ///
+  /// - Parameter proof: a step-up for `.securityPolicyChange`, on no record.
+  /// - Returns: the settings as stored, as the role sees them.
+  @discardableResult
+  public func changeSettings(
+    proof: String, _ change: (inout Record) throws(VaultError) -> Void
+  ) throws(VaultError) -> Record {
+    guard ["owner", "hq"].contains(principal.role) else {
+      throw try denied(.settingsChanged, settingsID, "only owners and hq change settings")
+    }
+    let now = now()
+    return try workflowWrite(.settingsChanged, on: settingsID) { records, _ throws(VaultError) in
+      try records.source.sealed.consumeStepUp(
+        proof, session: session, action: .securityPolicyChange, resource: nil, now: now)
+      let stored = try records.source.settings()
+      var changed = visible(stored)
+      try change(&changed)
+      let merged = try FieldAccess.merged(changed, over: stored, role: principal.role)
+      return visible(try records.update(merged, scope: .organization))
+    }
+  }
+
   /// Gives user `name` the role `role` (ending their sessions), by the granting rules.
   ///
   /// - Parameter proof: a step-up for `.roleChange` on that user.
@@ -87,8 +132,10 @@ extension VaultHandle {
     throws(VaultError)
   {
     let target = try userID(named: name)
-    try spendStepUp(proof, for: .roleChange, on: target, attempted: .roleChanged)
-    try store.changeRole(of: name, to: role, by: principal)
+    try inOwnCommit(proof, for: .roleChange, on: target, attempted: .roleChanged) {
+      authorize throws(VaultError) in
+      try store.changeRole(of: name, to: role, by: principal, authorize: authorize)
+    }
   }
 
   /// Removes the second factor of `user`: one's own, or of a user the principal
@@ -99,8 +146,10 @@ extension VaultHandle {
     throws(VaultError)
   {
     try requireManaged(user, attempted: .totpDisabled)
-    try spendStepUp(proof, for: .secondFactorReset, on: user, attempted: .totpDisabled)
-    try store.disableTOTP(for: user, actor: principal.auditActor)
+    try inOwnCommit(proof, for: .secondFactorReset, on: user, attempted: .totpDisabled) {
+      authorize throws(VaultError) in
+      try store.disableTOTP(for: user, actor: principal.auditActor, authorize: authorize)
+    }
   }
 
   /// Ends every session of `user`, another user the principal manages.
@@ -112,8 +161,10 @@ extension VaultHandle {
     -> Int
   {
     try requireManaged(user, attempted: .sessionRevoked)
-    try spendStepUp(proof, for: .sessionTermination, on: user, attempted: .sessionRevoked)
-    return try store.revokeSessions(of: user, actor: principal.auditActor)
+    return try inOwnCommit(proof, for: .sessionTermination, on: user, attempted: .sessionRevoked) {
+      authorize throws(VaultError) in
+      try store.revokeSessions(of: user, actor: principal.auditActor, authorize: authorize)
+    }
   }
 
   /// Re-wraps every data key under a new key-encryption key (owners only).
@@ -162,13 +213,17 @@ extension VaultHandle {
     return id
   }
 
-  /// Refuses (logged) unless `user` is the principal or one it manages, in scope.
+  /// Refuses (logged) unless `user` is the principal, or one owners and hq manage by
+  /// the granting rules (the matrix gives branch managers only invitations).
   private func requireManaged(_ user: RecordID, attempted: AuditAction) throws(VaultError) {
+    try requireLive()
     guard user != principal.user else { return }
     let record = try store.read { snapshot throws(VaultError) in
       try snapshot.get(.users, user, scope: scope)
     }
-    guard let record, RecordStore.mayManage(record, by: principal) else {
+    guard ["owner", "hq"].contains(principal.role), let record,
+      RecordStore.mayManage(record, by: principal)
+    else {
       throw try denied(attempted, user, "a \(principal.role) may not do that to this user")
     }
   }

@@ -27,7 +27,7 @@ extension VaultHandle {
     guard Self.managers.contains(principal.role) else {
       throw try denied(.projectDeleted, id, "only branch managers, hq and owners delete projects")
     }
-    let now = clock()
+    let now = now()
     return try workflowWrite(.projectDeleted, on: id) { records, scope throws(VaultError) in
       try records.source.sealed.consumeStepUp(
         proof, session: session, action: .projectDeletion, resource: id, now: now)
@@ -47,7 +47,7 @@ extension VaultHandle {
       throw try denied(
         .engagementExtended, id, "only branch managers, hq and owners extend engagements")
     }
-    let now = clock()
+    let now = now()
     try workflowWrite(.engagementExtended, on: id) { records, scope throws(VaultError) in
       try records.source.sealed.consumeStepUp(
         proof, session: session, action: .engagementExtension, resource: id, now: now)
@@ -87,7 +87,7 @@ extension VaultHandle {
     guard Self.managers.contains(principal.role), !isReadOnly else {
       throw try denied(.clientErased, id, "only branch managers, hq and owners erase clients")
     }
-    let now = clock()
+    let now = now()
     do throws(VaultError) {
       return try store.eraseClient(id, scope: scope, actor: principal.user) {
         tx throws(VaultError) in

@@ -20,7 +20,7 @@ extension VaultHandle {
     guard ["owner", "hq", "branchManager", "staff"].contains(principal.role) else {
       throw try denied(.refundRequested, payment, "this role may not request refunds")
     }
-    let now = clock()
+    let now = now()
     return try workflowWrite(.refundRequested, on: payment) { records, scope throws(VaultError) in
       try records.source.sealed.consumeStepUp(
         proof, session: session, action: .refundRequest, resource: payment, now: now)
@@ -57,7 +57,7 @@ extension VaultHandle {
     if let reason, reason.isEmpty || reason.utf8.count > 2000 {
       throw VaultError(.invalidRecord, "reason: 1 to 2000 bytes")
     }
-    let now = clock()
+    let now = now()
     let action: AuditAction = approve ? .refundApproved : .refundRejected
     guard ["owner", "hq", "branchManager"].contains(principal.role) else {
       throw try denied(action, refund, "only branch managers, hq and owners approve refunds")
@@ -106,7 +106,7 @@ extension VaultHandle {
   public func executeRefund(
     _ refund: RecordID, gatewayReference: String, proof: String
   ) throws(VaultError) {
-    let now = clock()
+    let now = now()
     guard ["owner", "hq", "branchManager"].contains(principal.role) else {
       throw try denied(
         .refundExecuted, refund, "only branch managers, hq and owners execute refunds")
@@ -149,7 +149,7 @@ extension VaultHandle {
     try requireLive()
     guard !isReadOnly else { throw VaultError(.policyViolation, "this handle is read-only") }
     do throws(VaultError) {
-      return try store.write(actor: principal.user, now: Timestamp(milliseconds: clock())) {
+      return try store.write(actor: principal.user, now: Timestamp(milliseconds: now())) {
         tx throws(VaultError) in
         try body(tx, scope)
       }
@@ -160,10 +160,14 @@ extension VaultHandle {
   }
 
   /// Records a refusal about `target` in a commit of its own; returns the error.
+  ///
+  /// A handle whose session is gone gets the session's error instead: its refusals are
+  /// not the principal's any more.
   func denied(_ action: AuditAction, _ target: RecordID, _ message: String) throws(VaultError)
     -> VaultError
   {
-    try store.denied(action, principal, message, targets: [target])
+    try requireLive()
+    return try store.denied(action, principal, message, targets: [target])
   }
 }
 

@@ -155,7 +155,12 @@ extension RecordStore {
   ///
   /// - Throws: `.policyViolation` (logged) when the organization requires a second
   ///   factor for the user's role: a new one must be enrolled instead.
-  @_spi(Engine) public func disableTOTP(for user: RecordID, actor: AuditActor) throws(VaultError) {
+  /// - Parameter authorize: run first in the removal's commit (a handle spends its
+  ///   step-up proof there).
+  @_spi(Engine) public func disableTOTP(
+    for user: RecordID, actor: AuditActor,
+    authorize: (SealedTransaction) throws(VaultError) -> Void = { _ in }
+  ) throws(VaultError) {
     let required = try read { snapshot throws(VaultError) -> Bool in
       guard let role = try snapshot.source.load(.users, user.bytes)?.text("role") else {
         return false
@@ -174,6 +179,7 @@ extension RecordStore {
         "the organization requires a second factor for this role: it cannot be removed")
     }
     try sealed.write { tx throws(VaultError) in
+      try authorize(tx)
       try tx.removeWrappedKey(
         SecondFactor.seedKey(user, pending: false), collection: SecondFactor.keyCollection)
       if try tx.transaction.anyTree(named: SecondFactor.tree) != nil {

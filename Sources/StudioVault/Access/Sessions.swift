@@ -78,10 +78,11 @@ import VaultStorage
     }
     self.id = id
     user = try RecordID(bytes: try reader.readBytes(16, "session user"))
-    createdAt = try reader.readInt64("session created")
-    lastUsedAt = try reader.readInt64("session last used")
-    expiresAt = try reader.readInt64("session expiry")
-    capAt = try reader.readInt64("session cap")
+    // Times kept within 1970 … 9999, so that no arithmetic on them can overflow.
+    createdAt = CivilTime.clamped(try reader.readInt64("session created"))
+    lastUsedAt = CivilTime.clamped(try reader.readInt64("session last used"))
+    expiresAt = CivilTime.clamped(try reader.readInt64("session expiry"))
+    capAt = CivilTime.clamped(try reader.readInt64("session cap"))
     rememberMe = try reader.readUInt8("session remember-me") == 1
     let length = Int(try reader.readUInt16("session label length"))
     label = String(decoding: try reader.readBytes(length, "session label"), as: UTF8.self)
@@ -115,6 +116,14 @@ enum SessionStore {
 
   static let refused = VaultError(
     .wrongPassword, "the session has expired or was revoked: log in again")
+
+  /// Whether the session whose token hashes to `hash` exists in `tree` and has neither
+  /// expired nor reached its cap at `now`.
+  static func isLive(_ hash: [UInt8], in tree: WriteTree, now: Int64) throws(VaultError) -> Bool {
+    guard let stored = try tree.value(forKey: sessionKey(hash)) else { return false }
+    let session = try Session(decoding: stored, id: id(ofHash: hash))
+    return now < session.expiresAt && now < session.capAt
+  }
 }
 
 extension RecordStore {
@@ -137,6 +146,7 @@ extension RecordStore {
     for principal: Principal, limits: SessionLimits, rememberMe: Bool, label: String, now: Int64,
     then: (SealedTransaction, _ hash: [UInt8]) throws(VaultError) -> T = { _, _ in () }
   ) throws(VaultError) -> (session: Session, token: String, T) {
+    let now = CivilTime.clamped(now)
     guard label.utf8.count <= 200 else {
       throw VaultError(.invalidArgument, "a device label is at most 200 bytes")
     }
@@ -165,6 +175,7 @@ extension RecordStore {
   @_spi(Engine) public func resumeSession(token: String, now: Int64) throws(VaultError) -> (
     principal: Principal, session: Session
   ) {
+    let now = CivilTime.clamped(now)
     guard let hash = SessionStore.hash(ofToken: token) else { throw SessionStore.refused }
     // Most uses come within a minute of the last recorded one: a read suffices, and
     // the last use is recorded at minute granularity (a handle checks every call).
@@ -269,9 +280,11 @@ extension RecordStore {
   /// - Returns: how many were revoked.
   @discardableResult
   @_spi(Engine) public func revokeSessions(
-    of user: RecordID, id: String? = nil, keeping: String? = nil, actor: AuditActor
+    of user: RecordID, id: String? = nil, keeping: String? = nil, actor: AuditActor,
+    authorize: (SealedTransaction) throws(VaultError) -> Void = { _ in }
   ) throws(VaultError) -> Int {
     try sealed.write { tx throws(VaultError) in
+      try authorize(tx)
       let count = try SessionStore.revoke(of: user, id: id, keeping: keeping, in: tx)
       if count > 0 {
         try tx.audit(
@@ -305,6 +318,16 @@ extension SessionStore {
     for hash in hashes {
       try sessions.removeValue(forKey: sessionKey(hash))
       try sessions.removeValue(forKey: userKey(user, hash))
+    }
+    // Their unused step-up proofs go with them.
+    if !hashes.isEmpty {
+      let ended = Set(hashes)
+      var proofs = [[UInt8]]()
+      try sessions.scanTyped(from: [0x04], to: [0x05]) { key, value throws(VaultError) in
+        if value.count >= 32, ended.contains(Array(value.prefix(32))) { proofs.append(key) }
+        return true
+      }
+      for key in proofs { try sessions.removeValue(forKey: key) }
     }
     return hashes.count
   }

@@ -75,6 +75,7 @@ extension RecordStore {
     session token: String, password: SecretBytes, totp: String? = nil, action: HighRiskAction,
     resource: RecordID? = nil, now: Int64
   ) throws(VaultError) -> String {
+    let now = CivilTime.clamped(now)
     let (principal, _) = try resumeSession(token: token, now: now)
     guard let sessionHash = SessionStore.hash(ofToken: token) else { throw SessionStore.refused }
     do throws(VaultError) {
@@ -135,6 +136,7 @@ extension SealedTransaction {
   @_spi(Engine) public func consumeStepUp(
     _ proof: String, session: String, action: HighRiskAction, resource: RecordID?, now: Int64
   ) throws(VaultError) {
+    let now = CivilTime.clamped(now)
     guard proof.hasPrefix(StepUp.tokenPrefix),
       let secret = Hex.decode(String(proof.dropFirst(StepUp.tokenPrefix.count))),
       secret.count == 32, let sessionHash = SessionStore.hash(ofToken: session)
@@ -151,7 +153,8 @@ extension SealedTransaction {
     let expires = try reader.readInt64("expiry")
     let wanted = resource?.bytes ?? [UInt8](repeating: 0, count: 16)
     guard ConstantTime.equal(boundSession, sessionHash), boundAction == action.rawValue,
-      boundResource == wanted, now < expires
+      boundResource == wanted, now < expires,
+      try SessionStore.isLive(sessionHash, in: tree, now: now)
     else { throw StepUp.refused }
     try tree.removeValue(forKey: key)
   }

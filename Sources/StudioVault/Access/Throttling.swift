@@ -55,7 +55,7 @@ enum Throttling {
       var reader = ByteReader(bytes)
       failures = try reader.readUInt32("failures")
       totpFailures = try reader.readUInt32("TOTP failures")
-      lastFailure = try reader.readInt64("last failure")
+      lastFailure = CivilTime.clamped(try reader.readInt64("last failure"))
       guard reader.isAtEnd else { throw reader.corrupt("bytes after a throttle state") }
     }
   }

@@ -54,10 +54,15 @@ extension RecordStore {
   }
 
   /// Gives user `name` the role `role` (ending their sessions).
-  @_spi(Engine) public func changeRole(of name: String, to role: String, by actor: Principal)
-    throws(VaultError)
-  {
-    try changeUser(name, by: actor, action: .roleChanged) { user throws(VaultError) in
+  ///
+  /// - Parameter authorize: run in the change's own commit once the granting rules
+  ///   allow it (a handle spends its step-up proof there).
+  @_spi(Engine) public func changeRole(
+    of name: String, to role: String, by actor: Principal,
+    authorize: (SealedTransaction) throws(VaultError) -> Void = { _ in }
+  ) throws(VaultError) {
+    try changeUser(name, by: actor, action: .roleChanged, authorize: authorize) {
+      user throws(VaultError) in
       guard Self.mayGrant(role, in: user.branch, by: actor) else { return false }
       user["role"] = .string(role)
       return true
@@ -99,6 +104,7 @@ extension RecordStore {
   /// Applies `change` to user `name` if `actor` may manage them (and `change` agrees).
   private func changeUser(
     _ name: String, by actor: Principal, action: AuditAction,
+    authorize: (SealedTransaction) throws(VaultError) -> Void = { _ in },
     _ change: (inout Record) throws(VaultError) -> Bool
   ) throws(VaultError) {
     let refused: Bool = try write(actor: actor.user) { tx throws(VaultError) -> Bool in
@@ -109,6 +115,7 @@ extension RecordStore {
       guard Self.mayManage(user, by: actor), id != actor.user, try change(&changed) else {
         return true
       }
+      try authorize(tx.source.sealed)
       try tx.changeUser(changed, previous: user, action: action)
       return false
     }

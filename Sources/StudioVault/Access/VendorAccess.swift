@@ -127,13 +127,13 @@ extension VaultHandle {
   /// The vendor's view of `source` at the handle's clock.
   func vendorView(_ source: some RecordSource) throws(VaultError) -> VendorView {
     try VendorView(
-      vendor: principal.user, today: Timestamp(milliseconds: clock()).day, source: source)
+      vendor: principal.user, today: Timestamp(milliseconds: now()).day, source: source)
   }
 
   /// The vendor's view of `snapshot`, computed once per commit and day.
   func vendorView(_ snapshot: RecordSnapshot) throws(VaultError) -> VendorView {
     let transaction = snapshot.source.sealed.snapshot.transactionID
-    let today = Timestamp(milliseconds: clock()).day
+    let today = Timestamp(milliseconds: now()).day
     if let cached = vendorCache.withLock({ $0 }), cached.transaction == transaction,
       cached.view.today == today
     {
@@ -235,7 +235,7 @@ extension VaultHandle {
     }
     let refusal = "uploads go only into a project this vendor is actively engaged on"
     do throws(VaultError) {
-      return try store.write(actor: principal.user, now: Timestamp(milliseconds: clock())) {
+      return try store.write(actor: principal.user, now: Timestamp(milliseconds: now())) {
         records throws(VaultError) in
         let view = try vendorView(records.source)
         guard view.projects.contains(project),

@@ -146,6 +146,15 @@ public enum CivilTime {
   }
 
   /// The current instant, in milliseconds since the epoch.
+  /// The latest instant the engine reasons about: 9999-12-31T23:59:59.999Z.
+  static let latestMilliseconds: Int64 = 253_402_300_799_999
+
+  /// A clock reading brought into 1970 … 9999, so that no time arithmetic or calendar
+  /// conversion can overflow on a clock an application supplied.
+  static func clamped(_ milliseconds: Int64) -> Int64 {
+    min(max(milliseconds, 0), latestMilliseconds)
+  }
+
   static func now() -> Int64 {
     var spec = timespec()
     clock_gettime(CLOCK_REALTIME, &spec)

@@ -176,6 +176,7 @@ import VaultStorage
     user name: String, password: SecretBytes, totp: String? = nil, now: Int64, auditing: Bool,
     forEnrollment: Bool = false
   ) throws(VaultError) -> Principal {
+    let now = CivilTime.clamped(now)
     // May the name try now? Checked, and the attempt counted as a failure until it
     // succeeds, in one commit: concurrent attempts cannot all pass the same check. (A
     // read-only store records nothing: it only checks.)
@@ -239,7 +240,10 @@ import VaultStorage
     // The second factor, when the account has one: checked (and a step or recovery code
     // used up) in a commit of its own; a failure is counted and logged like a bad password.
     let enrolled = try hasSecondFactor(id)
-    if enrolled == false, requiredRoles.contains(role.description), !forEnrollment {
+    // A password of 8 to 14 characters is allowed only with a second factor; one that
+    // outlived its factor (removed, or reset by an admin) may only enroll a new one.
+    let shortPassword = Self.characterCount(password) < Self.minimumPasswordLength
+    if !enrolled, shortPassword || requiredRoles.contains(role.description), !forEnrollment {
       // The password was right: saying so is no oracle, and the user must know what to do.
       // The password was right: the attempt's reservation is released.
       try auditLogin(user, role: role, succeeded: false, throttled: true, auditing: auditing) {
@@ -248,8 +252,11 @@ import VaultStorage
       }
       throw VaultError(
         .policyViolation,
-        "the organization requires a second factor for the role \(role.description):"
-          + " enroll one first (vault totp enroll)")
+        shortPassword
+          ? "a password under \(Self.minimumPasswordLength) characters needs a second factor:"
+            + " enroll one first (vault totp enroll)"
+          : "the organization requires a second factor for the role \(role.description):"
+            + " enroll one first (vault totp enroll)")
     }
     if sealed.store.isReadOnly {
       // A code is checked and used up in a commit: a read-only store cannot.
@@ -340,15 +347,20 @@ import VaultStorage
     }
   }
 
+  /// The characters of `password` (not bytes: UTF-8 continuation bytes, 10xxxxxx,
+  /// start none).
+  static func characterCount(_ password: SecretBytes) -> Int {
+    password.withUnsafeBytes { bytes in
+      bytes.reduce(0) { count, byte in byte & 0xC0 == 0x80 ? count : count + 1 }
+    }
+  }
+
   /// Refuses a password shorter than the policy's minimum: 15 characters, or 8 for an
   /// account with a second factor (../shared/spec/access.md, Authentication).
   static func requirePassword(_ password: SecretBytes, secondFactor: Bool = false)
     throws(VaultError)
   {
-    // Characters, not bytes: UTF-8 continuation bytes (10xxxxxx) start none.
-    let characters = password.withUnsafeBytes { bytes in
-      bytes.reduce(0) { count, byte in byte & 0xC0 == 0x80 ? count : count + 1 }
-    }
+    let characters = characterCount(password)
     let minimum = secondFactor ? minimumPasswordLengthWithSecondFactor : minimumPasswordLength
     guard characters >= minimum else {
       throw VaultError(

@@ -78,10 +78,14 @@ public final class RecordTransaction {
   }
 
   /// The id of the branch or user named `name`.
+  ///
+  /// In a handle's transaction, only names in its scope are found.
   public func id(named name: String, in collection: RecordCollection)
     throws(VaultError) -> RecordID?
   {
-    try source.id(named: name, in: collection)
+    guard let id = try source.id(named: name, in: collection) else { return nil }
+    guard let allowedScope, allowedScope != .organization else { return id }
+    return try source.get(collection, id, scope: allowedScope) == nil ? nil : id
   }
 
   // MARK: Writes
@@ -174,6 +178,7 @@ public final class RecordTransaction {
     for spec in schema.fields where spec.presence == .outputOnly || spec.presence == .internal {
       updated.fields[spec.tag] = old.fields[spec.tag]
     }
+    try Self.checkStatusChange(updated, from: old)
     if let enforcedRole { updated = try FieldAccess.merged(updated, over: old, role: enforcedRole) }
     try checkReferences(of: updated, scope: scope)
     try RecordValidation.validate(updated)
@@ -222,6 +227,33 @@ public final class RecordTransaction {
 
   /// Users are changed only through their own workflows (the granting rules,
   /// step-up), never by a role's generic write; refunds only through theirs.
+  /// Status changes that decide vendor access go through their workflows: a project
+  /// is completed by ``completeProject(_:scope:)`` (which ends its engagements) and stays
+  /// completed; an ended or cancelled engagement is reopened only by an extension (a
+  /// step-up, ``VaultHandle/extendEngagement(_:until:proof:)``).
+  static func checkStatusChange(_ record: Record, from old: Record) throws(VaultError) {
+    let status = record.text("status")
+    let previous = old.text("status")
+    switch record.collection {
+    case .projects where status != previous:
+      if previous == "completed" {
+        throw VaultError(.policyViolation, "a completed project stays completed")
+      }
+      if status == "completed" {
+        throw VaultError(
+          .policyViolation,
+          "a project is completed through completeProject (ending its vendors' access)")
+      }
+    case .engagements where status != previous:
+      if (previous ?? "active") != "active" {
+        throw VaultError(
+          .policyViolation,
+          "an engagement that ended is reopened only by extending it (with a step-up)")
+      }
+    default: break
+    }
+  }
+
   private func requireGenericWrite(_ collection: RecordCollection) throws(VaultError) {
     guard enforcedRole != nil else { return }
     switch collection {
@@ -229,6 +261,9 @@ public final class RecordTransaction {
       throw VaultError(.policyViolation, "users change through user add, role, disable, enable")
     case .refunds:
       throw VaultError(.policyViolation, "refunds are requested through requestRefund (step-up)")
+    case .settings:
+      throw VaultError(
+        .policyViolation, "settings change through changeSettings(proof:_:), with a step-up")
     default: return
     }
   }

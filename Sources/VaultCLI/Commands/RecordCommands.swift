@@ -62,7 +62,7 @@ enum SettingsCommand: Command {
     Keys: currency (ISO 4217), branchRefundLimit and hqRefundLimit (minor units, e.g.
     50000 or "50000 EUR"), billingEnforcement and allowOwnerSelfApproval (true or
     false), requireTwoFactor (comma-separated roles, or empty), stepUpMinutes (1-15).
-    Only owners change settings.
+    Only owners change settings (hq the currency), with their password as step-up.
     """
   static let options: [OptionSpec] =
     [.flag("json", "print the settings as JSON")] + UserLogin.options
@@ -81,20 +81,17 @@ enum SettingsCommand: Command {
       print(try user.handle.settings(), arguments, console)
     case "set":
       guard !assignments.isEmpty else { throw UsageError("settings set needs KEY=VALUE") }
-      let (store, user) = try UserLogin.openForHighRisk(
-        path, arguments, console: console, action: "changing the settings")
-      try UserLogin.require(
-        user, roles: ["owner"], to: "change the organization's settings", in: store)
-      let updated = try store.write(actor: user.user, role: user.role, scope: user.scope) {
-        tx throws(VaultError) in
-        var settings = try tx.settings()
+      // Changing settings is high-risk: the password is its step-up.
+      let user = try UserLogin.login(
+        path, arguments, console: console, stepUp: (.securityPolicyChange, nil))
+      let updated = try user.handle.changeSettings(proof: user.proof ?? "") {
+        settings throws(VaultError) in
         let currency = try settings.text("currency").map { (code) throws(VaultError) in
           try Currency(code)
         }
         for assignment in assignments {
           try apply(assignment, to: &settings, currency: currency)
         }
-        return try tx.update(settings, scope: .organization)
       }
       print(updated, arguments, console)
     default:

@@ -92,14 +92,14 @@ enum SessionCommand: Command {
       // Terminating others' sessions is high-risk: the password is its step-up.
       let login = try UserLogin.login(
         positionals[1], arguments, console: console,
-        stepUp: other.map { name in
-          (.sessionTermination, { store in try UserLogin.userID(named: name, in: store) })
-        })
+        stepUp: other.map { name in (.sessionTermination, UserLogin.target(name, in: .users)) })
       let (store, user) = (login.store, login.principal)
       let revoked: Int
       if let other {
-        revoked = try login.handle.endSessions(
-          of: try UserLogin.userID(named: other, in: store), proof: login.proof ?? "")
+        let target = try store.read { snapshot throws(VaultError) in
+          try UserLogin.id(named: other, in: .users, snapshot, scope: user.scope)
+        }
+        revoked = try login.handle.endSessions(of: target, proof: login.proof ?? "")
       } else if arguments.flag("all-others") {
         let current = console.environment("VAULT_SESSION").flatMap(RecordStore.sessionID(ofToken:))
         revoked = try store.revokeSessions(of: user.user, keeping: current, actor: user.auditActor)

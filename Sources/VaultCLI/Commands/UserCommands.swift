@@ -21,7 +21,7 @@ enum UserCommand: Command {
              ends the user's sessions.
     disable  ends the user's sessions and refuses their logins; enable undoes it.
     unlock   clears a user's failed logins (after the lock at 100).
-    passwd   your own password, from VAULT_NEW_PASSWORD; ends your sessions.
+    passwd   your own password, from VAULT_NEW_USER_PASSWORD; ends your sessions.
     """
   static let options: [OptionSpec] =
     [
@@ -62,7 +62,7 @@ enum UserCommand: Command {
       let positionals = try arguments.require("role", "PATH", "NAME", "ROLE")
       let user = try UserLogin.login(
         positionals[1], arguments, console: console,
-        stepUp: (.roleChange, { store in try UserLogin.userID(named: positionals[2], in: store) }))
+        stepUp: (.roleChange, UserLogin.target(positionals[2], in: .users)))
       try user.handle.changeRole(of: positionals[2], to: positionals[3], proof: user.proof ?? "")
       console.line("\(positionals[2]) is now \(positionals[3]); their sessions are ended")
     case "disable", "enable":
@@ -80,7 +80,7 @@ enum UserCommand: Command {
       console.line("\(positionals[2]) may log in again")
     case "passwd":
       let path = try arguments.require("passwd", "PATH")[1]
-      let password = try newSecret(console, "VAULT_NEW_PASSWORD", "the new password")
+      let password = try newSecret(console, "VAULT_NEW_USER_PASSWORD", "the new password")
       let (store, user, passwordGiven) = try UserLogin.openWithSession(
         path, arguments, console: console)
       guard passwordGiven else {
@@ -157,7 +157,7 @@ enum TOTPCommand: Command {
       let name = arguments.value("user") ?? ""
       let user = try UserLogin.login(
         path, arguments, console: console,
-        stepUp: (.secondFactorReset, { store in try UserLogin.userID(named: name, in: store) }))
+        stepUp: (.secondFactorReset, UserLogin.target(name, in: .users)))
       try user.handle.removeSecondFactor(of: user.principal.user, proof: user.proof ?? "")
       console.line("second factor removed; your sessions are ended")
     default:

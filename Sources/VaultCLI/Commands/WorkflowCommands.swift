@@ -141,20 +141,12 @@ enum BillingCommand: Command {
       guard let day = Day(iso: text) else { throw UsageError("--until is a date: YYYY-MM-DD") }
       until = day
     }
-    var branch: RecordID?
     let user = try UserLogin.login(
       path, arguments, console: console,
-      stepUp: (
-        .billingOverride,
-        { store in
-          let id = try store.read { snapshot throws(VaultError) in
-            try RecordID(branchName, orNameIn: .branches, snapshot)
-          }
-          branch = id
-          return id
-        }
-      ))
-    guard let branch else { throw VaultError(.internal, "the branch was not resolved") }
+      stepUp: (.billingOverride, UserLogin.target(branchName, in: .branches)))
+    let branch = try user.store.read { snapshot throws(VaultError) in
+      try UserLogin.id(named: branchName, in: .branches, snapshot, scope: user.principal.scope)
+    }
     if let until, let reason {
       try user.handle.setBillingOverride(
         for: branch, until: until, reason: reason, proof: user.proof ?? "")
@@ -198,21 +190,5 @@ enum EngagementCommand: Command {
     try user.handle.extendEngagement(id, until: until, proof: user.proof ?? "")
     console.line("engagement \(id) extended through \(until)")
     return .success
-  }
-}
-
-extension RecordID {
-  /// A record id, or the id of the record of `collection` named `text`.
-  init(_ text: String, orNameIn collection: RecordCollection, _ snapshot: RecordSnapshot)
-    throws(VaultError)
-  {
-    if let id = try? RecordID(text) {
-      self = id
-      return
-    }
-    guard let id = try snapshot.id(named: text, in: collection) else {
-      throw VaultError(.invalidArgument, "no \(collection) named \"\(text)\"")
-    }
-    self = id
   }
 }

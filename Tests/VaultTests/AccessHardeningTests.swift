@@ -1,0 +1,156 @@
+import Foundation
+import Testing
+import VaultCore
+import VaultCrypto
+
+@_spi(Engine) @testable import StudioVault
+
+/// Holes an independent review of the access layer found, each closed and kept closed.
+@Suite struct AccessHardeningTests {
+  /// Vendor access follows statuses only their workflows may set: a project completed
+  /// stays completed, and an ended engagement reopens only by an extension.
+  @Test func accessDecidingStatusesChangeOnlyThroughTheirWorkflows() throws {
+    let dir = TemporaryDirectory()
+    let studio = try VendorTests.studio(dir)
+    let (manager, _) = try studio.store.login(
+      user: "owner", password: SecretBytes(utf8: ownerPassword), clock: studio.clock.read)
+    // Completing by a plain update would keep the engagements running: refused.
+    #expect(throws: VaultError.self) {
+      try manager.write { records, scope throws(VaultError) in
+        guard var project = try records.get(.projects, studio.project, scope: scope) else { return }
+        project["status"] = .string("completed")
+        _ = try records.update(project, scope: scope)
+      }
+    }
+    _ = try manager.completeProject(studio.project)
+    let vendor = try studio.vendorHandle()
+    #expect(try vendor.get(.projects, studio.project) == nil)
+    // Neither reopening the project nor the engagement by a plain update brings the
+    // vendor back.
+    #expect(throws: VaultError.self) {
+      try manager.write { records, scope throws(VaultError) in
+        guard var project = try records.get(.projects, studio.project, scope: scope) else { return }
+        project["status"] = .string("inProgress")
+        _ = try records.update(project, scope: scope)
+      }
+    }
+    #expect(throws: VaultError.self) {
+      try manager.write { records, scope throws(VaultError) in
+        guard var engagement = try records.get(.engagements, studio.engagement, scope: scope)
+        else { return }
+        engagement["status"] = .string("active")
+        _ = try records.update(engagement, scope: scope)
+      }
+    }
+    #expect(try vendor.get(.projects, studio.project) == nil)
+    // A vendor's handle has no branch to narrow to.
+    #expect(throws: VaultError.self) { _ = try vendor.narrowed(toBranch: studio.downtown) }
+  }
+
+  /// A proof is good only while its session lives; ending the session removes it.
+  @Test func proofsDieWithTheirSession() throws {
+    let dir = TemporaryDirectory()
+    let (store, _, staff) = try SessionTests.studio(dir)
+    let (handle, token) = try store.login(
+      user: "owner", password: SecretBytes(utf8: ownerPassword))
+    let proof = try store.stepUp(
+      session: token, password: SecretBytes(utf8: ownerPassword), action: .sessionTermination,
+      resource: staff.user, now: Timestamp.now().milliseconds)
+    try handle.endSession()
+    #expect(throws: VaultError.self) {
+      try store.sealed.write { tx throws(VaultError) in
+        try tx.consumeStepUp(
+          proof, session: token, action: .sessionTermination, resource: staff.user,
+          now: Timestamp.now().milliseconds)
+      }
+    }
+    let proofs = try store.sealed.read { snapshot throws(VaultError) -> Int in
+      var count = 0
+      try snapshot.snapshot.anyTree(named: SessionStore.tree)?.scanTyped(
+        from: [0x04], to: [0x05]
+      ) { _, _ throws(VaultError) in
+        count += 1
+        return true
+      }
+      return count
+    }
+    #expect(proofs == 0)
+  }
+
+  /// Ending a staff member's sessions or resetting their second factor is for owners
+  /// and hq; a branch manager's attempt is refused and logged, and keeps its proof.
+  @Test func branchManagersDoNotEndOthersSessions() throws {
+    let dir = TemporaryDirectory()
+    let studio = try RefundTests.studio(dir)
+    let manager = try studio.handle("branchManager")
+    let clerk = try studio.handle("staff")
+    let proof = try studio.proof("branchManager", .sessionTermination, clerk.userID)
+    #expect(throws: VaultError.self) { try manager.endSessions(of: clerk.userID, proof: proof) }
+    _ = try clerk.list(.clients)
+    try studio.handle("owner").endSessions(
+      of: clerk.userID, proof: try studio.proof("owner", .sessionTermination, clerk.userID))
+    #expect(throws: VaultError.self) { _ = try clerk.list(.clients) }
+  }
+
+  /// A password of 8 to 14 characters outliving its second factor (an admin reset it)
+  /// opens nothing but enrolment.
+  @Test func aShortPasswordWithoutItsSecondFactorOnlyEnrolls() throws {
+    let dir = TemporaryDirectory()
+    let (store, owner, staff) = try SessionTests.studio(dir)
+    let now = SessionTests.start
+    let enrolment = try store.beginTOTPEnrollment(for: staff.user)
+    let secret = SecondFactorTests.base32Decode(enrolment.secret)
+    func code(_ at: Int64) -> String {
+      OneTimePassword.TOTP.standard.code(secret: SecretBytes(copying: secret), at: at / 1000) ?? ""
+    }
+    _ = try store.confirmTOTPEnrollment(
+      for: staff.user, code: code(now), now: now, actor: staff.auditActor)
+    try store.changePassword(of: staff, to: SecretBytes(utf8: "short pw"))
+    _ = try store.authenticate(
+      user: "clerk", password: SecretBytes(utf8: "short pw"), totp: code(now + 30_000),
+      now: now + 30_000)
+    try store.disableTOTP(for: staff.user, actor: owner.auditActor)
+    do {
+      _ = try store.authenticate(
+        user: "clerk", password: SecretBytes(utf8: "short pw"), now: now + 60_000)
+      Issue.record("a short password without a second factor logged in")
+    } catch {
+      #expect(error.code == .policyViolation && error.message.contains("second factor"))
+    }
+    _ = try store.authenticate(
+      user: "clerk", password: SecretBytes(utf8: "short pw"), now: now + 60_000,
+      forEnrollment: true)
+  }
+
+  /// Clocks an application might pass at the extremes trap nowhere.
+  @Test func extremeClocksAreRefusedNotTrapped() throws {
+    let dir = TemporaryDirectory()
+    let (store, _, _) = try SessionTests.studio(dir)
+    for reading in [Int64.min, -1, Int64.max] {
+      do {
+        let (handle, _) = try store.login(
+          user: "owner", password: SecretBytes(utf8: ownerPassword), clock: { reading })
+        _ = try handle.list(.clients)
+        _ = try handle.readAudit(limit: 1)
+      } catch {
+        // A refusal is fine (a clock gone back); a trap is not.
+        #expect(error.code == .policyViolation || error.code == .wrongPassword)
+      }
+    }
+  }
+
+  /// Names are looked up in the handle's scope only.
+  @Test func staffFindOnlyNamesInTheirBranch() throws {
+    let dir = TemporaryDirectory()
+    let (store, _, _) = try SessionTests.studio(dir)
+    let (clerk, _) = try store.login(
+      user: "clerk", password: SecretBytes(utf8: ThrottlingTests.password))
+    let found = try clerk.write { records, _ throws(VaultError) in
+      (
+        try records.id(named: "owner", in: .users), try records.id(named: "Harbor", in: .branches),
+        try records.id(named: "clerk", in: .users)
+      )
+    }
+    #expect(found.0 == nil && found.1 == nil && found.2 == clerk.userID)
+  }
+}
