@@ -108,37 +108,6 @@ enum UserLogin {
     return User(store: store, handle: handle, proof: proof, passwordGiven: true)
   }
 
-  /// The vault's records and the logged-in user (``login(_:_:console:stepUp:runSession:)``).
-  static func open(
-    _ path: String, _ arguments: Arguments, console: any Console
-  ) throws -> (RecordStore, RecordStore.Principal) {
-    let user = try login(path, arguments, console: console)
-    return (user.store, user.principal)
-  }
-
-  /// ``open(_:_:console:)`` for a high-risk command: the password given is its step-up
-  /// (../shared/spec/cli.md), so a session token alone is refused (and logged).
-  static func openForHighRisk(
-    _ path: String, _ arguments: Arguments, console: any Console, action: String
-  ) throws -> (RecordStore, RecordStore.Principal) {
-    let user = try login(path, arguments, console: console)
-    guard user.passwordGiven else {
-      throw try user.store.denied(
-        .stepUpFailed, user.principal,
-        "\(action) needs your password (step-up): a session is not enough")
-    }
-    return (user.store, user.principal)
-  }
-
-  /// ``open(_:_:console:)``, telling whether a password was given (a session token
-  /// alone never counts as step-up).
-  static func openWithSession(
-    _ path: String, _ arguments: Arguments, console: any Console
-  ) throws -> (RecordStore, RecordStore.Principal, passwordGiven: Bool) {
-    let user = try login(path, arguments, console: console)
-    return (user.store, user.principal, user.passwordGiven)
-  }
-
   /// The id of the user or branch `name` (a name or an id) in `scope`.
   static func id(
     named name: String, in collection: RecordCollection, _ snapshot: RecordSnapshot,
@@ -162,13 +131,4 @@ enum UserLogin {
     }
   }
 
-  /// Refuses users whose role is not among `roles`; the refusal is logged.
-  static func require(
-    _ principal: RecordStore.Principal, roles: [String], to action: String, in store: RecordStore
-  ) throws {
-    guard roles.contains(principal.role) else {
-      throw try store.denied(
-        .accessDenied, principal, "only \(roles.joined(separator: " or ")) may \(action)")
-    }
-  }
 }

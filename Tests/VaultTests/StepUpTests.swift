@@ -165,6 +165,16 @@ import VaultCrypto
         { try owner.changeRole(of: "clerk", to: "branchManager", proof: $0) }
       ),
       (.sessionTermination, staff.user, { try owner.endSessions(of: staff.user, proof: $0) }),
+      (
+        .roleChange, nil,
+        {
+          try owner.addUser(
+            name: "new clerk", role: "staff", branch: staff.branch,
+            password: SecretBytes(utf8: "a new clerk's long password"), proof: $0)
+        }
+      ),
+      (.roleChange, staff.user, { try owner.setDisabled(false, user: "clerk", proof: $0) }),
+      (.roleChange, staff.user, { try owner.unlockLogins(of: "clerk", proof: $0) }),
       (.secondFactorReset, staff.user, { try owner.removeSecondFactor(of: staff.user, proof: $0) }),
       (.keyRotation, nil, { try owner.rotateKeyEncryptionKey(proof: $0) }),
       (

@@ -153,7 +153,7 @@ public final class VaultHandle: Sendable, CustomStringConvertible {
   ) throws(VaultError) -> T {
     try requireLive()
     guard !isReadOnly else {
-      throw VaultError(.policyViolation, "this handle is read-only")
+      throw try store.denied(.recordUpdated, principal, "this handle is read-only")
     }
     // Vendors write nothing but their uploads (``recordUpload(into:fileName:kind:size:contentHash:)``).
     guard !isVendor else {

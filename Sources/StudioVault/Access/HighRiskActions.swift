@@ -125,6 +125,50 @@ extension VaultHandle {
     }
   }
 
+  /// Adds a user (../shared/spec/access.md, users and roles: owners any role, hq below
+  /// hq, branch managers staff of their branch), with `password` (at least 15
+  /// characters).
+  ///
+  /// - Parameter proof: a step-up for `.roleChange`, on no record (the user is new).
+  /// - Returns: the new user's id.
+  @discardableResult
+  public func addUser(
+    name: String, role: String, branch: RecordID?, email: String? = nil, password: SecretBytes,
+    proof: String
+  ) throws(VaultError) -> RecordID {
+    try inOwnCommit(proof, for: .roleChange, on: nil, attempted: .userCreated) {
+      authorize throws(VaultError) in
+      try store.addUser(
+        name: name, role: role, branch: branch, email: email, password: password, by: principal,
+        authorize: authorize)
+    }
+  }
+
+  /// Disables user `name` (ending their sessions), or enables them again.
+  ///
+  /// - Parameter proof: a step-up for `.roleChange` on that user.
+  public func setDisabled(_ disabled: Bool, user name: String, proof: String)
+    throws(VaultError)
+  {
+    let target = try userID(named: name)
+    let action: AuditAction = disabled ? .userDisabled : .userEnabled
+    try inOwnCommit(proof, for: .roleChange, on: target, attempted: action) {
+      authorize throws(VaultError) in
+      try store.setDisabled(disabled, user: name, by: principal, authorize: authorize)
+    }
+  }
+
+  /// Lets user `name` log in again after failed attempts or a lock.
+  ///
+  /// - Parameter proof: a step-up for `.roleChange` on that user.
+  public func unlockLogins(of name: String, proof: String) throws(VaultError) {
+    let target = try userID(named: name)
+    try inOwnCommit(proof, for: .roleChange, on: target, attempted: .userUnlocked) {
+      authorize throws(VaultError) in
+      try store.unlockLogins(of: name, by: principal, authorize: authorize)
+    }
+  }
+
   /// Gives user `name` the role `role` (ending their sessions), by the granting rules.
   ///
   /// - Parameter proof: a step-up for `.roleChange` on that user.

@@ -147,7 +147,7 @@ extension VaultHandle {
     _ body: (_ records: RecordTransaction, _ scope: Scope) throws(VaultError) -> T
   ) throws(VaultError) -> T {
     try requireLive()
-    guard !isReadOnly else { throw VaultError(.policyViolation, "this handle is read-only") }
+    guard !isReadOnly else { throw try denied(action, target, "this handle is read-only") }
     do throws(VaultError) {
       return try store.write(actor: principal.user, now: Timestamp(milliseconds: now())) {
         tx throws(VaultError) in

@@ -222,12 +222,16 @@ extension RecordStore {
   ///
   /// - Throws: `.policyViolation` (logged) unless `actor` may manage that user (the
   ///   granting rules, in scope); `.noSuchRecord` for an unknown name.
-  @_spi(Engine) public func unlockLogins(of name: String, by actor: Principal) throws(VaultError) {
+  @_spi(Engine) public func unlockLogins(
+    of name: String, by actor: Principal,
+    authorize: (SealedTransaction) throws(VaultError) -> Void = { _ in }
+  ) throws(VaultError) {
     let allowed = try write(actor: nil) { tx throws(VaultError) -> Bool in
       guard let id = try tx.source.id(named: name, in: .users),
         let user = try tx.source.load(.users, id.bytes)
       else { throw VaultError(.noSuchRecord, "no user named \(name)") }
       guard actor.scope.contains(user), Self.mayManage(user, by: actor) else { return false }
+      try authorize(tx.source.sealed)
       try tx.source.sealed.clearLoginFailures(name, blind: indexes.blind)
       try tx.audit(AuditDraft(.userUnlocked, actor: actor.auditActor, targets: [id]))
       return true

@@ -26,9 +26,12 @@ extension RecordStore {
 
   /// Adds a user with `password` (at least 15 characters).
   @discardableResult
+  ///
+  /// - Parameter authorize: run in the insert's own commit once the granting rules
+  ///   allow it (a handle spends its step-up proof there).
   @_spi(Engine) public func addUser(
     name: String, role: String, branch: RecordID?, email: String?, password: SecretBytes,
-    by actor: Principal
+    by actor: Principal, authorize: (SealedTransaction) throws(VaultError) -> Void = { _ in }
   ) throws(VaultError) -> RecordID {
     try Self.requirePassword(password)
     guard Self.mayGrant(role, in: branch, by: actor) else {
@@ -40,6 +43,7 @@ extension RecordStore {
     }
     let hash = try PasswordHash.hash(password, parameters: level ?? .moderate)
     return try write(actor: actor.user) { tx throws(VaultError) -> RecordID in
+      try authorize(tx.source.sealed)
       var user = Record(.users, branch: branch)
       user["name"] = .string(name)
       user["role"] = .string(role)
@@ -70,11 +74,13 @@ extension RecordStore {
   }
 
   /// Disables (or enables again) user `name`; disabling ends their sessions.
-  @_spi(Engine) public func setDisabled(_ disabled: Bool, user name: String, by actor: Principal)
-    throws(VaultError)
-  {
-    try changeUser(name, by: actor, action: disabled ? .userDisabled : .userEnabled) {
-      user throws(VaultError) in
+  @_spi(Engine) public func setDisabled(
+    _ disabled: Bool, user name: String, by actor: Principal,
+    authorize: (SealedTransaction) throws(VaultError) -> Void = { _ in }
+  ) throws(VaultError) {
+    try changeUser(
+      name, by: actor, action: disabled ? .userDisabled : .userEnabled, authorize: authorize
+    ) { user throws(VaultError) in
       user["status"] = .string(disabled ? "disabled" : "active")
       return true
     }

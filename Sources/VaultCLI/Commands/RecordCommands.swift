@@ -35,14 +35,13 @@ enum BranchCommand: Command {
     guard positionals[0] == "add" else {
       throw UsageError("unknown branch action \"\(positionals[0])\": use add")
     }
-    let (store, user) = try UserLogin.open(positionals[1], arguments, console: console)
-    try UserLogin.require(user, roles: ["owner", "hq"], to: "add branches", in: store)
+    let user = try UserLogin.login(positionals[1], arguments, console: console)
     var branch = Record(.branches)
     branch["name"] = .string(positionals[2])
     if let zone = arguments.value("time-zone") { branch["timeZone"] = .string(zone) }
-    let stored = try store.write(actor: user.user, role: user.role, scope: user.scope) {
-      tx throws(VaultError) in
-      try tx.insert(branch, scope: user.scope)
+    // Only owners and hq write branch names: the handle's field permissions refuse others.
+    let stored = try user.handle.write { tx, scope throws(VaultError) in
+      try tx.insert(branch, scope: scope)
     }
     if arguments.flag("json") {
       console.json(stored.json)

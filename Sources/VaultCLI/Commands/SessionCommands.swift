@@ -65,8 +65,8 @@ enum SessionCommand: Command {
     switch action {
     case "list":
       let path = try arguments.require("list", "PATH")[1]
-      let (store, user) = try UserLogin.open(path, arguments, console: console)
-      let sessions = try store.sessions(of: user.user, now: now)
+      let user = try UserLogin.login(path, arguments, console: console)
+      let sessions = try user.store.sessions(of: user.principal.user, now: now)
       for session in sessions {
         if arguments.flag("json") {
           console.json([

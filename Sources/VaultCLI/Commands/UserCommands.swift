@@ -44,19 +44,16 @@ enum UserCommand: Command {
         throw UsageError("user add needs --name and --role")
       }
       let password = try newSecret(console, "VAULT_NEW_USER_PASSWORD", "the new user's password")
-      let (store, user) = try UserLogin.openForHighRisk(
-        path, arguments, console: console, action: "adding a user")
-      let branch = try arguments.value("branch").map { (name) throws in
-        guard
-          let id = try store.read({ snapshot throws(VaultError) in
-            try snapshot.id(named: name, in: .branches)
-          })
-        else { throw VaultError(.noSuchRecord, "no branch named \(name)") }
-        return id
+      // Users and roles are high-risk: the password is the step-up.
+      let user = try UserLogin.login(path, arguments, console: console, stepUp: (.roleChange, nil))
+      let branch = try arguments.value("branch").map { (name) throws(VaultError) in
+        try user.store.read { snapshot throws(VaultError) in
+          try UserLogin.id(named: name, in: .branches, snapshot, scope: user.principal.scope)
+        }
       }
-      let id = try store.addUser(
+      let id = try user.handle.addUser(
         name: name, role: role, branch: branch, email: arguments.value("email"),
-        password: password, by: user)
+        password: password, proof: user.proof ?? "")
       console.line(arguments.flag("json") ? "{\"id\":\"\(id)\"}" : "user \(name) added: \(id)")
     case "role":
       let positionals = try arguments.require("role", "PATH", "NAME", "ROLE")
@@ -67,26 +64,27 @@ enum UserCommand: Command {
       console.line("\(positionals[2]) is now \(positionals[3]); their sessions are ended")
     case "disable", "enable":
       let positionals = try arguments.require(action, "PATH", "NAME")
-      let (store, user) = try UserLogin.open(positionals[1], arguments, console: console)
-      try store.setDisabled(action == "disable", user: positionals[2], by: user)
+      let user = try UserLogin.login(
+        positionals[1], arguments, console: console,
+        stepUp: (.roleChange, UserLogin.target(positionals[2], in: .users)))
+      try user.handle.setDisabled(
+        action == "disable", user: positionals[2], proof: user.proof ?? "")
       console.line("\(positionals[2]) \(action)d")
     case "unlock":
       let positionals = try arguments.require("unlock", "PATH", "NAME")
-      let (store, user) = try UserLogin.open(positionals[1], arguments, console: console)
-      guard ["owner", "hq", "branchManager"].contains(user.role) else {
-        throw VaultError(.policyViolation, "only owners, hq and branch managers unlock logins")
-      }
-      try store.unlockLogins(of: positionals[2], by: user)
+      let user = try UserLogin.login(
+        positionals[1], arguments, console: console,
+        stepUp: (.roleChange, UserLogin.target(positionals[2], in: .users)))
+      try user.handle.unlockLogins(of: positionals[2], proof: user.proof ?? "")
       console.line("\(positionals[2]) may log in again")
     case "passwd":
       let path = try arguments.require("passwd", "PATH")[1]
       let password = try newSecret(console, "VAULT_NEW_USER_PASSWORD", "the new password")
-      let (store, user, passwordGiven) = try UserLogin.openWithSession(
-        path, arguments, console: console)
-      guard passwordGiven else {
+      let user = try UserLogin.login(path, arguments, console: console)
+      guard user.passwordGiven else {
         throw VaultError(.policyViolation, "a password change needs the current password")
       }
-      try store.changePassword(of: user, to: password)
+      try user.store.changePassword(of: user.principal, to: password)
       console.line("password changed; your sessions are ended")
     default:
       throw UsageError("unknown user command \"\(action)\"")
