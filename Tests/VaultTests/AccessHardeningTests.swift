@@ -154,3 +154,54 @@ import VaultCrypto
     #expect(found.0 == nil && found.1 == nil && found.2 == clerk.userID)
   }
 }
+
+/// Legal holds on projects: owners and hq place and release them with step-up; while
+/// one holds, the project is not deleted and its client not erased.
+@Suite struct LegalHoldTests {
+  @Test func aHeldProjectIsNeitherDeletedNorItsClientErased() throws {
+    let dir = TemporaryDirectory()
+    let studio = try RefundTests.studio(dir)
+    let owner = try studio.handle("owner")
+    let branch = try studio.handle("branchManager").principal.branch
+    let (project, client) = try owner.write { records, scope throws(VaultError) in
+      var client = Record(.clients, branch: branch)
+      client["displayName"] = .string("Held Client")
+      let clientID = try records.insert(client, scope: scope).id!
+      var project = Record(.projects, branch: client.branch)
+      project["title"] = .string("Held")
+      project["client"] = .bytes(clientID.bytes)
+      return (try records.insert(project, scope: scope).id!, clientID)
+    }
+    // A branch manager may not hold; hq may.
+    #expect(throws: VaultError.self) {
+      try studio.handle("branchManager").placeLegalHold(
+        on: project, reason: "x", proof: try studio.proof("branchManager", .legalHold, project))
+    }
+    try studio.handle("hq").placeLegalHold(
+      on: project, reason: "subpoena 2026-17", proof: try studio.proof("hq", .legalHold, project))
+    // Staff do not see the hold; owners do.
+    #expect(try studio.handle("staff").get(.projects, project)?["legalHold"] == nil)
+    #expect(try owner.get(.projects, project)?["legalHold"] != nil)
+    #expect(throws: VaultError.self) {
+      _ = try owner.deleteProject(
+        project, proof: try studio.proof("owner", .projectDeletion, project))
+    }
+    #expect(throws: VaultError.self) {
+      _ = try owner.eraseClient(client, proof: try studio.proof("owner", .clientErasure, client))
+    }
+    // A plain update cannot lift it.
+    try owner.write { records, scope throws(VaultError) in
+      guard var held = try records.get(.projects, project, scope: scope) else { return }
+      held["legalHold"] = nil
+      held["title"] = .string("Held, renamed")
+      _ = try records.update(held, scope: scope)
+    }
+    #expect(try owner.get(.projects, project)?["legalHold"] != nil)
+    try owner.releaseLegalHold(on: project, proof: try studio.proof("owner", .legalHold, project))
+    _ = try owner.deleteProject(
+      project, proof: try studio.proof("owner", .projectDeletion, project))
+    let actions = try owner.readAudit().entries.map(\.event.action)
+    #expect(actions.contains(.legalHoldPlaced) && actions.contains(.legalHoldReleased))
+    #expect(actions.filter { $0 == .accessDenied }.count >= 3)
+  }
+}

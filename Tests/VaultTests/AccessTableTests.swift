@@ -11,8 +11,8 @@ import VaultFormat
 /// actions performed on a live studio by each role's handle, with a valid step-up
 /// proof where one is needed (so a denial is the role's, not a missing proof's).
 ///
-/// Rows not here yet: upload blobs, blob retention, legal holds and governance-mode
-/// early deletion (the blob store's issue).
+/// Rows not here yet: upload blobs, blob retention and governance-mode early deletion
+/// (the blob store's issue); legal holds are here on projects.
 @Suite struct AccessTableTests {
   /// `row | probe | owner hq branchManager staff vendor`: RW, R, — for a field
   /// (`collection.field`; a vendor's R is on records it reaches); allow or deny for an
@@ -62,6 +62,8 @@ import VaultFormat
     delivery with unpaid invoices  | deliver unpaid, enforced | deny deny deny deny deny
     delivery with unpaid invoices  | deliver unpaid, overridden | allow allow allow allow deny
     security policy                | settings.requireTwoFactor | RW R  R  —  —
+    legal hold: place, release     | projects.legalHold      | RW RW —  —  —
+    legal hold: place, release     | place a legal hold      | allow allow deny deny deny
     vendor engagement extension    | extend an engagement    | allow allow allow deny deny
     """
 
@@ -86,7 +88,7 @@ import VaultFormat
 
   @Test func everyCaseHoldsForEveryRole() throws {
     let cases = Self.cases
-    #expect(cases.count == 45 && cases.allSatisfy { $0.expected.count == 5 })
+    #expect(cases.count == 47 && cases.allSatisfy { $0.expected.count == 5 })
     for entry in cases where entry.probe.contains(".") && !entry.probe.contains(" ") {
       let parts = entry.probe.split(separator: ".").map(String.init)
       let collection = try #require(RecordCollection(rawValue: parts[0]))
@@ -252,6 +254,10 @@ struct ActionStudio {
             for: branch, proof: try base.proof("owner", .billingOverride, branch))
         }
         _ = try handle.completeProject(project)
+      case "place a legal hold":
+        let project = try newProject()
+        try handle.placeLegalHold(
+          on: project, reason: "litigation", proof: try proof(.legalHold, project))
       case "extend an engagement":
         let project = try newProject()
         let engagement = try #require(

@@ -780,8 +780,14 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
         .output.contains("Wedding"))
     #expect(vault("billing", "clear", path, "--user", "owner", "--branch", "Main").status == 0)
 
-    // Deletion: not with a session, then with the password.
+    // Deletion: not with a session, not under a legal hold, then with the password.
     #expect(vault(environment: inesSession, "project", "delete", path, project).status == 77)
+    #expect(
+      vault("project", "hold", path, "--user", "owner", project, "--reason", "subpoena").status
+        == 0)
+    let held = vault("project", "delete", path, "--user", "owner", project)
+    #expect(held.status == 77 && held.errors.contains("legal hold"))
+    #expect(vault("project", "release", path, "--user", "owner", project).status == 0)
     #expect(vault("project", "delete", path, "--user", "owner", project).status == 0)
 
     // Only the session `vault login` opened is left; every run's own ended with it.
@@ -791,6 +797,7 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
     for action in [
       "refundRequested", "refundApproved", "refundExecuted", "billingOverrideSet",
       "billingOverrideCleared", "engagementExtended", "projectDeleted", "deliveredUnderOverride",
+      "legalHoldPlaced", "legalHoldReleased",
       "stepUpSucceeded", "sessionRevoked", "accessDenied",
     ] {
       #expect(listed.contains("\"\(action)\""), "\(action)")

@@ -33,6 +33,7 @@ enum ReferenceModel {
     "vendor engagements (who, role, dates)": ["RW", "RW", "RW", "R"],
     "vendor rates": ["RW", "RW", "R", "—"],
     "media metadata": ["RW", "RW", "RW", "RW"],
+    "legal hold": ["RW", "RW", "—", "—"],
     "security policy": ["RW", "R", "R", "—"],
     // Not rows of the matrix; the engine's reading of "where silent, deny" for the
     // organization's other settings: the currency everyone reads (money shows in it),
@@ -65,6 +66,7 @@ enum ReferenceModel {
       default: return "client lead source, lifetime value"
       }
     case .projects:
+      if field == "legalHold" { return "legal hold" }
       return ["package", "deliverables"].contains(field)
         ? "package / deliverables"
         : "project title, dates, location, schedule, shot list, on-site contact"

@@ -29,7 +29,7 @@ import VaultCore
     case projectSchedule, projectPackage
     case contractTerms, money, discounts, disputes
     case engagements, vendorRates
-    case media
+    case media, legalHolds
   }
 
   /// The class of field `name` of `collection` (engine-kept metadata such as times
@@ -50,6 +50,7 @@ import VaultCore
     case (.clients, "notes"): .clientNotes
     case (.clients, _): .clientInsight  // lead source, lifetime value
     case (.projects, "package"), (.projects, "deliverables"): .projectPackage
+    case (.projects, "legalHold"): .legalHolds
     case (.projects, _): .projectSchedule
     case (.contracts, "value"): .money
     case (.contracts, _): .contractTerms
@@ -75,6 +76,7 @@ import VaultCore
       }
     case "branchManager":
       switch fieldClass {
+      case .legalHolds: return .none
       case .branchInfo, .currency, .organizationPolicy, .securityPolicy, .userAccounts,
         .vendorRates:
         return .read
@@ -87,7 +89,7 @@ import VaultCore
         .contractTerms, .money, .disputes, .engagements:
         return .read
       case .organizationPolicy, .securityPolicy, .userAccounts, .clientInsight, .discounts,
-        .vendorRates:
+        .vendorRates, .legalHolds:
         return .none
       }
     default: return .none  // vendors (see ``VendorView``), and unknown roles

@@ -135,3 +135,59 @@ extension VaultHandle {
     }
   }
 }
+
+extension VaultHandle {
+  /// Places a legal hold on project `id`: until it is released, the project cannot be
+  /// deleted nor its client erased (and its uploads, with the blob store, not deleted).
+  /// The reason stays in the project, readable by owners and hq only; the log says who
+  /// and when.
+  ///
+  /// - Parameter proof: a step-up for `.legalHold` on `id`.
+  public func placeLegalHold(on id: RecordID, reason: String, proof: String) throws(VaultError) {
+    guard !reason.isEmpty, reason.utf8.count <= 1000 else {
+      throw VaultError(.invalidRecord, "reason: 1 to 1000 bytes")
+    }
+    try changeLegalHold(id, reason: reason, proof: proof)
+  }
+
+  /// Releases the legal hold on project `id`.
+  ///
+  /// - Parameter proof: a step-up for `.legalHold` on `id`.
+  public func releaseLegalHold(on id: RecordID, proof: String) throws(VaultError) {
+    try changeLegalHold(id, reason: nil, proof: proof)
+  }
+
+  private func changeLegalHold(_ id: RecordID, reason: String?, proof: String)
+    throws(VaultError)
+  {
+    let action: AuditAction = reason == nil ? .legalHoldReleased : .legalHoldPlaced
+    guard ["owner", "hq"].contains(principal.role) else {
+      throw try denied(action, id, "only owners and hq place and release legal holds")
+    }
+    let now = now()
+    try workflowWrite(action, on: id) { records, scope throws(VaultError) in
+      try records.source.sealed.consumeStepUp(
+        proof, session: session, action: .legalHold, resource: id, now: now)
+      guard var project = try records.source.get(.projects, id, scope: scope),
+        project.deletedAt == nil
+      else { throw VaultError(.noSuchRecord, "no project \(id) in this scope") }
+      let previous = project
+      let held = project["legalHold"] != nil
+      if let reason {
+        guard !held else { throw VaultError(.invalidArgument, "project \(id) is already held") }
+        var hold = FieldMap()
+        hold[1] = .string(reason)
+        hold[2] = .bytes(principal.user.bytes)
+        hold[3] = .time(milliseconds: records.now.milliseconds, offsetMinutes: 0)
+        project["legalHold"] = .object(hold)
+      } else {
+        guard held else { throw VaultError(.invalidArgument, "project \(id) is not held") }
+        project["legalHold"] = nil
+      }
+      project.version += 1
+      project.updatedAt = records.now
+      try records.replaceTrusted(project, previous: previous)
+      try records.audit(action, about: project)
+    }
+  }
+}

@@ -196,6 +196,11 @@ extension RecordTransaction {
     guard let project = try source.get(.projects, id, scope: scope), project.deletedAt == nil else {
       throw VaultError(.noSuchRecord, "no project \(id) in this scope")
     }
+    guard project["legalHold"] == nil else {
+      throw VaultError(
+        .policyViolation, "project \(id) is under a legal hold: it cannot be deleted until released"
+      )
+    }
     var report = ProjectDeletionReport()
     if case .list(let sessions)? = project["sessions"] { report.sessionsRemoved = sessions.count }
     if case .list(let shots)? = project["shotList"] { report.shotListItemsRemoved = shots.count }
@@ -267,7 +272,17 @@ extension RecordStore {
       guard let client = try source.load(.clients, id.bytes), scope.contains(client) else {
         throw VaultError(.noSuchRecord, "no client \(id) in this scope")
       }
-      for projectID in try source.referencing(.projects, field: "client", id) {
+      let projects = try source.referencing(.projects, field: "client", id)
+      for projectID in projects {
+        // A legal hold on any of the client's projects (and so their uploads) blocks it.
+        if try source.load(.projects, projectID.bytes)?["legalHold"] != nil {
+          throw VaultError(
+            .policyViolation,
+            "a project of client \(id) is under a legal hold: the client cannot be erased until it is released"
+          )
+        }
+      }
+      for projectID in projects {
         guard let project = try source.load(.projects, projectID.bytes) else { continue }
         var scrubbed = project
         for spec in project.schema.fields where spec.isPersonal { scrubbed.fields[spec.tag] = nil }

@@ -92,6 +92,14 @@ enum Schemas {
       FieldSpec("package", 22, .text(maxBytes: 2000)),
       FieldSpec("deliverables", 23, words),
       FieldSpec("shotList", 24, .list(.text(maxBytes: 500), maxCount: 1000)),
+      // Set and cleared only by placing and releasing a hold (step-up, owners and hq).
+      FieldSpec(
+        "legalHold", 25,
+        .object([
+          FieldSpec("reason", 1, .text(maxBytes: 1000)),
+          FieldSpec("placedBy", 2, .reference(.users)),
+          FieldSpec("placedAt", 3, .time),
+        ]), .outputOnly),
     ])
 
   static let contracts = CollectionSchema(

@@ -222,6 +222,14 @@ public struct Project: StudioRecord {
     }
   }
 
+  /// A legal hold (set by ``VaultHandle/placeLegalHold(on:reason:proof:)``, seen by
+  /// owners and hq).
+  public struct LegalHold: Sendable, Equatable {
+    public var reason: String?
+    public var placedBy: RecordID?
+    public var placedAt: Timestamp?
+  }
+
   public static let collection = RecordCollection.projects
   public var meta = RecordMeta()
   public var title: String
@@ -233,6 +241,7 @@ public struct Project: StudioRecord {
   public var package: String?
   public var deliverables: [String] = []
   public var shotList: [String] = []
+  public private(set) var legalHold: LegalHold?
 
   public init(title: String, client: RecordID, branch: RecordID) {
     (self.title, self.client) = (title, client)
@@ -264,6 +273,11 @@ public struct Project: StudioRecord {
     package = try read.string("package")
     deliverables = try read.strings("deliverables")
     shotList = try read.strings("shotList")
+    if let hold = try read.object("legalHold") {
+      legalHold = LegalHold(
+        reason: try hold.string("reason"), placedBy: try hold.id("placedBy"),
+        placedAt: try hold.time("placedAt"))
+    }
   }
 
   public var record: Record {
@@ -288,6 +302,11 @@ public struct Project: StudioRecord {
     write.set("package", package)
     write.set("deliverables", deliverables)
     write.set("shotList", shotList)
+    var hold = write.nested("legalHold")
+    hold.set("reason", legalHold?.reason)
+    hold.set("placedBy", legalHold?.placedBy)
+    hold.set("placedAt", legalHold?.placedAt)
+    write.set("legalHold", object: legalHold.map { _ in hold.fields })
     return makeRecord(write.fields)
   }
 }

@@ -392,8 +392,12 @@ enum ExportCommand: Command {
 /// `vault project complete|delete PATH --user U ID`
 enum ProjectCommand: Command {
   static let name = "project"
-  static let summary = "complete or delete a project"
-  static let usage = "vault project complete|delete PATH --user U ID [--json]"
+  static let summary = "complete, delete, hold or release a project"
+  static let usage = """
+    vault project complete|delete PATH --user U ID [--json]
+           vault project hold PATH --user U ID --reason TEXT
+           vault project release PATH --user U ID
+    """
   static let discussion = """
     complete  marks the project completed and ends its vendors' engagements. With
               billing enforcement on, refused (exit 77) while an invoice is unpaid,
@@ -401,15 +405,33 @@ enum ProjectCommand: Command {
     delete    removes the project's schedule, shot list, contacts and media metadata;
               its contracts, invoices, payments, refunds and disputes stay, marked as
               belonging to a deleted project. Prints what was removed and kept.
+    hold      places a legal hold (owners and hq): until released, the project is not
+              deleted and its client not erased.
+    release   releases it.
+    delete, hold and release are high-risk: they want the password (step-up).
     """
   static let options: [OptionSpec] =
-    [.flag("json", "print the outcome as JSON")] + UserLogin.options
+    [
+      .flag("json", "print the outcome as JSON"),
+      .option("reason", "TEXT", "hold: why (kept in the project, for owners and hq)"),
+    ] + UserLogin.options
   static var exitCodes: [(ExitCode, String)] { userCommandExitCodes }
 
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
-    let positionals = try arguments.require("complete|delete", "PATH", "ID")
+    let positionals = try arguments.require("complete|delete|hold|release", "PATH", "ID")
     let id = try RecordID(positionals[2])
     switch positionals[0] {
+    case "hold":
+      let reason = try requiredOption("reason", arguments)
+      let user = try UserLogin.login(
+        positionals[1], arguments, console: console, stepUp: (.legalHold, id))
+      try user.handle.placeLegalHold(on: id, reason: reason, proof: user.proof ?? "")
+      console.line("project \(id) is under a legal hold")
+    case "release":
+      let user = try UserLogin.login(
+        positionals[1], arguments, console: console, stepUp: (.legalHold, id))
+      try user.handle.releaseLegalHold(on: id, proof: user.proof ?? "")
+      console.line("project \(id)'s legal hold is released")
     case "complete":
       let user = try UserLogin.login(positionals[1], arguments, console: console)
       let report = try user.handle.completeProject(id)
@@ -450,7 +472,8 @@ enum ProjectCommand: Command {
             + (kept.isEmpty ? "nothing else" : kept.joined(separator: ", ")))
       }
     default:
-      throw UsageError("unknown project action \"\(positionals[0])\": use complete or delete")
+      throw UsageError(
+        "unknown project action \"\(positionals[0])\": use complete, delete, hold or release")
     }
     return .success
   }
