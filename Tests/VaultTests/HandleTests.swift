@@ -91,4 +91,27 @@ final class TestClock: Sendable {
     clock.advance(by: 30 * SessionLimits.day)
     #expect(throws: VaultError.self) { _ = try fresh.list(.clients) }
   }
+
+  /// A handle narrows in time too: an expiry of its own, never later than its parent's,
+  /// kept by further narrowing; the session itself lives on.
+  @Test func handlesNarrowInTime() throws {
+    let dir = TemporaryDirectory()
+    let (store, _, staff) = try SessionTests.studio(dir)
+    let clock = TestClock(Self.start)
+    let (handle, _) = try store.login(
+      user: "clerk", password: SecretBytes(utf8: ThrottlingTests.password), clock: clock.read)
+    let task = handle.expiring(at: Self.start + 60_000)
+    let later = task.expiring(at: Self.start + 3_600_000)
+    let narrowed = try task.narrowed(toBranch: try #require(staff.branch)).readOnly()
+    #expect(later.notAfter == Self.start + 60_000 && narrowed.notAfter == Self.start + 60_000)
+    #expect(task.sessionID == handle.sessionID && !task.sessionID.isEmpty)
+    _ = try task.list(.clients)
+    clock.advance(by: 59_999)
+    _ = try narrowed.list(.clients)
+    clock.advance(by: 1)
+    for expired in [task, later, narrowed] {
+      #expect(throws: VaultError.self) { _ = try expired.list(.clients) }
+    }
+    _ = try handle.list(.clients)
+  }
 }

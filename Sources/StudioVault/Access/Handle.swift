@@ -23,6 +23,9 @@ public final class VaultHandle: Sendable, CustomStringConvertible {
   @_spi(Engine) public let principal: RecordStore.Principal
   public let scope: Scope
   public let isReadOnly: Bool
+  /// When this handle stops working, if earlier than its session (milliseconds since
+  /// the epoch): set by ``expiring(at:)``.
+  public let notAfter: Int64?
   /// Milliseconds since the epoch; tests drive it.
   let clock: @Sendable () -> Int64
   /// The last check of the session: while no commit has happened since (a revocation
@@ -33,19 +36,24 @@ public final class VaultHandle: Sendable, CustomStringConvertible {
 
   init(
     store: RecordStore, session: String, principal: RecordStore.Principal, scope: Scope,
-    isReadOnly: Bool, clock: @escaping @Sendable () -> Int64
+    isReadOnly: Bool, notAfter: Int64? = nil, clock: @escaping @Sendable () -> Int64
   ) {
     self.store = store
     self.session = session
     self.principal = principal
     self.scope = scope
     self.isReadOnly = isReadOnly
+    self.notAfter = notAfter
     self.clock = clock
   }
 
   public var description: String {
     "VaultHandle(\(principal.role), \(scope)\(isReadOnly ? ", read-only" : ""))"
   }
+
+  /// The public id of the session the handle derives from (what `session list` shows;
+  /// not the token, which stays secret): its lineage.
+  public var sessionID: String { RecordStore.sessionID(ofToken: session) ?? "" }
 
   // MARK: Narrowing
 
@@ -63,14 +71,23 @@ public final class VaultHandle: Sendable, CustomStringConvertible {
     }
     return VaultHandle(
       store: store, session: session, principal: principal, scope: .branch(branch),
-      isReadOnly: isReadOnly, clock: clock)
+      isReadOnly: isReadOnly, notAfter: notAfter, clock: clock)
   }
 
   /// The same rights, for reading only.
   public func readOnly() -> VaultHandle {
     VaultHandle(
       store: store, session: session, principal: principal, scope: scope, isReadOnly: true,
-      clock: clock)
+      notAfter: notAfter, clock: clock)
+  }
+
+  /// The same rights, ending at `time` (milliseconds since the epoch) or with the
+  /// session, whichever comes first: a handle to give a task that should not outlive
+  /// it. An expiry later than this handle's keeps this handle's.
+  public func expiring(at time: Int64) -> VaultHandle {
+    VaultHandle(
+      store: store, session: session, principal: principal, scope: scope,
+      isReadOnly: isReadOnly, notAfter: min(time, notAfter ?? .max), clock: clock)
   }
 
   // MARK: Operations
@@ -215,6 +232,9 @@ public final class VaultHandle: Sendable, CustomStringConvertible {
   /// an atomic read when nothing was committed since the last check.
   func requireLive() throws(VaultError) {
     let now = now()
+    if let notAfter, now >= notAfter {
+      throw VaultError(.wrongPassword, "this handle has expired: derive a new one from its session")
+    }
     let vault = store.sealed.store
     if let last = lastCheck.withLock({ $0 }), last.transaction == vault.publishedTransaction,
       now >= last.from, now < last.until
