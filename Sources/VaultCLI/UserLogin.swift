@@ -84,7 +84,8 @@ enum UserLogin {
   static func login(
     _ path: String, _ arguments: Arguments, console: any Console,
     stepUp: (
-      action: HighRiskAction, resource: (RecordSnapshot, Scope) throws(VaultError) -> RecordID?
+      action: HighRiskAction,
+      resource: (RecordSnapshot, RecordStore.Principal) throws(VaultError) -> RecordID?
     )?
   ) throws -> User {
     let (store, name, session, password) = try credentials(path, arguments, console: console)
@@ -124,10 +125,10 @@ enum UserLogin {
 
   /// A step-up resolver for the user or branch `name`.
   static func target(_ name: String, in collection: RecordCollection)
-    -> (RecordSnapshot, Scope) throws(VaultError) -> RecordID?
+    -> (RecordSnapshot, RecordStore.Principal) throws(VaultError) -> RecordID?
   {
-    { snapshot, scope throws(VaultError) in
-      try id(named: name, in: collection, snapshot, scope: scope)
+    { snapshot, principal throws(VaultError) in
+      try id(named: name, in: collection, snapshot, scope: principal.scope)
     }
   }
 

@@ -155,6 +155,128 @@ import VaultCrypto
   }
 }
 
+/// What a second review found, kept closed.
+@Suite struct AccessHardeningTests2 {
+  @Test func changeSettingsChangesTheSettingsOnly() throws {
+    let dir = TemporaryDirectory()
+    let studio = try RefundTests.studio(dir)
+    let hq = try studio.handle("hq")
+    let owner = try studio.handle("owner")
+    #expect(throws: VaultError.self) {
+      let proof = try studio.store.stepUp(
+        session: try #require(studio.handles["hq"]).token,
+        password: SecretBytes(utf8: RefundTests.password), action: .securityPolicyChange,
+        now: studio.clock.read())
+      try hq.changeSettings(proof: proof) {
+        settings throws(VaultError) in
+        var user = Record(.users, id: hq.userID)
+        user["name"] = .string("central")
+        user["role"] = .string("owner")
+        settings = user
+      }
+    }
+    #expect(hq.role == "hq")
+    #expect(try owner.get(.users, hq.userID)?.text("role") == "hq")
+    // A handle narrowed to a branch changes no organization settings.
+    let branch = try #require(try studio.handle("branchManager").principal.branch)
+    #expect(throws: VaultError.self) {
+      try owner.narrowed(toBranch: branch).changeSettings(proof: "svp_00") { _ throws(VaultError) in
+      }
+    }
+  }
+
+  @Test func writesHandBackOnlyWhatTheRoleSees() throws {
+    let dir = TemporaryDirectory()
+    let studio = try RefundTests.studio(dir)
+    let clerk = try studio.handle("staff")
+    let owner = try studio.handle("owner")
+    let branch = try #require(clerk.principal.branch)
+    let id = try owner.write { records, scope throws(VaultError) in
+      var client = Record(.clients, branch: branch)
+      client["displayName"] = .string("Ana")
+      client["leadSource"] = .string("HIDDEN-LEAD")
+      return try records.insert(client, scope: scope).id!
+    }
+    let returned = try clerk.write { records, scope throws(VaultError) -> Record? in
+      guard var client = try records.get(.clients, id, scope: scope) else { return nil }
+      client["phones"] = .list([.string("+1 555 0100")])
+      return try records.update(client, scope: scope)
+    }
+    #expect(returned?["leadSource"] == nil && returned?["phones"] != nil)
+  }
+
+  @Test func onlyOwnersAndHqManageUsersAndNoOpRoleChangesAreRefused() throws {
+    let dir = TemporaryDirectory()
+    let studio = try RefundTests.studio(dir)
+    let manager = try studio.handle("branchManager")
+    let clerk = try studio.handle("staff")
+    for attempt in [
+      { try manager.changeRole(of: "clerk", to: "staff", proof: "svp_00") },
+      { try manager.setDisabled(true, user: "clerk", proof: "svp_00") },
+      { try manager.unlockLogins(of: "clerk", proof: "svp_00") },
+    ] as [() throws -> Void] {
+      #expect(throws: VaultError.self) { try attempt() }
+    }
+    _ = try clerk.list(.clients)
+    let owner = try studio.handle("owner")
+    #expect(throws: VaultError.self) {
+      try owner.changeRole(
+        of: "clerk", to: "staff", proof: try studio.proof("owner", .roleChange, clerk.userID))
+    }
+    _ = try clerk.list(.clients)
+  }
+
+  @Test func aTaskHandleCannotEndItsParentsSession() throws {
+    let dir = TemporaryDirectory()
+    let (store, _, _) = try SessionTests.studio(dir)
+    let clock = TestClock(SessionTests.start)
+    let (handle, _) = try store.login(
+      user: "clerk", password: SecretBytes(utf8: ThrottlingTests.password), clock: clock.read)
+    let task = handle.expiring(at: SessionTests.start + 1_000)
+    clock.advance(by: 2_000)
+    #expect(throws: VaultError.self) { try task.endSession() }
+    #expect(throws: VaultError.self) { try handle.readOnly().endSession() }
+    _ = try handle.list(.clients)
+  }
+
+  @Test func engagementsDoNotMoveAndHeldMediaStayAndProjectsAreNotBornCompleted() throws {
+    let dir = TemporaryDirectory()
+    let studio = try VendorTests.studio(dir)
+    let owner = studio.owner
+    #expect(throws: VaultError.self) {
+      try owner.write { records, scope throws(VaultError) in
+        guard var engagement = try records.get(.engagements, studio.engagement, scope: scope)
+        else { return }
+        engagement["project"] = .bytes(studio.otherProject.bytes)
+        _ = try records.update(engagement, scope: scope)
+      }
+    }
+    #expect(throws: VaultError.self) {
+      try owner.write { records, scope throws(VaultError) in
+        var project = Record(.projects, branch: studio.downtown)
+        project["title"] = .string("Born done")
+        project["client"] = .bytes(studio.client.bytes)
+        project["status"] = .string("completed")
+        _ = try records.insert(project, scope: scope)
+      }
+    }
+    let (ownerHandle, token) = try studio.store.login(
+      user: "owner", password: SecretBytes(utf8: ownerPassword), clock: studio.clock.read)
+    let media = try #require(try owner.list(.media).records.first?.id)
+    try ownerHandle.placeLegalHold(
+      on: studio.project, reason: "claim",
+      proof: try studio.store.stepUp(
+        session: token, password: SecretBytes(utf8: ownerPassword), action: .legalHold,
+        resource: studio.project, now: studio.clock.read()))
+    #expect(throws: VaultError.self) {
+      try owner.write { records, scope throws(VaultError) in
+        _ = try records.remove(.media, media, scope: scope)
+      }
+    }
+    #expect(try owner.get(.media, media) != nil)
+  }
+}
+
 /// Legal holds on projects: owners and hq place and release them with step-up; while
 /// one holds, the project is not deleted and its client not erased.
 @Suite struct LegalHoldTests {

@@ -129,12 +129,14 @@ enum VendorModel {
         project["title"] = .string("Project \(index)")
         project["client"] = .bytes(client.bytes)
         project["kind"] = .string("wedding")
-        project["status"] = .string(completed ? "completed" : "booked")
+        project["status"] = .string("booked")
         project["package"] = .string("package \(index)")
         project["deliverables"] = .list([.string("album")])
         project["shotList"] = .list([.string("rings")])
         project["onSiteContact"] = .object(FieldMap([1: .string("Planner")]))
         let id = try records.insert(project, scope: scope).id!
+        // Completed as studios complete projects (before any engagement exists here).
+        if completed { _ = try records.completeProject(id, scope: scope) }
         model.projects[id] = .init(branch: branch, client: client, completed: completed)
         projectOrder.append(id)
         var contract = Record(.contracts)

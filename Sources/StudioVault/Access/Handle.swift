@@ -296,7 +296,7 @@ extension RecordStore {
     user name: String, password: SecretBytes, totp: String? = nil,
     stepUp: (
       action: HighRiskAction,
-      resource: (RecordSnapshot, Scope) throws(VaultError) -> RecordID?
+      resource: (RecordSnapshot, Principal) throws(VaultError) -> RecordID?
     )? = nil,
     label: String = "command",
     clock: @escaping @Sendable () -> Int64 = { Timestamp.now().milliseconds }
@@ -304,7 +304,7 @@ extension RecordStore {
     let now = CivilTime.clamped(clock())
     let principal = try authenticate(user: name, password: password, totp: totp, now: now)
     let resource = try stepUp.map { (step) throws(VaultError) in
-      try read { snapshot throws(VaultError) in try step.resource(snapshot, principal.scope) }
+      try read { snapshot throws(VaultError) in try step.resource(snapshot, principal) }
     }
     let (_, token, proof) = try openSession(
       for: principal, limits: Self.commandSessionLimits, rememberMe: false, label: label, now: now
@@ -324,7 +324,13 @@ extension RecordStore {
 extension VaultHandle {
   /// Ends the handle's session (and so every handle made from it), audited as
   /// `sessionRevoked`: what a user does at logout and a command at the end of its run.
+  ///
+  /// - Throws: what a dead handle throws; `.policyViolation` for a read-only one.
   public func endSession() throws(VaultError) {
+    try requireLive()
+    guard !isReadOnly else {
+      throw VaultError(.policyViolation, "a read-only handle does not end its session")
+    }
     guard let id = RecordStore.sessionID(ofToken: session) else { return }
     try store.revokeSessions(of: principal.user, id: id, actor: principal.auditActor)
   }

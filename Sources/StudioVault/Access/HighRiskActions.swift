@@ -110,8 +110,10 @@ extension VaultHandle {
   public func changeSettings(
     proof: String, _ change: (inout Record) throws(VaultError) -> Void
   ) throws(VaultError) -> Record {
-    guard ["owner", "hq"].contains(principal.role) else {
-      throw try denied(.settingsChanged, settingsID, "only owners and hq change settings")
+    guard ["owner", "hq"].contains(principal.role), scope == .organization else {
+      throw try denied(
+        .settingsChanged, settingsID,
+        "only owners and hq change settings, through a handle of the whole organization")
     }
     let now = now()
     return try workflowWrite(.settingsChanged, on: settingsID) { records, _ throws(VaultError) in
@@ -120,6 +122,10 @@ extension VaultHandle {
       let stored = try records.source.settings()
       var changed = visible(stored)
       try change(&changed)
+      // The closure edits the settings' fields; it cannot swap in another record.
+      guard changed.collection == .settings, changed.id == settingsID else {
+        throw VaultError(.policyViolation, "changeSettings changes the settings record only")
+      }
       let merged = try FieldAccess.merged(changed, over: stored, role: principal.role)
       return visible(try records.update(merged, scope: .organization))
     }
@@ -136,7 +142,11 @@ extension VaultHandle {
     name: String, role: String, branch: RecordID?, email: String? = nil, password: SecretBytes,
     proof: String
   ) throws(VaultError) -> RecordID {
-    try inOwnCommit(proof, for: .roleChange, on: nil, attempted: .userCreated) {
+    // A narrowed handle adds users to its own branch only.
+    if case .branch(let own) = scope, branch != own {
+      throw try denied(.userCreated, own, "this handle adds users to its own branch only")
+    }
+    return try inOwnCommit(proof, for: .roleChange, on: nil, attempted: .userCreated) {
       authorize throws(VaultError) in
       try store.addUser(
         name: name, role: role, branch: branch, email: email, password: password, by: principal,
@@ -150,8 +160,8 @@ extension VaultHandle {
   public func setDisabled(_ disabled: Bool, user name: String, proof: String)
     throws(VaultError)
   {
-    let target = try userID(named: name)
     let action: AuditAction = disabled ? .userDisabled : .userEnabled
+    let target = try managedUser(named: name, attempted: action)
     try inOwnCommit(proof, for: .roleChange, on: target, attempted: action) {
       authorize throws(VaultError) in
       try store.setDisabled(disabled, user: name, by: principal, authorize: authorize)
@@ -162,7 +172,7 @@ extension VaultHandle {
   ///
   /// - Parameter proof: a step-up for `.roleChange` on that user.
   public func unlockLogins(of name: String, proof: String) throws(VaultError) {
-    let target = try userID(named: name)
+    let target = try managedUser(named: name, attempted: .userUnlocked)
     try inOwnCommit(proof, for: .roleChange, on: target, attempted: .userUnlocked) {
       authorize throws(VaultError) in
       try store.unlockLogins(of: name, by: principal, authorize: authorize)
@@ -175,7 +185,13 @@ extension VaultHandle {
   public func changeRole(of name: String, to role: String, proof: String)
     throws(VaultError)
   {
-    let target = try userID(named: name)
+    let target = try managedUser(named: name, attempted: .roleChanged)
+    let current = try store.read { snapshot throws(VaultError) in
+      try snapshot.get(.users, target, scope: scope)?.text("role")
+    }
+    guard current != role else {
+      throw VaultError(.invalidArgument, "\(name) is already \(role)")
+    }
     try inOwnCommit(proof, for: .roleChange, on: target, attempted: .roleChanged) {
       authorize throws(VaultError) in
       try store.changeRole(of: name, to: role, by: principal, authorize: authorize)
@@ -243,6 +259,18 @@ extension VaultHandle {
     try spendStepUp(proof, for: .passphraseChange, on: nil, attempted: .passphraseChanged)
     try store.sealed.changeCredential(
       to: credential, keyDerivation: keyDerivation, actor: principal.auditActor)
+  }
+
+  /// The id of user `name` in the handle's scope, whom only owners and hq manage
+  /// (branch managers invite staff, nothing more); other roles' attempts are logged.
+  private func managedUser(named name: String, attempted: AuditAction) throws(VaultError)
+    -> RecordID
+  {
+    let id = try userID(named: name)
+    guard ["owner", "hq"].contains(principal.role) else {
+      throw try denied(attempted, id, "only owners and hq manage users")
+    }
+    return id
   }
 
   /// The id of user `name` in the handle's scope.

@@ -25,10 +25,10 @@ extension RecordStore {
   }
 
   /// Adds a user with `password` (at least 15 characters).
-  @discardableResult
   ///
   /// - Parameter authorize: run in the insert's own commit once the granting rules
   ///   allow it (a handle spends its step-up proof there).
+  @discardableResult
   @_spi(Engine) public func addUser(
     name: String, role: String, branch: RecordID?, email: String?, password: SecretBytes,
     by actor: Principal, authorize: (SealedTransaction) throws(VaultError) -> Void = { _ in }

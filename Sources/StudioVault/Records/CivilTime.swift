@@ -145,7 +145,6 @@ public enum CivilTime {
     return utcDay(milliseconds: overflow ? milliseconds : local)
   }
 
-  /// The current instant, in milliseconds since the epoch.
   /// The latest instant the engine reasons about: 9999-12-31T23:59:59.999Z.
   static let latestMilliseconds: Int64 = 253_402_300_799_999
 
@@ -155,6 +154,7 @@ public enum CivilTime {
     min(max(milliseconds, 0), latestMilliseconds)
   }
 
+  /// The current instant, in milliseconds since the epoch.
   static func now() -> Int64 {
     var spec = timespec()
     clock_gettime(CLOCK_REALTIME, &spec)

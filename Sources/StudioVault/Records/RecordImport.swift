@@ -15,7 +15,8 @@ extension RecordTransaction {
     try requireWithin(scope)
     let context = RecordJSON.Context(defaultCurrency: try source.defaultCurrency()) {
       (collection: RecordCollection, name: String) throws(VaultError) -> RecordID in
-      guard let id = try self.source.id(named: name, in: collection) else {
+      // In a handle's transaction, names outside its scope are not found.
+      guard let id = try self.id(named: name, in: collection) else {
         throw VaultError(.invalidRecord, "no \(collection.singular) named \"\(name)\"")
       }
       return id

@@ -111,8 +111,9 @@ public final class RecordTransaction {
       record.collection, id: record.id, branch: record.branch,
       fields: Self.callerFields(record.fields, specs: record.schema.fields))
     if let enforcedRole { try FieldAccess.checkInsert(fresh, role: enforcedRole) }
+    try Self.checkStatusChange(fresh, from: nil)
     try setEngineFields(&fresh)
-    return try insertTrusted(fresh, scope: scope)
+    return visible(try insertTrusted(fresh, scope: scope))
   }
 
   /// ``insert(_:scope:)`` of a record whose engine-owned fields are the engine's.
@@ -189,7 +190,8 @@ public final class RecordTransaction {
     try replaceTrusted(updated, previous: old)
     try auditUpdate(of: updated, previous: old)
     if underOverride { try audit(.deliveredUnderOverride, about: updated) }
-    return updated
+    // What the role may not see was kept from the old record; it is not handed back.
+    return visible(updated)
   }
 
   /// Removes a record whose collection allows it (engagements, media): its
@@ -220,6 +222,12 @@ public final class RecordTransaction {
     {
       throw VaultError(.policyViolation, "a \(enforcedRole) may not remove \(collection)")
     }
+    if collection == .media, let project = record.reference("project"),
+      try source.load(.projects, project.bytes)?["legalHold"] != nil
+    {
+      throw VaultError(
+        .policyViolation, "project \(project) is under a legal hold: its media stay until released")
+    }
     try removeTrusted(record)
     try audit(.recordRemoved, about: record)
     return true
@@ -231,9 +239,25 @@ public final class RecordTransaction {
   /// is completed by ``completeProject(_:scope:)`` (which ends its engagements) and stays
   /// completed; an ended or cancelled engagement is reopened only by an extension (a
   /// step-up, ``VaultHandle/extendEngagement(_:until:proof:)``).
-  static func checkStatusChange(_ record: Record, from old: Record) throws(VaultError) {
+  ///
+  /// `old` is nil for a new record: a project is not created completed either. An
+  /// engagement keeps its vendor and project (an extension must not move).
+  static func checkStatusChange(_ record: Record, from old: Record?) throws(VaultError) {
     let status = record.text("status")
+    guard let old else {
+      if record.collection == .projects, status == "completed" {
+        throw VaultError(
+          .policyViolation, "a project is completed through completeProject, not created so")
+      }
+      return
+    }
     let previous = old.text("status")
+    if record.collection == .engagements,
+      record["vendor"] != old["vendor"] || record["project"] != old["project"]
+    {
+      throw VaultError(
+        .policyViolation, "an engagement keeps its vendor and project: record a new one instead")
+    }
     switch record.collection {
     case .projects where status != previous:
       if previous == "completed" {

@@ -279,7 +279,7 @@ enum ListCommand: Command {
     let path = try arguments.require("PATH")[0]
     let collection = try RecordCollection(named: try requiredOption("collection", arguments))
     let user = try UserLogin.login(path, arguments, console: console)
-    let filter = try filter(arguments, store: user.store)
+    let filter = try filter(arguments, user: user)
     // A search runs in the user's scope, narrowed to `--branch` when given.
     var handle = user.handle
     if arguments.value("search") != nil {
@@ -314,15 +314,11 @@ enum ListCommand: Command {
     return .success
   }
 
-  static func filter(_ arguments: Arguments, store: RecordStore) throws -> RecordFilter {
+  static func filter(_ arguments: Arguments, user: UserLogin.User) throws -> RecordFilter {
     if let branch = arguments.value("branch") {
       return .branch(
-        try store.read { snapshot throws(VaultError) in
-          if let id = try? RecordID(branch) { return id }
-          guard let id = try snapshot.id(named: branch, in: .branches) else {
-            throw VaultError(.invalidArgument, "no branch named \"\(branch)\"")
-          }
-          return id
+        try user.store.read { snapshot throws(VaultError) in
+          try UserLogin.id(named: branch, in: .branches, snapshot, scope: user.principal.scope)
         })
     }
     if let client = arguments.value("client") {

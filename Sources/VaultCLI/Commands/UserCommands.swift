@@ -152,10 +152,10 @@ enum TOTPCommand: Command {
       }
     case "disable":
       // Removing a second factor is high-risk: the password is its step-up.
-      let name = arguments.value("user") ?? ""
+      // The factor removed is the user's own: the proof is bound to them.
       let user = try UserLogin.login(
         path, arguments, console: console,
-        stepUp: (.secondFactorReset, UserLogin.target(name, in: .users)))
+        stepUp: (.secondFactorReset, { _, principal throws(VaultError) in principal.user }))
       try user.handle.removeSecondFactor(of: user.principal.user, proof: user.proof ?? "")
       console.line("second factor removed; your sessions are ended")
     default:
