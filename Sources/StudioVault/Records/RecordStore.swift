@@ -8,9 +8,10 @@ import VaultStorage
 /// The studio's records: typed collections with secondary indexes, over sealed
 /// records (``SealedStore``). Every query and write runs inside a ``Scope``.
 ///
-/// Applications will reach records through capability handles (the access layer),
-/// which derive the scope and the acting user from a session; until then this is the
-/// engine underneath, hence SPI (`@_spi(Engine)`), used by the CLI and the tests.
+/// Applications reach records through ``Vault`` and capability handles
+/// (``VaultHandle``), which derive the scope and the acting user from a session. This is
+/// the engine underneath them, unscoped unless told a scope, hence SPI
+/// (`@_spi(Engine)`): the CLI and the tests use it, applications do not.
 @_spi(Engine) public final class RecordStore: Sendable {
   @_spi(Engine) public let sealed: SealedStore
   let indexes: RecordIndexes
