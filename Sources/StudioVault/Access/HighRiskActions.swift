@@ -3,9 +3,10 @@ import VaultCrypto
 import VaultFormat
 
 /// The high-risk actions of ../shared/spec/access.md that are not record workflows:
-/// bulk export, role changes, removing a second factor, ending another user's
-/// sessions, key rotation and passphrase change. Each takes a step-up proof bound to
-/// the handle's session, the action and (where there is one) its target.
+/// bulk export, settings, users (add, role, disable, enable, unlock), removing a second
+/// factor, ending another user's sessions, key rotation and passphrase change. Each
+/// takes a step-up proof bound to the handle's session, the action and (where there is
+/// one) its target.
 ///
 /// Most spend the proof in the action's own commit, so that the proof is gone if and
 /// only if the action happened. Key rotation and passphrase change commit in steps of

@@ -2,9 +2,10 @@ import VaultCore
 import VaultFormat
 
 /// The project and client workflows of ../shared/spec/access.md through a handle:
-/// completion (ends vendor access), and the high-risk ones, each consuming a step-up
-/// proof bound to the handle's session, the action and the record: project deletion,
-/// extending a vendor's engagement past completion, client erasure.
+/// completion (ends vendor access) and closing a dispute; and the high-risk ones, each
+/// consuming a step-up proof bound to the handle's session, the action and the record:
+/// project deletion, extending a vendor's engagement past completion, client erasure,
+/// placing and releasing a legal hold.
 extension VaultHandle {
   /// The roles that delete projects, extend engagements and erase clients (in their
   /// scope: a branch manager their own branch).
