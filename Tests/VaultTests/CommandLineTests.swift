@@ -330,6 +330,9 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
     let listed = vault(environment: withSession, "session", "list", path, "--json")
     let sessions = try listed.output.split(separator: "\n").map { try parseJSON(String($0)) }
     #expect(Set(sessions.compactMap { $0["device"] as? String }) == ["laptop", "phone"])
+    #expect(
+      sessions.filter { $0["current"] as? Bool == true }.compactMap { $0["device"] as? String }
+        == ["laptop"])
     // A session alone is not step-up: ending another user's sessions wants a password.
     #expect(
       vault(environment: withSession, "session", "revoke", path, "--user-sessions", "owner").status

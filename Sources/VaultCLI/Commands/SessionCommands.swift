@@ -67,6 +67,8 @@ enum SessionCommand: Command {
       let path = try arguments.require("list", "PATH")[1]
       let user = try UserLogin.login(path, arguments, console: console)
       let sessions = try user.store.sessions(of: user.principal.user, now: now)
+      // The session this command runs in: VAULT_SESSION's, or the run's own.
+      let current = user.handle.sessionID
       for session in sessions {
         if arguments.flag("json") {
           console.json([
@@ -75,11 +77,13 @@ enum SessionCommand: Command {
             "lastUsedAt": .string(Formatting.timestamp(milliseconds: session.lastUsedAt)),
             "expiresAt": .string(Formatting.timestamp(milliseconds: session.expiresAt)),
             "remembered": .bool(session.rememberMe),
+            "current": .bool(session.id == current),
           ])
         } else {
           console.line(
             session.id + "  " + Formatting.timestamp(milliseconds: session.lastUsedAt) + "  "
-              + (session.label.isEmpty ? "(no label)" : session.label))
+              + (session.label.isEmpty ? "(no label)" : session.label)
+              + (session.id == current ? "  (this one)" : ""))
         }
       }
     case "revoke":
