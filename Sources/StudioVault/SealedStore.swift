@@ -1,4 +1,3 @@
-import Synchronization
 import VaultCore
 import VaultCrypto
 import VaultFormat
@@ -35,9 +34,9 @@ import VaultStorage
   /// and its id is never handed out again, so entries stay valid until the KEK is
   /// retired (then they are dropped). KEKs a write transaction reads or creates join
   /// only once it commits: a rolled-back transaction's KEK 1 is not the next one's.
-  let keks = Mutex<KEKCache>(KEKCache())
+  let keks = Locked<KEKCache>(KEKCache())
   /// Pages zeroed by opening, when it finished an interrupted erasure.
-  private let scrubbedAtOpen = Mutex<Int?>(nil)
+  private let scrubbedAtOpen = Locked<Int?>(nil)
 
   /// When opening finished an erasure a crash or an old reader had interrupted: the
   /// number of free pages it zeroed (nil when there was nothing to finish).

@@ -1,5 +1,4 @@
 @_spi(Engine) import StudioVault
-import Synchronization
 import VaultCore
 import VaultCrypto
 import VaultFormat
@@ -33,7 +32,7 @@ enum UserLogin {
 
   /// The handles whose run sessions end when the command does.
   final class RunSessions: Sendable {
-    private let handles = Mutex<[VaultHandle]>([])
+    private let handles = Locked<[VaultHandle]>([])
     func add(_ handle: VaultHandle) { handles.withLock { $0.append(handle) } }
 
     /// Ends them; a failure leaves the session to lapse within its fifteen minutes.

@@ -1,5 +1,4 @@
 internal import CSodium
-import Synchronization
 import VaultCore
 
 /// Bytes that must stay secret (passphrases, keys), kept in memory that libsodium
@@ -112,7 +111,7 @@ final class SecretSlab: Sendable {
   private struct State {
     var free: [UInt] = []
   }
-  private let state = Mutex(State())
+  private let state = Locked(State())
 
   func allocate() -> UnsafeMutableRawPointer {
     let address = state.withLock { state -> UInt in

@@ -1,6 +1,7 @@
 internal import CSodium
 import Glibc
 import Synchronization
+import VaultCore
 
 /// Random bytes for identifiers, nonces and keys.
 ///
@@ -58,7 +59,7 @@ public enum SecureRandom {
     /// Bumped in every child process right after `fork` (a `pthread_atfork` handler):
     /// cheaper than asking for the process id at every call, which is a system call.
     static let forks = Atomic<UInt64>(0)
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     private init() {
       ensureSodium()
@@ -67,7 +68,7 @@ public enum SecureRandom {
       }
       randombytes_buf(memory, Self.keySize)
       pthread_atfork(nil, nil) { Generator.forks.add(1, ordering: .relaxed) }
-      state = Mutex(
+      state = Locked(
         State(
           memory: UInt(bitPattern: memory), used: Self.blockSize,
           forksSeen: Self.forks.load(ordering: .relaxed)))

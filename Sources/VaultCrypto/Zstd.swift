@@ -1,5 +1,4 @@
 internal import CZstd
-import Synchronization
 import VaultCore
 
 /// zstd compression of whole buffers. Record bodies and blob chunks are compressed
@@ -82,7 +81,7 @@ public enum Zstd {
     private let create: @Sendable () -> UnsafeMutableRawPointer?
     private let free: @Sendable (UnsafeMutableRawPointer) -> Void
     /// Idle contexts, as addresses (plain Sendable data).
-    private let idle = Mutex<[UInt]>([])
+    private let idle = Locked<[UInt]>([])
 
     private init(
       create: @escaping @Sendable () -> UnsafeMutableRawPointer?,

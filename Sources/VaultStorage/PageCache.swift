@@ -1,4 +1,3 @@
-import Synchronization
 import VaultCore
 import VaultFormat
 
@@ -23,7 +22,7 @@ final class PageCache: Sendable {
     var misses = 0
   }
 
-  private let state = Mutex(State())
+  private let state = Locked(State())
   private let budget: Int
   private let pageSize: Int
 

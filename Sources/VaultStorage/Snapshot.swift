@@ -274,7 +274,7 @@ public struct ReadTree: Sendable {
 final class CatalogCache: Sendable {
   /// Name (UTF-8 bytes: canonically equivalent names are distinct trees) to root; a
   /// stored nil means "no such tree".
-  private let entries = Mutex<[[UInt8]: TreeRoot?]>([:])
+  private let entries = Locked<[[UInt8]: TreeRoot?]>([:])
   /// Enough for every tree an application uses; past it, lookups just are not cached.
   private static let limit = 1024
 

@@ -1,6 +1,5 @@
 import Dispatch
 import Glibc
-import Synchronization
 import VaultCore
 import VaultCrypto
 import VaultFormat
@@ -66,7 +65,7 @@ public final class VaultStore: Sendable {
   package let repairedTornCommit: Bool
   /// The torn meta slots still to blank, when ``Options/defersTornCommitRepair`` asked
   /// to: the next commit overwrites them, or ``blankTornSlots()`` does.
-  package let tornSlots: Mutex<[PageNumber]>
+  package let tornSlots: Locked<[PageNumber]>
   public var pageSize: Int { header.pageSize }
   let options: Options
   let file: any FileIO
@@ -75,15 +74,15 @@ public final class VaultStore: Sendable {
   /// This process's writers take turns here before taking the file's writer lock.
   private let writerTurn = DispatchSemaphore(value: 1)
   /// The newest durable state this store knows of, with its system-tree root decoded.
-  private let newest: Mutex<DurableState>
+  private let newest: Locked<DurableState>
   /// Set when a read-only first opener found the durable commit damaged and fell back
   /// to an older state: this store then reads that state, and nothing newer.
   private let pinnedState: MetaPage?
   /// Live snapshots of this store by transaction, for the reader table.
-  private let liveSnapshots = Mutex<[UInt64: Int]>([:])
+  private let liveSnapshots = Locked<[UInt64: Int]>([:])
   /// The file's size after this store's last commit, and that commit: valid while no
   /// other process has committed since (only writers grow the file).
-  private let sizeAfterLastCommit = Mutex<(transaction: TransactionID, size: UInt64)?>(nil)
+  private let sizeAfterLastCommit = Locked<(transaction: TransactionID, size: UInt64)?>(nil)
 
   // MARK: Opening
 
@@ -210,12 +209,12 @@ public final class VaultStore: Sendable {
     }
     self.recoveryProblems = recoveryProblems
     self.repairedTornCommit = repairedTornCommit
-    self.tornSlots = Mutex(tornSlots)
+    self.tornSlots = Locked(tornSlots)
     self.pinnedState = pinnedState
     if let pinnedState {
-      newest = Mutex(DurableState(pinnedState))
+      newest = Locked(DurableState(pinnedState))
     } else {
-      newest = Mutex(
+      newest = Locked(
         DurableState(
           try VaultStore.loadDurableMeta(reader: reader, lock: lock, vaultID: header.vaultID)))
     }

@@ -1,4 +1,3 @@
-import Synchronization
 import VaultCore
 import VaultCrypto
 import VaultFormat
@@ -30,9 +29,9 @@ public final class VaultHandle: Sendable, CustomStringConvertible {
   let clock: @Sendable () -> Int64
   /// The last check of the session: while no commit has happened since (a revocation
   /// is a commit) and the clock has not passed its bound, the session is still live.
-  private let lastCheck = Mutex<(transaction: TransactionID, from: Int64, until: Int64)?>(nil)
+  private let lastCheck = Locked<(transaction: TransactionID, from: Int64, until: Int64)?>(nil)
   /// A vendor's reach, as of one commit and day (``VendorView``).
-  let vendorCache = Mutex<(transaction: TransactionID, view: VendorView)?>(nil)
+  let vendorCache = Locked<(transaction: TransactionID, view: VendorView)?>(nil)
 
   init(
     store: RecordStore, session: String, principal: RecordStore.Principal, scope: Scope,

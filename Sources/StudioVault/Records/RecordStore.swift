@@ -1,5 +1,4 @@
 import Glibc
-import Synchronization
 import VaultCore
 import VaultCrypto
 import VaultFormat
@@ -432,7 +431,7 @@ import VaultStorage
 
 /// The organization's currency and the settings bytes it was read from.
 final class CurrencyCache: Sendable {
-  private let entry = Mutex<(stored: [UInt8], currency: Currency?)?>(nil)
+  private let entry = Locked<(stored: [UInt8], currency: Currency?)?>(nil)
 
   /// The currency read from `stored`, if these are the bytes last seen (nil: unknown;
   /// `.some(nil)`: no currency set).
