@@ -64,17 +64,7 @@ import VaultCrypto
           now: Timestamp.now().milliseconds)
       }
     }
-    let proofs = try store.sealed.read { snapshot throws(VaultError) -> Int in
-      var count = 0
-      try snapshot.snapshot.anyTree(named: SessionStore.tree)?.scanTyped(
-        from: [0x04], to: [0x05]
-      ) { _, _ throws(VaultError) in
-        count += 1
-        return true
-      }
-      return count
-    }
-    #expect(proofs == 0)
+    #expect(try StepUpTests.storedProofs(store) == 0)
   }
 
   /// Ending a staff member's sessions or resetting their second factor is for owners

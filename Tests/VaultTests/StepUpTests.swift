@@ -206,7 +206,13 @@ import VaultCrypto
     let stale = try proof(.clientExport, nil)
     clock.advance(by: 6 * 60_000)
     _ = try proof(.clientExport, nil)
-    let remaining = try store.sealed.read { snapshot throws(VaultError) -> Int in
+    #expect(try Self.storedProofs(store) == 1)
+    #expect(throws: VaultError.self) { _ = try owner.exportRecords(.clients, proof: stale) }
+  }
+
+  /// How many step-up proofs the vault holds (FORMAT.md 21: keys `04` ‖ …).
+  static func storedProofs(_ store: RecordStore) throws -> Int {
+    try store.sealed.read { snapshot throws(VaultError) -> Int in
       var count = 0
       try snapshot.snapshot.anyTree(named: SessionStore.tree)?.scanTyped(
         from: [0x04], to: [0x05]
@@ -216,7 +222,5 @@ import VaultCrypto
       }
       return count
     }
-    #expect(remaining == 1)
-    #expect(throws: VaultError.self) { _ = try owner.exportRecords(.clients, proof: stale) }
   }
 }
