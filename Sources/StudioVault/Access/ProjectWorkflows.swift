@@ -7,8 +7,9 @@ import VaultFormat
 /// project deletion, extending a vendor's engagement past completion, client erasure,
 /// placing and releasing a legal hold.
 extension VaultHandle {
-  /// The roles that delete projects, extend engagements and erase clients (in their
-  /// scope: a branch manager their own branch).
+  /// The roles that delete projects, extend engagements, erase clients, approve and
+  /// execute refunds and close disputes (in their scope: a branch manager their own
+  /// branch).
   static let managers = ["owner", "hq", "branchManager"]
 
   /// Completes project `id` (billing enforcement applies) and ends its vendors'

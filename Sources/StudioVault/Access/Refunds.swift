@@ -59,7 +59,7 @@ extension VaultHandle {
     }
     let now = now()
     let action: AuditAction = approve ? .refundApproved : .refundRejected
-    guard ["owner", "hq", "branchManager"].contains(principal.role) else {
+    guard Self.managers.contains(principal.role) else {
       throw try denied(action, refund, "only branch managers, hq and owners approve refunds")
     }
     let refusal: String? = try workflowWrite(action, on: refund) {
@@ -107,7 +107,7 @@ extension VaultHandle {
     _ refund: RecordID, gatewayReference: String, proof: String
   ) throws(VaultError) {
     let now = now()
-    guard ["owner", "hq", "branchManager"].contains(principal.role) else {
+    guard Self.managers.contains(principal.role) else {
       throw try denied(
         .refundExecuted, refund, "only branch managers, hq and owners execute refunds")
     }
