@@ -216,6 +216,28 @@ import VaultCrypto
     _ = try clerk.list(.clients)
   }
 
+  /// Vendors belong to no branch: a branch manager still engages them by name.
+  @Test func managersEngageVendorsByName() throws {
+    let dir = TemporaryDirectory()
+    let studio = try ActionStudio(dir)
+    let project = try studio.newProject()
+    let manager = try studio.base.handle("branchManager")
+    let ids = try manager.write { records, scope throws(VaultError) in
+      try records.importJSONLines(
+        #"{"vendor": "lens", "project": "\#(project)", "role": "editor"}"#, into: .engagements,
+        branch: nil, scope: scope)
+    }
+    #expect(ids.count == 1)
+    // Other users outside the branch stay unknown to the manager.
+    #expect(throws: VaultError.self) {
+      try manager.write { records, scope throws(VaultError) in
+        _ = try records.importJSONLines(
+          #"{"vendor": "central", "project": "\#(project)", "role": "editor"}"#,
+          into: .engagements, branch: nil, scope: scope)
+      }
+    }
+  }
+
   @Test func aTaskHandleCannotEndItsParentsSession() throws {
     let dir = TemporaryDirectory()
     let (store, _, _) = try SessionTests.studio(dir)
@@ -229,7 +251,7 @@ import VaultCrypto
     _ = try handle.list(.clients)
   }
 
-  @Test func engagementsDoNotMoveAndHeldMediaStayAndProjectsAreNotBornCompleted() throws {
+  @Test func engagementsAndMediaDoNotMoveAndHeldMediaStay() throws {
     let dir = TemporaryDirectory()
     let studio = try VendorTests.studio(dir)
     let owner = studio.owner
@@ -241,15 +263,7 @@ import VaultCrypto
         _ = try records.update(engagement, scope: scope)
       }
     }
-    #expect(throws: VaultError.self) {
-      try owner.write { records, scope throws(VaultError) in
-        var project = Record(.projects, branch: studio.downtown)
-        project["title"] = .string("Born done")
-        project["client"] = .bytes(studio.client.bytes)
-        project["status"] = .string("completed")
-        _ = try records.insert(project, scope: scope)
-      }
-    }
+
     let (ownerHandle, token) = try studio.store.login(
       user: "owner", password: SecretBytes(utf8: ownerPassword), clock: studio.clock.read)
     let media = try #require(try owner.list(.media).records.first?.id)
@@ -261,6 +275,14 @@ import VaultCrypto
     #expect(throws: VaultError.self) {
       try owner.write { records, scope throws(VaultError) in
         _ = try records.remove(.media, media, scope: scope)
+      }
+    }
+    // Nor moved to another project first, to be removed from there.
+    #expect(throws: VaultError.self) {
+      try owner.write { records, scope throws(VaultError) in
+        guard var moved = try records.get(.media, media, scope: scope) else { return }
+        moved["project"] = .bytes(studio.otherProject.bytes)
+        _ = try records.update(moved, scope: scope)
       }
     }
     #expect(try owner.get(.media, media) != nil)

@@ -323,6 +323,8 @@ extension RecordStore {
 extension VaultHandle {
   /// Ends the handle's session (and so every handle made from it), audited as
   /// `sessionRevoked`: what a user does at logout and a command at the end of its run.
+  /// Any live, writable handle of the session may end it (a logout ends every handle
+  /// made from the session, narrowed ones included); read-only and expired ones may not.
   ///
   /// - Throws: what a dead handle throws; `.policyViolation` for a read-only one.
   public func endSession() throws(VaultError) {

@@ -267,6 +267,7 @@ extension VaultHandle {
   private func managedUser(named name: String, attempted: AuditAction) throws(VaultError)
     -> RecordID
   {
+    try requireLive()
     let id = try userID(named: name)
     guard ["owner", "hq"].contains(principal.role) else {
       throw try denied(attempted, id, "only owners and hq manage users")

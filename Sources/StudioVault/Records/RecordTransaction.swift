@@ -85,7 +85,12 @@ public final class RecordTransaction {
   {
     guard let id = try source.id(named: name, in: collection) else { return nil }
     guard let allowedScope, allowedScope != .organization else { return id }
-    return try source.get(collection, id, scope: allowedScope) == nil ? nil : id
+    if try source.get(collection, id, scope: allowedScope) != nil { return id }
+    // Vendors belong to no branch; managers engage them by name.
+    if collection == .users, try source.load(.users, id.bytes)?.text("role") == "vendor" {
+      return id
+    }
+    return nil
   }
 
   // MARK: Writes
@@ -111,7 +116,6 @@ public final class RecordTransaction {
       record.collection, id: record.id, branch: record.branch,
       fields: Self.callerFields(record.fields, specs: record.schema.fields))
     if let enforcedRole { try FieldAccess.checkInsert(fresh, role: enforcedRole) }
-    try Self.checkStatusChange(fresh, from: nil)
     try setEngineFields(&fresh)
     return visible(try insertTrusted(fresh, scope: scope))
   }
@@ -240,23 +244,19 @@ public final class RecordTransaction {
   /// completed; an ended or cancelled engagement is reopened only by an extension (a
   /// step-up, ``VaultHandle/extendEngagement(_:until:proof:)``).
   ///
-  /// `old` is nil for a new record: a project is not created completed either. An
-  /// engagement keeps its vendor and project (an extension must not move).
-  static func checkStatusChange(_ record: Record, from old: Record?) throws(VaultError) {
+  /// An engagement keeps its vendor and project (an extension must not move), and a
+  /// media record its project (a legal hold must not be escaped by moving it).
+  static func checkStatusChange(_ record: Record, from old: Record) throws(VaultError) {
     let status = record.text("status")
-    guard let old else {
-      if record.collection == .projects, status == "completed" {
-        throw VaultError(
-          .policyViolation, "a project is completed through completeProject, not created so")
-      }
-      return
-    }
     let previous = old.text("status")
     if record.collection == .engagements,
       record["vendor"] != old["vendor"] || record["project"] != old["project"]
     {
       throw VaultError(
         .policyViolation, "an engagement keeps its vendor and project: record a new one instead")
+    }
+    if record.collection == .media, record["project"] != old["project"] {
+      throw VaultError(.policyViolation, "media keep their project: record a new one instead")
     }
     switch record.collection {
     case .projects where status != previous:

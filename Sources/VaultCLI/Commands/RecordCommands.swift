@@ -317,8 +317,15 @@ enum ListCommand: Command {
   static func filter(_ arguments: Arguments, user: UserLogin.User) throws -> RecordFilter {
     if let branch = arguments.value("branch") {
       return .branch(
-        try user.store.read { snapshot throws(VaultError) in
-          try UserLogin.id(named: branch, in: .branches, snapshot, scope: user.principal.scope)
+        try user.store.read { snapshot throws(VaultError) -> RecordID in
+          guard user.handle.isVendor else {
+            return try UserLogin.id(
+              named: branch, in: .branches, snapshot, scope: user.principal.scope)
+          }
+          // A vendor's list keeps to its engagements anyway; an unknown name lists
+          // nothing rather than saying whether such a branch exists.
+          if let id = try? RecordID(branch) { return id }
+          return try snapshot.id(named: branch, in: .branches) ?? RecordID.random()
         })
     }
     if let client = arguments.value("client") {
