@@ -23,6 +23,13 @@ public final class Locked<Value>: @unchecked Sendable {
     mutex.deallocate()
   }
 
+  /// Takes the lock before `fork`, for a `pthread_atfork` prepare handler: the child
+  /// then never inherits it held by a thread it does not have.
+  public func lockBeforeFork() { pthread_mutex_lock(mutex) }
+
+  /// Releases what ``lockBeforeFork()`` took, in the parent and in the child.
+  public func unlockAfterFork() { pthread_mutex_unlock(mutex) }
+
   /// Runs `body` with the value, holding the lock.
   public func withLock<Result, Failure: Error>(
     _ body: (inout Value) throws(Failure) -> Result

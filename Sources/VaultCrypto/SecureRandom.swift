@@ -67,7 +67,15 @@ public enum SecureRandom {
         fatalError("sodium_malloc failed for the random generator")
       }
       randombytes_buf(memory, Self.keySize)
-      pthread_atfork(nil, nil) { Generator.forks.add(1, ordering: .relaxed) }
+      // The state is locked across a fork (so a child never inherits the lock held by
+      // another thread), and a child knows it must draw a new key.
+      pthread_atfork(
+        { Generator.shared.state.lockBeforeFork() },
+        { Generator.shared.state.unlockAfterFork() },
+        {
+          Generator.shared.state.unlockAfterFork()
+          Generator.forks.add(1, ordering: .relaxed)
+        })
       state = Locked(
         State(
           memory: UInt(bitPattern: memory), used: Self.blockSize,
