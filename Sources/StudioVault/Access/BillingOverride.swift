@@ -30,10 +30,9 @@ extension VaultHandle {
     guard principal.role == "owner" else {
       throw try denied(action, branch, "only owners override billing enforcement")
     }
-    let now = now()
-    try workflowWrite(action, on: branch) { records, scope throws(VaultError) in
-      try records.source.sealed.consumeStepUp(
-        proof, session: session, action: .billingOverride, resource: branch, now: now)
+    try stepUpWrite(
+      action, on: branch, proof: proof, for: .billingOverride, resource: branch
+    ) { records, scope throws(VaultError) in
       guard var record = try records.get(.branches, branch, scope: scope) else {
         throw VaultError(.noSuchRecord, "no branch \(branch) in this scope")
       }

@@ -65,29 +65,24 @@ extension VaultHandle {
     guard Self.managers.contains(principal.role) else {
       throw try denied(.exportPerformed, principal.user, "only branch managers and above export")
     }
-    try requireLive()
-    guard !isReadOnly else {
-      throw try denied(.exportPerformed, principal.user, "this handle is read-only")
-    }
-    let records = try store.read { snapshot throws(VaultError) -> [Record] in
-      var records = [Record]()
-      var cursor: String?
-      repeat {
-        let page = try snapshot.list(collection, scope: scope, after: cursor, limit: 1000)
-        for record in page.records {
-          records.append(visible(try snapshot.withDerivedFields(record, scope: scope)))
-        }
-        cursor = page.nextCursor
-      } while cursor != nil
-      return records
-    }
-    let now = now()
-    do throws(VaultError) {
+    return try inOwnCommit(proof, for: .clientExport, on: nil, attempted: .exportPerformed) {
+      authorize throws(VaultError) in
+      let records = try store.read { snapshot throws(VaultError) -> [Record] in
+        var records = [Record]()
+        var cursor: String?
+        repeat {
+          let page = try snapshot.list(collection, scope: scope, after: cursor, limit: 1000)
+          for record in page.records {
+            records.append(visible(try snapshot.withDerivedFields(record, scope: scope)))
+          }
+          cursor = page.nextCursor
+        } while cursor != nil
+        return records
+      }
       // The proof is spent and the export logged in one commit: an export that is not on
       // the record does not happen.
       try store.sealed.write { tx throws(VaultError) in
-        try tx.consumeStepUp(
-          proof, session: session, action: .clientExport, resource: nil, now: now)
+        try authorize(tx)
         try tx.audit(
           AuditDraft(
             .exportPerformed, actor: principal.auditActor, branch: principal.branch,
@@ -96,10 +91,8 @@ extension VaultHandle {
               ["collection": .string(collection.rawValue), "records": .int(Int64(records.count))]
             )))
       }
-    } catch  where error.code == .policyViolation {
-      throw try denied(.exportPerformed, principal.user, error.message)
+      return records
     }
-    return records
   }
 
   /// Changes the organization's settings: `change` edits them as the role sees them;
@@ -116,10 +109,9 @@ extension VaultHandle {
         .settingsChanged, settingsID,
         "only owners and hq change settings, through a handle of the whole organization")
     }
-    let now = now()
-    return try workflowWrite(.settingsChanged, on: settingsID) { records, _ throws(VaultError) in
-      try records.source.sealed.consumeStepUp(
-        proof, session: session, action: .securityPolicyChange, resource: nil, now: now)
+    return try stepUpWrite(
+      .settingsChanged, on: settingsID, proof: proof, for: .securityPolicyChange, resource: nil
+    ) { records, _ throws(VaultError) in
       let stored = try records.source.settings()
       var changed = visible(stored)
       try change(&changed)

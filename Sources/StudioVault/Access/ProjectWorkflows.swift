@@ -29,10 +29,9 @@ extension VaultHandle {
     guard Self.managers.contains(principal.role) else {
       throw try denied(.projectDeleted, id, "only branch managers, hq and owners delete projects")
     }
-    let now = now()
-    return try workflowWrite(.projectDeleted, on: id) { records, scope throws(VaultError) in
-      try records.source.sealed.consumeStepUp(
-        proof, session: session, action: .projectDeletion, resource: id, now: now)
+    return try stepUpWrite(
+      .projectDeleted, on: id, proof: proof, for: .projectDeletion, resource: id
+    ) { records, scope throws(VaultError) in
       return try records.deleteProject(id, scope: scope)
     }
   }
@@ -49,14 +48,13 @@ extension VaultHandle {
       throw try denied(
         .engagementExtended, id, "only branch managers, hq and owners extend engagements")
     }
-    let now = now()
-    try workflowWrite(.engagementExtended, on: id) { records, scope throws(VaultError) in
-      try records.source.sealed.consumeStepUp(
-        proof, session: session, action: .engagementExtension, resource: id, now: now)
+    try stepUpWrite(
+      .engagementExtended, on: id, proof: proof, for: .engagementExtension, resource: id
+    ) { records, scope throws(VaultError) in
       guard var engagement = try records.source.get(.engagements, id, scope: scope) else {
         throw VaultError(.noSuchRecord, "no engagement \(id) in this scope")
       }
-      let today = Timestamp(milliseconds: now).day
+      let today = records.now.day
       guard until >= today, until.daysSince1970 <= today.daysSince1970 + 366 else {
         throw VaultError(.invalidRecord, "until: from today to a year ahead")
       }
@@ -166,10 +164,9 @@ extension VaultHandle {
     guard ["owner", "hq"].contains(principal.role) else {
       throw try denied(action, id, "only owners and hq place and release legal holds")
     }
-    let now = now()
-    try workflowWrite(action, on: id) { records, scope throws(VaultError) in
-      try records.source.sealed.consumeStepUp(
-        proof, session: session, action: .legalHold, resource: id, now: now)
+    try stepUpWrite(
+      action, on: id, proof: proof, for: .legalHold, resource: id
+    ) { records, scope throws(VaultError) in
       guard var project = try records.source.get(.projects, id, scope: scope),
         project.deletedAt == nil
       else { throw VaultError(.noSuchRecord, "no project \(id) in this scope") }

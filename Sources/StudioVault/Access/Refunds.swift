@@ -20,10 +20,9 @@ extension VaultHandle {
     guard ["owner", "hq", "branchManager", "staff"].contains(principal.role) else {
       throw try denied(.refundRequested, payment, "this role may not request refunds")
     }
-    let now = now()
-    return try workflowWrite(.refundRequested, on: payment) { records, scope throws(VaultError) in
-      try records.source.sealed.consumeStepUp(
-        proof, session: session, action: .refundRequest, resource: payment, now: now)
+    return try stepUpWrite(
+      .refundRequested, on: payment, proof: proof, for: .refundRequest, resource: payment
+    ) { records, scope throws(VaultError) in
       guard let paid = try records.get(.payments, payment, scope: scope),
         let paidAmount = paid.money("amount")
       else { throw VaultError(.noSuchRecord, "no payment \(payment) in this scope") }
@@ -57,15 +56,14 @@ extension VaultHandle {
     if let reason, reason.isEmpty || reason.utf8.count > 2000 {
       throw VaultError(.invalidRecord, "reason: 1 to 2000 bytes")
     }
-    let now = now()
     let action: AuditAction = approve ? .refundApproved : .refundRejected
     guard Self.managers.contains(principal.role) else {
       throw try denied(action, refund, "only branch managers, hq and owners approve refunds")
     }
-    let refusal: String? = try workflowWrite(action, on: refund) {
+    let refusal: String? = try stepUpWrite(
+      action, on: refund, proof: proof, for: .refundApproval, resource: refund
+    ) {
       records, scope throws(VaultError) -> String? in
-      try records.source.sealed.consumeStepUp(
-        proof, session: session, action: .refundApproval, resource: refund, now: now)
       guard var record = try records.get(.refunds, refund, scope: scope) else {
         throw VaultError(.noSuchRecord, "no refund \(refund) in this scope")
       }
@@ -106,14 +104,13 @@ extension VaultHandle {
   public func executeRefund(
     _ refund: RecordID, gatewayReference: String, proof: String
   ) throws(VaultError) {
-    let now = now()
     guard Self.managers.contains(principal.role) else {
       throw try denied(
         .refundExecuted, refund, "only branch managers, hq and owners execute refunds")
     }
-    try workflowWrite(.refundExecuted, on: refund) { records, scope throws(VaultError) in
-      try records.source.sealed.consumeStepUp(
-        proof, session: session, action: .refundExecution, resource: refund, now: now)
+    try stepUpWrite(
+      .refundExecuted, on: refund, proof: proof, for: .refundExecution, resource: refund
+    ) { records, scope throws(VaultError) in
       guard var record = try records.get(.refunds, refund, scope: scope) else {
         throw VaultError(.noSuchRecord, "no refund \(refund) in this scope")
       }
@@ -156,6 +153,22 @@ extension VaultHandle {
     } catch {
       guard error.code == .policyViolation else { throw error }
       throw try denied(action, target, error.message)
+    }
+  }
+
+  /// ``workflowWrite(_:on:_:)`` for a high-risk workflow: `proof` (a step-up for `step`
+  /// on `resource`) is spent first, in the same commit, so it is gone if and only if
+  /// the workflow commits.
+  func stepUpWrite<T>(
+    _ action: AuditAction, on target: RecordID, proof: String, for step: HighRiskAction,
+    resource: RecordID?,
+    _ body: (_ records: RecordTransaction, _ scope: Scope) throws(VaultError) -> T
+  ) throws(VaultError) -> T {
+    let now = now()
+    return try workflowWrite(action, on: target) { records, scope throws(VaultError) in
+      try records.source.sealed.consumeStepUp(
+        proof, session: session, action: step, resource: resource, now: now)
+      return try body(records, scope)
     }
   }
 
