@@ -28,6 +28,8 @@ import VaultStorage
   let keyringKey: SymmetricKey
   /// Seals audit entries' events (FORMAT.md 20.1).
   let auditEntryKey: SymmetricKey
+  /// Keys blobs' content addresses (FORMAT.md 24.2).
+  let blobAddressKey: SymmetricKey
   /// Signs audit checkpoints; its public half is in the file header.
   let auditSigner: Ed25519.SigningKey
   /// Unwrapped KEKs by id, of committed keyrings only: a committed KEK never changes
@@ -79,6 +81,7 @@ import VaultStorage
     vaultID = store.header.vaultID
     keyringKey = master.derive(.keyring)
     auditEntryKey = master.derive(.auditEntries)
+    blobAddressKey = master.derive(.blobAddressing)
     auditSigner = try VaultStore.auditSigningKey(master)
     // An erasure cut short by a crash (or by an old reader) after its commit: finish
     // zeroing the free pages before anything else (FORMAT.md 17.5), now if possible.

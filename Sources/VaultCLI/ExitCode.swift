@@ -27,7 +27,8 @@ package enum ExitCode: Int32, Sendable {
     case .locked: self = .locked
     case .invalidArgument, .tooLarge, .alreadyExists, .misuse, .readOnly, .keyRequired:
       self = .usage
-    case .wrongPassphrase, .authenticationFailed, .wrongPassword, .policyViolation, .throttled:
+    case .wrongPassphrase, .authenticationFailed, .wrongPassword, .policyViolation, .throttled,
+      .worm:
       self = .denied
     case .outOfMemory: self = .ioError
     case .erased, .noSuchRecord, .duplicateRecord: self = .dataError

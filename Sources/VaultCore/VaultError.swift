@@ -66,6 +66,10 @@ public struct VaultError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The action breaks a rule of the product's policy (for example delivering a
     /// project with an unpaid invoice, or rewriting an append-only financial record).
     public static let policyViolation = Code(rawValue: "policyViolation")
+    /// A write-once rule refused the action: overwriting a stored blob, deleting one
+    /// before its retention ends or under a legal hold, shortening compliance
+    /// retention. Always audited.
+    public static let worm = Code(rawValue: "worm")
     /// The user name or password is wrong (one error for both, by design: the answer
     /// must not tell whether the user exists).
     public static let wrongPassword = Code(rawValue: "wrongPassword")

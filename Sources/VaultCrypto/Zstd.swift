@@ -61,6 +61,39 @@ public enum Zstd {
     return output
   }
 
+  /// Compresses `input` into `output` as one frame; returns the frame's length, or nil
+  /// when it does not fit in `output` (the caller then stores the input as it is).
+  public static func compress(
+    _ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, level: Int32
+  ) -> Int? {
+    guard let destination = output.baseAddress else { return nil }
+    let written = Contexts.compression.use { context in
+      ZSTD_compressCCtx(
+        OpaquePointer(context), destination, output.count, input.baseAddress, input.count, level)
+    }
+    return ZSTD_isError(written) != 0 ? nil : written
+  }
+
+  /// Decompresses one frame from `input` into `output`, which it must fill exactly.
+  ///
+  /// - Throws: `.corrupt` for a frame that does not decode to exactly `output.count`
+  ///   bytes.
+  public static func decompress(
+    _ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
+  ) throws(VaultError) {
+    let declared = ZSTD_getFrameContentSize(input.baseAddress, input.count)
+    guard declared == UInt64(output.count) else {
+      throw VaultError(.corrupt, "zstd frame does not declare the expected content size")
+    }
+    let written = Contexts.decompression.use { context in
+      ZSTD_decompressDCtx(
+        OpaquePointer(context), output.baseAddress, output.count, input.baseAddress, input.count)
+    }
+    guard ZSTD_isError(written) == 0, written == output.count else {
+      throw VaultError(.corrupt, "zstd frame does not decode to the expected content")
+    }
+  }
+
   private static func errorName(_ code: Int) -> String {
     String(cString: ZSTD_getErrorName(code))
   }

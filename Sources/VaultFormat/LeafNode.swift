@@ -37,6 +37,8 @@ public struct LeafNode: Sendable {
         cells.append(LeafCell(key: keyRange, value: .overflow(length: length, head: head)))
       case .tree(let root):
         cells.append(LeafCell(key: keyRange, value: .tree(root)))
+      case .extent(let pages, let head):
+        cells.append(LeafCell(key: keyRange, value: .extent(pages: pages, head: head)))
       }
     }
     self.init(bytes: bytes, cells: cells)
@@ -53,4 +55,5 @@ public enum OwnedValue: Equatable, Sendable {
   case inline([UInt8])
   case overflow(length: UInt64, head: PageLink)
   case tree(TreeRoot)
+  case extent(pages: UInt32, head: PageLink)
 }

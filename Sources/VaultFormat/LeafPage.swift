@@ -15,7 +15,8 @@ import VaultCore
 /// A cell: `u16` key length, key bytes, `u8` value kind, then by kind:
 /// - 0 inline: `u32` length, the bytes;
 /// - 1 overflow: `u64` total length, `u16` link index;
-/// - 2 tree: `u16` link index (`0xFFFF` for an empty tree), `u64` tree id, `u64` key count.
+/// - 2 tree: `u16` link index (`0xFFFF` for an empty tree), `u64` tree id, `u64` key count;
+/// - 3 extent: `u32` page count, `u16` link index (a blob extent, ``BlobExtent``).
 public enum LeafPage {
   /// Marks a tree cell whose tree is empty and has no root page.
   public static let noLink: UInt16 = 0xFFFF
@@ -129,6 +130,11 @@ public enum LeafPage {
         body.write(root.id.rawValue)
         body.write(root.count)
         placed(LeafCell(key: key, value: cell.value))
+      case .extent(let pages, _):
+        body.write(pages)
+        body.write(linkIndex)
+        linkIndex += 1
+        placed(LeafCell(key: key, value: cell.value))
       }
     }
   }
@@ -194,6 +200,15 @@ public enum LeafPage {
         let id = TreeID(try reader.readUInt64("tree id"))
         let keyCount = try reader.readUInt64("tree key count")
         value = .tree(TreeRoot(root: root, id: id, count: keyCount))
+      case 3:
+        let pages = try reader.readUInt32("extent page count")
+        let index = Int(try reader.readUInt16("link index"))
+        guard pages >= 1 else { throw reader.corrupt("extent of no pages") }
+        guard index == nextLink, index < links.count, !links[index].isNull else {
+          throw reader.corrupt("extent cell refers to link \(index), expected \(nextLink)")
+        }
+        nextLink += 1
+        value = .extent(pages: pages, head: links[index])
       default:
         throw reader.corrupt("unknown value kind \(kind)")
       }

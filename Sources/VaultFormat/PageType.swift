@@ -10,6 +10,9 @@ public enum PageType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
   case leaf = 4
   /// A piece of a value too large for a leaf.
   case overflow = 5
+  /// The first page of a blob extent: a run of pages holding one sealed chunk of an
+  /// upload (``BlobExtent``).
+  case blob = 6
 
   public var description: String {
     switch self {
@@ -18,6 +21,7 @@ public enum PageType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case .interior: "interior"
     case .leaf: "leaf"
     case .overflow: "overflow"
+    case .blob: "blob"
     }
   }
 }

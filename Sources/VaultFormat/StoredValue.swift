@@ -9,6 +9,8 @@ public enum StoredValue: Equatable, Sendable {
   case overflow(length: UInt64, head: PageLink)
   /// A named tree (catalog entries only).
   case tree(TreeRoot)
+  /// A blob extent (``BlobExtent``): the run of `pages` pages starting at `head`.
+  case extent(pages: UInt32, head: PageLink)
 
   /// The value kind byte that precedes the value in a cell.
   public var kind: UInt8 {
@@ -16,6 +18,7 @@ public enum StoredValue: Equatable, Sendable {
     case .inline: 0
     case .overflow: 1
     case .tree: 2
+    case .extent: 3
     }
   }
 
@@ -25,6 +28,7 @@ public enum StoredValue: Equatable, Sendable {
     case .inline: nil
     case .overflow(_, let head): head
     case .tree(let root): root.root.isNull ? nil : root.root
+    case .extent(_, let head): head
     }
   }
 
@@ -35,6 +39,7 @@ public enum StoredValue: Equatable, Sendable {
     case .inline(let range): 4 + range.count
     case .overflow: 8 + 2
     case .tree: 2 + 8 + 8
+    case .extent: 4 + 2
     }
   }
 }

@@ -85,8 +85,8 @@ extension Snapshot {
             } catch {
               damage = damage ?? error
             }
-          case .tree:
-            damage = damage ?? VaultError(.corruptPage, "a clear tree holds a tree entry")
+          case .tree, .extent:
+            damage = damage ?? VaultError(.corruptPage, "a clear tree holds a tree entry or extent")
           }
           cells.append((cell.key, value))
         }

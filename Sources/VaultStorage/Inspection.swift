@@ -39,6 +39,8 @@ package struct PageInfo: Sendable {
   package var usedBytes: Int
   /// Set for tree nodes: keys (leaf) or separators (interior) on the page.
   package var keyCount: Int
+  /// For a page of a blob extent: the extent's first page.
+  package var extentStart: UInt64? = nil
 }
 
 /// A keyless survey of one committed state: every reachable page verified and
@@ -56,6 +58,9 @@ package struct Inspection: Sendable {
   /// Keys each tree should hold, per its catalog entry.
   package private(set) var keysDeclared: [TreeID: UInt64] = [:]
   package private(set) var problems: [CheckProblem] = []
+  /// Blob extents reached, and the bytes of their bodies (sealed chunks).
+  package private(set) var extentCount = 0
+  package private(set) var extentBodyBytes: UInt64 = 0
   /// Pages whose content was verified (reachable pages that passed, and failed ones).
   package private(set) var pagesChecked = 0
   /// Whether page bodies were opened and decoded (the vault was opened with its key).
@@ -78,6 +83,10 @@ package struct Inspection: Sendable {
       visited: { visit, page, content in
         if pagesChecked % 256 == 0 { progress(pagesChecked) }
         let number = visit.link.page.rawValue
+        if case .extent(let header, let pages) = content {
+          recordExtent(header, pages: pages, duplicates: &duplicates)
+          return
+        }
         // The system tree's root lives in the meta page, which is not a data page.
         let isDataPage = page != nil
         if isDataPage {
@@ -108,7 +117,7 @@ package struct Inspection: Sendable {
           for cell in node.cells { record(cell, of: node, in: tree, page: number) }
         case .sealed(.leaf, _):
           leafDepths[tree, default: []].insert(visit.depth)
-        case .overflow, .sealed:
+        case .overflow, .sealed, .extent:
           break
         }
         if isDataPage { reachable[number] = info }
@@ -150,6 +159,29 @@ package struct Inspection: Sendable {
     }
   }
 
+  /// Every page of a blob extent is in use; the first holds its header.
+  private mutating func recordExtent(
+    _ header: BlobExtent.Header, pages: Int, duplicates: inout Set<UInt64>
+  ) {
+    pagesChecked += pages
+    extentCount += 1
+    extentBodyBytes += UInt64(header.bodyLength)
+    let first = header.page.rawValue
+    for page in first..<first + UInt64(pages) {
+      if reachable[page] != nil {
+        duplicates.insert(page)
+        continue
+      }
+      reachable[page] = PageInfo(
+        type: .blob, tree: header.tree, transaction: header.transaction,
+        usedBytes: page == first
+          ? min(pageSize, FileFormat.pageHeaderSize + header.bodyLength)
+          : min(
+            pageSize, FileFormat.pageHeaderSize + header.bodyLength - Int(page - first) * pageSize),
+        keyCount: 0, extentStart: first)
+    }
+  }
+
   private mutating func record(_ cell: LeafCell, of node: LeafNode, in tree: TreeID, page: UInt64) {
     guard tree == .system else { return }
     let key = node.bytes[cell.key]
@@ -177,7 +209,7 @@ package struct Inspection: Sendable {
       } catch {
         problems.append(CheckProblem(error, kind: "freeList"))
       }
-    case .overflow:
+    case .overflow, .extent:
       break
     }
   }

@@ -141,6 +141,46 @@ struct PageReader: Sendable {
     return value
   }
 
+  /// Reads the blob extent `link` leads to (a run of `pages` pages owned by `tree`) and
+  /// checks it against the link; returns its body. Extents bypass the page cache: they
+  /// are large and read once. With `checksum` false the body's checksum is skipped (the
+  /// caller authenticates the body with the blob's key).
+  func extentBody(
+    _ link: PageLink, pages: UInt32, tree: TreeID, in meta: MetaPage, checksum: Bool = true
+  ) throws(VaultError) -> [UInt8] {
+    let run = try extentRun(link, pages: pages, in: meta)
+    let header = try BlobExtent.verify(
+      run, against: link, tree: tree, pages: Int(pages), pageSize: pageSize, checksum: checksum)
+    return Array(run[FileFormat.pageHeaderSize..<FileFormat.pageHeaderSize + header.bodyLength])
+  }
+
+  /// The raw bytes of an extent's run, after checking that the run lies within the
+  /// state's data pages.
+  func extentRun(_ link: PageLink, pages: UInt32, in meta: MetaPage) throws(VaultError)
+    -> [UInt8]
+  {
+    let first = link.page.rawValue
+    let (end, overflow) = first.addingReportingOverflow(UInt64(pages))
+    guard pages >= 1, !overflow, FileFormat.isDataPage(link.page),
+      first >= FileFormat.initialPageCount, end <= meta.pageCount,
+      link.transaction <= meta.transaction,
+      UInt64(pages) * UInt64(pageSize) <= UInt64(BlobExtent.maximumBodyLength) + UInt64(pageSize)
+    else {
+      throw VaultError(
+        .corruptPage,
+        "link to an extent of \(pages) pages at page \(link.page) is impossible in a state of"
+          + " \(meta.pageCount) pages at transaction \(meta.transaction)",
+        page: first)
+    }
+    let count = Int(pages) * pageSize
+    let run = try file.read(at: first * UInt64(pageSize), count: count)
+    guard run.count == count else {
+      throw VaultError(
+        .corruptPage, "extent lies beyond the end of the file (file truncated?)", page: first)
+    }
+    return run
+  }
+
   /// The page numbers of an overflow chain (to free it), verifying each page.
   func overflowPages(head: PageLink, length: UInt64, tree: TreeID, in meta: MetaPage)
     throws(VaultError) -> [PageNumber]

@@ -191,9 +191,48 @@ public struct ReadTree: Sendable {
     case .overflow(let length, let head):
       return try snapshot.reader.overflowValue(
         head: head, length: length, tree: root.id, in: snapshot.meta)
+    case .extent(let pages, let head):
+      return try snapshot.reader.extentBody(head, pages: pages, tree: root.id, in: snapshot.meta)
     case .tree:
       throw VaultError(.corrupt, "a tree entry is not a value")
     }
+  }
+
+  /// The keys in `start ..< end` (nil: unbounded), in order, without reading values.
+  package func keys(from start: [UInt8]? = nil, to end: [UInt8]? = nil) throws(VaultError)
+    -> [[UInt8]]
+  {
+    var keys = [[UInt8]]()
+    try forEachCell(from: start, to: end) { node, index throws(VaultError) in
+      keys.append(Array(node.bytes[node.cells[index].key]))
+      return true
+    }
+    return keys
+  }
+
+  /// Where the blob extent stored under `key` lies, or nil when there is no value
+  /// under it. Reading the extent is a separate step (``readExtent(_:checksum:)``), so
+  /// that finding a chunk does not read it.
+  ///
+  /// - Throws: `.corruptPage` when the value there is not an extent.
+  package func extent(forKey key: [UInt8]) throws(VaultError) -> ExtentLocation? {
+    guard let (node, index) = try cell(forKey: key) else { return nil }
+    guard case .extent(let pages, let head) = node.cells[index].value else {
+      throw VaultError(
+        .corruptPage, "the value under this key is not an extent", page: node.link.page.rawValue)
+    }
+    return ExtentLocation(head: head, pages: pages)
+  }
+
+  /// The body of an extent this tree refers to, verified against its link. With
+  /// `checksum` false the body's checksum is skipped: for callers that authenticate
+  /// the body under its own key, which is stronger and makes the checksum redundant.
+  package func readExtent(_ location: ExtentLocation, checksum: Bool = true) throws(VaultError)
+    -> [UInt8]
+  {
+    try snapshot.requireOpen()
+    return try snapshot.reader.extentBody(
+      location.head, pages: location.pages, tree: root.id, in: snapshot.meta, checksum: checksum)
   }
 
   /// Calls `body` with each key and value whose key is in `start ..< end` (nil: no
@@ -290,4 +329,10 @@ final class CatalogCache: Sendable {
       if entries.count < Self.limit { entries[key] = .some(root) }
     }
   }
+}
+
+/// Where a blob extent lies: the link to its first page and its length in pages.
+package struct ExtentLocation: Equatable, Sendable {
+  package var head: PageLink
+  package var pages: UInt32
 }

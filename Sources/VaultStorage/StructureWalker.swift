@@ -15,7 +15,10 @@ struct StructureWalker {
   /// What a link is expected to lead to.
   enum Role: Sendable {
     case treeNode
+    /// An overflow page; or, from a leaf whose cells are sealed, a blob extent.
     case overflow
+    /// A blob extent of this many pages.
+    case extent(pages: UInt32)
   }
 
   struct Visit {
@@ -41,6 +44,8 @@ struct StructureWalker {
     case interior(InteriorNode)
     case leaf(LeafNode)
     case overflow(length: Int)
+    /// A blob extent: a run of pages from the link's page on.
+    case extent(BlobExtent.Header, pages: Int)
     /// A page whose body is sealed and no key was given: its type and tree are known.
     case sealed(PageType, tree: TreeID)
   }
@@ -81,6 +86,10 @@ struct StructureWalker {
     while let visit = stack.popLast() {
       guard follow(visit.link) else { continue }
       do throws(VaultError) {
+        if let extent = try examineExtent(visit) {
+          visited(visit, nil, extent)
+          continue
+        }
         let (page, content) = try examine(visit)
         let children = try self.children(of: content, links: page.links, visit: visit)
         visited(visit, page, content)
@@ -89,6 +98,33 @@ struct StructureWalker {
         if !problem(visit, error.onPage(visit.link.page.rawValue)) { return }
       }
     }
+  }
+
+  /// The extent a visit leads to, verified; nil when it leads to a single page. A cell
+  /// says when a link leads to an extent; without the key, the first page's type does.
+  private func examineExtent(_ visit: Visit) throws(VaultError) -> Content? {
+    let pages: UInt32
+    let expectedTree: TreeID
+    switch visit.role {
+    case .treeNode: return nil
+    case .overflow:
+      // Only a link from a sealed leaf (nothing known of the value) may be an extent.
+      guard visit.remaining == nil, let tree = visit.tree,
+        visit.link.page.rawValue >= FileFormat.initialPageCount
+      else { return nil }
+      let first = try reader.extentRun(visit.link, pages: 1, in: meta)
+      guard first[16] == PageType.blob.rawValue else { return nil }
+      let header = try BlobExtent.decodeHeader(first[...], location: visit.link.page)
+      pages = UInt32(header.pageCount(pageSize: reader.pageSize))
+      expectedTree = tree
+    case .extent(let count):
+      pages = count
+      expectedTree = visit.tree ?? .none
+    }
+    let run = try reader.extentRun(visit.link, pages: pages, in: meta)
+    let header = try BlobExtent.verify(
+      run, against: visit.link, tree: expectedTree, pages: Int(pages), pageSize: reader.pageSize)
+    return .extent(header, pages: Int(pages))
   }
 
   private func examine(_ visit: Visit) throws(VaultError) -> (Page, Content) {
@@ -134,6 +170,8 @@ struct StructureWalker {
   {
     let number = visit.link.page
     switch content {
+    case .extent:
+      return []
     case .sealed(let type, let tree):
       return links.map { link in
         switch type {
@@ -198,6 +236,11 @@ struct StructureWalker {
             Visit(
               link: head, tree: visit.tree, role: .overflow, depth: 0, lower: nil, upper: nil,
               parent: number, remaining: length))
+        case .extent(let pages, let head):
+          children.append(
+            Visit(
+              link: head, tree: visit.tree, role: .extent(pages: pages), depth: 0, lower: nil,
+              upper: nil, parent: number))
         case .tree(let root):
           if !root.root.isNull {
             children.append(
@@ -223,7 +266,7 @@ struct StructureWalker {
       }
     case (true, SystemTree.freeListPrefix?, .inline):
       break
-    case (false, _, .inline), (false, _, .overflow):
+    case (false, _, .inline), (false, _, .overflow), (false, _, .extent):
       break
     default:
       throw VaultError(
@@ -249,6 +292,7 @@ extension StructureWalker.Role: CustomStringConvertible {
     switch self {
     case .treeNode: "tree page"
     case .overflow: "overflow page"
+    case .extent: "blob extent"
     }
   }
 }

@@ -627,10 +627,12 @@ public final class VaultStore: Sendable {
   /// Writes a transaction's pages and meta page, syncs once, and publishes the commit.
   func persist(
     pages: [(PageNumber, [UInt8])], meta: MetaPage, metaBytes: [UInt8], base: TransactionID,
-    cacheable: [Node]
+    cacheable: [Node], wroteExtents: Bool = false
   ) throws(VaultError) {
     let pageSize = UInt64(self.pageSize)
-    let fileSize = try extendFile(toHold: meta.pageCount, base: base)
+    // After extents, which grew the file themselves, grow it only as far as needed: the
+    // next upload's extents append, and zeros written ahead would be written twice.
+    let fileSize = try extendFile(toHold: meta.pageCount, base: base, exactly: wroteExtents)
     // Until this commit is durable, the cached size may not describe the file.
     sizeAfterLastCommit.withLock { $0 = nil }
     // Consecutive pages go out in one pwritev; the meta page usually joins the run of
@@ -672,8 +674,8 @@ public final class VaultStore: Sendable {
   /// Grows the file, with zeros, so that `pageCount` pages fit. Growth comes in steps of
   /// an eighth of the file (1–64 MiB) written with real zeros: later commits then
   /// overwrite allocated blocks, and `fdatasync` need not update file-system metadata.
-  private func extendFile(toHold pageCount: UInt64, base: TransactionID) throws(VaultError)
-    -> UInt64
+  private func extendFile(toHold pageCount: UInt64, base: TransactionID, exactly: Bool)
+    throws(VaultError) -> UInt64
   {
     let needed = pageCount * UInt64(pageSize)
     let current: UInt64
@@ -683,7 +685,7 @@ public final class VaultStore: Sendable {
       current = try file.size()
     }
     guard needed > current else { return current }
-    let step = min(max(current / 8, 1 << 20), 64 << 20)
+    let step = exactly ? 0 : min(max(current / 8, 1 << 20), 64 << 20)
     var target = max(needed, current + step)
     target = (target + UInt64(pageSize) - 1) / UInt64(pageSize) * UInt64(pageSize)
     let chunk = Self.zeros
@@ -694,6 +696,15 @@ public final class VaultStore: Sendable {
       offset += UInt64(length)
     }
     return target
+  }
+
+  /// Writes a blob extent of an open write transaction to pages past the committed
+  /// state's end (FORMAT.md 10.1): nothing a reader may read, so at once, before the
+  /// commit's sync, which covers it.
+  func writeExtent(_ run: [UInt8], at page: PageNumber) throws(VaultError) {
+    // The file grows past the size cached for the last commit.
+    sizeAfterLastCommit.withLock { $0 = nil }
+    try file.write([run], at: page.rawValue * UInt64(pageSize))
   }
 
   /// One MiB of zeros, allocated once (growth writes it again and again).
@@ -742,5 +753,10 @@ extension VaultStore {
   /// Page `number`'s bytes as stored, whatever they hold.
   package func rawBytes(ofPage number: PageNumber) throws(VaultError) -> [UInt8] {
     try file.read(at: number.rawValue * UInt64(pageSize), count: pageSize)
+  }
+
+  /// The raw bytes of `count` pages from `first` on (fewer at the end of the file).
+  package func rawBytes(ofPages first: PageNumber, count: Int) throws(VaultError) -> [UInt8] {
+    try file.read(at: first.rawValue * UInt64(pageSize), count: count * pageSize)
   }
 }

@@ -5,6 +5,7 @@ import VaultFormat
 enum FoundValue {
   case bytes([UInt8])
   case overflow(length: UInt64, head: PageLink)
+  case extent(pages: UInt32, head: PageLink)
   case large(Int)
   case tree(TreeRoot)
   case treeState(Int)
@@ -16,6 +17,8 @@ enum NewValue {
   case bytes([UInt8])
   case large(Int)
   case tree(Int, rooted: Bool)
+  /// A blob extent already written (``WriteTree/insertExtent(bodyLength:forKey:fill:)``).
+  case extent(pages: UInt32, head: PageLink)
 }
 
 /// The copy-on-write B+tree algorithms of a write transaction.
@@ -54,6 +57,7 @@ extension WriteTransaction {
     switch value {
     case .stored(.inline(let range)): .bytes(Array(bytes[range]))
     case .stored(.overflow(let length, let head)): .overflow(length: length, head: head)
+    case .stored(.extent(let pages, let head)): .extent(pages: pages, head: head)
     case .stored(.tree(let root)): .tree(root)
     case .large(let index): .large(index)
     case .tree(let index, _): .treeState(index)
@@ -66,6 +70,8 @@ extension WriteTransaction {
     case .bytes(let bytes): return bytes
     case .overflow(let length, let head):
       return try reader.overflowValue(head: head, length: length, tree: tree, in: base)
+    case .extent(let pages, let head):
+      return try reader.extentBody(head, pages: pages, tree: tree, in: base)
     case .large(let index): return largeValues[index]
     case .tree, .treeState:
       throw VaultError(.corrupt, "a tree entry is not a value")
@@ -174,8 +180,22 @@ extension WriteTransaction {
 
   /// Frees the pages a replaced or removed value held.
   func release(_ value: PendingValue, tree: TreeID) throws(VaultError) {
-    if case .stored(.overflow(let length, let head)) = value {
+    switch value {
+    case .stored(.overflow(let length, let head)):
       pendingFree += try reader.overflowPages(head: head, length: length, tree: tree, in: base)
+    case .stored(.extent(let pages, let head)):
+      // Its pages are known from the cell: freeing a large extent reads nothing.
+      let first = head.page.rawValue
+      let (end, overflow) = first.addingReportingOverflow(UInt64(pages))
+      guard !overflow, first >= FileFormat.initialPageCount,
+        end <= base.pageCount + extentPages
+      else {
+        throw VaultError(
+          .corruptPage, "extent cell names pages outside the file", page: head.page.rawValue)
+      }
+      pendingFree += (first..<end).map { PageNumber($0) }
+    default:
+      break
     }
   }
 
@@ -275,6 +295,7 @@ extension WriteTransaction {
       case .bytes(let bytes): pending = .stored(.inline(node.append(bytes)))
       case .large(let large): pending = .large(large)
       case .tree(let state, let rooted): pending = .tree(state, rooted: rooted)
+      case .extent(let pages, let head): pending = .stored(.extent(pages: pages, head: head))
       }
       let cell = MutableCell(key: keyRange, value: pending)
       if found {
@@ -327,6 +348,9 @@ extension WriteTransaction {
     case .bytes(let bytes):
       cellSize = LeafPage.inlineCellSize(keyLength: key.count, valueLength: bytes.count)
     case .large: cellSize = MutableNode.cellSize(keyLength: key.count, value: .large(0))
+    case .extent(let pages, let head):
+      cellSize = MutableNode.cellSize(
+        keyLength: key.count, value: .stored(.extent(pages: pages, head: head)))
     case .tree: return nil
     }
     guard LeafPage.contentSize(of: full.cells) + cellSize > capacity else { return nil }

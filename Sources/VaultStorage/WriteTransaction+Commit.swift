@@ -52,7 +52,7 @@ extension WriteTransaction {
       freePageCount: try freePageCount, treeCount: treeCount, root: systemRoot)
     try store.persist(
       pages: output.pages, meta: meta, metaBytes: output.seal(meta), base: base.transaction,
-      cacheable: output.nodes)
+      cacheable: output.nodes, wroteExtents: extentPages > 0)
     return meta
   }
 
@@ -120,12 +120,12 @@ extension WriteTransaction {
       if freed == lastFreed, needed == lastNeeded {
         freeListEntryPages = freed.count
         let fresh = needed - assignedCount
-        let first = base.pageCount
+        let first = base.pageCount + extentPages
         let extra = (0..<UInt64(fresh)).map { PageNumber(first + $0) }
         // Pages are handed out in this order; the hot ones go to the nodes written last.
         return PageAllocation(
           pages: (assigned.general + extra).sorted() + assigned.hot.sorted(),
-          pageCount: base.pageCount + UInt64(fresh))
+          pageCount: first + UInt64(fresh))
       }
       if zip(freed, freed.dropFirst()).contains(where: { $0 == $1 }) {
         throw VaultError(.internal, "a page was freed twice in one transaction")

@@ -34,6 +34,10 @@ public final class WriteTransaction {
   var freeListEntryPages = 0
   /// New values too large for a leaf, written to overflow chains at commit.
   var largeValues: [[UInt8]] = []
+  /// Pages of the blob extents this transaction wrote, from the base state's page
+  /// count up: extents are written at once (they are large) and go past the end of the
+  /// file, so the pages of this commit's nodes come after them.
+  var extentPages: UInt64 = 0
   /// Trees whose catalog entries this commit rewrites (cells refer to them by index).
   var catalogEntries: [TreeState] = []
   var isActive = true
@@ -265,6 +269,48 @@ public struct WriteTree {
     state.isModified = true
   }
 
+  /// Stores a blob extent (FORMAT.md 6.5) of `bodyLength` bytes under `key`: `fill`
+  /// writes the body into the buffer it is given, the extent is written to new pages
+  /// at the end of the file at once, and the cell refers to it. Committed extents are
+  /// never rewritten: replacing or removing the cell frees the extent's pages.
+  ///
+  /// - Throws: `.tooLarge` for a key over 512 bytes or a body over 4 GiB.
+  package func insertExtent(
+    bodyLength: Int, forKey key: [UInt8],
+    fill: (UnsafeMutableRawBufferPointer) throws(VaultError) -> Void
+  ) throws(VaultError) {
+    try transaction.requireActive()
+    guard key.count <= FileFormat.maximumKeyLength, bodyLength <= BlobExtent.maximumBodyLength
+    else {
+      throw VaultError(.tooLarge, "an extent's key or body exceeds the format's limits")
+    }
+    let pageSize = transaction.store.pageSize
+    var run = BlobExtent.emptyRun(bodyLength: bodyLength, pageSize: pageSize)
+    var failure: VaultError?
+    run.withUnsafeMutableBytes { raw in
+      do throws(VaultError) {
+        try fill(
+          UnsafeMutableRawBufferPointer(
+            rebasing: raw[FileFormat.pageHeaderSize..<FileFormat.pageHeaderSize + bodyLength]))
+      } catch {
+        failure = error
+      }
+    }
+    if let failure { throw failure }
+    let pages = UInt64(run.count / pageSize)
+    let first = PageNumber(transaction.base.pageCount + transaction.extentPages)
+    guard first.rawValue + pages <= FileFormat.maximumPageCount(pageSize: pageSize) else {
+      throw VaultError(.tooLarge, "the vault file would exceed its maximum size")
+    }
+    let link = BlobExtent.finish(
+      &run, bodyLength: bodyLength, page: first, transaction: transaction.id, tree: state.id)
+    try transaction.store.writeExtent(run, at: first)
+    transaction.extentPages += pages
+    try transaction.insert(
+      .extent(pages: UInt32(pages), head: link), forKey: key, in: state)
+    state.isModified = true
+  }
+
   /// Stores `value` under `key` and returns the value it replaced, if any: one descent
   /// where a lookup followed by an insert takes two.
   ///
@@ -291,6 +337,20 @@ public struct WriteTree {
     let removed = try transaction.remove(key, from: state)
     if removed { state.isModified = true }
     return removed
+  }
+
+  /// The keys in `start ..< end` (nil: unbounded), in order, without reading their
+  /// values (an extent's value is megabytes).
+  package func keys(from start: [UInt8]? = nil, to end: [UInt8]? = nil) throws(VaultError)
+    -> [[UInt8]]
+  {
+    try transaction.requireActive()
+    var keys = [[UInt8]]()
+    try transaction.forEachEntry(in: state, from: start, to: end) { key, _ throws(VaultError) in
+      keys.append(key)
+      return true
+    }
+    return keys
   }
 
   /// Calls `body` with each key and value whose key is in `start ..< end` (either bound

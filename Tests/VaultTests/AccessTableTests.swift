@@ -11,8 +11,7 @@ import VaultFormat
 /// actions performed on a live studio by each role's handle, with a valid step-up
 /// proof where one is needed (so a denial is the role's, not a missing proof's).
 ///
-/// Rows not here yet: upload blobs, blob retention and governance-mode early deletion
-/// (the blob store's issue); legal holds are here on projects.
+/// Legal holds are here on projects and on uploads.
 @Suite struct AccessTableTests {
   /// `row | probe | owner hq branchManager staff vendor`: RW, R, — for a field
   /// (`collection.field`; a vendor's R is on records it reaches); allow or deny for an
@@ -65,6 +64,11 @@ import VaultFormat
     legal hold: place, release     | projects.legalHold      | RW RW —  —  —
     legal hold: place, release     | place a legal hold      | allow allow deny deny deny
     vendor engagement extension    | extend an engagement    | allow allow allow deny deny
+    upload blobs: store, read      | store an upload         | allow allow allow allow allow
+    upload blobs: store, read      | read an upload          | allow allow allow allow deny
+    blob retention: set, extend    | set blob retention      | allow allow allow deny deny
+    legal hold: place, release     | hold an upload          | allow allow deny deny deny
+    governance-mode early delete   | delete early under governance | allow deny deny deny deny
     """
 
   static let roles = ["owner", "hq", "branchManager", "staff", "vendor"]
@@ -88,7 +92,7 @@ import VaultFormat
 
   @Test func everyCaseHoldsForEveryRole() throws {
     let cases = Self.cases
-    #expect(cases.count == 47 && cases.allSatisfy { $0.expected.count == 5 })
+    #expect(cases.count == 52 && cases.allSatisfy { $0.expected.count == 5 })
     for entry in cases where entry.probe.contains(".") && !entry.probe.contains(" ") {
       let parts = entry.probe.split(separator: ".").map(String.init)
       let collection = try #require(RecordCollection(rawValue: parts[0]))
@@ -266,13 +270,35 @@ struct ActionStudio {
         try handle.extendEngagement(
           engagement, until: Timestamp(milliseconds: base.clock.read()).day,
           proof: try proof(.engagementExtension, engagement))
+      case "store an upload":
+        _ = try handle.storeBlob([1, 2, 3], into: try newProject(), fileName: "a.jpg")
+      case "read an upload":
+        let blob = try storedBlob()
+        _ = try handle.openBlob(blob).read(at: 0, count: 3)
+      case "set blob retention":
+        let blob = try storedBlob()
+        try handle.setRetention(
+          Retention(mode: .governance, until: base.clock.read() + 86_400_000), ofBlob: blob)
+      case "hold an upload":
+        let blob = try storedBlob()
+        try handle.placeLegalHold(onBlob: blob, proof: try proof(.legalHold, blob))
+      case "delete early under governance":
+        let blob = try storedBlob()
+        try owner.setRetention(
+          Retention(mode: .governance, until: base.clock.read() + 86_400_000), ofBlob: blob)
+        try handle.deleteBlob(blob, proof: try proof(.governanceDeletion, blob))
       default:
         Issue.record("no such action in the table: \(action)")
         return "?"
       }
       return "allow"
-    } catch let error as VaultError where error.code == .policyViolation {
+    } catch let error as VaultError where error.code == .policyViolation || error.code == .worm {
       return "deny"
     }
+  }
+
+  /// An upload the owner stored in a new project of the managers' branch.
+  func storedBlob() throws -> RecordID {
+    try owner.storeBlob([1, 2, 3], into: try newProject(), fileName: "a.jpg").blob
   }
 }

@@ -164,7 +164,7 @@ func unicodeText(bytes: Int) -> String {
       ], into: .engagements, actor: owner)
     _ = try store.importLines(
       [
-        #"{"project": "\#(projects[0])", "fileName": "DSC_0001.NEF", "kind": "raw", "size": 52428800, "capturedAt": "2027-06-13T16:00:00-04:00", "camera": "Z9", "width": 8256, "height": 5504, "blob": "3f2a9c1e-0000-4000-8000-000000000001", "contentHash": "ab12", "tags": ["ceremony"], "selected": true, "delivered": false}"#,
+        #"{"project": "\#(projects[0])", "fileName": "DSC_0001.NEF", "kind": "raw", "size": 52428800, "capturedAt": "2027-06-13T16:00:00-04:00", "camera": "Z9", "width": 8256, "height": 5504, "contentHash": "ab12", "tags": ["ceremony"], "selected": true, "delivered": false}"#,
         #"{"project": "\#(projects[1])", "fileName": "x.jpg"}"#,
       ], into: .media, actor: owner)
 

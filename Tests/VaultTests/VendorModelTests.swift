@@ -208,9 +208,9 @@ enum VendorModel {
       for project in projectOrder {
         let expected = model.reaches(vendor, .projects, project, on: today)
         do {
-          let receipt = try handles[vendor]!.recordUpload(
-            into: project, fileName: "upload.jpg", kind: .photo, size: 7, contentHash: "h")
-          model.media[receipt.upload] = (project, vendor)
+          let receipt = try handles[vendor]!.storeBlob(
+            [1, 2, 3, 4, 5, 6, 7], into: project, fileName: "upload.jpg", kind: .photo)
+          model.media[receipt.media] = (project, vendor)
           #expect(expected, "seed \(seed): an upload outside the vendor's engagements")
         } catch {
           #expect(!expected, "seed \(seed): an engaged vendor's upload was refused")

@@ -203,8 +203,7 @@ import VaultCrypto
     #expect(try vendor.list(.projects).records.isEmpty)
     #expect(try vendor.list(.clients).records.isEmpty)
     #expect(throws: VaultError.self) {
-      _ = try vendor.recordUpload(
-        into: studio.project, fileName: "late.jpg", kind: .photo, size: 1, contentHash: "h")
+      _ = try vendor.storeBlob([1], into: studio.project, fileName: "late.jpg", kind: .photo)
     }
     // Extending takes a step-up bound to the engagement; without one it is refused.
     let ownerToken = try #require(try ownerSession(studio))
@@ -257,32 +256,33 @@ import VaultCrypto
     let dir = TemporaryDirectory()
     let studio = try Self.studio(dir)
     let vendor = try studio.vendorHandle()
-    let first = try vendor.recordUpload(
-      into: studio.project, fileName: "a.jpg", kind: .photo, size: 42, contentHash: "abc")
-    let again = try vendor.recordUpload(
-      into: studio.project, fileName: "a.jpg", kind: .photo, size: 42, contentHash: "abc")
-    #expect(first.size == again.size && first.contentHash == again.contentHash)
-    #expect(first.upload != again.upload)
+    let content = [UInt8](repeating: 7, count: 42)
+    let first = try vendor.storeBlob(content, into: studio.project, fileName: "a.jpg", kind: .photo)
+    let again = try vendor.storeBlob(content, into: studio.project, fileName: "a.jpg", kind: .photo)
+    #expect(first.size == 42 && first.size == again.size && first.sha256 == again.sha256)
+    #expect(first.sha256 == Hex.encode(SHA256.hash(content)))
+    #expect(first.media != again.media && first.blob != again.blob)
     // Its receipts are what it lists; the staff's media stays out of sight.
     let listed = try vendor.list(.media).records
-    #expect(Set(listed.compactMap(\.id)) == [first.upload, again.upload])
+    #expect(Set(listed.compactMap(\.id)) == [first.media, again.media])
     #expect(
       listed.allSatisfy {
-        $0["uploader"] == nil && $0["fileName"] == nil && $0.text("contentHash") == "abc"
+        $0["uploader"] == nil && $0["fileName"] == nil
+          && $0.text("contentHash") == "sha256:" + first.sha256
       })
     // Not engaged and not existing read the same.
     let messages = [studio.otherProject, RecordID.random()].map { project in
       Self.refusal {
-        _ = try vendor.recordUpload(
-          into: project, fileName: "x.jpg", kind: nil, size: 1, contentHash: "x")
+        _ = try vendor.storeBlob([1], into: project, fileName: "x.jpg", kind: nil)
       }
     }
     #expect(messages[0] != nil && messages[0] == messages[1])
-    // Non-vendors upload through their generic writes, not this door.
-    #expect(throws: VaultError.self) {
-      _ = try studio.owner.recordUpload(
-        into: studio.project, fileName: "o.jpg", kind: nil, size: 1, contentHash: "o")
-    }
+    // Write-only: the vendor reads, lists and deletes nothing.
+    #expect(Self.refusal { _ = try vendor.openBlob(first.blob) } != nil)
+    #expect(Self.refusal { _ = try vendor.blobs(ofProject: studio.project) } != nil)
+    #expect(Self.refusal { try vendor.deleteBlob(first.blob) } != nil)
+    // Staff of the branch read it back.
+    #expect(try studio.owner.openBlob(first.blob).read(at: 0, count: 100) == content)
   }
 
   /// The message of the policy refusal `body` throws, or nil.

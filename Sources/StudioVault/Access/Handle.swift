@@ -171,7 +171,7 @@ public final class VaultHandle: Sendable, CustomStringConvertible {
     guard !isReadOnly else {
       throw try store.denied(.recordUpdated, principal, "this handle is read-only")
     }
-    // Vendors write nothing but their uploads (``recordUpload(into:fileName:kind:size:contentHash:)``).
+    // Vendors write nothing but their uploads (``beginUpload(into:fileName:kind:)``).
     guard !isVendor else {
       throw try store.denied(
         .recordUpdated, principal, "a vendor writes only uploads into an engaged project",

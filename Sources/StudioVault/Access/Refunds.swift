@@ -151,9 +151,26 @@ extension VaultHandle {
         try body(tx, scope)
       }
     } catch {
+      if error.code == .worm { throw try refusedByWORM(action, target, error.message) }
       guard error.code == .policyViolation else { throw error }
       throw try denied(action, target, error.message)
     }
+  }
+
+  /// Records a write-once refusal (`wormRefused`, the action attempted and its target)
+  /// in a commit of its own; returns the `.worm` error.
+  func refusedByWORM(_ action: AuditAction, _ target: RecordID, _ message: String)
+    throws(VaultError) -> VaultError
+  {
+    try requireLive()
+    try store.sealed.write { tx throws(VaultError) in
+      try tx.audit(
+        AuditDraft(
+          .wormRefused, actor: principal.auditActor, branch: principal.branch, outcome: .denied,
+          targets: [target],
+          detail: (.organization, ["attempted": .string(action.description)])))
+    }
+    return VaultError(.worm, message)
   }
 
   /// ``workflowWrite(_:on:_:)`` for a high-risk workflow: `proof` (a step-up for `step`

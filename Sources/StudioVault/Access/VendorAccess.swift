@@ -111,15 +111,6 @@ struct VendorView: Sendable {
   }
 }
 
-/// What a vendor gets back for an upload (../shared/spec/access.md, Vendors): the same
-/// fields whether or not identical content was stored before, since nothing is looked
-/// up by content.
-public struct UploadReceipt: Sendable, Equatable {
-  public let upload: RecordID
-  public let size: Int64
-  public let contentHash: String
-}
-
 extension VaultHandle {
   /// Whether the handle is a vendor's (its reach is ``VendorView``, not a scope).
   @_spi(Engine) public var isVendor: Bool { principal.role == "vendor" }
@@ -214,47 +205,5 @@ extension VaultHandle {
       return words.allSatisfy { word in recordWords.contains { $0.hasPrefix(word) } }
     }
     return false
-  }
-
-  // MARK: Uploads
-
-  /// Records an upload by the vendor into an engaged project's inbox: a media record
-  /// only the vendor's receipts show it. (The blob's bytes come with the blob store;
-  /// this is the capability they will be stored under.)
-  ///
-  /// - Returns: the receipt, built from what was given: never from what exists.
-  /// - Throws: `.policyViolation` (logged) unless the handle is a vendor's and the
-  ///   project is one it is actively engaged on; one message whether or not the
-  ///   project exists.
-  public func recordUpload(
-    into project: RecordID, fileName: String, kind: MediaKind?, size: Int64, contentHash: String
-  ) throws(VaultError) -> UploadReceipt {
-    try requireLive()
-    guard isVendor, !isReadOnly else {
-      throw try denied(.uploadStored, project, "only a vendor's handle records vendor uploads")
-    }
-    let refusal = "uploads go only into a project this vendor is actively engaged on"
-    do throws(VaultError) {
-      return try store.write(actor: principal.user, now: Timestamp(milliseconds: now())) {
-        records throws(VaultError) in
-        let view = try vendorView(records.source)
-        guard view.projects.contains(project),
-          let branch = try records.source.load(.projects, project.bytes)?.branch
-        else { throw VaultError(.policyViolation, refusal) }
-        var media = Record(.media, branch: branch)
-        media["project"] = .bytes(project.bytes)
-        media["fileName"] = .string(fileName)
-        if let kind { media["kind"] = .string(kind.rawValue) }
-        media["size"] = .integer(size)
-        media["contentHash"] = .string(contentHash)
-        media["uploader"] = .bytes(principal.user.bytes)
-        let stored = try records.insertTrusted(media, scope: .branch(branch))
-        guard let id = stored.id else { throw VaultError(.internal, "a stored upload without id") }
-        try records.audit(.uploadStored, about: stored, detail: ["size": .int(size)])
-        return UploadReceipt(upload: id, size: size, contentHash: contentHash)
-      }
-    } catch  where error.code == .policyViolation {
-      throw try denied(.uploadStored, project, error.message)
-    }
   }
 }

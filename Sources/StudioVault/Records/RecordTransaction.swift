@@ -595,6 +595,19 @@ public final class RecordTransaction {
         }
       }
     }
+    try checkBlob(of: record)
+  }
+
+  /// A media record's `blob` names a stored blob of the same project (FORMAT.md 24).
+  private func checkBlob(of record: Record) throws(VaultError) {
+    guard record.collection == .media, let text = record.text("blob") else { return }
+    let id: RecordID
+    do throws(VaultError) { id = try RecordID(text) } catch {
+      throw RecordValidation.failure("blob", "not a blob id")
+    }
+    guard let blob = try source.sealed.blob(id), blob.manifest.state == .complete,
+      blob.manifest.project == record.reference("project")?.bytes
+    else { throw RecordValidation.failure("blob", "no such blob in this project") }
   }
 
   private func loadReferenced(_ collection: RecordCollection, _ id: [UInt8], field: String)

@@ -11,6 +11,10 @@ public struct ProjectDeletionReport: Sendable, Equatable {
   public var mediaRemoved = 0
   /// Financial records and engagements kept, marked as belonging to a deleted project.
   public var retained: [RecordCollection: Int] = [:]
+  /// Upload blobs deleted with the project (nothing protected them), and those kept
+  /// until their retention ends or their hold is released.
+  public var blobsDeleted = 0
+  public var blobsRetained = 0
 }
 
 /// What completing a project did.
@@ -25,6 +29,10 @@ public struct ProjectCompletionReport: Sendable, Equatable {
 public struct ClientErasureReport: Sendable, Equatable {
   /// Projects whose personal fields (on-site contact) were removed.
   public var projectsScrubbed = 0
+  /// Upload blobs of the client's projects deleted (keys destroyed), and those kept
+  /// because retention still protects them.
+  public var blobsDeleted = 0
+  public var blobsRetained = 0
   /// Free pages zeroed after the commit, so no older copy survives in the file.
   public var pagesZeroed = 0
 }
@@ -238,10 +246,16 @@ extension RecordTransaction {
     tombstone.version += 1
     tombstone.updatedAt = now
     try replaceTrusted(tombstone, previous: project)
+    // Blobs follow their retention: those nothing protects go now, the rest outlive the
+    // project until their retention ends.
+    (report.blobsDeleted, report.blobsRetained) = try releaseBlobs(
+      ofProject: id, reason: "project deleted")
     var counts: [String: JSON] = [
       "sessionsRemoved": .int(Int64(report.sessionsRemoved)),
       "shotListItemsRemoved": .int(Int64(report.shotListItemsRemoved)),
       "mediaRemoved": .int(Int64(report.mediaRemoved)),
+      "blobsDeleted": .int(Int64(report.blobsDeleted)),
+      "blobsRetained": .int(Int64(report.blobsRetained)),
     ]
     for (collection, count) in report.retained {
       counts[collection.rawValue + "Retained"] = .int(Int64(count))
@@ -274,13 +288,20 @@ extension RecordStore {
       }
       let projects = try source.referencing(.projects, field: "client", id)
       for projectID in projects {
-        // A legal hold on any of the client's projects (and so their uploads) blocks it.
+        // A legal hold on any of the client's projects or uploads blocks it.
         if try source.load(.projects, projectID.bytes)?["legalHold"] != nil {
           throw VaultError(
             .policyViolation,
             "a project of client \(id) is under a legal hold: the client cannot be erased until it is released"
           )
         }
+        try records.requireNoHeldBlobs(ofProject: projectID)
+      }
+      for projectID in projects {
+        let (deleted, retained) = try records.releaseBlobs(
+          ofProject: projectID, reason: "client erased")
+        report.blobsDeleted += deleted
+        report.blobsRetained += retained
       }
       for projectID in projects {
         guard let project = try source.load(.projects, projectID.bytes) else { continue }

@@ -212,8 +212,7 @@ enum Schemas {
       FieldSpec("camera", 21, shortText),
       FieldSpec("width", 22, .integer(0...1_000_000)),
       FieldSpec("height", 23, .integer(0...1_000_000)),
-      // The blob store arrives with the WORM issue: until then a blob id is checked
-      // for shape only.
+      // A stored blob of the same project (checked on every write).
       FieldSpec("blob", 24, .text(maxBytes: 36)),
       FieldSpec("contentHash", 25, .text(maxBytes: 128)),
       FieldSpec("tags", 26, words),

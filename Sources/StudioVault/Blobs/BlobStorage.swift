@@ -1,0 +1,221 @@
+import VaultCore
+import VaultCrypto
+import VaultFormat
+import VaultStorage
+
+/// Write-once upload blobs over the sealed store (FORMAT.md 24): manifests sealed under
+/// each blob's own key, chunks in extents, the key wrapped like a record's data key so
+/// that KEK rotation re-wraps it and destroying it shreds the blob. Policy (who may
+/// store, read, retain, hold, delete) is the access layer's (Access/Blobs.swift).
+enum BlobStorage {
+  /// The collection name blob keys are wrapped under (tree `$keys:$blobs`).
+  static let keyCollection = "$blobs"
+  /// Plaintext bytes per chunk unless a caller picks another size.
+  static let defaultChunkSize = 4 << 20
+  /// Chunk sizes a caller may pick (tests use small ones).
+  static let chunkSizes = (64 << 10)...(4 << 20)
+  /// Uploads left unfinished this long are abandoned: purging removes them.
+  static let abandonedAfter: Int64 = 7 * 24 * 3600 * 1000
+}
+
+/// A blob's manifest with the key that opened it.
+struct OpenedBlob {
+  let id: RecordID
+  var manifest: BlobManifest
+  let key: SymmetricKey
+}
+
+extension SealedTransaction {
+  /// The blob's manifest, opened, or nil when there is no such blob (or its key is gone).
+  func blob(_ id: RecordID) throws(VaultError) -> OpenedBlob? {
+    guard let stored = try tree(BlobKeys.tree).value(forKey: BlobKeys.manifest(id.bytes)),
+      let key = try loadWrappedKey(id.bytes, collection: BlobStorage.keyCollection)
+    else { return nil }
+    let manifest = try BlobManifest(
+      opening: stored, blob: id.bytes, vaultID: store.vaultID, key: key)
+    return OpenedBlob(id: id, manifest: manifest, key: key)
+  }
+
+  /// Stores the manifest of `blob` (sealed afresh under its key).
+  func storeManifest(_ blob: OpenedBlob) throws(VaultError) {
+    try tree(BlobKeys.tree).insert(
+      blob.manifest.seal(blob: blob.id.bytes, vaultID: store.vaultID, key: blob.key),
+      forKey: BlobKeys.manifest(blob.id.bytes))
+  }
+
+  /// Creates an upload: a fresh id and key, an uploading manifest, the project index
+  /// entry.
+  func createBlob(_ manifest: BlobManifest) throws(VaultError) -> OpenedBlob {
+    let id = RecordID.random()
+    let key = SymmetricKey.random()
+    try storeWrappedKey(key, forKey: id.bytes, collection: BlobStorage.keyCollection)
+    let blob = OpenedBlob(id: id, manifest: manifest, key: key)
+    try storeManifest(blob)
+    try tree(BlobKeys.tree).insert([], forKey: BlobKeys.projectIndex(manifest.project, id.bytes))
+    return blob
+  }
+
+  /// Seals `payload` (the chunk's bytes, compressed when `encoding` says so) as chunk
+  /// `index` of `blob` into a new extent.
+  func storeChunk(
+    _ payload: UnsafeRawBufferPointer, encoding: UInt8, index: UInt64, final: Bool,
+    of blob: OpenedBlob
+  ) throws(VaultError) {
+    guard index < UInt64(UInt32.max) else {
+      throw VaultError(.tooLarge, "a blob has at most 4,294,967,295 chunks")
+    }
+    let associatedData = BlobChunk.associatedData(
+      vaultID: store.vaultID, blob: blob.id.bytes, index: index, final: final)
+    try tree(BlobKeys.chunkTree).insertExtent(
+      bodyLength: BlobChunk.bodyLength(payload: payload.count),
+      forKey: BlobKeys.chunk(blob.id.bytes, UInt32(index))
+    ) { body throws(VaultError) in
+      let start = XChaCha20Poly1305.nonceByteCount + 1
+      if payload.count > 0 {
+        UnsafeMutableRawBufferPointer(rebasing: body[start..<start + payload.count])
+          .copyMemory(from: payload)
+      }
+      BlobChunk.sealInPlace(body, encoding: encoding, key: blob.key, associatedData: associatedData)
+    }
+  }
+
+  /// The keys of the chunks stored for `blob`, in order.
+  func chunkKeys(of blob: RecordID) throws(VaultError) -> [[UInt8]] {
+    try tree(BlobKeys.chunkTree).keys(
+      from: BlobKeys.chunk(blob.bytes, 0), to: Self.pastChunks(of: blob))
+  }
+
+  /// The first key after every chunk key of `blob`.
+  static func pastChunks(of blob: RecordID) -> [UInt8] {
+    var end = blob.bytes
+    // Ids are random: the all-0xFF id (which has no successor) is never drawn in practice,
+    // and would only make the range reach one key further.
+    for index in end.indices.reversed() {
+      if end[index] < 0xFF {
+        end[index] += 1
+        return Array(end[...index])
+      }
+      end[index] = 0
+    }
+    return [UInt8](repeating: 0xFF, count: 21)
+  }
+
+  /// Removes `blob` entirely: its chunks (their extents are freed), manifest, project
+  /// index entry, and its key, so that any copy of its pages left in the file is
+  /// unreadable.
+  func removeBlob(_ id: RecordID, project: [UInt8]) throws(VaultError) {
+    let chunks = try tree(BlobKeys.chunkTree)
+    for key in try chunkKeys(of: id) { try chunks.removeValue(forKey: key) }
+    let blobs = try tree(BlobKeys.tree)
+    try blobs.removeValue(forKey: BlobKeys.manifest(id.bytes))
+    try blobs.removeValue(forKey: BlobKeys.projectIndex(project, id.bytes))
+    try removeWrappedKey(id.bytes, collection: BlobStorage.keyCollection)
+  }
+
+  /// The blobs (complete or not) of `project`.
+  func blobs(ofProject project: RecordID) throws(VaultError) -> [RecordID] {
+    let prefix = [BlobKeys.projectIndexPrefix] + project.bytes
+    var end = prefix
+    end[end.count - 1] &+= 1
+    var ids = [RecordID]()
+    for key in try tree(BlobKeys.tree).keys(from: prefix, to: end)
+    where key.count == prefix.count + 16 {
+      ids.append(try RecordID(bytes: Array(key[prefix.count...])))
+    }
+    return ids
+  }
+
+  /// The retention set on `project` as a whole.
+  func projectRetention(_ project: RecordID) throws(VaultError) -> Retention {
+    guard
+      let stored = try tree(BlobKeys.tree).value(forKey: BlobKeys.projectRetention(project.bytes))
+    else { return .none }
+    return try Retention(decoding: stored)
+  }
+
+  func setProjectRetention(_ retention: Retention, of project: RecordID) throws(VaultError) {
+    let key = BlobKeys.projectRetention(project.bytes)
+    if retention.mode == .none {
+      try tree(BlobKeys.tree).removeValue(forKey: key)
+    } else {
+      try tree(BlobKeys.tree).insert(retention.encode(), forKey: key)
+    }
+  }
+}
+
+extension SealedSnapshot {
+  /// The blob's manifest as of this snapshot, opened, or nil.
+  func blob(_ id: RecordID) throws(VaultError) -> OpenedBlob? {
+    guard
+      let stored = try snapshot.anyTree(named: BlobKeys.tree)?.value(
+        forKey: BlobKeys.manifest(id.bytes)),
+      let key = try store.wrappedKey(
+        id.bytes, collection: BlobStorage.keyCollection,
+        keys: try snapshot.anyTree(named: SealedStore.dataKeyTree(for: BlobStorage.keyCollection)),
+        kek: { (kekID) throws(VaultError) in try kek(kekID) })
+    else { return nil }
+    let manifest = try BlobManifest(
+      opening: stored, blob: id.bytes, vaultID: store.vaultID, key: key)
+    return OpenedBlob(id: id, manifest: manifest, key: key)
+  }
+
+  /// The blobs (complete or not) of `project` as of this snapshot.
+  func blobs(ofProject project: RecordID) throws(VaultError) -> [RecordID] {
+    guard let tree = try snapshot.anyTree(named: BlobKeys.tree) else { return [] }
+    let prefix = [BlobKeys.projectIndexPrefix] + project.bytes
+    var end = prefix
+    end[end.count - 1] &+= 1
+    var ids = [RecordID]()
+    for key in try tree.keys(from: prefix, to: end) where key.count == prefix.count + 16 {
+      ids.append(try RecordID(bytes: Array(key[prefix.count...])))
+    }
+    return ids
+  }
+}
+
+/// Compression of upload chunks: worth trying only for data that is not compressed
+/// already, which the first bytes of a file usually say, and a small sample of each
+/// chunk confirms.
+enum ChunkCompression {
+  /// zstd's fastest level: uploads are streams, and media rarely compresses anyway.
+  static let level: Int32 = 1
+  static let sampleSize = 64 << 10
+
+  /// Whether the file's first bytes name a format that is compressed already: JPEG,
+  /// PNG, GIF, WebP, the ISO media family (HEIC, AVIF, MP4, MOV, Canon CR3), Fujifilm
+  /// RAF, ZIP, gzip, zstd, xz, 7z.
+  static func isCompressedMedia(_ head: UnsafeRawBufferPointer) -> Bool {
+    func starts(_ magic: [UInt8], at offset: Int = 0) -> Bool {
+      head.count >= offset + magic.count
+        && zip(magic, head[offset..<offset + magic.count]).allSatisfy { $0 == $1 }
+    }
+    return starts([0xFF, 0xD8, 0xFF]) || starts([0x89, 0x50, 0x4E, 0x47])
+      || starts(Array("GIF8".utf8))
+      || (starts(Array("RIFF".utf8)) && starts(Array("WEBP".utf8), at: 8))
+      || starts(Array("ftyp".utf8), at: 4) || starts(Array("FUJIFILMCCD-RAW".utf8))
+      || starts([0x50, 0x4B, 0x03, 0x04]) || starts([0x1F, 0x8B])
+      || starts([0x28, 0xB5, 0x2F, 0xFD])
+      || starts([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00])
+      || starts([0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C])
+  }
+
+  /// Compresses `chunk` into `output` when a sample says it pays; returns the frame's
+  /// length, or nil to store the chunk as it is. `output` is smaller than the chunk by
+  /// a sixteenth, so a frame that fits saves at least that much.
+  static func compress(_ chunk: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer)
+    -> Int?
+  {
+    guard chunk.count >= 1024 else { return nil }
+    let sample = UnsafeRawBufferPointer(rebasing: chunk[0..<min(sampleSize, chunk.count)])
+    let limit = sample.count - sample.count / 8
+    guard
+      Zstd.compress(
+        sample, into: UnsafeMutableRawBufferPointer(rebasing: output[0..<limit]), level: level)
+        != nil
+    else { return nil }
+    let budget = chunk.count - chunk.count / 16
+    return Zstd.compress(
+      chunk, into: UnsafeMutableRawBufferPointer(rebasing: output[0..<min(budget, output.count)]),
+      level: level)
+  }
+}

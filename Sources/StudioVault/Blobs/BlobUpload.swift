@@ -1,0 +1,262 @@
+import Dispatch
+import VaultCore
+import VaultCrypto
+import VaultFormat
+import VaultStorage
+
+/// What an upload returns once stored: the same fields whether or not identical content
+/// was stored before (nothing is looked up by content), so a vendor learns nothing from
+/// it (../shared/spec/access.md, Vendors).
+public struct UploadReceipt: Sendable, Equatable {
+  /// The new blob.
+  public let blob: RecordID
+  /// The media record that describes it.
+  public let media: RecordID
+  /// Bytes received.
+  public let size: UInt64
+  /// SHA-256 of the bytes received, lowercase hex: what the uploader can check.
+  public let sha256: String
+}
+
+/// An upload in progress: bytes go in as a stream, in constant memory, and every full
+/// chunk is committed (durably) as it fills, so an interrupted upload resumes from its
+/// last committed chunk (``VaultHandle/resumeUpload(_:)``). Nothing is visible until
+/// ``finish()`` commits the final chunk, the manifest and the media record together.
+///
+/// Use an upload from one thread at a time. After a failed write or commit the upload
+/// stops; resume it from a new handle call.
+public final class BlobUpload {
+  /// The blob's id (not visible to readers until the upload finishes).
+  public var blob: RecordID { opened.id }
+  /// Bytes committed durably: a resumed upload continues from here.
+  public private(set) var bytesCommitted: UInt64
+  /// The chunk size of this blob.
+  public let chunkSize: Int
+
+  let store: RecordStore
+  /// The uploading user: the final commit acts (and is logged) as them.
+  let actor: RecordID
+  private var opened: OpenedBlob
+  private var chunksCommitted: UInt64
+  /// Plaintext of the chunk being filled, and room for its compressed form: allocated
+  /// once, so an upload of any size holds two chunks' worth of memory (plus the extent
+  /// being written).
+  private let buffer: UnsafeMutableRawBufferPointer
+  private let compressed: UnsafeMutableRawBufferPointer
+  private var buffered = 0
+  private let hasher: ChunkHasher
+  private var skipsCompression: Bool?
+  private var failure: VaultError?
+  private var isFinished = false
+  /// Checks, before each commit, that the upload may go on (the session is live).
+  private let authorize: () throws(VaultError) -> Void
+  /// The uploading handle's clock (milliseconds since the epoch).
+  private let clock: () -> Int64
+  /// Completes the blob in the final chunk's transaction: checks the policy again,
+  /// creates the media record, writes the audit entry; returns the media record's id.
+  private let complete: (RecordTransaction, inout BlobManifest) throws(VaultError) -> RecordID
+
+  init(
+    store: RecordStore, actor: RecordID, opened: OpenedBlob, resumedChunks: UInt64,
+    hasher: ChunkHasher,
+    authorize: @escaping () throws(VaultError) -> Void, clock: @escaping () -> Int64,
+    complete: @escaping (RecordTransaction, inout BlobManifest) throws(VaultError) -> RecordID
+  ) {
+    self.store = store
+    self.actor = actor
+    self.opened = opened
+    chunkSize = Int(opened.manifest.chunkSize)
+    chunksCommitted = resumedChunks
+    bytesCommitted = resumedChunks * UInt64(opened.manifest.chunkSize)
+    self.hasher = hasher
+    self.authorize = authorize
+    self.clock = clock
+    self.complete = complete
+    buffer = .allocate(byteCount: chunkSize, alignment: 16)
+    compressed = .allocate(byteCount: chunkSize, alignment: 16)
+    if resumedChunks > 0 { skipsCompression = hasher.skipsCompression }
+  }
+
+  deinit {
+    hasher.wait()
+    buffer.deallocate()
+    compressed.deallocate()
+  }
+
+  /// Adds `bytes` to the upload; full chunks are committed as they fill.
+  public func write(_ bytes: [UInt8]) throws(VaultError) {
+    var failure: VaultError?
+    bytes.withUnsafeBytes { raw in
+      do throws(VaultError) { try write(raw) } catch { failure = error }
+    }
+    if let failure { throw failure }
+  }
+
+  /// Adds the bytes of `raw` to the upload.
+  public func write(_ raw: UnsafeRawBufferPointer) throws(VaultError) {
+    try requireOpen()
+    var offset = 0
+    while offset < raw.count {
+      // A full chunk is committed only once more bytes come: the last chunk must be
+      // sealed as final, and only finish() knows which one that is.
+      if buffered == chunkSize { try commitChunk() }
+      let count = min(chunkSize - buffered, raw.count - offset)
+      UnsafeMutableRawBufferPointer(rebasing: buffer[buffered..<buffered + count])
+        .copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + count]))
+      buffered += count
+      offset += count
+    }
+  }
+
+  /// Seals the last chunk as final and commits it with the completed manifest and the
+  /// media record.
+  public func finish() throws(VaultError) -> UploadReceipt {
+    try requireOpen()
+    let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<buffered])
+    decideCompression(chunk)
+    hasher.start(chunk)
+    hasher.wait()
+    let (sha256, address) = hasher.finalize()
+    let size = bytesCommitted + UInt64(buffered)
+    let index = chunksCommitted
+    var manifest = opened.manifest
+    manifest.state = .complete
+    manifest.size = size
+    manifest.chunkCount = index + 1
+    manifest.sha256 = sha256
+    manifest.contentAddress = address
+    let completed = OpenedBlob(id: opened.id, manifest: manifest, key: opened.key)
+    do throws(VaultError) {
+      try authorize()
+      let media = try store.write(actor: actor, now: Timestamp(milliseconds: clock())) {
+        records throws(VaultError) in
+        try storePayload(of: chunk, index: index, final: true, in: records.source.sealed)
+        // Complete before the media record refers to it, which checks that it is.
+        try records.source.sealed.storeManifest(completed)
+        var finished = completed.manifest
+        let media = try complete(records, &finished)
+        finished.media = media.bytes
+        try records.source.sealed.storeManifest(
+          OpenedBlob(id: completed.id, manifest: finished, key: completed.key))
+        return media
+      }
+      isFinished = true
+      bytesCommitted = size
+      return UploadReceipt(
+        blob: opened.id, media: media, size: size, sha256: Hex.encode(sha256))
+    } catch {
+      failure = error
+      throw error
+    }
+  }
+
+  private func requireOpen() throws(VaultError) {
+    if let failure {
+      throw VaultError(
+        failure.code,
+        "the upload stopped (\(failure.message)); resume it from its last committed chunk")
+    }
+    guard !isFinished else {
+      throw VaultError(.worm, "the upload is finished: a blob never changes")
+    }
+  }
+
+  /// Commits the full buffer as a chunk that is not the last, hashing it meanwhile on
+  /// another core.
+  private func commitChunk() throws(VaultError) {
+    let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<buffered])
+    decideCompression(chunk)
+    hasher.start(chunk)
+    // The worker reads the buffer: wait for it before anything may change or free it.
+    defer { hasher.wait() }
+    let index = chunksCommitted
+    do throws(VaultError) {
+      try authorize()
+      try store.sealed.write { tx throws(VaultError) in
+        try storePayload(of: chunk, index: index, final: false, in: tx)
+      }
+    } catch {
+      failure = error
+      throw error
+    }
+    chunksCommitted += 1
+    bytesCommitted += UInt64(buffered)
+    buffered = 0
+  }
+
+  /// Compresses the chunk when that pays, and stores it.
+  private func storePayload(
+    of chunk: UnsafeRawBufferPointer, index: UInt64, final: Bool, in tx: SealedTransaction
+  ) throws(VaultError) {
+    let length = skipsCompression == true ? nil : ChunkCompression.compress(chunk, into: compressed)
+    let payload = length.map { UnsafeRawBufferPointer(rebasing: compressed[0..<$0]) } ?? chunk
+    try tx.storeChunk(
+      payload, encoding: length == nil ? BlobChunk.stored : BlobChunk.zstd, index: index,
+      final: final, of: opened)
+  }
+
+  /// The first chunk's first bytes decide for the whole blob whether compression is
+  /// worth trying at all.
+  private func decideCompression(_ chunk: UnsafeRawBufferPointer) {
+    guard skipsCompression == nil else { return }
+    let media = ChunkCompression.isCompressedMedia(
+      UnsafeRawBufferPointer(rebasing: chunk[0..<min(chunk.count, 32)]))
+    skipsCompression = media
+    hasher.skipsCompression = media
+  }
+}
+
+/// The SHA-256 and keyed BLAKE2b of an upload, computed on a worker thread while the
+/// uploading thread seals and commits the same chunk: on two cores the hashing (about
+/// 280 MB/s for both) then costs next to nothing beside the disk.
+final class ChunkHasher: @unchecked Sendable {
+  // SAFETY: the uploading thread calls start, then wait, before touching the hashers or
+  // the chunk again; the worker touches them only in between.
+  private let sha = StreamingSHA256()
+  private let address: StreamingKeyedHash
+  private let group = DispatchGroup()
+  private var pending = false
+  /// Whether the blob's first bytes said it is compressed media (remembered for a
+  /// resumed upload, whose first chunk is not read again for this).
+  var skipsCompression: Bool?
+
+  init(addressKey: SymmetricKey) {
+    address = StreamingKeyedHash(key: addressKey)
+  }
+
+  /// Starts hashing `chunk`, which must stay unchanged until ``wait()`` returns.
+  func start(_ chunk: UnsafeRawBufferPointer) {
+    precondition(!pending, "a chunk is already being hashed")
+    pending = true
+    let bytes = UncheckedBuffer(bytes: chunk)
+    DispatchQueue.global().async(group: group) { [self] in
+      sha.update(bytes.bytes)
+      address.update(bytes.bytes)
+    }
+  }
+
+  /// Hashes `chunk` on this thread.
+  func update(_ chunk: UnsafeRawBufferPointer) {
+    sha.update(chunk)
+    address.update(chunk)
+  }
+
+  /// Waits for the chunk being hashed, if any.
+  func wait() {
+    guard pending else { return }
+    group.wait()
+    pending = false
+  }
+
+  /// The SHA-256 and the content address.
+  func finalize() -> (sha256: [UInt8], address: [UInt8]) {
+    wait()
+    return (sha.finalize(), address.finalize())
+  }
+}
+
+/// A buffer handed to the hashing worker. It is not Sendable in general: the upload
+/// guarantees no one writes it while the worker reads.
+private struct UncheckedBuffer: @unchecked Sendable {
+  let bytes: UnsafeRawBufferPointer
+}

@@ -1,0 +1,67 @@
+internal import CSodium
+
+/// Digests of a stream fed piece by piece: the SHA-256 and the keyed BLAKE2b of an
+/// upload, which never sits in memory whole.
+///
+/// Each hasher owns its C state; one thread uses it at a time (an upload hands it to
+/// its hashing worker and waits for the worker before touching it again).
+public final class StreamingSHA256: @unchecked Sendable {
+  private var state = crypto_hash_sha256_state()
+
+  public init() {
+    ensureSodium()
+    _ = crypto_hash_sha256_init(&state)
+  }
+
+  public func update(_ bytes: UnsafeRawBufferPointer) {
+    guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+    _ = crypto_hash_sha256_update(
+      &state, base.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count))
+  }
+
+  /// The 32-byte digest. The hasher must not be used afterwards.
+  public func finalize() -> [UInt8] {
+    var digest = [UInt8](repeating: 0, count: 32)
+    _ = crypto_hash_sha256_final(&state, &digest)
+    return digest
+  }
+}
+
+/// BLAKE2b-256 keyed with a ``SymmetricKey``, over a stream: a content address only the
+/// key holder can compute (so it reveals nothing to anyone who guesses the content).
+public final class StreamingKeyedHash: @unchecked Sendable {
+  /// libsodium wants the state 64-byte aligned, which a Swift stored struct is not.
+  private let state: UnsafeMutableRawPointer
+
+  public init(key: SymmetricKey) {
+    ensureSodium()
+    state = UnsafeMutableRawPointer.allocate(
+      byteCount: crypto_generichash_statebytes(), alignment: 64)
+    key.secret.withUnsafeBytes { keyBytes in
+      _ = crypto_generichash_init(
+        OpaquePointer(state),
+        keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), keyBytes.count, 32)
+    }
+  }
+
+  deinit {
+    // The state holds the key, mixed: wipe it before it goes back to the allocator.
+    sodium_memzero(state, crypto_generichash_statebytes())
+    state.deallocate()
+  }
+
+  public func update(_ bytes: UnsafeRawBufferPointer) {
+    guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+    _ = crypto_generichash_update(
+      OpaquePointer(state),
+      base.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count))
+  }
+
+  /// The 32-byte digest. The hasher must not be used afterwards.
+  public func finalize() -> [UInt8] {
+    var digest = [UInt8](repeating: 0, count: 32)
+    _ = crypto_generichash_final(
+      OpaquePointer(state), &digest, 32)
+    return digest
+  }
+}
