@@ -128,6 +128,70 @@ enum Vectors {
     _ = try store.eraseClient(clients[1], scope: .organization, actor: owner.user)
   }
 
+  /// Upload blobs (FORMAT.md section 24), in 64 KiB chunks: an empty one, one of three
+  /// chunks and a bit of incompressible bytes under governance retention, one of
+  /// compressible text under a legal hold, one deleted (its extents freed, its key
+  /// destroyed), and an upload left unfinished after one committed chunk.
+  static func makeBlobs(at path: String) throws -> String {
+    let store = try RecordStore.create(
+      at: path, credential: .passphrase(passphrase), keyDerivation: .interactive,
+      organization: .init(
+        ownerName: "owner", ownerPassword: SecretBytes(utf8: ownerPassword),
+        currency: try Currency("USD"), passwordHashing: .interactive))
+    let owner = try store.authenticate(user: "owner", password: SecretBytes(utf8: ownerPassword))
+    let project = try store.write(actor: owner.user) { tx throws(VaultError) -> RecordID in
+      let branch = try tx.importJSONLines(
+        #"{"name": "Downtown"}"#, into: .branches, branch: nil, scope: .organization)[0]
+      let client = try tx.importJSONLines(
+        #"{"displayName": "Ana Lima", "branch": "Downtown"}"#, into: .clients, branch: branch,
+        scope: .organization)[0]
+      return try tx.importJSONLines(
+        #"{"title": "Wedding", "branch": "Downtown", "client": "\#(client)"}"#, into: .projects,
+        branch: branch, scope: .organization)[0]
+    }
+    let (handle, token) = try store.login(
+      user: "owner", password: SecretBytes(utf8: ownerPassword))
+    var random = Generator(state: 5)
+    var noise = [UInt8]()
+    for _ in 0..<((3 * 65536 + 100) / 8 + 1) {
+      withUnsafeBytes(of: random.next()) { noise += $0 }
+    }
+    noise.removeLast(noise.count - (3 * 65536 + 100))
+    let contents: [(String, [UInt8])] = [
+      ("empty.txt", []), ("noise.raw", noise), ("notes.txt", random.text(200_000)),
+      ("deleted.jpg", [0xFF, 0xD8, 0xFF] + random.text(70_000)),
+    ]
+    var receipts = [UploadReceipt]()
+    for (name, bytes) in contents {
+      let upload = try handle.beginUpload(
+        into: project, fileName: name, kind: .document, chunkSize: 65536)
+      try upload.write(bytes)
+      receipts.append(try upload.finish())
+    }
+    try handle.setRetention(
+      Retention(mode: .governance, until: 4_102_444_800_000), ofBlob: receipts[1].blob)
+    try handle.placeLegalHold(
+      onBlob: receipts[2].blob,
+      proof: try store.stepUp(
+        session: token, password: SecretBytes(utf8: ownerPassword), action: .legalHold,
+        resource: receipts[2].blob, now: Timestamp.now().milliseconds))
+    try handle.deleteBlob(receipts[3].blob)
+    let unfinished = try handle.beginUpload(
+      into: project, fileName: "unfinished.mov", kind: .video, chunkSize: 65536)
+    try unfinished.write(random.text(65536 + 1))
+    var lines = ["# blob ID SIZE CHUNKS SHA256-HEX NAME, deleted ID, or unfinished ID COMMITTED"]
+    for receipt in receipts.dropLast() {
+      let reader = try handle.openBlob(receipt.blob)
+      lines.append(
+        "blob\t\(receipt.blob)\t\(receipt.size)\t\(reader.chunkCount)\t\(receipt.sha256)"
+          + "\t\(reader.info.name)")
+    }
+    lines.append("deleted\t\(receipts[3].blob)")
+    lines.append("unfinished\t\(unfinished.blob)\t\(unfinished.bytesCommitted)")
+    try handle.endSession()
+    return lines.joined(separator: "\n") + "\n"
+  }
+
   /// The `.jsonl` listing of a studio vault: every record an owner sees, collection by
   /// collection, as `vault export` prints it, then the erased clients' ids.
   static func studioListing(of store: RecordStore) throws -> String {

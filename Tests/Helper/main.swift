@@ -35,14 +35,23 @@ if arguments.count == 2 && arguments[1] == "schema-doc" {
 }
 guard arguments.count >= 4 || (arguments.count == 3 && arguments[1] == "make-vectors") else {
   say(
-    "usage: vault-test-helper hold-snapshot|hold-write-lock|write PATH N | make-vectors DIR"
+    "usage: vault-test-helper hold-snapshot|hold-write-lock|write PATH N | make-vectors DIR [NAME]"
       + " | schema-doc")
   exit(64)
 }
-if arguments.count == 3 && arguments[1] == "make-vectors" {
+if (arguments.count == 3 || arguments.count == 4) && arguments[1] == "make-vectors" {
   do {
-    try Vectors.make(in: arguments[2])
-    for name in ["v1-4k.vault", "v2-16k.vault", "v3-records.vault", "v4-studio.vault"] {
+    // `make-vectors DIR NAME` remakes one vector; without NAME, all of them.
+    let only = arguments.count == 4 ? arguments[3] : nil
+    if only == nil { try Vectors.make(in: arguments[2]) }
+    if only == nil || only == "v5-blobs" {
+      let listing = try Vectors.makeBlobs(at: arguments[2] + "/v5-blobs.vault")
+      try listing.write(toFile: arguments[2] + "/v5-blobs.blobs", atomically: true, encoding: .utf8)
+    }
+    let names = [
+      "v1-4k.vault", "v2-16k.vault", "v3-records.vault", "v4-studio.vault", "v5-blobs.vault",
+    ]
+    for name in names where only == nil || name == only! + ".vault" {
       let path = arguments[2] + "/" + name
       let store = try VaultStore.open(
         at: path, credential: .passphrase(Vectors.passphrase), options: .init(readOnly: true))

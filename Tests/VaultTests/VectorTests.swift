@@ -19,7 +19,7 @@ import VaultFormat
     bytes.map { String(format: "%02x", $0) }.joined()
   }
 
-  @Test(arguments: ["v1-4k", "v2-16k", "v3-records", "v4-studio"])
+  @Test(arguments: ["v1-4k", "v2-16k", "v3-records", "v4-studio", "v5-blobs"])
   func vectorHoldsExactlyItsManifest(name: String) throws {
     let dir = TemporaryDirectory()
     let path = dir.file("\(name).vault")
@@ -69,6 +69,42 @@ import VaultFormat
     #expect(report.ok, "\(report.problems)")
     let console = CapturedConsole()
     #expect(CommandLineTool.run(["check", path], console: console) == 0)
+  }
+
+  /// The blobs of v5 read back (every chunk authenticated) to exactly the sizes, chunk
+  /// counts and SHA-256 digests `v5-blobs.blobs` lists; the deleted one and the
+  /// unfinished upload are not visible, and the upload resumes where it stopped.
+  @Test func v5BlobsReadBackAsListed() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("v5.vault")
+    try FileManager.default.copyItem(atPath: "\(Self.directory)/v5-blobs.vault", toPath: path)
+    let listing = try String(contentsOfFile: "\(Self.directory)/v5-blobs.blobs", encoding: .utf8)
+    let store = try RecordStore.open(
+      at: path, credential: .passphrase("correct horse battery staple"))
+    let (owner, _) = try store.login(
+      user: "owner", password: SecretBytes(utf8: "owner password of the vectors"))
+    var checked = 0
+    for line in listing.split(separator: "\n") where !line.hasPrefix("#") {
+      let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+      let id = try RecordID(fields[1])
+      switch fields[0] {
+      case "blob":
+        let reader = try owner.openBlob(id)
+        #expect(reader.size == UInt64(fields[2]) && reader.chunkCount == UInt64(fields[3]))
+        let bytes = try reader.read(at: 0, count: Int(reader.size))
+        #expect(Self.hex(SHA256.hash(bytes)) == fields[4] && reader.info.sha256 == fields[4])
+        #expect(reader.info.name == fields[5])
+      case "deleted":
+        #expect(throws: VaultError.self) { _ = try owner.openBlob(id) }
+      case "unfinished":
+        #expect(throws: VaultError.self) { _ = try owner.openBlob(id) }
+        #expect(try owner.resumeUpload(id).bytesCommitted == UInt64(fields[2]))
+      default:
+        Issue.record("unexpected line: \(line)")
+      }
+      checked += 1
+    }
+    #expect(checked == 5)
   }
 
   /// The sealed records of v3 open to exactly what `v3-records.records` lists, and the
