@@ -16,7 +16,7 @@ package enum CommandLineTool {
       PageCommand.self, StatsCommand.self, BranchCommand.self, SettingsCommand.self,
       ImportCommand.self, GetCommand.self, ListCommand.self, ExportCommand.self,
       ProjectCommand.self, RefundCommand.self, BillingCommand.self, EngagementCommand.self,
-      KeyCommand.self, EraseClientCommand.self, AuditCommand.self,
+      KeyCommand.self, EraseClientCommand.self, AuditCommand.self, BlobCommand.self,
       LoginCommand.self, SessionCommand.self, UserCommand.self, TOTPCommand.self,
       VersionCommand.self,
     ]

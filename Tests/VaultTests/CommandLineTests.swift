@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VaultCLI
 import VaultCore
+import VaultCrypto
 import VaultFormat
 
 @_spi(Engine) @testable import StudioVault
@@ -211,7 +212,7 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
 
   @Test(arguments: [
     "init", "info", "check", "pages", "page", "stats", "key", "erase-client", "version",
-    "branch", "settings", "import", "get", "list", "export", "project",
+    "branch", "settings", "import", "get", "list", "export", "project", "blob",
   ])
   func helpIsTheSameBothWaysAndListsExitCodes(command: String) {
     let viaHelp = vault("help", command)
@@ -646,6 +647,62 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
   /// Refunds, billing overrides, engagement extension and project deletion from the
   /// command line: each a password run whose password is the step-up, none with a
   /// session alone; every run's own session ends with it.
+  @Test func blobCommandsStoreReadRetainAndRefuseToDelete() throws {
+    let dir = TemporaryDirectory()
+    let (path, clients) = try initWithClients(dir, count: 1)
+    let projectFile = dir.file("project.jsonl")
+    try Data(#"{"title": "Wedding", "client": "\#(clients[0])"}"#.utf8).write(
+      to: URL(fileURLWithPath: projectFile))
+    let imported = vault(
+      "import", path, "--user", "owner", "--collection", "projects", "--branch", "Main",
+      projectFile)
+    #expect(imported.status == 0, "\(imported.errors)")
+    let project = imported.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    // Five and a bit megabytes: two chunks.
+    var random = SeededGenerator(seed: testSeed(0xB1))
+    let content = random.bytes(5 * 1_048_576 + 123)
+    let file = dir.file("IMG_0001.CR3")
+    try Data(content).write(to: URL(fileURLWithPath: file))
+
+    let put = vault("blob", "put", path, "--user", "owner", "--project", project, file)
+    #expect(put.status == 0, "\(put.errors)")
+    let receipt = try parseJSON(put.output)
+    #expect(Set(receipt.keys) == ["blob", "size", "sha256"])
+    #expect(receipt["size"] as? Int == content.count)
+    #expect(receipt["sha256"] as? String == Hex.encode(SHA256.hash(content)))
+    let blob = try #require(receipt["blob"] as? String)
+
+    let out = dir.file("copy.CR3")
+    let got = vault("blob", "get", path, "--user", "owner", blob, "--out", out)
+    #expect(got.status == 0, "\(got.errors)")
+    #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == Data(content))
+    let info = try parseJSON(vault("blob", "info", path, "--user", "owner", blob, "--json").output)
+    #expect(info["name"] as? String == "IMG_0001.CR3" && info["legalHold"] as? Bool == false)
+    let listed = vault("blob", "list", path, "--user", "owner", "--project", project)
+    #expect(listed.status == 0 && listed.output.contains(blob))
+
+    // Compliance retention: extended, never shortened; deletion refused until it ends.
+    #expect(
+      vault(
+        "blob", "retain", path, "--user", "owner", blob, "--mode", "compliance", "--until",
+        "2099-01-01"
+      ).status == 0)
+    let shortened = vault(
+      "blob", "retain", path, "--user", "owner", blob, "--mode", "compliance", "--until",
+      "2098-01-01")
+    #expect(shortened.status == 77 && shortened.errors.contains("extended"))
+    let deleted = vault("blob", "delete", path, "--user", "owner", blob)
+    #expect(deleted.status == 77 && deleted.errors.contains("compliance"))
+    #expect(vault("blob", "hold", path, "--user", "owner", blob).status == 0)
+    #expect(vault("blob", "release", path, "--user", "owner", blob).status == 0)
+    let audit = vault("audit", "list", path, "--user", "owner").output
+    #expect(audit.contains("wormRefused") && audit.contains("legalHoldPlaced"))
+    #expect(vault("check", path).status == 0)
+    #expect(vault("blob", "frobnicate", path).status == 64)
+    #expect(
+      vault("blob", "get", path, "--user", "owner", RecordID.random().description).status == 65)
+  }
+
   @Test func highRiskWorkflowsTakeThePasswordAsStepUp() throws {
     let dir = TemporaryDirectory()
     let (path, clients) = try initWithClients(dir, count: 1)
