@@ -698,6 +698,9 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
     let audit = vault("audit", "list", path, "--user", "owner").output
     #expect(audit.contains("wormRefused") && audit.contains("legalHoldPlaced"))
     #expect(vault("check", path).status == 0)
+    let stats = try parseJSON(vault("stats", path, "--json").output)
+    let blobs = try #require(stats["blobs"] as? [String: Any])
+    #expect(blobs["extents"] as? Int == 2 && (blobs["pages"] as? Int ?? 0) > 1_280)
     #expect(vault("blob", "frobnicate", path).status == 64)
     #expect(
       vault("blob", "get", path, "--user", "owner", RecordID.random().description).status == 65)

@@ -31,7 +31,10 @@ enum StatsCommand: Command {
       return .success
     }
     guard case .object(let fields) = stats else { return .internalError }
-    for key in ["pageSize", "pageCount", "fileBytes", "freePages", "freeRuns", "fragmentation"] {
+    for key in [
+      "pageSize", "pageCount", "fileBytes", "freePages", "freeRuns", "fragmentation", "blobs",
+      "audit",
+    ] {
       console.line(key.padding(to: 16) + (fields[key]?.encoded ?? ""))
     }
     console.line("\npages by type:")
@@ -78,6 +81,10 @@ enum StatsCommand: Command {
       runs += 1
     }
     let dataPages = max(1, Int(snapshot.meta.pageCount) - 4)
+    let blobPages = byType["blob"]?.pages ?? 0
+    let auditPages = [TreeID.auditLog, .auditCheckpoints].reduce(0) {
+      $0 + (byTree[$1]?.pages ?? 0)
+    }
     func fill(_ used: Int, _ pages: Int) -> JSON {
       pages == 0
         ? .double(0) : .double(Formatting.fraction(Double(used) / Double(pages * pageSize)))
@@ -90,6 +97,12 @@ enum StatsCommand: Command {
       "freeRuns": .int(Int64(runs)),
       // Free pages as a share of the data pages: space a compaction could return.
       "fragmentation": .double(Formatting.fraction(Double(freePages.count) / Double(dataPages))),
+      // Upload chunks (sealed, as stored) and the audit log's two clear trees.
+      "blobs": [
+        "extents": .int(Int64(inspection.extentCount)),
+        "sealedBytes": .uint(inspection.extentBodyBytes), "pages": .int(Int64(blobPages)),
+      ],
+      "audit": ["pages": .int(Int64(auditPages)), "bytes": .int(Int64(auditPages * pageSize))],
       "types": .object(
         byType.mapValues {
           [
