@@ -297,6 +297,23 @@ public struct WriteTree {
       }
     }
     if let failure { throw failure }
+    try insertExtent(run: &run, bodyLength: bodyLength, forKey: key)
+  }
+
+  /// ``insertExtent(bodyLength:forKey:fill:)`` for a run built beforehand (outside the
+  /// transaction, so that a writer can prepare the next extent while the previous
+  /// commit syncs): `run` is ``BlobExtent/emptyRun(bodyLength:pageSize:)`` with the body
+  /// in place; its header is filled in here.
+  package func insertExtent(run: inout [UInt8], bodyLength: Int, forKey key: [UInt8])
+    throws(VaultError)
+  {
+    try transaction.requireActive()
+    let pageSize = transaction.store.pageSize
+    guard key.count <= FileFormat.maximumKeyLength, bodyLength <= BlobExtent.maximumBodyLength,
+      run.count == BlobExtent.pageCount(bodyLength: bodyLength, pageSize: pageSize) * pageSize
+    else {
+      throw VaultError(.tooLarge, "an extent's key, body or run does not fit the format")
+    }
     let pages = UInt64(run.count / pageSize)
     let first = PageNumber(transaction.base.pageCount + transaction.extentPages)
     guard first.rawValue + pages <= FileFormat.maximumPageCount(pageSize: pageSize) else {

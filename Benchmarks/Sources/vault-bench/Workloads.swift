@@ -34,6 +34,9 @@ struct RunSettings {
   var bookings = 200_000
   /// Audit entries appended for W5 (in batches of `batch`), then verified.
   var auditEntries = 1_000_000
+  /// W4's uploads, and the size of its single large upload for memory.
+  var uploads = UploadSet()
+  var bigUpload = 4 << 30
   var samples = 5
   var withPeers = true
   var directory = NSTemporaryDirectory() + "vault-bench-\(getpid())"
@@ -78,6 +81,14 @@ enum Workload: String, CaseIterable {
   case handleInserts = "W1-handle"
   case handleReads = "W2-handle"
   case handleBookings = "W3-handle"
+  /// Store the incompressible half of W4's uploads, each durable.
+  case uploadWrite = "W4-write"
+  /// Store all of W4's uploads (half text-like, which compresses).
+  case uploadMixed = "W4-mixed"
+  /// Read the incompressible uploads back, every chunk authenticated.
+  case uploadRead = "W4-read"
+  /// Peak RSS of a process storing one large upload, above the same storing 1 byte.
+  case uploadMemory = "W4-rss"
 
   /// The engine measured as "the vault".
   var vaultEngine: any Engine.Type {
@@ -102,6 +113,11 @@ enum Workload: String, CaseIterable {
     case .handleInserts: "W1-records through a capability handle (vs without)"
     case .handleReads: "W2-records through a capability handle (vs without)"
     case .handleBookings: "W3 through a capability handle (vs without)"
+    case .uploadWrite:
+      "store incompressible uploads durably (limit: bare seal + pwrite + fdatasync)"
+    case .uploadMixed: "store uploads, half text-like, durably (orientation)"
+    case .uploadRead: "read uploads back, every chunk authenticated (limit: bare pread + open)"
+    case .uploadMemory: "peak RSS storing one large upload, above storing 1 byte (target < 64)"
     }
   }
 
@@ -118,6 +134,8 @@ enum Workload: String, CaseIterable {
     case .handleInserts: "records/s"
     case .handleReads: "reads/s"
     case .handleBookings: "rows/s"
+    case .uploadWrite, .uploadMixed, .uploadRead: "MB/s"
+    case .uploadMemory: "MiB"
     }
   }
 
@@ -152,6 +170,7 @@ enum Workload: String, CaseIterable {
       ]
     case .storeSingleCommits: [Comparison(peer: SQLiteEngine.self, target: 1.0)]
     case .auditAppend, .auditVerify: []
+    case .uploadWrite, .uploadMixed, .uploadRead, .uploadMemory: []
     case .handleInserts, .handleReads, .handleBookings:
       [Comparison(peer: NoHandleEngine.self, target: 0.9)]
     }
@@ -170,6 +189,7 @@ enum Workload: String, CaseIterable {
     case .passphraseChange: 0.8
     case .auditAppend: 1.0
     case .auditVerify: 0.7
+    case .uploadWrite, .uploadRead: 0.8
     default: nil
     }
   }
@@ -298,6 +318,32 @@ enum Workload: String, CaseIterable {
       try log.append(settings.auditEntries, batch: settings.batch)
       let seconds = try measure { try log.verify(expecting: settings.auditEntries) }
       return (Double(settings.auditEntries) / seconds, checksum)
+    case .uploadWrite, .uploadMixed:
+      let vault = try VaultUploads(path: path)
+      let indices = self == .uploadWrite ? settings.uploads.incompressible : settings.uploads.all
+      var bytes = 0
+      let seconds = try measure {
+        for index in indices {
+          let receipt = try vault.upload(uploadContents[index])
+          checksum.add(Array(receipt.sha256.utf8))
+          bytes += Int(receipt.size)
+        }
+      }
+      return (Double(bytes) / seconds / 1e6, checksum)
+    case .uploadRead:
+      let vault = try VaultUploads(path: path)
+      let blobs = try settings.uploads.incompressible.map {
+        try vault.upload(uploadContents[$0]).blob
+      }
+      var bytes = 0
+      let seconds = try measure {
+        for blob in blobs { bytes += try vault.read(blob, into: &checksum) }
+      }
+      return (Double(bytes) / seconds / 1e6, checksum)
+    case .uploadMemory:
+      let baseline = try UploadMemory.peak(directory: settings.directory, size: 1)
+      let peak = try UploadMemory.peak(directory: settings.directory, size: settings.bigUpload)
+      return ((peak - baseline) / Double(1 << 20), checksum)
     case .singleCommits, .storeSingleCommits:
       let db = try engine.init(path: path)
       let count = min(settings.singleCommits, data.ids.count)
@@ -321,6 +367,18 @@ enum Workload: String, CaseIterable {
       try log.append(settings.auditEntries, batch: settings.batch)
       let entries = try log.storedEntries()
       return Double(entries.count) / measure { AuditBench.bareHashing(entries) }
+    }
+    if self == .uploadWrite || self == .uploadRead {
+      let path = settings.directory + "/limit-uploads.bin"
+      defer { unlink(path) }
+      let contents = settings.uploads.incompressible.map { uploadContents[$0] }
+      var rates = [Double]()
+      for _ in 0..<max(1, min(3, settings.samples)) {
+        rates.append(
+          try self == .uploadWrite
+            ? BareUploads.write(contents, path: path) : BareUploads.read(contents, path: path))
+      }
+      return rates.sorted()[rates.count / 2] / 1e6
     }
     guard self == .passphraseChange else { return nil }
     let seconds = try measure {

@@ -1,4 +1,5 @@
 import VaultCore
+import VaultCrypto
 import VaultFormat
 
 /// Upload blobs through a handle (../shared/spec/access.md): who stores, reads, retains,
@@ -47,18 +48,20 @@ extension VaultHandle {
     guard !fileName.isEmpty, fileName.utf8.count <= BlobManifest.maximumNameLength else {
       throw VaultError(.invalidRecord, "fileName: 1 to 255 bytes")
     }
-    let opened = try workflowWrite(.uploadStored, on: project) {
+    // Checked now (a transaction that writes nothing commits nothing); stored with the
+    // upload's first commit, and checked again as it completes.
+    let manifest = try workflowWrite(.uploadStored, on: project) {
       records, scope throws(VaultError) in
       let branch = try uploadBranch(project, records: records, scope: scope)
-      return try records.source.sealed.createBlob(
-        BlobManifest(
-          project: project.bytes, branch: branch.bytes, uploader: principal.user.bytes,
-          isVendorUpload: isVendor, createdAt: records.now.milliseconds,
-          chunkSize: UInt32(chunkSize), name: fileName))
+      return BlobManifest(
+        project: project.bytes, branch: branch.bytes, uploader: principal.user.bytes,
+        isVendorUpload: isVendor, createdAt: records.now.milliseconds,
+        chunkSize: UInt32(chunkSize), name: fileName)
     }
+    let opened = OpenedBlob(id: RecordID.random(), manifest: manifest, key: SymmetricKey.random())
     return upload(
-      opened, resumedChunks: 0, hasher: ChunkHasher(addressKey: store.sealed.blobAddressKey),
-      kind: kind)
+      opened, resumedChunks: 0, isStored: false,
+      hasher: ChunkHasher(addressKey: store.sealed.blobAddressKey), kind: kind)
   }
 
   /// Continues an upload that stopped (a crash, a failed commit) from its last
@@ -95,7 +98,7 @@ extension VaultHandle {
       }
       chunk.withUnsafeBytes { hasher.update($0) }
     }
-    return upload(opened, resumedChunks: chunks, hasher: hasher, kind: kind)
+    return upload(opened, resumedChunks: chunks, isStored: true, hasher: hasher, kind: kind)
   }
 
   /// Abandons an unfinished upload: its chunks and key are removed. The user who began
@@ -144,12 +147,13 @@ extension VaultHandle {
   }
 
   private func upload(
-    _ opened: OpenedBlob, resumedChunks: UInt64, hasher: ChunkHasher, kind: MediaKind?
+    _ opened: OpenedBlob, resumedChunks: UInt64, isStored: Bool, hasher: ChunkHasher,
+    kind: MediaKind?
   ) -> BlobUpload {
     let project = (try? RecordID(bytes: opened.manifest.project)) ?? opened.id
     return BlobUpload(
       store: store, actor: principal.user, opened: opened, resumedChunks: resumedChunks,
-      hasher: hasher,
+      isStoredAlready: isStored, hasher: hasher,
       authorize: { () throws(VaultError) in try self.requireLive() }, clock: { self.now() },
       complete: { records, manifest throws(VaultError) in
         // The rules are checked again as the blob becomes visible: an engagement or a

@@ -43,40 +43,22 @@ extension SealedTransaction {
       forKey: BlobKeys.manifest(blob.id.bytes))
   }
 
-  /// Creates an upload: a fresh id and key, an uploading manifest, the project index
+  /// Stores a new upload: its key (wrapped), its uploading manifest, its project index
   /// entry.
-  func createBlob(_ manifest: BlobManifest) throws(VaultError) -> OpenedBlob {
-    let id = RecordID.random()
-    let key = SymmetricKey.random()
-    try storeWrappedKey(key, forKey: id.bytes, collection: BlobStorage.keyCollection)
-    let blob = OpenedBlob(id: id, manifest: manifest, key: key)
+  func createBlob(_ blob: OpenedBlob) throws(VaultError) {
+    try storeWrappedKey(blob.key, forKey: blob.id.bytes, collection: BlobStorage.keyCollection)
     try storeManifest(blob)
-    try tree(BlobKeys.tree).insert([], forKey: BlobKeys.projectIndex(manifest.project, id.bytes))
-    return blob
+    try tree(BlobKeys.tree).insert(
+      [], forKey: BlobKeys.projectIndex(blob.manifest.project, blob.id.bytes))
   }
 
-  /// Seals `payload` (the chunk's bytes, compressed when `encoding` says so) as chunk
-  /// `index` of `blob` into a new extent.
-  func storeChunk(
-    _ payload: UnsafeRawBufferPointer, encoding: UInt8, index: UInt64, final: Bool,
-    of blob: OpenedBlob
-  ) throws(VaultError) {
-    guard index < UInt64(UInt32.max) else {
-      throw VaultError(.tooLarge, "a blob has at most 4,294,967,295 chunks")
-    }
-    let associatedData = BlobChunk.associatedData(
-      vaultID: store.vaultID, blob: blob.id.bytes, index: index, final: final)
+  /// Stores chunk `index` of `blob`, sealed beforehand by ``SealedChunk/seal(_:encoding:index:final:of:vaultID:pageSize:)``,
+  /// in a new extent.
+  func storeChunk(_ chunk: SealedChunk, of blob: OpenedBlob) throws(VaultError) {
+    var run = chunk.run
     try tree(BlobKeys.chunkTree).insertExtent(
-      bodyLength: BlobChunk.bodyLength(payload: payload.count),
-      forKey: BlobKeys.chunk(blob.id.bytes, UInt32(index))
-    ) { body throws(VaultError) in
-      let start = XChaCha20Poly1305.nonceByteCount + 1
-      if payload.count > 0 {
-        UnsafeMutableRawBufferPointer(rebasing: body[start..<start + payload.count])
-          .copyMemory(from: payload)
-      }
-      BlobChunk.sealInPlace(body, encoding: encoding, key: blob.key, associatedData: associatedData)
-    }
+      run: &run, bodyLength: chunk.bodyLength,
+      forKey: BlobKeys.chunk(blob.id.bytes, UInt32(chunk.index)))
   }
 
   /// The keys of the chunks stored for `blob`, in order.
@@ -140,6 +122,40 @@ extension SealedTransaction {
     } else {
       try tree(BlobKeys.tree).insert(retention.encode(), forKey: key)
     }
+  }
+}
+
+/// A chunk sealed into the run of pages of its future extent, before any transaction:
+/// only the extent's header is left to fill in (FORMAT.md 6.5, 24.3).
+struct SealedChunk: Sendable {
+  let index: UInt64
+  let bodyLength: Int
+  let run: [UInt8]
+
+  /// Seals `payload` (the chunk's bytes, compressed when `encoding` says so) as chunk
+  /// `index` of `blob`.
+  static func seal(
+    _ payload: UnsafeRawBufferPointer, encoding: UInt8, index: UInt64, final: Bool,
+    of blob: OpenedBlob, vaultID: [UInt8], pageSize: Int
+  ) throws(VaultError) -> SealedChunk {
+    guard index < UInt64(UInt32.max) else {
+      throw VaultError(.tooLarge, "a blob has at most 4,294,967,295 chunks")
+    }
+    let associatedData = BlobChunk.associatedData(
+      vaultID: vaultID, blob: blob.id.bytes, index: index, final: final)
+    let bodyLength = BlobChunk.bodyLength(payload: payload.count)
+    var run = BlobExtent.emptyRun(bodyLength: bodyLength, pageSize: pageSize)
+    run.withUnsafeMutableBytes { raw in
+      let body = UnsafeMutableRawBufferPointer(
+        rebasing: raw[FileFormat.pageHeaderSize..<FileFormat.pageHeaderSize + bodyLength])
+      let start = XChaCha20Poly1305.nonceByteCount + 1
+      if payload.count > 0 {
+        UnsafeMutableRawBufferPointer(rebasing: body[start..<start + payload.count])
+          .copyMemory(from: payload)
+      }
+      BlobChunk.sealInPlace(body, encoding: encoding, key: blob.key, associatedData: associatedData)
+    }
+    return SealedChunk(index: index, bodyLength: bodyLength, run: run)
   }
 }
 

@@ -23,29 +23,38 @@ public struct UploadReceipt: Sendable, Equatable {
 /// last committed chunk (``VaultHandle/resumeUpload(_:)``). Nothing is visible until
 /// ``finish()`` commits the final chunk, the manifest and the media record together.
 ///
+/// The work overlaps on two cores: two workers hash each chunk (SHA-256, keyed
+/// BLAKE2b) while the caller seals and commits it, and go on hashing while the caller
+/// fills the next buffer. The chunk is sealed before the write lock is taken, so other
+/// writers wait only for the extent's write and the sync. Memory stays at two chunks of
+/// plaintext, one of compressed bytes and one sealed extent, whatever the blob's size.
+///
 /// Use an upload from one thread at a time. After a failed write or commit the upload
 /// stops; resume it from a new handle call.
 public final class BlobUpload {
   /// The blob's id (not visible to readers until the upload finishes).
   public var blob: RecordID { opened.id }
   /// Bytes committed durably: a resumed upload continues from here.
-  public private(set) var bytesCommitted: UInt64
+  public var bytesCommitted: UInt64 { chunksCommitted * UInt64(chunkSize) }
   /// The chunk size of this blob.
   public let chunkSize: Int
 
   let store: RecordStore
   /// The uploading user: the final commit acts (and is logged) as them.
   let actor: RecordID
-  private var opened: OpenedBlob
+  private let opened: OpenedBlob
   private var chunksCommitted: UInt64
-  /// Plaintext of the chunk being filled, and room for its compressed form: allocated
-  /// once, so an upload of any size holds two chunks' worth of memory (plus the extent
-  /// being written).
-  private let buffer: UnsafeMutableRawBufferPointer
+  /// Plaintext of the chunk being filled and of the one before it (still being hashed),
+  /// and room for a chunk's compressed form.
+  private let buffers: [UnsafeMutableRawBufferPointer]
+  private var current = 0
   private let compressed: UnsafeMutableRawBufferPointer
   private var buffered = 0
   private let hasher: ChunkHasher
   private var skipsCompression: Bool?
+  /// Whether the blob's key, manifest and index entry are stored: they go with the
+  /// first commit (a chunk, or the whole blob), which saves a sync per upload.
+  private var isStored: Bool
   private var failure: VaultError?
   private var isFinished = false
   /// Checks, before each commit, that the upload may go on (the session is live).
@@ -58,7 +67,7 @@ public final class BlobUpload {
 
   init(
     store: RecordStore, actor: RecordID, opened: OpenedBlob, resumedChunks: UInt64,
-    hasher: ChunkHasher,
+    isStoredAlready: Bool, hasher: ChunkHasher,
     authorize: @escaping () throws(VaultError) -> Void, clock: @escaping () -> Int64,
     complete: @escaping (RecordTransaction, inout BlobManifest) throws(VaultError) -> RecordID
   ) {
@@ -67,19 +76,21 @@ public final class BlobUpload {
     self.opened = opened
     chunkSize = Int(opened.manifest.chunkSize)
     chunksCommitted = resumedChunks
-    bytesCommitted = resumedChunks * UInt64(opened.manifest.chunkSize)
     self.hasher = hasher
+    isStored = isStoredAlready
     self.authorize = authorize
     self.clock = clock
     self.complete = complete
-    buffer = .allocate(byteCount: chunkSize, alignment: 16)
+    buffers = (0..<2).map { _ in .allocate(byteCount: Int(opened.manifest.chunkSize), alignment: 16)
+    }
     compressed = .allocate(byteCount: chunkSize, alignment: 16)
     if resumedChunks > 0 { skipsCompression = hasher.skipsCompression }
   }
 
   deinit {
+    // The hashing workers may still read a buffer.
     hasher.wait()
-    buffer.deallocate()
+    for buffer in buffers { buffer.deallocate() }
     compressed.deallocate()
   }
 
@@ -101,6 +112,7 @@ public final class BlobUpload {
       // sealed as final, and only finish() knows which one that is.
       if buffered == chunkSize { try commitChunk() }
       let count = min(chunkSize - buffered, raw.count - offset)
+      let buffer = buffers[current]
       UnsafeMutableRawBufferPointer(rebasing: buffer[buffered..<buffered + count])
         .copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + count]))
       buffered += count
@@ -112,38 +124,43 @@ public final class BlobUpload {
   /// media record.
   public func finish() throws(VaultError) -> UploadReceipt {
     try requireOpen()
-    let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<buffered])
+    let chunk = UnsafeRawBufferPointer(rebasing: buffers[current][0..<buffered])
     decideCompression(chunk)
-    hasher.start(chunk)
+    // The last chunk is hashed while it is sealed; the manifest waits for both.
     hasher.wait()
-    let (sha256, address) = hasher.finalize()
+    hasher.start(chunk)
+    defer { hasher.wait() }
     let size = bytesCommitted + UInt64(buffered)
     let index = chunksCommitted
-    var manifest = opened.manifest
-    manifest.state = .complete
-    manifest.size = size
-    manifest.chunkCount = index + 1
-    manifest.sha256 = sha256
-    manifest.contentAddress = address
-    let completed = OpenedBlob(id: opened.id, manifest: manifest, key: opened.key)
     do throws(VaultError) {
+      let sealed = try seal(chunk, index: index, final: true)
       try authorize()
       let media = try store.write(actor: actor, now: Timestamp(milliseconds: clock())) {
         records throws(VaultError) in
-        try storePayload(of: chunk, index: index, final: true, in: records.source.sealed)
+        let tx = records.source.sealed
+        if !isStored { try tx.createBlob(opened) }
+        try tx.storeChunk(sealed, of: opened)
+        let (sha256, address) = hasher.finalize()
+        var manifest = opened.manifest
+        manifest.state = .complete
+        manifest.size = size
+        manifest.chunkCount = index + 1
+        manifest.sha256 = sha256
+        manifest.contentAddress = address
+        let completed = OpenedBlob(id: opened.id, manifest: manifest, key: opened.key)
         // Complete before the media record refers to it, which checks that it is.
-        try records.source.sealed.storeManifest(completed)
+        try tx.storeManifest(completed)
         var finished = completed.manifest
         let media = try complete(records, &finished)
         finished.media = media.bytes
-        try records.source.sealed.storeManifest(
-          OpenedBlob(id: completed.id, manifest: finished, key: completed.key))
+        try tx.storeManifest(OpenedBlob(id: completed.id, manifest: finished, key: completed.key))
         return media
       }
       isFinished = true
-      bytesCommitted = size
+      isStored = true
+      chunksCommitted = index + 1
       return UploadReceipt(
-        blob: opened.id, media: media, size: size, sha256: Hex.encode(sha256))
+        blob: opened.id, media: media, size: size, sha256: Hex.encode(hasher.sha256 ?? []))
     } catch {
       failure = error
       throw error
@@ -161,38 +178,43 @@ public final class BlobUpload {
     }
   }
 
-  /// Commits the full buffer as a chunk that is not the last, hashing it meanwhile on
-  /// another core.
+  /// Commits the full buffer as a chunk that is not the last (durably, in its own
+  /// transaction; the first also stores the blob's key, manifest and index entry), and
+  /// switches to the other buffer.
   private func commitChunk() throws(VaultError) {
-    let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<buffered])
+    let chunk = UnsafeRawBufferPointer(rebasing: buffers[current][0..<buffered])
     decideCompression(chunk)
-    hasher.start(chunk)
-    // The worker reads the buffer: wait for it before anything may change or free it.
-    defer { hasher.wait() }
-    let index = chunksCommitted
     do throws(VaultError) {
+      // The previous chunk's hashes are done before this one's start (each hash is
+      // one sequential stream), which also frees the other buffer for what comes next.
+      hasher.wait()
+      hasher.start(chunk)
+      let sealed = try seal(chunk, index: chunksCommitted, final: false)
       try authorize()
       try store.sealed.write { tx throws(VaultError) in
-        try storePayload(of: chunk, index: index, final: false, in: tx)
+        if !isStored { try tx.createBlob(opened) }
+        try tx.storeChunk(sealed, of: opened)
       }
     } catch {
       failure = error
       throw error
     }
+    isStored = true
     chunksCommitted += 1
-    bytesCommitted += UInt64(buffered)
+    current = 1 - current
     buffered = 0
   }
 
-  /// Compresses the chunk when that pays, and stores it.
-  private func storePayload(
-    of chunk: UnsafeRawBufferPointer, index: UInt64, final: Bool, in tx: SealedTransaction
-  ) throws(VaultError) {
+  /// Compresses the chunk when that pays, and seals it into its extent's run.
+  private func seal(_ chunk: UnsafeRawBufferPointer, index: UInt64, final: Bool)
+    throws(VaultError) -> SealedChunk
+  {
     let length = skipsCompression == true ? nil : ChunkCompression.compress(chunk, into: compressed)
     let payload = length.map { UnsafeRawBufferPointer(rebasing: compressed[0..<$0]) } ?? chunk
-    try tx.storeChunk(
+    return try SealedChunk.seal(
       payload, encoding: length == nil ? BlobChunk.stored : BlobChunk.zstd, index: index,
-      final: final, of: opened)
+      final: final, of: opened, vaultID: store.sealed.vaultID,
+      pageSize: store.sealed.store.pageSize)
   }
 
   /// The first chunk's first bytes decide for the whole blob whether compression is
@@ -216,6 +238,8 @@ final class ChunkHasher: @unchecked Sendable {
   private let address: StreamingKeyedHash
   private let group = DispatchGroup()
   private var pending = false
+  /// The SHA-256, once ``finalize()`` computed it.
+  private(set) var sha256: [UInt8]?
   /// Whether the blob's first bytes said it is compressed media (remembered for a
   /// resumed upload, whose first chunk is not read again for this).
   var skipsCompression: Bool?
@@ -229,10 +253,9 @@ final class ChunkHasher: @unchecked Sendable {
     precondition(!pending, "a chunk is already being hashed")
     pending = true
     let bytes = UncheckedBuffer(bytes: chunk)
-    DispatchQueue.global().async(group: group) { [self] in
-      sha.update(bytes.bytes)
-      address.update(bytes.bytes)
-    }
+    // Two workers: SHA-256 is the slower of the two, and each stream is sequential.
+    DispatchQueue.global().async(group: group) { [self] in sha.update(bytes.bytes) }
+    DispatchQueue.global().async(group: group) { [self] in address.update(bytes.bytes) }
   }
 
   /// Hashes `chunk` on this thread.
@@ -251,7 +274,9 @@ final class ChunkHasher: @unchecked Sendable {
   /// The SHA-256 and the content address.
   func finalize() -> (sha256: [UInt8], address: [UInt8]) {
     wait()
-    return (sha.finalize(), address.finalize())
+    let digest = sha.finalize()
+    sha256 = digest
+    return (digest, address.finalize())
   }
 }
 
