@@ -339,6 +339,39 @@ import VaultFormat
     return (disk, progress)
   }
 
+  /// Whether identical content exists already changes nothing a vendor can observe:
+  /// nothing is looked up by content (there is no deduplication), so the receipt has
+  /// the same fields, a new blob id and media record, and the path taken is the same.
+  @Test func aVendorsReceiptSaysNothingAboutExistingContent() throws {
+    let dir = TemporaryDirectory()
+    let studio = try VendorTests.studio(dir)
+    let vendor = try studio.vendorHandle()
+    let known = Self.content(Self.chunk + 7, compressible: true, seed: 8)
+    let staffCopy = try Self.upload(known, by: studio.owner, into: studio.project)
+    let fresh = Self.content(Self.chunk + 7, compressible: true, seed: 9)
+    var receipts = [UploadReceipt]()
+    for bytes in [known, fresh, known] {
+      let upload = try vendor.beginUpload(
+        into: studio.project, fileName: "v.bin", kind: nil, chunkSize: Self.chunk)
+      try upload.write(bytes)
+      receipts.append(try upload.finish())
+    }
+    #expect(
+      receipts.map(\.size) == [UInt64(known.count), UInt64(fresh.count), UInt64(known.count)])
+    #expect(receipts[0].sha256 == staffCopy.sha256 && receipts[2].sha256 == staffCopy.sha256)
+    #expect(
+      Set(receipts.map(\.blob)).count == 3 && !receipts.contains { $0.blob == staffCopy.blob })
+    // Each is a blob of its own, stored whole (readable by staff), in the vendor's inbox.
+    for receipt in receipts {
+      let info = try studio.owner.openBlob(receipt.blob).info
+      #expect(info.isVendorUpload && info.uploader == studio.vendor)
+    }
+    // And the vendor can read back none of them, its own included.
+    for id in receipts.map(\.blob) + [staffCopy.blob] {
+      #expect(VendorTests.refusal { _ = try vendor.openBlob(id) } != nil)
+    }
+  }
+
   @Test func anAbandonedUploadLeavesNoBlobAndIsPurgedAfterAWeek() throws {
     let dir = TemporaryDirectory()
     let studio = try VendorTests.studio(dir)
