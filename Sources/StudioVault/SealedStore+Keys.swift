@@ -220,6 +220,18 @@ extension SealedStore {
     }
   }
 
+  /// ``finishPendingErasure()`` when an erasure (or a blob's deletion) left free pages
+  /// to zero. A reader still in the way leaves the flag for the next open or erasure:
+  /// that is not an error of the operation that just committed.
+  func finishScrubIfPending() throws(VaultError) {
+    guard try isScrubPending else { return }
+    do {
+      try finishPendingErasure()
+    } catch  where error.code == .locked {
+      return
+    }
+  }
+
   /// Zeroes the free pages an erasure left (``VaultStore/scrubFreePages()``) and clears
   /// the pending flag.
   ///

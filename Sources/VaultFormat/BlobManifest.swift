@@ -75,6 +75,8 @@ public struct BlobManifest: Equatable, Sendable {
 
   public static let version: UInt8 = 1
   public static let maximumNameLength = 255
+  /// Chunk sizes a manifest may declare.
+  public static let chunkSizes: ClosedRange<UInt32> = 65_536...4_194_304
 
   public var state: State
   /// The project (16-byte record id) whose blob this is, its branch, and who uploaded it.
@@ -84,6 +86,9 @@ public struct BlobManifest: Equatable, Sendable {
   /// Uploaded by a vendor into the project's inbox.
   public var isVendorUpload: Bool
   public var createdAt: Int64
+  /// When a chunk was last committed (the upload's last sign of life; purging
+  /// abandoned uploads goes by it).
+  public var updatedAt: Int64
   /// Plaintext bytes per chunk; every chunk but the last holds exactly this many.
   public var chunkSize: UInt32
   /// The plaintext size and chunk count (0 while uploading).
@@ -111,6 +116,7 @@ public struct BlobManifest: Equatable, Sendable {
     self.uploader = uploader
     self.isVendorUpload = isVendorUpload
     self.createdAt = createdAt
+    updatedAt = createdAt
     self.chunkSize = chunkSize
     size = 0
     chunkCount = 0
@@ -134,6 +140,7 @@ public struct BlobManifest: Equatable, Sendable {
     writer.write(uploader)
     writer.write(isVendorUpload ? UInt8(1) : 0)
     writer.write(createdAt)
+    writer.write(updatedAt)
     writer.write(chunkSize)
     writer.write(size)
     writer.write(chunkCount)
@@ -181,6 +188,7 @@ public struct BlobManifest: Equatable, Sendable {
     uploader = try reader.readBytes(16, "uploader")
     isVendorUpload = try reader.readUInt8("vendor flag") != 0
     createdAt = try reader.readInt64("created at")
+    updatedAt = try reader.readInt64("updated at")
     chunkSize = try reader.readUInt32("chunk size")
     size = try reader.readUInt64("size")
     chunkCount = try reader.readUInt64("chunk count")
@@ -197,20 +205,28 @@ public struct BlobManifest: Equatable, Sendable {
     guard nameLength <= Self.maximumNameLength else { throw reader.corrupt("name too long") }
     name = String(decoding: try reader.readBytes(nameLength, "name"), as: UTF8.self)
     guard reader.isAtEnd else { throw reader.corrupt("bytes after a blob manifest") }
-    guard chunkSize > 0, state == .uploading || size <= chunkCount * UInt64(chunkSize) else {
+    guard Self.chunkSizes.contains(chunkSize) else {
+      throw reader.corrupt("a blob manifest declares chunks of \(chunkSize) bytes")
+    }
+    guard state == .uploading || Self.isValid(size: size, chunks: chunkCount, chunkSize: chunkSize)
+    else {
       throw reader.corrupt("a blob manifest's size, chunk size and chunk count disagree")
     }
   }
 
-  /// The number of chunks a blob of `size` bytes takes: at least one, the last holding
-  /// the rest (an empty blob is one empty final chunk).
-  public static func chunkCount(size: UInt64, chunkSize: UInt32) -> UInt64 {
-    size == 0 ? 1 : (size + UInt64(chunkSize) - 1) / UInt64(chunkSize)
+  /// Whether `chunks` chunks of `chunkSize` bytes hold `size` bytes as FORMAT.md 24.2
+  /// says: at least one chunk, every one but the last full, the last holding the rest
+  /// (empty only when the chunks before it hold everything).
+  public static func isValid(size: UInt64, chunks: UInt64, chunkSize: UInt32) -> Bool {
+    guard chunks >= 1, chunks <= UInt64(UInt32.max) else { return false }
+    let (full, overflow) = (chunks - 1).multipliedReportingOverflow(by: UInt64(chunkSize))
+    return !overflow && full <= size && size - full <= UInt64(chunkSize)
   }
 
-  /// The plaintext length of chunk `index`.
+  /// The plaintext length of chunk `index` of a valid manifest (``isValid(size:chunks:chunkSize:)``).
   public func plaintextLength(ofChunk index: UInt64) -> Int {
-    let start = index * UInt64(chunkSize)
-    return Int(min(UInt64(chunkSize), size - min(size, start)))
+    let (start, overflow) = index.multipliedReportingOverflow(by: UInt64(chunkSize))
+    guard !overflow, start < size else { return 0 }
+    return Int(min(UInt64(chunkSize), size - start))
   }
 }

@@ -173,6 +173,11 @@ struct PageReader: Sendable {
         page: first)
     }
     let count = Int(pages) * pageSize
+    // A forged page count must not make us allocate more than the file holds.
+    guard end * UInt64(pageSize) <= (try file.size()) else {
+      throw VaultError(
+        .corruptPage, "extent lies beyond the end of the file (file truncated?)", page: first)
+    }
     let run = try file.read(at: first * UInt64(pageSize), count: count)
     guard run.count == count else {
       throw VaultError(

@@ -319,13 +319,25 @@ public struct WriteTree {
     guard first.rawValue + pages <= FileFormat.maximumPageCount(pageSize: pageSize) else {
       throw VaultError(.tooLarge, "the vault file would exceed its maximum size")
     }
+    // Write-once here too: an extent is added under a new key, never in place of one.
+    guard try transaction.lookup(key, in: state) == nil else {
+      throw VaultError(.alreadyExists, "an extent is never replaced: its key is taken")
+    }
     let link = BlobExtent.finish(
       &run, bodyLength: bodyLength, page: first, transaction: transaction.id, tree: state.id)
-    try transaction.store.writeExtent(run, at: first)
-    transaction.extentPages += pages
-    try transaction.insert(
-      .extent(pages: UInt32(pages), head: link), forKey: key, in: state)
+    try transaction.insert(.extent(pages: UInt32(pages), head: link), forKey: key, in: state)
     state.isModified = true
+    // Counted before the write: a failed write fails the transaction, and pages
+    // handed out are never handed out twice in it.
+    transaction.extentPages += pages
+    try transaction.store.writeExtent(run, at: first)
+  }
+
+  /// Whether the tree holds a value under `key`, without reading it (an extent's value
+  /// is megabytes).
+  package func contains(_ key: [UInt8]) throws(VaultError) -> Bool {
+    try transaction.requireActive()
+    return try transaction.lookup(key, in: state) != nil
   }
 
   /// Stores `value` under `key` and returns the value it replaced, if any: one descent

@@ -210,7 +210,10 @@ import VaultFormat
     let bytes = Self.content(3 * Self.chunk, compressible: false, seed: 5)
     let receipt = try Self.upload(bytes, by: studio.owner, into: studio.project)
     let store = studio.store.sealed.store
-    let survey = Inspection(snapshot: try store.makeSnapshot())
+    let before = try store.makeSnapshot()
+    let survey = Inspection(snapshot: before)
+    // An open snapshot would keep the deletion's free pages from being zeroed.
+    before.close()
     #expect(survey.problems.isEmpty, "\(survey.problems)")
     #expect(survey.extentCount == 3)
     let blobPages = survey.reachable.values.filter { $0.type == .blob }.count
@@ -220,8 +223,18 @@ import VaultFormat
     #expect(try store.newestMeta().freePageCount >= freeBefore + UInt64(blobPages))
     #expect(throws: VaultError.self) { _ = try studio.owner.openBlob(receipt.blob) }
     #expect(try studio.owner.get(.media, receipt.media) == nil)
-    let after = Inspection(snapshot: try store.makeSnapshot())
+    let snapshot = try store.makeSnapshot()
+    defer { snapshot.close() }
+    let after = Inspection(snapshot: snapshot)
     #expect(after.problems.isEmpty && after.extentCount == 0)
+    // Like an erasure, the deletion zeroed the free pages: no old copy of the wrapped
+    // key (or of anything else) is left in them. Only the commit that cleared the
+    // pending scrub has freed pages since (its keyring and roots' old versions).
+    #expect(try !studio.store.sealed.isScrubPending)
+    for page in after.freePageNumbers
+    where try !store.rawBytes(ofPage: PageNumber(page)).allSatisfy({ $0 == 0 }) {
+      #expect(after.free[page] == snapshot.meta.transaction, "page \(page)")
+    }
     // Its key is gone: nothing in the file can open what is left of it.
     let key = try studio.store.sealed.read { snapshot throws(VaultError) in
       try snapshot.snapshot.anyTree(named: "$keys:$blobs")?.value(forKey: receipt.blob.bytes)
@@ -370,6 +383,68 @@ import VaultFormat
     for id in receipts.map(\.blob) + [staffCopy.blob] {
       #expect(VendorTests.refusal { _ = try vendor.openBlob(id) } != nil)
     }
+  }
+
+  /// Two sessions never write one blob: a resumed session makes the first one's next
+  /// commit fail, a finished blob refuses the other session, and an abort stops the
+  /// session it aborts. Nothing is left behind.
+  @Test func oneUploadIsWrittenByOneSessionOnce() throws {
+    let dir = TemporaryDirectory()
+    let studio = try VendorTests.studio(dir)
+    let owner = studio.owner
+    let bytes = Self.content(3 * Self.chunk + 9, compressible: false, seed: 10)
+    let first = try owner.beginUpload(
+      into: studio.project, fileName: "a.bin", kind: nil, chunkSize: Self.chunk)
+    try first.write(Array(bytes[..<(Self.chunk + 1)]))
+    let second = try owner.resumeUpload(first.blob)
+    #expect(second.bytesCommitted == UInt64(Self.chunk))
+    try second.write(Array(bytes[Self.chunk...]))
+    let receipt = try second.finish()
+    // The first session's next commit finds the blob changed under it.
+    #expect(throws: VaultError.self) { try first.write(Array(bytes[(Self.chunk + 1)...])) }
+    #expect(throws: VaultError.self) { _ = try first.finish() }
+    #expect(try Self.readAll(owner.openBlob(receipt.blob)) == bytes)
+    // A session holding a stale view of a finished upload cannot add to it either.
+    let third = try owner.beginUpload(
+      into: studio.project, fileName: "b.bin", kind: nil, chunkSize: Self.chunk)
+    try third.write(Array(bytes[..<(2 * Self.chunk + 1)]))
+    let resumed = try owner.resumeUpload(third.blob)
+    _ = try third.finish()
+    #expect(throws: VaultError.self) { _ = try resumed.finish() }
+    // An abort stops the session it aborts; its chunks are gone with the blob.
+    let fourth = try owner.beginUpload(
+      into: studio.project, fileName: "c.bin", kind: nil, chunkSize: Self.chunk)
+    try fourth.write(Array(bytes[..<(Self.chunk + 1)]))
+    try owner.abortUpload(fourth.blob)
+    #expect(throws: VaultError.self) { try fourth.write(Array(bytes[(Self.chunk + 1)...])) }
+    let survey = Inspection(snapshot: try studio.store.sealed.store.makeSnapshot())
+    #expect(survey.problems.isEmpty, "\(survey.problems)")
+    #expect(survey.extentCount == 4 + 3)
+  }
+
+  /// A forged extent header claiming gigabytes makes keyless tools report the page,
+  /// not allocate what it claims.
+  @Test func aForgedExtentLengthIsRefusedBeforeAnythingIsRead() throws {
+    let dir = TemporaryDirectory()
+    let studio = try VendorTests.studio(dir)
+    let receipt = try Self.upload(
+      Self.content(Self.chunk, compressible: false, seed: 11), by: studio.owner,
+      into: studio.project)
+    let store = studio.store.sealed.store
+    let location = try studio.store.sealed.read { snapshot throws(VaultError) in
+      try snapshot.snapshot.anyTree(named: BlobKeys.chunkTree)!.extent(
+        forKey: BlobKeys.chunk(receipt.blob.bytes, 0))!
+    }
+    let path = store.path
+    let handle = try #require(FileHandle(forUpdatingAtPath: path))
+    try handle.seek(toOffset: location.head.page.rawValue * UInt64(store.pageSize) + 20)
+    try handle.write(contentsOf: [0xF0, 0xFF, 0xFF, 0xFF])
+    try handle.close()
+    let report = Checker.check(path: path, credential: nil)
+    #expect(report.problems.contains { $0.page == location.head.page.rawValue })
+    let page = vault("page", path, String(location.head.page.rawValue), "--json")
+    #expect(page.status == 0)
+    #expect(throws: VaultError.self) { _ = try studio.owner.openBlob(receipt.blob).chunk(0) }
   }
 
   @Test func anAbandonedUploadLeavesNoBlobAndIsPurgedAfterAWeek() throws {

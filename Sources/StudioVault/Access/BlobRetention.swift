@@ -344,6 +344,7 @@ extension VaultHandle {
       }
       try records.deleteBlob(blob, reason: reason)
     }
+    try store.sealed.finishScrubIfPending()
   }
 
   /// Removes what retention no longer keeps: blobs of deleted projects whose retention
@@ -353,7 +354,7 @@ extension VaultHandle {
     guard ["owner", "hq"].contains(principal.role) else {
       throw try denied(.blobDeleted, principal.user, "only owners and hq purge uploads")
     }
-    return try workflowWrite(.blobDeleted, on: principal.user) {
+    let purged = try workflowWrite(.blobDeleted, on: principal.user) {
       records, _ throws(VaultError) in
       var report = BlobPurgeReport()
       let manifests = try records.source.sealed.tree(BlobKeys.tree).keys(
@@ -362,7 +363,7 @@ extension VaultHandle {
         let id = try RecordID(bytes: Array(key[1...]))
         guard let blob = try records.source.sealed.blob(id) else { continue }
         if blob.manifest.state == .uploading {
-          if records.now.milliseconds - blob.manifest.createdAt > BlobStorage.abandonedAfter {
+          if records.now.milliseconds - blob.manifest.updatedAt > BlobStorage.abandonedAfter {
             try records.source.sealed.removeBlob(id, project: blob.manifest.project)
             report.abandoned += 1
           }
@@ -379,5 +380,7 @@ extension VaultHandle {
       }
       return report
     }
+    try store.sealed.finishScrubIfPending()
+    return purged
   }
 }

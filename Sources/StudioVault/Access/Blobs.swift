@@ -112,6 +112,7 @@ extension VaultHandle {
       else { throw VaultError(.noSuchRecord, "no unfinished upload \(blob) here") }
       try records.source.sealed.removeBlob(blob, project: opened.manifest.project)
     }
+    try store.sealed.finishScrubIfPending()
   }
 
   /// Stores `bytes` as a new blob in one call (small files; stream large ones).
@@ -159,7 +160,7 @@ extension VaultHandle {
         // The rules are checked again as the blob becomes visible: an engagement or a
         // project may have ended while the bytes came in.
         let scope = self.scope
-        do throws(VaultError) {
+        do {
           let branch = try self.uploadBranch(project, records: records, scope: scope)
           var media = Record(.media, branch: branch)
           media["project"] = .bytes(project.bytes)
@@ -179,9 +180,10 @@ extension VaultHandle {
               "size": .int(Int64(clamping: manifest.size)), "blob": .string(opened.id.description),
             ])
           return id
-        } catch  where error.code == .policyViolation {
-          throw try self.denied(.uploadStored, project, error.message)
         }
+      },
+      refused: { (error) throws(VaultError) in
+        try self.denied(.uploadStored, project, error.message)
       })
   }
 

@@ -29,11 +29,14 @@ extension VaultHandle {
     guard Self.managers.contains(principal.role) else {
       throw try denied(.projectDeleted, id, "only branch managers, hq and owners delete projects")
     }
-    return try stepUpWrite(
+    let report = try stepUpWrite(
       .projectDeleted, on: id, proof: proof, for: .projectDeletion, resource: id
     ) { records, scope throws(VaultError) in
       return try records.deleteProject(id, scope: scope)
     }
+    // Deleted blobs' keys leave copies in free pages: zero them.
+    try store.sealed.finishScrubIfPending()
+    return report
   }
 
   /// Keeps vendor engagement `id` granting access through `until`, past its project's

@@ -61,6 +61,37 @@ extension SealedTransaction {
       forKey: BlobKeys.chunk(blob.id.bytes, UInt32(chunk.index)))
   }
 
+  /// Checks, in the transaction about to store chunk `index` of an upload, that the
+  /// upload is still what this session thinks it is: stored and unfinished (or, before
+  /// its first commit, absent), with exactly `index` chunks. Another session resuming
+  /// the same upload, an abort or a purge in between make this fail, so no two
+  /// sessions ever write one blob and no chunk lands under a removed blob.
+  func requireUpload(_ blob: OpenedBlob, stored: Bool, nextChunk index: UInt64)
+    throws(VaultError)
+  {
+    let manifest = try tree(BlobKeys.tree).value(forKey: BlobKeys.manifest(blob.id.bytes))
+    let chunks = try tree(BlobKeys.chunkTree)
+    let inPlace: Bool
+    if stored, let manifest {
+      var previous = true
+      if index > 0 {
+        previous = try chunks.contains(BlobKeys.chunk(blob.id.bytes, UInt32(index - 1)))
+      }
+      let taken = try chunks.contains(BlobKeys.chunk(blob.id.bytes, UInt32(index)))
+      inPlace = try BlobManifest.state(of: manifest) == .uploading && previous && !taken
+    } else if stored {
+      inPlace = false
+    } else {
+      inPlace = manifest == nil
+    }
+    guard inPlace else {
+      throw VaultError(
+        .worm,
+        "upload \(blob.id) changed under this session (finished, resumed elsewhere, or"
+          + " removed): a blob is written by one session, once")
+    }
+  }
+
   /// The keys of the chunks stored for `blob`, in order.
   func chunkKeys(of blob: RecordID) throws(VaultError) -> [[UInt8]] {
     try tree(BlobKeys.chunkTree).keys(
@@ -86,6 +117,9 @@ extension SealedTransaction {
   /// index entry, and its key, so that any copy of its pages left in the file is
   /// unreadable.
   func removeBlob(_ id: RecordID, project: [UInt8]) throws(VaultError) {
+    // The key's old copies in free pages are wrapped under a live KEK: they are zeroed
+    // once this commits (``SealedStore/finishScrubIfPending()``), as for an erasure.
+    try keyring().insert([], forKey: Keyring.scrubPendingKey)
     let chunks = try tree(BlobKeys.chunkTree)
     for key in try chunkKeys(of: id) { try chunks.removeValue(forKey: key) }
     let blobs = try tree(BlobKeys.tree)

@@ -64,12 +64,16 @@ public final class BlobUpload {
   /// Completes the blob in the final chunk's transaction: checks the policy again,
   /// creates the media record, writes the audit entry; returns the media record's id.
   private let complete: (RecordTransaction, inout BlobManifest) throws(VaultError) -> RecordID
+  /// Logs a policy refusal of the completion (after its transaction rolled back) and
+  /// returns the error to throw.
+  private let refused: (VaultError) throws(VaultError) -> VaultError
 
   init(
     store: RecordStore, actor: RecordID, opened: OpenedBlob, resumedChunks: UInt64,
     isStoredAlready: Bool, hasher: ChunkHasher,
     authorize: @escaping () throws(VaultError) -> Void, clock: @escaping () -> Int64,
-    complete: @escaping (RecordTransaction, inout BlobManifest) throws(VaultError) -> RecordID
+    complete: @escaping (RecordTransaction, inout BlobManifest) throws(VaultError) -> RecordID,
+    refused: @escaping (VaultError) throws(VaultError) -> VaultError
   ) {
     self.store = store
     self.actor = actor
@@ -81,6 +85,7 @@ public final class BlobUpload {
     self.authorize = authorize
     self.clock = clock
     self.complete = complete
+    self.refused = refused
     buffers = (0..<2).map { _ in .allocate(byteCount: Int(opened.manifest.chunkSize), alignment: 16)
     }
     compressed = .allocate(byteCount: chunkSize, alignment: 16)
@@ -138,11 +143,13 @@ public final class BlobUpload {
       let media = try store.write(actor: actor, now: Timestamp(milliseconds: clock())) {
         records throws(VaultError) in
         let tx = records.source.sealed
+        try tx.requireUpload(opened, stored: isStored, nextChunk: index)
         if !isStored { try tx.createBlob(opened) }
         try tx.storeChunk(sealed, of: opened)
         let (sha256, address) = hasher.finalize()
         var manifest = opened.manifest
         manifest.state = .complete
+        manifest.updatedAt = records.now.milliseconds
         manifest.size = size
         manifest.chunkCount = index + 1
         manifest.sha256 = sha256
@@ -162,8 +169,10 @@ public final class BlobUpload {
       return UploadReceipt(
         blob: opened.id, media: media, size: size, sha256: Hex.encode(hasher.sha256 ?? []))
     } catch {
-      failure = error
-      throw error
+      // A refusal rolled the transaction back; it is logged in a commit of its own.
+      let final = error.code == .policyViolation ? try refused(error) : error
+      failure = final
+      throw final
     }
   }
 
@@ -174,7 +183,8 @@ public final class BlobUpload {
         "the upload stopped (\(failure.message)); resume it from its last committed chunk")
     }
     guard !isFinished else {
-      throw VaultError(.worm, "the upload is finished: a blob never changes")
+      throw VaultError(
+        .misuse, "the upload is finished: a blob never changes (a new version is a new upload)")
     }
   }
 
@@ -191,8 +201,13 @@ public final class BlobUpload {
       hasher.start(chunk)
       let sealed = try seal(chunk, index: chunksCommitted, final: false)
       try authorize()
+      let now = clock()
       try store.sealed.write { tx throws(VaultError) in
-        if !isStored { try tx.createBlob(opened) }
+        try tx.requireUpload(opened, stored: isStored, nextChunk: chunksCommitted)
+        // The manifest says when the upload last moved: purging goes by it.
+        var alive = opened
+        alive.manifest.updatedAt = now
+        if isStored { try tx.storeManifest(alive) } else { try tx.createBlob(alive) }
         try tx.storeChunk(sealed, of: opened)
       }
     } catch {

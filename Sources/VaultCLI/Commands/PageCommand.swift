@@ -60,7 +60,11 @@ enum PageCommand: Command {
       fields["checksum"] = .string(header.storedChecksum.description)
       fields["sealed"] = false
       fields["links"] = []
-      let run = try store.rawBytes(ofPages: number, count: pages)
+      // Read no further than the file: the header's length is not trusted yet.
+      let filePages = try store.fileSize() / UInt64(store.pageSize)
+      let readable = Int(
+        min(UInt64(pages), filePages > number.rawValue ? filePages - number.rawValue : 0))
+      let run = try store.rawBytes(ofPages: number, count: readable)
       let computed = BlobExtent.computeChecksum(of: run, bodyLength: header.bodyLength)
       fields["checksumValid"] = .bool(computed == header.storedChecksum)
       fields["structure"] = [
