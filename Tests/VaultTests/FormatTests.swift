@@ -65,27 +65,79 @@ import VaultFormat
     }
   }
 
+  /// A blob extent's header and checksum round-trip, and each kind of damage is named:
+  /// a wrong type, a misdirected or stale run, a length that does not fill its pages, a
+  /// flipped body bit, padding that is not zero.
+  @Test func blobExtentsVerifyAgainstTheirLink() throws {
+    let pageSize = 4096
+    let body = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+    var run = BlobExtent.emptyRun(bodyLength: body.count, pageSize: pageSize)
+    #expect(run.count == 3 * pageSize)
+    run.replaceSubrange(64..<64 + body.count, with: body)
+    let link = BlobExtent.finish(
+      &run, bodyLength: body.count, page: PageNumber(40), transaction: TransactionID(9),
+      tree: TreeID(20))
+    let header = try BlobExtent.verify(
+      run, against: link, tree: TreeID(20), pages: 3, pageSize: pageSize)
+    #expect(header.bodyLength == body.count && header.page == PageNumber(40))
+    func fails(_ change: (inout [UInt8]) -> Void, pages: Int = 3, tree: TreeID = TreeID(20))
+      -> Bool
+    {
+      var copy = run
+      change(&copy)
+      do {
+        _ = try BlobExtent.verify(copy, against: link, tree: tree, pages: pages, pageSize: pageSize)
+        return false
+      } catch { return error.code == .corruptPage }
+    }
+    #expect(fails { $0[16] = 5 })
+    #expect(fails { $0[24] ^= 1 })
+    #expect(fails { $0[100] ^= 0x40 })
+    #expect(fails { $0[$0.count - 1] = 1 })
+    #expect(fails({ _ in }, pages: 4))
+    #expect(fails({ _ in }, tree: TreeID(21)))
+    var stale = link
+    stale.transaction = TransactionID(8)
+    #expect(throws: VaultError.self) {
+      try BlobExtent.verify(run, against: stale, tree: TreeID(20), pages: 3, pageSize: pageSize)
+    }
+    // Skipping the body's checksum (a keyed reader) still checks the header.
+    #expect(throws: VaultError.self) {
+      var moved = run
+      moved[24] ^= 1
+      try BlobExtent.verify(
+        moved, against: link, tree: TreeID(20), pages: 3, pageSize: pageSize, checksum: false)
+    }
+    #expect(throws: VaultError.self) {
+      try BlobExtent.decodeHeader(Array(run.prefix(10))[...], location: PageNumber(40))
+    }
+  }
+
   @Test func leafRoundTripsEveryValueKind() throws {
     let head = PageLink(
       page: PageNumber(30), transaction: TransactionID(2), checksum: Checksum(low: 5, high: 6))
     let root = PageLink(
       page: PageNumber(31), transaction: TransactionID(2), checksum: Checksum(low: 7, high: 8))
+    let extent = PageLink(
+      page: PageNumber(40), transaction: TransactionID(2), checksum: Checksum(low: 9, high: 10))
     let leaf = LeafNode([
       ([], .inline([1, 2, 3])),
       ([0x61], .overflow(length: 100_000, head: head)),
       ([0x62], .tree(TreeRoot(root: root, id: TreeID(16), count: 44))),
       ([0x63], .tree(TreeRoot(root: .null, id: TreeID(17), count: 0))),
+      ([0x64], .extent(pages: 1025, head: extent)),
     ])
     let bytes = LeafPage.encode(
       leaf.cells, in: leaf.bytes, page: PageNumber(12), transaction: TransactionID(3),
       tree: TreeID(1), pageSize: 4096)
     let page = try Page(bytes, location: PageNumber(12))
-    #expect(page.links == [head, root])
+    #expect(page.links == [head, root, extent])
     let decoded = try LeafPage.decode(page)
     #expect(
       decoded.cells.map { Array(decoded.bytes[$0.key]) }
         == leaf.cells.map { Array(leaf.bytes[$0.key]) })
-    #expect(decoded.cells.map(\.value.kind) == [0, 1, 2, 2])
+    #expect(decoded.cells.map(\.value.kind) == [0, 1, 2, 2, 3])
+    #expect(decoded.cells[4].value == .extent(pages: 1025, head: extent))
     if case .inline(let range) = decoded.cells[0].value {
       #expect(Array(decoded.bytes[range]) == [1, 2, 3])
     } else {

@@ -35,7 +35,7 @@ public final class BlobUpload {
   /// The blob's id (not visible to readers until the upload finishes).
   public var blob: RecordID { opened.id }
   /// Bytes committed durably: a resumed upload continues from here.
-  public var bytesCommitted: UInt64 { chunksCommitted * UInt64(chunkSize) }
+  public private(set) var bytesCommitted: UInt64
   /// The chunk size of this blob.
   public let chunkSize: Int
 
@@ -80,6 +80,7 @@ public final class BlobUpload {
     self.opened = opened
     chunkSize = Int(opened.manifest.chunkSize)
     chunksCommitted = resumedChunks
+    bytesCommitted = resumedChunks * UInt64(opened.manifest.chunkSize)
     self.hasher = hasher
     isStored = isStoredAlready
     self.authorize = authorize
@@ -166,6 +167,7 @@ public final class BlobUpload {
       isFinished = true
       isStored = true
       chunksCommitted = index + 1
+      bytesCommitted = size
       return UploadReceipt(
         blob: opened.id, media: media, size: size, sha256: Hex.encode(hasher.sha256 ?? []))
     } catch {
@@ -216,6 +218,7 @@ public final class BlobUpload {
     }
     isStored = true
     chunksCommitted += 1
+    bytesCommitted += UInt64(buffered)
     current = 1 - current
     buffered = 0
   }
