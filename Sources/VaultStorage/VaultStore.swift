@@ -83,6 +83,9 @@ public final class VaultStore: Sendable {
   /// The file's size after this store's last commit, and that commit: valid while no
   /// other process has committed since (only writers grow the file).
   private let sizeAfterLastCommit = Locked<(transaction: TransactionID, size: UInt64)?>(nil)
+  /// Free pages freed up to this transaction were zeroed by this store's last scrub
+  /// (``scrubFreePages()``); the next one zeroes only what was freed since.
+  private let scrubbedThrough = Locked<TransactionID?>(nil)
 
   // MARK: Opening
 
@@ -456,6 +459,7 @@ public final class VaultStore: Sendable {
       }
       // Pages of state M − 1 that M stopped using: free in M, but M − 1 still reads them.
       let keep = Set(emptyCommit?.pendingFree ?? [])
+      let alreadyZeroed = scrubbedThrough.withLock { $0 }
       while true {
         var outcome: (zeroed: Int?, blockedBy: TransactionID?) = (nil, nil)
         try writeTyped { tx throws(VaultError) in
@@ -465,9 +469,13 @@ public final class VaultStore: Sendable {
             outcome.blockedBy = tx.oldestReader
             return
           }
-          outcome.zeroed = try zeroFreePages(of: tx, keeping: keep)
+          outcome.zeroed = try zeroFreePages(of: tx, keeping: keep, after: alreadyZeroed)
         }
-        if let zeroed = outcome.zeroed { return zeroed }
+        if let zeroed = outcome.zeroed {
+          // Everything freed before M is zero now; M's own frees (`keep`) are not.
+          scrubbedThrough.withLock { $0 = committed.previous }
+          return zeroed
+        }
         guard let blocked = outcome.blockedBy else { break }  // a newer commit: again
         guard DispatchTime.now() < deadline else {
           throw VaultError(
@@ -485,11 +493,12 @@ public final class VaultStore: Sendable {
   }
 
   /// Zeroes, within `tx` (which holds the writer lock and changes nothing), every free
-  /// page but `keep`, and the file past the page count (pages a failed or lost commit
-  /// may have written there), then syncs.
-  private func zeroFreePages(of tx: WriteTransaction, keeping keep: Set<PageNumber>)
-    throws(VaultError) -> Int
-  {
+  /// page but `keep` freed after transaction `scrubbed` (all of them when nil: pages
+  /// freed before an earlier scrub of this store are zero already), and the file past
+  /// the page count (pages a failed or lost commit may have written there), then syncs.
+  private func zeroFreePages(
+    of tx: WriteTransaction, keeping keep: Set<PageNumber>, after scrubbed: TransactionID?
+  ) throws(VaultError) -> Int {
     var pages = [PageNumber]()
     let pageCount = tx.base.pageCount
     for entry in try tx.freeListEntries(from: nil, to: nil, limit: Int.max) {
@@ -498,12 +507,27 @@ public final class VaultStore: Sendable {
       for page in entry.pages where !FileFormat.isDataPage(page) || page.rawValue >= pageCount {
         throw VaultError(.corrupt, "free list names impossible page \(page)")
       }
+      if let scrubbed, entry.freedBy <= scrubbed { continue }
       pages += entry.pages.filter { !keep.contains($0) }
     }
-    let blank = [UInt8](repeating: 0, count: pageSize)
-    for page in pages.sorted() {
-      try file.write([blank], at: page.rawValue * UInt64(pageSize))
+    // Runs of consecutive pages (a freed blob's extents) go out in writes of up to 1 MiB.
+    let sorted = pages.sorted()
+    let perWrite = Self.zeros.count / pageSize
+    var start = 0
+    while start < sorted.count {
+      var end = start + 1
+      while end < sorted.count, end - start < perWrite,
+        sorted[end].rawValue == sorted[end - 1].rawValue + 1
+      {
+        end += 1
+      }
+      let bytes = (end - start) * pageSize
+      try file.write(
+        [bytes == Self.zeros.count ? Self.zeros : Array(Self.zeros[..<bytes])],
+        at: sorted[start].rawValue * UInt64(pageSize))
+      start = end
     }
+    let blank = [UInt8](repeating: 0, count: pageSize)
     // The zeros written ahead of need stay as they are; anything else goes (a partial
     // last page included).
     let size = try file.size()
@@ -658,6 +682,8 @@ public final class VaultStore: Sendable {
       // previous state stays the only one a future open can pick (best effort: open
       // would reject an incomplete commit anyway).
       reader.cache.removeAll()
+      // It may have written to free pages a scrub had zeroed: the next scrub does all.
+      scrubbedThrough.withLock { $0 = nil }
       try? file.write(
         [[UInt8](repeating: 0, count: self.pageSize)], at: metaPage.rawValue * pageSize)
       try? file.sync()

@@ -271,8 +271,9 @@ public struct WriteTree {
 
   /// Stores a blob extent (FORMAT.md 6.5) of `bodyLength` bytes under `key`: `fill`
   /// writes the body into the buffer it is given, the extent is written to new pages
-  /// at the end of the file at once, and the cell refers to it. Committed extents are
-  /// never rewritten: replacing or removing the cell frees the extent's pages.
+  /// at the end of the file at once, and the cell refers to it. Extents are never
+  /// rewritten, and a cell that refers to one is never replaced (the key must be new);
+  /// removing the cell frees the extent's pages.
   ///
   /// - Throws: `.tooLarge` for a key over 512 bytes or a body over 4 GiB.
   package func insertExtent(
@@ -330,7 +331,14 @@ public struct WriteTree {
     // Counted before the write: a failed write fails the transaction, and pages
     // handed out are never handed out twice in it.
     transaction.extentPages += pages
-    try transaction.store.writeExtent(run, at: first)
+    do {
+      try transaction.store.writeExtent(run, at: first)
+    } catch {
+      // The cell points at pages that may not hold the extent: this transaction must
+      // not commit, even if its caller goes on.
+      transaction.isActive = false
+      throw error
+    }
   }
 
   /// Whether the tree holds a value under `key`, without reading it (an extent's value

@@ -422,6 +422,28 @@ import VaultFormat
     #expect(survey.extentCount == 4 + 3)
   }
 
+  /// A vendor whose access ends mid-upload cannot commit another chunk: each chunk's
+  /// commit checks the engagement again, and the refusal is logged.
+  @Test func anUploadStopsWhenTheVendorsAccessEnds() throws {
+    let dir = TemporaryDirectory()
+    let studio = try VendorTests.studio(dir)
+    let vendor = try studio.vendorHandle()
+    let upload = try vendor.beginUpload(
+      into: studio.project, fileName: "late.raw", kind: .raw, chunkSize: Self.chunk)
+    try upload.write(Self.content(Self.chunk + 1, compressible: false, seed: 12))
+    #expect(upload.bytesCommitted == UInt64(Self.chunk))
+    _ = try studio.owner.completeProject(studio.project)
+    studio.clock.advance(by: 1_000)
+    #expect(throws: VaultError.self) {
+      try upload.write(Self.content(Self.chunk, compressible: false, seed: 13))
+    }
+    #expect(throws: VaultError.self) { _ = try upload.finish() }
+    let denials = try studio.owner.readAudit().entries.filter {
+      $0.event.action == .accessDenied && $0.event.targets == [studio.project.bytes]
+    }
+    #expect(denials.count == 1)
+  }
+
   /// A forged extent header claiming gigabytes makes keyless tools report the page,
   /// not allocate what it claims.
   @Test func aForgedExtentLengthIsRefusedBeforeAnythingIsRead() throws {

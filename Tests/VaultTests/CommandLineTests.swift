@@ -672,6 +672,19 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
     #expect(receipt["sha256"] as? String == Hex.encode(SHA256.hash(content)))
     let blob = try #require(receipt["blob"] as? String)
 
+    // An upload that stopped after one chunk continues with --resume.
+    let store = try RecordStore.open(at: path, credential: .passphrase(cliPassphrase))
+    let (owner, _) = try store.login(user: "owner", password: SecretBytes(utf8: cliPassword))
+    let stopped = try owner.beginUpload(
+      into: try RecordID(project), fileName: "IMG_0001.CR3", kind: .raw)
+    try stopped.write(Array(content[..<(4 * 1_048_576 + 1)]))
+    #expect(stopped.bytesCommitted == 4 * 1_048_576)
+    let resumed = vault(
+      "blob", "put", path, "--user", "owner", "--project", project, file, "--resume",
+      stopped.blob.description)
+    #expect(resumed.status == 0, "\(resumed.errors)")
+    #expect(try parseJSON(resumed.output)["sha256"] as? String == receipt["sha256"] as? String)
+
     let out = dir.file("copy.CR3")
     let got = vault("blob", "get", path, "--user", "owner", blob, "--out", out)
     #expect(got.status == 0, "\(got.errors)")
@@ -700,7 +713,8 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
     #expect(vault("check", path).status == 0)
     let stats = try parseJSON(vault("stats", path, "--json").output)
     let blobs = try #require(stats["blobs"] as? [String: Any])
-    #expect(blobs["extents"] as? Int == 2 && (blobs["pages"] as? Int ?? 0) > 1_280)
+    // Two blobs (the first put, the resumed one) of two chunks each.
+    #expect(blobs["extents"] as? Int == 4 && (blobs["pages"] as? Int ?? 0) > 2_560)
     #expect(vault("blob", "frobnicate", path).status == 64)
     #expect(
       vault("blob", "get", path, "--user", "owner", RecordID.random().description).status == 65)

@@ -113,6 +113,11 @@ extension RecordTransaction {
       guard let blob = try source.sealed.blob(id) else {
         // Its key is gone: only the index entry and chunks are left to remove.
         try source.sealed.removeBlob(id, project: project.bytes)
+        try audit(
+          AuditDraft(
+            .blobDeleted, actor: try auditActor(), targets: [id],
+            detail: (.organization, ["reason": .string(reason + "; its key was already gone")])))
+        deleted += 1
         continue
       }
       if blob.manifest.state == .complete, try protection(of: blob).protects {
@@ -363,8 +368,10 @@ extension VaultHandle {
         let id = try RecordID(bytes: Array(key[1...]))
         guard let blob = try records.source.sealed.blob(id) else { continue }
         if blob.manifest.state == .uploading {
-          if records.now.milliseconds - blob.manifest.updatedAt > BlobStorage.abandonedAfter {
-            try records.source.sealed.removeBlob(id, project: blob.manifest.project)
+          // Compared without subtracting: an authenticated but absurd time must not trap.
+          let cutoff = records.now.milliseconds - BlobStorage.abandonedAfter
+          if blob.manifest.updatedAt < cutoff {
+            try records.deleteBlob(blob, reason: "upload abandoned")
             report.abandoned += 1
           }
           continue

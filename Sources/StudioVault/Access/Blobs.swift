@@ -110,7 +110,7 @@ extension VaultHandle {
           || (Self.managers.contains(principal.role)
             && scope.contains(branch: opened.manifest.branch))
       else { throw VaultError(.noSuchRecord, "no unfinished upload \(blob) here") }
-      try records.source.sealed.removeBlob(blob, project: opened.manifest.project)
+      try records.deleteBlob(opened, reason: "upload aborted")
     }
     try store.sealed.finishScrubIfPending()
   }
@@ -182,8 +182,13 @@ extension VaultHandle {
           return id
         }
       },
+      permit: { records throws(VaultError) in
+        _ = try self.uploadBranch(project, records: records, scope: self.scope)
+      },
       refused: { (error) throws(VaultError) in
-        try self.denied(.uploadStored, project, error.message)
+        error.code == .worm
+          ? try self.refusedByWORM(.uploadStored, opened.id, error.message)
+          : try self.denied(.uploadStored, project, error.message)
       })
   }
 

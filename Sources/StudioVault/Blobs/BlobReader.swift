@@ -72,7 +72,8 @@ public final class BlobReader: Sendable {
     }
     let end = offset + min(UInt64(count), size - offset)
     var result = [UInt8]()
-    result.reserveCapacity(Int(end - offset))
+    // Trust the size only as far as memory goes: reserve at most two chunks ahead.
+    result.reserveCapacity(Int(min(end - offset, 2 * UInt64(manifest.chunkSize))))
     var position = offset
     let chunkSize = UInt64(manifest.chunkSize)
     while position < end {

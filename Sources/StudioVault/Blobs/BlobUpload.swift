@@ -64,8 +64,11 @@ public final class BlobUpload {
   /// Completes the blob in the final chunk's transaction: checks the policy again,
   /// creates the media record, writes the audit entry; returns the media record's id.
   private let complete: (RecordTransaction, inout BlobManifest) throws(VaultError) -> RecordID
-  /// Logs a policy refusal of the completion (after its transaction rolled back) and
-  /// returns the error to throw.
+  /// Checks, in each chunk's transaction, that the uploader may still upload into the
+  /// project (an engagement or the project may end while the bytes come in).
+  private let permit: (RecordTransaction) throws(VaultError) -> Void
+  /// Logs a refusal (by policy, or by the write-once rules) after its transaction
+  /// rolled back, and returns the error to throw.
   private let refused: (VaultError) throws(VaultError) -> VaultError
 
   init(
@@ -73,6 +76,7 @@ public final class BlobUpload {
     isStoredAlready: Bool, hasher: ChunkHasher,
     authorize: @escaping () throws(VaultError) -> Void, clock: @escaping () -> Int64,
     complete: @escaping (RecordTransaction, inout BlobManifest) throws(VaultError) -> RecordID,
+    permit: @escaping (RecordTransaction) throws(VaultError) -> Void,
     refused: @escaping (VaultError) throws(VaultError) -> VaultError
   ) {
     self.store = store
@@ -86,6 +90,7 @@ public final class BlobUpload {
     self.authorize = authorize
     self.clock = clock
     self.complete = complete
+    self.permit = permit
     self.refused = refused
     buffers = (0..<2).map { _ in .allocate(byteCount: Int(opened.manifest.chunkSize), alignment: 16)
     }
@@ -171,10 +176,22 @@ public final class BlobUpload {
       return UploadReceipt(
         blob: opened.id, media: media, size: size, sha256: Hex.encode(hasher.sha256 ?? []))
     } catch {
-      // A refusal rolled the transaction back; it is logged in a commit of its own.
-      let final = error.code == .policyViolation ? try refused(error) : error
-      failure = final
-      throw final
+      throw stop(error)
+    }
+  }
+
+  /// Stops the upload after `error` (the hashers may be finalized: nothing may be
+  /// added any more) and logs it if it is a refusal; returns the error to throw.
+  private func stop(_ error: VaultError) -> VaultError {
+    failure = error
+    guard error.code == .policyViolation || error.code == .worm else { return error }
+    // A refusal rolled its transaction back; it is logged in a commit of its own.
+    do {
+      let logged = try refused(error)
+      failure = logged
+      return logged
+    } catch {
+      return failure ?? error
     }
   }
 
@@ -204,7 +221,10 @@ public final class BlobUpload {
       let sealed = try seal(chunk, index: chunksCommitted, final: false)
       try authorize()
       let now = clock()
-      try store.sealed.write { tx throws(VaultError) in
+      try store.write(actor: actor, now: Timestamp(milliseconds: now)) {
+        records throws(VaultError) in
+        try permit(records)
+        let tx = records.source.sealed
         try tx.requireUpload(opened, stored: isStored, nextChunk: chunksCommitted)
         // The manifest says when the upload last moved: purging goes by it.
         var alive = opened
@@ -213,8 +233,7 @@ public final class BlobUpload {
         try tx.storeChunk(sealed, of: opened)
       }
     } catch {
-      failure = error
-      throw error
+      throw stop(error)
     }
     isStored = true
     chunksCommitted += 1

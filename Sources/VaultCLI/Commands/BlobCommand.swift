@@ -9,7 +9,7 @@ enum BlobCommand: Command {
   static let name = "blob"
   static let summary = "store, read, retain, hold and delete write-once uploads"
   static let usage = """
-    vault blob put PATH --user U --project P FILE [--kind K] [--name NAME]
+    vault blob put PATH --user U --project P FILE [--kind K] [--name NAME] [--resume ID]
            vault blob get PATH --user U ID [--out FILE]
            vault blob info PATH --user U ID [--json]
            vault blob list PATH --user U --project P [--json]
@@ -21,7 +21,9 @@ enum BlobCommand: Command {
     put      stores FILE as a new blob of project P, streamed in 4 MiB chunks that are
              committed as they fill, and a media record for it; prints the receipt:
              {"blob": ID, "size": N, "sha256": HEX}. Vendors store into projects they
-             are engaged on, and can do nothing else with blobs.
+             are engaged on, and can do nothing else with blobs. If it stops (a
+             crash, a full disk), the error names the upload: run the same command
+             with --resume ID to continue from its last committed chunk.
     get      writes the blob to FILE (or to standard output when it is not a
              terminal), authenticating every chunk, and checks its SHA-256.
     info     the blob's size, SHA-256, name, retention and hold.
@@ -44,6 +46,7 @@ enum BlobCommand: Command {
       .option("project", "P", "put, list: the project"),
       .option("kind", "K", "put: photo, video, raw or document"),
       .option("name", "NAME", "put: the file name to record (default: FILE's)"),
+      .option("resume", "ID", "put: continue the unfinished upload ID with the rest of FILE"),
       .option("out", "FILE", "get: where to write the blob"),
       .option("mode", "M", "retain: none, governance or compliance"),
       .option("until", "TIME", "retain: when the retention ends"),
@@ -111,25 +114,45 @@ enum BlobCommand: Command {
     var status = stat()
     let total = fstat(descriptor, &status) == 0 ? UInt64(max(0, status.st_size)) : 0
     let user = try UserLogin.login(positionals[1], arguments, console: console)
-    let upload = try user.handle.beginUpload(into: project, fileName: name, kind: kind)
+    let upload: BlobUpload
+    if let resumed = arguments.value("resume") {
+      upload = try user.handle.resumeUpload(try RecordID(resumed), kind: kind)
+      guard lseek(descriptor, off_t(upload.bytesCommitted), SEEK_SET) >= 0 else {
+        throw VaultError(.io, "cannot seek in \(file)", errno: errno)
+      }
+    } else {
+      upload = try user.handle.beginUpload(into: project, fileName: name, kind: kind)
+    }
     let progress = ProgressBar(console: console, label: "storing")
     defer { progress.finish() }
     var buffer = [UInt8](repeating: 0, count: 1 << 20)
-    var done: UInt64 = 0
-    while true {
-      let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
-      if count < 0 {
-        if errno == EINTR { continue }
-        throw VaultError(.io, "cannot read \(file)", errno: errno)
+    var done = upload.bytesCommitted
+    let receipt: UploadReceipt
+    do {
+      while true {
+        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
+        if count < 0 {
+          if errno == EINTR { continue }
+          throw VaultError(.io, "cannot read \(file)", errno: errno)
+        }
+        if count == 0 { break }
+        try buffer.withUnsafeBytes { raw in
+          try upload.write(UnsafeRawBufferPointer(rebasing: raw[..<count]))
+        }
+        done += UInt64(count)
+        progress.update(Int(clamping: done), of: total)
       }
-      if count == 0 { break }
-      try buffer.withUnsafeBytes { raw in
-        try upload.write(UnsafeRawBufferPointer(rebasing: raw[..<count]))
+      receipt = try upload.finish()
+    } catch let error as VaultError {
+      progress.finish()
+      // Say how to continue: the committed chunks stay (for a week) under this id.
+      if upload.bytesCommitted > 0 {
+        console.error(
+          "upload \(upload.blob) stopped after \(upload.bytesCommitted) bytes were committed;"
+            + " run the command again with --resume \(upload.blob) to continue")
       }
-      done += UInt64(count)
-      progress.update(Int(clamping: done), of: total)
+      throw error
     }
-    let receipt = try upload.finish()
     progress.finish()
     console.json([
       "blob": .string(receipt.blob.description), "size": .uint(receipt.size),
@@ -151,10 +174,12 @@ enum BlobCommand: Command {
     let reader = try user.handle.openBlob(id)
     // Written beside the target, then renamed into place once every chunk checked out.
     let temporary = out.map { $0 + ".partial" }
+    // Never through a symbolic link planted at the temporary name.
     let descriptor =
-      temporary.map { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) } ?? 1
+      temporary.map { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600) }
+      ?? 1
     guard descriptor >= 0 else {
-      throw VaultError(.permissionDenied, "cannot write \(temporary ?? "")", errno: errno)
+      throw VaultError(.io, "cannot write \(temporary ?? "")", errno: errno)
     }
     var finished = false
     defer {
