@@ -232,16 +232,22 @@ extension VaultHandle {
     case .refused(let message):
       throw VaultError(.worm, message)
     case .needsOwnerStepUp:
-      guard principal.role == "owner", let proof else {
-        throw VaultError(
-          .worm,
-          "governance retention runs to \(Timestamp(milliseconds: current.until)): only an owner"
-            + " with a step-up shortens it")
-      }
-      try records.source.sealed.consumeStepUp(
-        proof, session: session, action: .governanceDeletion, resource: id,
-        now: records.now.milliseconds)
+      try overrideGovernance(
+        on: id, proof, records,
+        refusal: "governance retention runs to \(Timestamp(milliseconds: current.until)): only"
+          + " an owner with a step-up shortens it")
     }
+  }
+
+  /// Spends an owner's step-up (`.governanceDeletion` on `id`) to override governance
+  /// retention, or refuses with `.worm` and `refusal`.
+  private func overrideGovernance(
+    on id: RecordID, _ proof: String?, _ records: RecordTransaction, refusal: String
+  ) throws(VaultError) {
+    guard principal.role == "owner", let proof else { throw VaultError(.worm, refusal) }
+    try records.source.sealed.consumeStepUp(
+      proof, session: session, action: .governanceDeletion, resource: id,
+      now: records.now.milliseconds)
   }
 
   private func logRetention(
@@ -336,15 +342,10 @@ extension VaultHandle {
       }
       var reason = "deleted"
       if let until = protection.governanceUntil {
-        guard principal.role == "owner", let proof else {
-          throw VaultError(
-            .worm,
-            "blob \(id) is under governance retention until \(Timestamp(milliseconds: until)):"
-              + " only an owner with a step-up deletes it early")
-        }
-        try records.source.sealed.consumeStepUp(
-          proof, session: session, action: .governanceDeletion, resource: id,
-          now: records.now.milliseconds)
+        try overrideGovernance(
+          on: id, proof, records,
+          refusal: "blob \(id) is under governance retention until"
+            + " \(Timestamp(milliseconds: until)): only an owner with a step-up deletes it early")
         reason = "governance early deletion"
       }
       try records.deleteBlob(blob, reason: reason)
