@@ -159,28 +159,25 @@ extension VaultHandle {
       complete: { records, manifest throws(VaultError) in
         // The rules are checked again as the blob becomes visible: an engagement or a
         // project may have ended while the bytes came in.
-        let scope = self.scope
-        do {
-          let branch = try self.uploadBranch(project, records: records, scope: scope)
-          var media = Record(.media, branch: branch)
-          media["project"] = .bytes(project.bytes)
-          media["fileName"] = .string(manifest.name)
-          if let kind { media["kind"] = .string(kind.rawValue) }
-          media["size"] = .integer(Int64(clamping: manifest.size))
-          media["blob"] = .string(opened.id.description)
-          media["contentHash"] = .string("sha256:" + Hex.encode(manifest.sha256))
-          media["uploader"] = .bytes(self.principal.user.bytes)
-          let stored = try records.insertTrusted(media, scope: .branch(branch))
-          guard let id = stored.id else {
-            throw VaultError(.internal, "a stored media record without id")
-          }
-          try records.audit(
-            .uploadStored, about: stored,
-            detail: [
-              "size": .int(Int64(clamping: manifest.size)), "blob": .string(opened.id.description),
-            ])
-          return id
+        let branch = try self.uploadBranch(project, records: records, scope: self.scope)
+        var media = Record(.media, branch: branch)
+        media["project"] = .bytes(project.bytes)
+        media["fileName"] = .string(manifest.name)
+        if let kind { media["kind"] = .string(kind.rawValue) }
+        media["size"] = .integer(Int64(clamping: manifest.size))
+        media["blob"] = .string(opened.id.description)
+        media["contentHash"] = .string("sha256:" + Hex.encode(manifest.sha256))
+        media["uploader"] = .bytes(self.principal.user.bytes)
+        let stored = try records.insertTrusted(media, scope: .branch(branch))
+        guard let id = stored.id else {
+          throw VaultError(.internal, "a stored media record without id")
         }
+        try records.audit(
+          .uploadStored, about: stored,
+          detail: [
+            "size": .int(Int64(clamping: manifest.size)), "blob": .string(opened.id.description),
+          ])
+        return id
       },
       permit: { records throws(VaultError) in
         _ = try self.uploadBranch(project, records: records, scope: self.scope)
