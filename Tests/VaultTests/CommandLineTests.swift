@@ -212,7 +212,7 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
 
   @Test(arguments: [
     "init", "info", "check", "pages", "page", "stats", "key", "erase-client", "version",
-    "branch", "settings", "import", "get", "list", "export", "project", "blob",
+    "branch", "settings", "import", "get", "list", "export", "project", "blob", "backup",
   ])
   func helpIsTheSameBothWaysAndListsExitCodes(command: String) {
     let viaHelp = vault("help", command)
