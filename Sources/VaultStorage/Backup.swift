@@ -1,5 +1,6 @@
 import Glibc
 import VaultCore
+import VaultCrypto
 import VaultFormat
 
 /// What ``Backup/copy(_:to:progress:)`` copied.
@@ -35,6 +36,17 @@ package enum Backup {
     guard access(destination, F_OK) != 0 else {
       throw VaultError(.alreadyExists, "\(destination) exists; back up to a new path")
     }
+    // A lock file left by a deleted vault at that path would vouch for its commits.
+    guard access(destination + "-lock", F_OK) != 0 else {
+      throw VaultError(
+        .alreadyExists, "\(destination)-lock exists; remove it (no process may use it) first")
+    }
+    guard !store.readsBelowDurableCommit else {
+      throw VaultError(
+        .corruptPage,
+        "the newest durable commit of the source is damaged: a copy would silently hold an"
+          + " older one; run `vault check` on it")
+    }
     let pageSize = UInt64(store.pageSize)
     // The meta page is read from its slot after the snapshot is taken; a writer may
     // have reused that slot (two commits later) in between: then take a newer snapshot.
@@ -53,8 +65,20 @@ package enum Backup {
 
       var runs = [(first: UInt64, count: Int)]()
       var failure: VaultError?
+      // A page is linked once (FORMAT.md 6.4): following a repeat could go round a
+      // forged cycle, or multiply the work of forged fan-ins.
+      var followed = Set<UInt64>()
       StructureWalker(reader: snapshot.reader, meta: meta).walk(
-        follow: { _ in true },
+        follow: { link in
+          guard followed.insert(link.page.rawValue).inserted else {
+            failure =
+              failure
+              ?? VaultError(
+                .corruptPage, "page is linked from two places", page: link.page.rawValue)
+            return false
+          }
+          return true
+        },
         visited: { visit, page, content in
           if case .extent(_, let pages) = content {
             runs.append((visit.link.page.rawValue, pages))
@@ -67,9 +91,16 @@ package enum Backup {
           return false
         })
       if let failure { throw failure }
+      // Runs of pages never overlap (an extent's pages are linked from nowhere else).
+      let sorted = runs.sorted(by: { $0.first < $1.first })
+      for (previous, next) in zip(sorted, sorted.dropFirst())
+      where previous.first + UInt64(previous.count) > next.first {
+        throw VaultError(.corruptPage, "page is part of two structures", page: next.first)
+      }
 
-      let temporary = destination + ".partial"
-      unlink(temporary)
+      // A name of its own beside the target; linked into place only if the target is
+      // still free (never over a file that appeared meanwhile).
+      let temporary = destination + ".partial-" + Hex.encode(SecureRandom.bytes(6))
       let file = try PosixFile(creatingNew: temporary)
       var finished = false
       defer { if !finished { unlink(temporary) } }
@@ -78,12 +109,15 @@ package enum Backup {
       guard ftruncate(file.descriptor, off_t(meta.pageCount * pageSize)) == 0 else {
         throw VaultError(errno == ENOSPC ? .noSpace : .io, "cannot size \(temporary)", errno: errno)
       }
+      // Both header copies from the one the store found intact.
       for page in FileFormat.headerPages {
-        try file.write([try store.rawBytes(ofPage: page)], at: page.rawValue * pageSize)
+        try file.write(
+          [store.header.encodePage(page, transaction: meta.transaction)],
+          at: page.rawValue * pageSize)
       }
       try file.write([metaBytes], at: slot.rawValue * pageSize)
       report.pagesCopied = 3
-      for (index, run) in runs.sorted(by: { $0.first < $1.first }).enumerated() {
+      for (index, run) in sorted.enumerated() {
         // Extents are read in pieces of at most 1 MiB: memory stays flat.
         var offset = 0
         while offset < run.count {
@@ -97,10 +131,12 @@ package enum Backup {
         if index % 256 == 0 { progress(report.pagesCopied, meta.pageCount) }
       }
       try file.fullSync()
-      guard rename(temporary, destination) == 0 else {
-        throw VaultError(.io, "cannot rename \(temporary) to \(destination)", errno: errno)
+      guard link(temporary, destination) == 0 else {
+        throw VaultError(
+          errno == EEXIST ? .alreadyExists : .io, "cannot create \(destination)", errno: errno)
       }
       finished = true
+      unlink(temporary)
       try PosixFile.syncDirectory(of: destination)
       return report
     }

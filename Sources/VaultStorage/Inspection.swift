@@ -78,8 +78,17 @@ package struct Inspection: Sendable {
     var damagedStructure = false
     var duplicates = Set<UInt64>()
     let walker = StructureWalker(reader: snapshot.reader, meta: meta)
+    // A page linked twice is reported once, and not walked again: a forged cycle or
+    // fan-in must not make the walk endless or exponential.
+    var followed = Set<UInt64>()
     walker.walk(
-      follow: { _ in true },
+      follow: { link in
+        guard followed.insert(link.page.rawValue).inserted else {
+          duplicates.insert(link.page.rawValue)
+          return false
+        }
+        return true
+      },
       visited: { visit, page, content in
         if pagesChecked % 256 == 0 { progress(pagesChecked) }
         let number = visit.link.page.rawValue

@@ -243,6 +243,10 @@ public final class VaultStore: Sendable {
     throw lastError ?? VaultError(.io, "the vault changed too fast to read its newest commit")
   }
 
+  /// Whether this (read-only) store reads an older state because the newest durable
+  /// commit is damaged (FORMAT.md 10.3 step 3).
+  package var readsBelowDurableCommit: Bool { pinnedState != nil }
+
   /// The newest durable state.
   func currentMeta() throws(VaultError) -> MetaPage { try currentState().meta }
 

@@ -30,8 +30,16 @@ import VaultFormat
     #expect(try owner.get(.projects, studio.project)?.text("title") == "Lima wedding")
     #expect(try BlobTests.readAll(owner.openBlob(receipt.blob)) == bytes)
     #expect(try AuditVerification.verify(copy.sealed.store).ok)
-    // Never over an existing file; incremental backups are refused for now.
+    // Nothing is left beside it.
+    let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter {
+      $0.contains(".partial")
+    }
+    #expect(leftovers.isEmpty)
+    // Never over an existing file, nor beside a lock file left by another vault there;
+    // incremental backups are refused for now.
     #expect(vault("backup", source, target).status == 64)
+    FileManager.default.createFile(atPath: dir.file("b1.vault-lock"), contents: Data())
+    #expect(vault("backup", source, dir.file("b1.vault")).status == 64)
     #expect(
       vault("backup", source, dir.file("b2.vault"), "--incremental-from", target).status == 64)
     #expect(vault("backup", dir.file("missing.vault"), dir.file("b3.vault")).status == 66)
