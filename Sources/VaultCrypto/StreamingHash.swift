@@ -5,6 +5,8 @@ internal import CSodium
 ///
 /// Each hasher owns its C state; one thread uses it at a time (an upload hands it to
 /// its hashing worker and waits for the worker before touching it again).
+// SAFETY: the state is touched by one thread at a time, handed over with a
+// happens-before edge (a dispatch group's wait).
 public final class StreamingSHA256: @unchecked Sendable {
   private var state = crypto_hash_sha256_state()
 
@@ -29,6 +31,8 @@ public final class StreamingSHA256: @unchecked Sendable {
 
 /// BLAKE2b-256 keyed with a ``SymmetricKey``, over a stream: a content address only the
 /// key holder can compute (so it reveals nothing to anyone who guesses the content).
+// SAFETY: as for StreamingSHA256: one thread at a time; the state pointer is allocated
+// once and freed only in deinit.
 public final class StreamingKeyedHash: @unchecked Sendable {
   /// libsodium wants the state 64-byte aligned, which a Swift stored struct is not.
   private let state: UnsafeMutableRawPointer

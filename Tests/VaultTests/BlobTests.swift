@@ -469,6 +469,19 @@ import VaultFormat
     #expect(throws: VaultError.self) { _ = try studio.owner.openBlob(receipt.blob).chunk(0) }
   }
 
+  /// Prefix ranges carry past 0xFF bytes: a project id ending in 0xFF (one in 256)
+  /// still finds its blobs.
+  @Test func prefixRangesCarryPastFF() throws {
+    #expect(BlobKeys.successor(of: [0x02, 0x10, 0xFF]) == [0x02, 0x11])
+    #expect(BlobKeys.successor(of: [0x02, 0xFF, 0xFF]) == [0x03])
+    #expect(BlobKeys.successor(of: [0xFF, 0xFF]) == nil)
+    let project = try RecordID(bytes: [UInt8](repeating: 0x41, count: 15) + [0xFF])
+    let range = BlobKeys.projectIndexRange(project)
+    let entry = BlobKeys.projectIndex(project.bytes, [UInt8](repeating: 9, count: 16))
+    #expect(KeyOrder.compare(range.start[...], entry[...]) < 0)
+    #expect(KeyOrder.compare(entry[...], try #require(range.end)[...]) < 0)
+  }
+
   @Test func anAbandonedUploadLeavesNoBlobAndIsPurgedAfterAWeek() throws {
     let dir = TemporaryDirectory()
     let studio = try VendorTests.studio(dir)

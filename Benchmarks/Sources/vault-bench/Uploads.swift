@@ -102,51 +102,22 @@ enum BareUploads {
 
   /// Bytes per second of the bare durable write pipeline over `uploads`.
   static func write(_ uploads: [[UInt8]], path: String) throws -> Double {
-    let descriptor = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
-    guard descriptor >= 0 else { throw SQLiteError(description: "cannot create \(path)") }
+    let descriptor = try create(path)
     defer { close(descriptor) }
-    let key = SymmetricKey.random()
-    var buffer = [UInt8](repeating: 0, count: chunk + 40)
-    var offset: off_t = 0
     var total = 0
     let seconds = try measure {
-      for upload in uploads {
-        for start in stride(from: 0, to: upload.count, by: chunk) {
-          let count = min(chunk, upload.count - start)
-          try seal(upload[start..<start + count], into: &buffer, key: key)
-          let written = buffer.withUnsafeBytes {
-            pwrite(descriptor, $0.baseAddress!, count + 40, offset)
-          }
-          guard written == count + 40 else { throw SQLiteError(description: "pwrite failed") }
-          offset += off_t(written)
-          total += count
-        }
-        guard fdatasync(descriptor) == 0 else { throw SQLiteError(description: "fdatasync failed") }
-      }
+      total = try store(uploads, to: descriptor, key: SymmetricKey.random()).reduce(0, +)
     }
     return Double(total) / seconds
   }
 
-  /// Bytes per second of reading back what ``write(_:path:)`` wrote: `pread` of each
+  /// Bytes per second of reading back what ``write(_:path:)`` writes: `pread` of each
   /// sealed chunk, then opening it.
   static func read(_ uploads: [[UInt8]], path: String) throws -> Double {
-    let descriptor = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
-    guard descriptor >= 0 else { throw SQLiteError(description: "cannot create \(path)") }
+    let descriptor = try create(path)
     defer { close(descriptor) }
     let key = SymmetricKey.random()
-    var buffer = [UInt8](repeating: 0, count: chunk + 40)
-    var lengths = [Int]()
-    var offset: off_t = 0
-    for upload in uploads {
-      for start in stride(from: 0, to: upload.count, by: chunk) {
-        let count = min(chunk, upload.count - start)
-        try seal(upload[start..<start + count], into: &buffer, key: key)
-        _ = buffer.withUnsafeBytes { pwrite(descriptor, $0.baseAddress!, count + 40, offset) }
-        offset += off_t(count + 40)
-        lengths.append(count)
-      }
-    }
-    _ = fdatasync(descriptor)
+    let lengths = try store(uploads, to: descriptor, key: key)
     var total = 0
     let seconds = try measure {
       var position: off_t = 0
@@ -169,6 +140,36 @@ enum BareUploads {
       }
     }
     return Double(total) / seconds
+  }
+
+  private static func create(_ path: String) throws -> Int32 {
+    let descriptor = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+    guard descriptor >= 0 else { throw SQLiteError(description: "cannot create \(path)") }
+    return descriptor
+  }
+
+  /// Seals `uploads` in chunks, writes them one after the other from offset 0, and syncs
+  /// after each upload; returns each chunk's plaintext length.
+  private static func store(_ uploads: [[UInt8]], to descriptor: Int32, key: SymmetricKey)
+    throws -> [Int]
+  {
+    var buffer = [UInt8](repeating: 0, count: chunk + 40)
+    var lengths = [Int]()
+    var offset: off_t = 0
+    for upload in uploads {
+      for start in stride(from: 0, to: upload.count, by: chunk) {
+        let count = min(chunk, upload.count - start)
+        try seal(upload[start..<start + count], into: &buffer, key: key)
+        let written = buffer.withUnsafeBytes {
+          pwrite(descriptor, $0.baseAddress!, count + 40, offset)
+        }
+        guard written == count + 40 else { throw SQLiteError(description: "pwrite failed") }
+        offset += off_t(written)
+        lengths.append(count)
+      }
+      guard fdatasync(descriptor) == 0 else { throw SQLiteError(description: "fdatasync failed") }
+    }
+    return lengths
   }
 
   private static func seal(

@@ -42,7 +42,7 @@ extension VaultHandle {
     into project: RecordID, fileName: String, kind: MediaKind?, chunkSize: Int
   ) throws(VaultError) -> BlobUpload {
     try requireLive()
-    guard BlobStorage.chunkSizes.contains(chunkSize) else {
+    guard let size = UInt32(exactly: chunkSize), BlobManifest.chunkSizes.contains(size) else {
       throw VaultError(.invalidArgument, "a chunk is 64 KiB to 4 MiB")
     }
     guard !fileName.isEmpty, fileName.utf8.count <= BlobManifest.maximumNameLength else {

@@ -117,9 +117,9 @@ public final class BlobReader: Sendable {
   /// when it is the last), decompresses it, checks its length.
   static func openChunk(
     _ body: inout [UInt8], index: UInt64, of manifest: BlobManifest, blob: RecordID,
-    vaultID: [UInt8], key: SymmetricKey, final: Bool? = nil
+    vaultID: [UInt8], key: SymmetricKey
   ) throws(VaultError) -> [UInt8] {
-    let isFinal = final ?? (index + 1 == manifest.chunkCount)
+    let isFinal = index + 1 == manifest.chunkCount
     let (encoding, payload) = try BlobChunk.openInPlace(
       &body, key: key,
       associatedData: BlobChunk.associatedData(

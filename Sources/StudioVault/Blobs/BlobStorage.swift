@@ -10,10 +10,9 @@ import VaultStorage
 enum BlobStorage {
   /// The collection name blob keys are wrapped under (tree `$keys:$blobs`).
   static let keyCollection = "$blobs"
-  /// Plaintext bytes per chunk unless a caller picks another size.
+  /// Plaintext bytes per chunk unless a caller picks another size (any of
+  /// ``BlobManifest/chunkSizes``; tests use small ones).
   static let defaultChunkSize = 4 << 20
-  /// Chunk sizes a caller may pick (tests use small ones).
-  static let chunkSizes = (64 << 10)...(4 << 20)
   /// Uploads left unfinished this long are abandoned: purging removes them.
   static let abandonedAfter: Int64 = 7 * 24 * 3600 * 1000
 }
@@ -25,15 +24,51 @@ struct OpenedBlob {
   let key: SymmetricKey
 }
 
+extension OpenedBlob {
+  /// Opens the stored manifest of blob `id` with its key.
+  init(id: RecordID, stored: [UInt8], key: SymmetricKey, vaultID: [UInt8]) throws(VaultError) {
+    self.id = id
+    manifest = try BlobManifest(opening: stored, blob: id.bytes, vaultID: vaultID, key: key)
+    self.key = key
+  }
+
+  /// The blob ids of a scan of a project's index entries (``BlobKeys/projectIndex(_:_:)``).
+  static func ids(inProjectIndex keys: [[UInt8]]) throws(VaultError) -> [RecordID] {
+    var ids = [RecordID]()
+    for key in keys where key.count == 33 { ids.append(try RecordID(bytes: Array(key[17...]))) }
+    return ids
+  }
+}
+
+extension BlobKeys {
+  /// The range of `project`'s index entries.
+  static func projectIndexRange(_ project: RecordID) -> (start: [UInt8], end: [UInt8]?) {
+    let prefix = [projectIndexPrefix] + project.bytes
+    return (prefix, successor(of: prefix))
+  }
+
+  /// The first key after every key that starts with `prefix`, or nil when there is
+  /// none (all 0xFF): the end of a prefix range (nil: unbounded).
+  static func successor(of prefix: [UInt8]) -> [UInt8]? {
+    var end = prefix
+    for index in end.indices.reversed() {
+      if end[index] < 0xFF {
+        end[index] += 1
+        return Array(end[...index])
+      }
+      end[index] = 0
+    }
+    return nil
+  }
+}
+
 extension SealedTransaction {
   /// The blob's manifest, opened, or nil when there is no such blob (or its key is gone).
   func blob(_ id: RecordID) throws(VaultError) -> OpenedBlob? {
     guard let stored = try tree(BlobKeys.tree).value(forKey: BlobKeys.manifest(id.bytes)),
       let key = try loadWrappedKey(id.bytes, collection: BlobStorage.keyCollection)
     else { return nil }
-    let manifest = try BlobManifest(
-      opening: stored, blob: id.bytes, vaultID: store.vaultID, key: key)
-    return OpenedBlob(id: id, manifest: manifest, key: key)
+    return try OpenedBlob(id: id, stored: stored, key: key, vaultID: store.vaultID)
   }
 
   /// Stores the manifest of `blob` (sealed afresh under its key).
@@ -95,22 +130,7 @@ extension SealedTransaction {
   /// The keys of the chunks stored for `blob`, in order.
   func chunkKeys(of blob: RecordID) throws(VaultError) -> [[UInt8]] {
     try tree(BlobKeys.chunkTree).keys(
-      from: BlobKeys.chunk(blob.bytes, 0), to: Self.pastChunks(of: blob))
-  }
-
-  /// The first key after every chunk key of `blob`.
-  static func pastChunks(of blob: RecordID) -> [UInt8] {
-    var end = blob.bytes
-    // Ids are random: the all-0xFF id (which has no successor) is never drawn in practice,
-    // and would only make the range reach one key further.
-    for index in end.indices.reversed() {
-      if end[index] < 0xFF {
-        end[index] += 1
-        return Array(end[...index])
-      }
-      end[index] = 0
-    }
-    return [UInt8](repeating: 0xFF, count: 21)
+      from: BlobKeys.chunk(blob.bytes, 0), to: BlobKeys.successor(of: blob.bytes))
   }
 
   /// Removes `blob` entirely: its chunks (their extents are freed), manifest, project
@@ -130,15 +150,9 @@ extension SealedTransaction {
 
   /// The blobs (complete or not) of `project`.
   func blobs(ofProject project: RecordID) throws(VaultError) -> [RecordID] {
-    let prefix = [BlobKeys.projectIndexPrefix] + project.bytes
-    var end = prefix
-    end[end.count - 1] &+= 1
-    var ids = [RecordID]()
-    for key in try tree(BlobKeys.tree).keys(from: prefix, to: end)
-    where key.count == prefix.count + 16 {
-      ids.append(try RecordID(bytes: Array(key[prefix.count...])))
-    }
-    return ids
+    let range = BlobKeys.projectIndexRange(project)
+    return try OpenedBlob.ids(
+      inProjectIndex: try tree(BlobKeys.tree).keys(from: range.start, to: range.end))
   }
 
   /// The retention set on `project` as a whole.
@@ -204,22 +218,14 @@ extension SealedSnapshot {
         keys: try snapshot.anyTree(named: SealedStore.dataKeyTree(for: BlobStorage.keyCollection)),
         kek: { (kekID) throws(VaultError) in try kek(kekID) })
     else { return nil }
-    let manifest = try BlobManifest(
-      opening: stored, blob: id.bytes, vaultID: store.vaultID, key: key)
-    return OpenedBlob(id: id, manifest: manifest, key: key)
+    return try OpenedBlob(id: id, stored: stored, key: key, vaultID: store.vaultID)
   }
 
   /// The blobs (complete or not) of `project` as of this snapshot.
   func blobs(ofProject project: RecordID) throws(VaultError) -> [RecordID] {
     guard let tree = try snapshot.anyTree(named: BlobKeys.tree) else { return [] }
-    let prefix = [BlobKeys.projectIndexPrefix] + project.bytes
-    var end = prefix
-    end[end.count - 1] &+= 1
-    var ids = [RecordID]()
-    for key in try tree.keys(from: prefix, to: end) where key.count == prefix.count + 16 {
-      ids.append(try RecordID(bytes: Array(key[prefix.count...])))
-    }
-    return ids
+    let range = BlobKeys.projectIndexRange(project)
+    return try OpenedBlob.ids(inProjectIndex: try tree.keys(from: range.start, to: range.end))
   }
 }
 

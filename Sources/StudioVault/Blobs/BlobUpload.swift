@@ -268,9 +268,9 @@ public final class BlobUpload {
 /// The SHA-256 and keyed BLAKE2b of an upload, computed on a worker thread while the
 /// uploading thread seals and commits the same chunk: on two cores the hashing (about
 /// 280 MB/s for both) then costs next to nothing beside the disk.
+// SAFETY: the uploading thread calls start, then wait, before touching the hashers or
+// the chunk again; the workers touch them only in between.
 final class ChunkHasher: @unchecked Sendable {
-  // SAFETY: the uploading thread calls start, then wait, before touching the hashers or
-  // the chunk again; the worker touches them only in between.
   private let sha = StreamingSHA256()
   private let address: StreamingKeyedHash
   private let group = DispatchGroup()
@@ -319,6 +319,8 @@ final class ChunkHasher: @unchecked Sendable {
 
 /// A buffer handed to the hashing worker. It is not Sendable in general: the upload
 /// guarantees no one writes it while the worker reads.
+// SAFETY: ChunkHasher hands it to workers between start and wait only, while the
+// uploading thread leaves the buffer alone.
 private struct UncheckedBuffer: @unchecked Sendable {
   let bytes: UnsafeRawBufferPointer
 }
