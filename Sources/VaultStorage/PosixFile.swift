@@ -162,6 +162,15 @@ package final class PosixFile: FileIO {
     return UInt64(info.st_size)
   }
 
+  /// Makes the file exactly `bytes` long: cut, or extended with zeros (a hole where the
+  /// file system supports them, so unwritten pages cost no space).
+  package func setSize(_ bytes: UInt64) throws(VaultError) {
+    try PosixFile.checkRange(bytes, 0)
+    guard ftruncate(descriptor, off_t(bytes)) == 0 else {
+      throw PosixFile.ioError("cannot size \(path)", errno: errno)
+    }
+  }
+
   /// Flushes a directory's entries, so that a file created or renamed in it survives a
   /// crash.
   package static func syncDirectory(of path: String) throws(VaultError) {

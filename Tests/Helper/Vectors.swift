@@ -329,6 +329,67 @@ enum Vectors {
     try store.write { tx in _ = try tx.dropTree(named: "scratch") }
   }
 
+  /// A backup chain (FORMAT.md 25): `v6-chain.vault`, a full backup of a vault after
+  /// two commits; `v6-chain.1.svinc`, the increment after updates, deletions and a new
+  /// overflow value; `v6-chain.2.svinc`, the increment after a dropped tree and a new
+  /// one; and `v6-chain.restored.contents`, what restoring the three gives.
+  static func makeChain(in directory: String) throws {
+    let base = directory + "/v6-chain"
+    let source = base + ".source"
+    defer {
+      unlink(source)
+      unlink(source + "-lock")
+    }
+    unlink(source)
+    var random = Generator(state: 6)
+    let store = try create(at: source, pageSize: 4096)
+    try store.write { tx in
+      let clients = try tx.createTree(named: "clients")
+      for index in 0..<80 {
+        try clients.insert(
+          random.text(60 + index), forKey: Array(String(format: "c%03d", index).utf8))
+      }
+      let notes = try tx.createTree(named: "notes")
+      for index in 0..<10 { try notes.insert(random.text(200), forKey: [UInt8(index)]) }
+    }
+    try store.write { tx in
+      try tx.tree(named: "notes")!.insert(random.text(5_000), forKey: Array("long".utf8))
+    }
+    _ = try Backup.copy(store, to: base + ".vault")
+    try store.write { tx in
+      let clients = try tx.tree(named: "clients")!
+      for index in stride(from: 0, to: 80, by: 7) {
+        try clients.insert(random.text(120), forKey: Array(String(format: "c%03d", index).utf8))
+      }
+      for index in stride(from: 3, to: 80, by: 11) {
+        try clients.removeValue(forKey: Array(String(format: "c%03d", index).utf8))
+      }
+      try clients.insert(random.text(12_000), forKey: Array("c-portrait".utf8))
+    }
+    _ = try Backup.copyIncremental(store, from: base + ".vault", to: base + ".1.svinc")
+    try store.write { tx in
+      _ = try tx.dropTree(named: "notes")
+      let invoices = try tx.createTree(named: "invoices")
+      for index in 0..<25 {
+        try invoices.insert(
+          Array("amount=\(index * 990);currency=EUR".utf8),
+          forKey: Array(String(format: "inv-%03d", index).utf8))
+      }
+    }
+    _ = try Backup.copyIncremental(store, from: base + ".1.svinc", to: base + ".2.svinc")
+    let restored = base + ".restored"
+    defer {
+      unlink(restored)
+      unlink(restored + "-lock")
+    }
+    _ = try Backup.restore(
+      base: base + ".vault", increments: [base + ".1.svinc", base + ".2.svinc"], to: restored)
+    let result = try VaultStore.open(
+      at: restored, credential: .passphrase(passphrase), options: .init(readOnly: true))
+    try manifest(of: result).write(
+      toFile: base + ".restored.contents", atomically: true, encoding: .utf8)
+  }
+
   /// 16 KiB pages: media records, one 100 kB value, binary keys.
   static func makeSecond(at path: String) throws {
     var random = Generator(state: 2)

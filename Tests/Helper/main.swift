@@ -48,8 +48,15 @@ if (arguments.count == 3 || arguments.count == 4) && arguments[1] == "make-vecto
       let listing = try Vectors.makeBlobs(at: arguments[2] + "/v5-blobs.vault")
       try listing.write(toFile: arguments[2] + "/v5-blobs.blobs", atomically: true, encoding: .utf8)
     }
+    if only == nil || only == "v6-chain" {
+      for name in ["v6-chain.vault", "v6-chain.1.svinc", "v6-chain.2.svinc"] {
+        unlink(arguments[2] + "/" + name)
+      }
+      try Vectors.makeChain(in: arguments[2])
+    }
     let names = [
       "v1-4k.vault", "v2-16k.vault", "v3-records.vault", "v4-studio.vault", "v5-blobs.vault",
+      "v6-chain.vault",
     ]
     for name in names where only == nil || name == only! + ".vault" {
       let path = arguments[2] + "/" + name

@@ -19,12 +19,39 @@ import VaultFormat
     bytes.map { String(format: "%02x", $0) }.joined()
   }
 
-  @Test(arguments: ["v1-4k", "v2-16k", "v3-records", "v4-studio", "v5-blobs"])
+  @Test(arguments: ["v1-4k", "v2-16k", "v3-records", "v4-studio", "v5-blobs", "v6-chain"])
   func vectorHoldsExactlyItsManifest(name: String) throws {
     let dir = TemporaryDirectory()
     let path = dir.file("\(name).vault")
     try FileManager.default.copyItem(atPath: "\(Self.directory)/\(name).vault", toPath: path)
-    let manifest = try String(contentsOfFile: "\(Self.directory)/\(name).contents", encoding: .utf8)
+    try Self.expectHolds(path, exactly: "\(Self.directory)/\(name).contents", name: name)
+  }
+
+  /// The backup chain of v6 restores to exactly `v6-chain.restored.contents`, and the
+  /// increments' heads decode as FORMAT.md 25 says.
+  @Test func v6ChainRestoresToItsManifest() throws {
+    let dir = TemporaryDirectory()
+    let increments = ["1", "2"].map { "\(Self.directory)/v6-chain.\($0).svinc" }
+    for path in increments { #expect(Backup.verifyIncremental(at: path).isEmpty) }
+    let restored = dir.file("restored.vault")
+    let report = try Backup.restore(
+      base: "\(Self.directory)/v6-chain.vault", increments: increments, to: restored)
+    #expect(report.transaction == TransactionID(5))
+    try Self.expectHolds(
+      restored, exactly: "\(Self.directory)/v6-chain.restored.contents", name: "v6 restored")
+    // Out of order, or missing a link: refused.
+    #expect(throws: VaultError.self) {
+      try Backup.restore(
+        base: "\(Self.directory)/v6-chain.vault", increments: increments.reversed(),
+        to: dir.file("wrong.vault"))
+    }
+  }
+
+  /// Opens `path` with the vectors' passphrase (not with a wrong one) and expects
+  /// exactly the trees and values the `.contents` file at `contents` lists, and a clean
+  /// `check`.
+  static func expectHolds(_ path: String, exactly contents: String, name: String) throws {
+    let manifest = try String(contentsOfFile: contents, encoding: .utf8)
 
     var expectedTrees = [String: UInt64]()
     var expectedEntries = [String: [String: (length: Int, sha256: String)]]()

@@ -2,32 +2,38 @@ import StudioVault
 import VaultCore
 import VaultStorage
 
-/// `vault backup SRC DST [--verify] [--json]`
+/// `vault backup SRC DST [--incremental-from BACKUP] [--verify] [--json]`
 enum BackupCommand: Command {
   static let name = "backup"
   static let summary = "copy a consistent snapshot of a vault, without the key"
-  static let usage = "vault backup SRC DST [--verify] [--json]"
+  static let usage = "vault backup SRC DST [--incremental-from BACKUP] [--verify] [--json]"
   static let discussion = """
     Copies the newest commit of SRC to a new file DST, while other processes go on
     writing SRC: the pages of that commit are held for the copy, every reachable page
     is copied at its place (upload extents included), free pages become zeros, and
     DST is synced before it gets its name. DST is a vault holding exactly that one
     commit, with the same passphrase and the same audit log. Needs no key.
-    --verify then checks DST as `vault check` does, its audit log included.
-    Incremental backups (--incremental-from) are not available yet.
+
+    With --incremental-from BACKUP (a full backup, or an incremental one), DST holds
+    only the pages written since the commit BACKUP holds, and is not a vault by
+    itself: `vault restore FULL INCR... OUT` rebuilds the vault from the full backup
+    and the incremental ones, in the order they were made.
+
+    --verify then checks DST: a full backup as `vault check` does, its audit log
+    included; an incremental one page by page against its tables.
     """
   static let options: [OptionSpec] = [
+    .option("incremental-from", "BACKUP", "copy only what changed since that backup"),
     .flag("verify", "check DST after writing it"),
     .flag("json", "print the outcome as JSON"),
-    .option("incremental-from", "BACKUP", "not available yet"),
   ]
   static var exitCodes: [(ExitCode, String)] {
     [
       (.success, "DST written (and verified with --verify)"),
       (.problemsFound, "--verify found problems in DST (listed)"),
-      (.usage, "usage error, or DST exists"),
-      (.dataError, "SRC is not a vault, or is damaged"),
-      (.noInput, "SRC is missing or unreadable"),
+      (.usage, "usage error, DST exists, or BACKUP is not a backup of SRC's history"),
+      (.dataError, "SRC or BACKUP is not a vault, or is damaged"),
+      (.noInput, "SRC or BACKUP is missing or unreadable"),
       (.ioError, "I/O error, or the disk is full"),
       (.locked, "writers kept replacing the state being copied"),
     ]
@@ -35,27 +41,86 @@ enum BackupCommand: Command {
 
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let positionals = try arguments.require("SRC", "DST")
-    guard arguments.value("incremental-from") == nil else {
-      throw UsageError("incremental backups are not available yet: make a full one")
-    }
+    let base = arguments.value("incremental-from")
     let store = try VaultStore.open(
       at: positionals[0], credential: nil, options: .init(readOnly: true))
     let bar = ProgressBar(console: console, label: "copying pages")
-    let report = try Backup.copy(store, to: positionals[1]) { done, total in
-      bar.update(done, of: total)
+    let report: BackupReport
+    if let base {
+      report = try Backup.copyIncremental(store, from: base, to: positionals[1]) { done, total in
+        bar.update(done, of: total)
+      }
+    } else {
+      report = try Backup.copy(store, to: positionals[1]) { done, total in
+        bar.update(done, of: total)
+      }
     }
     bar.finish()
     var problems = [CheckProblem]()
     if arguments.flag("verify") {
-      problems = Checker.check(path: positionals[1]).problems
-      problems += CheckCommand.auditProblems(positionals[1])
+      if base == nil {
+        problems = Checker.check(path: positionals[1]).problems
+        problems += CheckCommand.auditProblems(positionals[1])
+      } else {
+        problems = Backup.verifyIncremental(at: positionals[1])
+      }
     }
-    if arguments.flag("json") {
+    return report.print(
+      console: console, json: arguments.flag("json"),
+      verified: arguments.flag("verify") ? problems : nil)
+  }
+}
+
+/// `vault restore FULL [INCREMENTAL ...] DST [--json]`
+enum RestoreCommand: Command {
+  static let name = "restore"
+  static let summary = "rebuild a vault from a full backup and incremental ones"
+  static let usage = "vault restore FULL [INCREMENTAL ...] DST [--json]"
+  static let discussion = """
+    Writes to the new file DST the vault that the full backup FULL and the incremental
+    backups after it hold together: each INCREMENTAL must continue the commit the ones
+    before it end with, so give them in the order they were made. The result is
+    walked and verified before it gets its name, and is exactly the full backup of the
+    newest commit. Needs no key; the files of the chain are only read.
+    """
+  static let options: [OptionSpec] = [.flag("json", "print the outcome as JSON")]
+  static var exitCodes: [(ExitCode, String)] {
+    [
+      (.success, "DST written and verified"),
+      (.usage, "usage error, DST exists, or the backups do not form a chain"),
+      (.dataError, "a backup of the chain is damaged"),
+      (.noInput, "a backup is missing or unreadable"),
+      (.ioError, "I/O error, or the disk is full"),
+    ]
+  }
+
+  static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
+    let positionals = arguments.positionals
+    guard positionals.count >= 2 else {
+      throw UsageError("expected FULL, any INCREMENTAL backups, then DST")
+    }
+    let bar = ProgressBar(console: console, label: "restoring pages")
+    let report = try Backup.restore(
+      base: positionals[0], increments: Array(positionals.dropFirst().dropLast()),
+      to: positionals[positionals.count - 1]
+    ) { done, total in bar.update(done, of: total) }
+    bar.finish()
+    return report.print(console: console, json: arguments.flag("json"), verified: nil)
+  }
+}
+
+extension BackupReport {
+  /// Prints the report; `verified` lists what --verify found (nil: not asked).
+  fileprivate func print(console: any Console, json: Bool, verified problems: [CheckProblem]?)
+    -> ExitCode
+  {
+    if json {
       var fields: [String: JSON] = [
-        "transactionId": .uint(report.transaction.rawValue),
-        "pagesCopied": .int(Int64(report.pagesCopied)), "pageCount": .uint(report.pageCount),
+        "transactionId": .uint(transaction.rawValue),
+        "pagesCopied": .int(Int64(pagesCopied)), "pageCount": .uint(pageCount),
       ]
-      if arguments.flag("verify") {
+      if let base { fields["baseTransactionId"] = .uint(base.rawValue) }
+      if let problems {
         fields["ok"] = .bool(problems.isEmpty)
         fields["problems"] = .array(
           problems.map {
@@ -67,13 +132,14 @@ enum BackupCommand: Command {
       }
       console.json(.object(fields))
     } else {
+      let since = base.map { " (changes since commit \($0))" } ?? ""
       console.line(
-        "copied commit \(report.transaction): \(report.pagesCopied) of \(report.pageCount) pages")
-      for problem in problems {
+        "copied commit \(transaction)\(since): \(pagesCopied) of \(pageCount) pages")
+      for problem in problems ?? [] {
         console.line("problem: \(problem.page.map { "page \($0): " } ?? "")\(problem.detail)")
       }
-      if arguments.flag("verify") && problems.isEmpty { console.line("verified: no problems") }
+      if problems?.isEmpty == true { console.line("verified: no problems") }
     }
-    return problems.isEmpty ? .success : .problemsFound
+    return problems?.isEmpty ?? true ? .success : .problemsFound
   }
 }
