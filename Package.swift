@@ -8,6 +8,7 @@
 //   VaultFormat     bytes <-> structures of the file format, pure, no I/O
 //   VaultStorage    file I/O, page cache, copy-on-write B+tree, transactions, check
 //   StudioVault     records sealed under their own keys, key rotation, erasure
+//   VaultReader     keyless, read-only access for backup tools (beside StudioVault)
 //   VaultCLI        the `vault` command line, as a library so tests drive it in-process
 //   vault           the executable
 import PackageDescription
@@ -20,6 +21,8 @@ let package = Package(
       name: "VaultStorage", targets: ["VaultStorage", "VaultFormat", "VaultCrypto", "VaultCore"]),
     // Records sealed under their own keys (the engine under the access layer).
     .library(name: "StudioVault", targets: ["StudioVault"]),
+    // Keyless, read-only access for backup tools: pin a commit, list, verify, copy.
+    .library(name: "VaultReader", targets: ["VaultReader", "VaultCore"]),
     .executable(name: "vault", targets: ["vault"]),
   ],
   targets: [
@@ -41,6 +44,8 @@ let package = Package(
       name: "StudioVault",
       dependencies: ["VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage"]),
     .target(
+      name: "VaultReader", dependencies: ["VaultCore", "VaultFormat", "VaultStorage"]),
+    .target(
       name: "VaultCLI",
       dependencies: ["VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "StudioVault"]),
     .executableTarget(name: "vault", dependencies: ["VaultCLI"]),
@@ -57,7 +62,8 @@ let package = Package(
       ]
     ),
     // Only the public surface, without the engine's SPI: what an application sees.
-    .testTarget(name: "PublicAPITests", dependencies: ["StudioVault", "VaultCore", "VaultCrypto"]),
+    .testTarget(
+      name: "PublicAPITests", dependencies: ["StudioVault", "VaultReader", "VaultCore", "VaultCrypto"]),
   ],
   swiftLanguageModes: [.v6]
 )

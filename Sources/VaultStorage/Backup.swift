@@ -35,9 +35,11 @@ package struct BackupReport: Sendable {
 package enum Backup {
   /// Reachable pages that are stored together: one tree or overflow page, or a whole
   /// blob extent, with the link that leads to it.
-  struct Run {
-    var link: PageLink
-    var pages: Int
+  package struct Run: Sendable {
+    package var link: PageLink
+    package var pages: Int
+    /// The type of its (first) page.
+    package var type: PageType
   }
 
   /// Largest piece read or written at once: memory stays flat over large extents.
@@ -54,32 +56,40 @@ package enum Backup {
     _ store: VaultStore, to destination: String, progress: (Int, UInt64) -> Void = { _, _ in }
   ) throws(VaultError) -> BackupReport {
     try requireFreePath(destination)
-    return try withNewestState(of: store) { (snapshot, metaBytes) throws(VaultError) in
-      let meta = snapshot.meta
-      let (runs, _) = try reachableRuns(of: snapshot) { _ in false }
-      var report = BackupReport(transaction: meta.transaction, pageCount: meta.pageCount)
-      let pageSize = UInt64(store.pageSize)
-      try writeNewFile(at: destination) { (file) throws(VaultError) in
-        // The whole length first, as zeros (a sparse file: free pages cost nothing).
-        try file.setSize(meta.pageCount * pageSize)
-        for page in FileFormat.headerPages {
-          try file.write(
-            [store.header.encodePage(page, transaction: meta.transaction)],
-            at: page.rawValue * pageSize)
-        }
+    let state = try PinnedState.newest(of: store)
+    defer { state.close() }
+    return try copy(state, to: destination, progress: progress)
+  }
+
+  /// Copies the pinned state `state` to a new file at `destination`.
+  package static func copy(
+    _ state: PinnedState, to destination: String, progress: (Int, UInt64) -> Void = { _, _ in }
+  ) throws(VaultError) -> BackupReport {
+    try requireFreePath(destination)
+    let store = state.store
+    let meta = state.meta
+    let (runs, _) = try state.reachableRuns { _ in false }
+    var report = BackupReport(transaction: meta.transaction, pageCount: meta.pageCount)
+    let pageSize = UInt64(store.pageSize)
+    try writeNewFile(at: destination) { (file) throws(VaultError) in
+      // The whole length first, as zeros (a sparse file: free pages cost nothing).
+      try file.setSize(meta.pageCount * pageSize)
+      for page in FileFormat.headerPages {
         try file.write(
-          [metaBytes], at: FileFormat.metaPage(for: snapshot.meta.transaction).rawValue * pageSize)
-        report.pagesCopied = 3
-        for (index, run) in runs.enumerated() {
-          try copyPages(of: run, from: store) { (bytes, page) throws(VaultError) in
-            try file.write([bytes], at: page.rawValue * pageSize)
-          }
-          report.pagesCopied += run.pages
-          if index % 256 == 0 { progress(report.pagesCopied, meta.pageCount) }
-        }
+          [store.header.encodePage(page, transaction: meta.transaction)],
+          at: page.rawValue * pageSize)
       }
-      return report
+      try file.write([state.metaBytes], at: state.metaPage.rawValue * pageSize)
+      report.pagesCopied = 3
+      for (index, run) in runs.enumerated() {
+        try copyPages(of: run, from: store) { (bytes, page) throws(VaultError) in
+          try file.write([bytes], at: page.rawValue * pageSize)
+        }
+        report.pagesCopied += run.pages
+        if index % 256 == 0 { progress(report.pagesCopied, meta.pageCount) }
+      }
     }
+    return report
   }
 
   // MARK: Incremental backups
@@ -96,65 +106,71 @@ package enum Backup {
     progress: (Int, UInt64) -> Void = { _, _ in }
   ) throws(VaultError) -> BackupReport {
     try requireFreePath(destination)
+    let state = try PinnedState.newest(of: store)
+    defer { state.close() }
+    return try copyIncremental(state, from: basePath, to: destination, progress: progress)
+  }
+
+  /// Writes the incremental backup of the pinned state `state` since `basePath`.
+  package static func copyIncremental(
+    _ state: PinnedState, from basePath: String, to destination: String,
+    progress: (Int, UInt64) -> Void = { _, _ in }
+  ) throws(VaultError) -> BackupReport {
+    try requireFreePath(destination)
+    let store = state.store
     let base = try BackupBase(
       path: basePath, vaultID: store.header.vaultID, pageSize: store.pageSize)
-    return try withNewestState(of: store) { (snapshot, metaBytes) throws(VaultError) in
-      let meta = snapshot.meta
-      let state = IncrementalBackup.State(
-        transaction: meta.transaction, metaChecksum: Page.storedChecksum(of: metaBytes))
-      guard meta.transaction > base.state.transaction || state == base.state else {
-        throw VaultError(
-          .invalidArgument,
-          "\(basePath) holds commit \(base.state.transaction), which is not in the history of"
-            + " the source (at commit \(meta.transaction)): make a full backup")
-      }
-      let (runs, pruned) = try reachableRuns(of: snapshot) {
-        $0.transaction <= base.state.transaction
-      }
-      for link in pruned { try base.requireHolds(link, basePath: basePath) }
-
-      // The header pages and the meta page travel as runs of their own.
-      let pageSize = store.pageSize
-      var fixed = [(run: IncrementalBackup.Run, bytes: [UInt8])]()
-      for page in FileFormat.headerPages {
-        fixed.append(
-          run(of: store.header.encodePage(page, transaction: meta.transaction), at: page))
-      }
-      fixed.append(run(of: metaBytes, at: FileFormat.metaPage(for: snapshot.meta.transaction)))
-      var entries = fixed.map { (entry: $0.run, stored: $0.bytes as [UInt8]?, run: nil as Run?) }
-      for run in runs {
-        let entry = IncrementalBackup.Run(
-          first: run.link.page, pages: UInt64(run.pages), transaction: run.link.transaction,
-          checksum: run.link.checksum)
-        entries.append((entry, nil, run))
-      }
-      entries.sort { $0.entry.first < $1.entry.first }
-      let head = IncrementalBackup(
-        pageSize: pageSize, vaultID: store.header.vaultID, base: base.state, state: state,
-        pageCount: meta.pageCount, runs: entries.map(\.entry), references: pruned)
-      var report = BackupReport(
-        transaction: meta.transaction, base: base.state.transaction, pageCount: meta.pageCount)
-      try writeNewFile(at: destination) { (file) throws(VaultError) in
-        var offset = UInt64(0)
-        func append(_ bytes: [UInt8]) throws(VaultError) {
-          try file.write([bytes], at: offset)
-          offset += UInt64(bytes.count)
-        }
-        try append(head.encodeHead())
-        for (index, entry) in entries.enumerated() {
-          if let stored = entry.stored {
-            try append(stored)
-          } else if let run = entry.run {
-            try copyPages(of: run, from: store) { (bytes, _) throws(VaultError) in
-              try append(bytes)
-            }
-          }
-          report.pagesCopied += Int(entry.entry.pages)
-          if index % 256 == 0 { progress(report.pagesCopied, meta.pageCount) }
-        }
-      }
-      return report
+    let meta = state.meta
+    let commit = IncrementalBackup.State(
+      transaction: meta.transaction, metaChecksum: Page.storedChecksum(of: state.metaBytes))
+    guard meta.transaction > base.state.transaction || commit == base.state else {
+      throw VaultError(
+        .invalidArgument,
+        "\(basePath) holds commit \(base.state.transaction), which is not in the history of"
+          + " the source (at commit \(meta.transaction)): make a full backup")
     }
+    let (runs, pruned) = try state.reachableRuns { $0.transaction <= base.state.transaction }
+    for link in pruned { try base.requireHolds(link, basePath: basePath) }
+
+    // The header pages and the meta page travel as runs of their own.
+    var entries = [(entry: IncrementalBackup.Run, stored: [UInt8]?, run: Run?)]()
+    for page in FileFormat.headerPages {
+      let bytes = store.header.encodePage(page, transaction: meta.transaction)
+      entries.append((self.run(of: bytes, at: page), bytes, nil))
+    }
+    entries.append((self.run(of: state.metaBytes, at: state.metaPage), state.metaBytes, nil))
+    for run in runs {
+      let entry = IncrementalBackup.Run(
+        first: run.link.page, pages: UInt64(run.pages), transaction: run.link.transaction,
+        checksum: run.link.checksum)
+      entries.append((entry, nil, run))
+    }
+    entries.sort { $0.entry.first < $1.entry.first }
+    let head = IncrementalBackup(
+      pageSize: store.pageSize, vaultID: store.header.vaultID, base: base.state, state: commit,
+      pageCount: meta.pageCount, runs: entries.map(\.entry), references: pruned)
+    var report = BackupReport(
+      transaction: meta.transaction, base: base.state.transaction, pageCount: meta.pageCount)
+    try writeNewFile(at: destination) { (file) throws(VaultError) in
+      var offset = UInt64(0)
+      func append(_ bytes: [UInt8]) throws(VaultError) {
+        try file.write([bytes], at: offset)
+        offset += UInt64(bytes.count)
+      }
+      try append(head.encodeHead())
+      for (index, entry) in entries.enumerated() {
+        if let stored = entry.stored {
+          try append(stored)
+        } else if let run = entry.run {
+          try copyPages(of: run, from: store) { (bytes, _) throws(VaultError) in
+            try append(bytes)
+          }
+        }
+        report.pagesCopied += Int(entry.entry.pages)
+        if index % 256 == 0 { progress(report.pagesCopied, meta.pageCount) }
+      }
+    }
+    return report
   }
 
   /// Checks an incremental backup by itself: its head, its length, and every page it
@@ -253,7 +269,7 @@ package enum Backup {
 
   /// Refuses to write over a file, or beside a lock file left by a deleted vault at
   /// that path (it would vouch for commits the new file does not have).
-  private static func requireFreePath(_ destination: String) throws(VaultError) {
+  package static func requireFreePath(_ destination: String) throws(VaultError) {
     guard access(destination, F_OK) != 0 else {
       throw VaultError(.alreadyExists, "\(destination) exists; back up to a new path")
     }
@@ -261,82 +277,6 @@ package enum Backup {
       throw VaultError(
         .alreadyExists, "\(destination)-lock exists; remove it (no process may use it) first")
     }
-  }
-
-  /// Pins the newest committed state of `store` and calls `body` with it and its meta
-  /// page's bytes, read from its slot.
-  private static func withNewestState<Result>(
-    of store: VaultStore, _ body: (Snapshot, [UInt8]) throws(VaultError) -> Result
-  ) throws(VaultError) -> Result {
-    guard !store.readsBelowDurableCommit else {
-      throw VaultError(
-        .corruptPage,
-        "the newest durable commit of the source is damaged: a copy would silently hold an"
-          + " older one; run `vault check` on it")
-    }
-    // The meta page is read from its slot after the snapshot is taken; a writer may
-    // have reused that slot (two commits later) in between: then take a newer snapshot.
-    for _ in 0..<100 {
-      let snapshot = try store.makeSnapshot()
-      defer { snapshot.close() }
-      let metaBytes = try store.rawBytes(
-        ofPage: FileFormat.metaPage(for: snapshot.meta.transaction))
-      guard
-        metaBytes.count == store.pageSize,
-        metaBytes.withUnsafeBytes({ $0.loadUnaligned(fromByteOffset: 32, as: UInt64.self) })
-          == snapshot.meta.transaction.rawValue.littleEndian,
-        Page.computeChecksum(of: metaBytes) == Page.storedChecksum(of: metaBytes)
-      else { continue }
-      return try body(snapshot, metaBytes)
-    }
-    throw VaultError(.locked, "writers kept replacing the state being copied; retry")
-  }
-
-  /// Every run of pages reachable from the snapshot's meta page, verified, sorted by
-  /// page; and the links `prune` chose not to follow.
-  private static func reachableRuns(
-    of snapshot: Snapshot, prune: (PageLink) -> Bool
-  ) throws(VaultError) -> (runs: [Run], pruned: [PageLink]) {
-    var runs = [Run]()
-    var pruned = [PageLink]()
-    var failure: VaultError?
-    // A page is linked once (FORMAT.md 6.4): following a repeat could go round a forged
-    // cycle, or multiply the work of forged fan-ins.
-    var followed = Set<UInt64>()
-    StructureWalker(reader: snapshot.reader, meta: snapshot.meta).walk(
-      follow: { link in
-        guard followed.insert(link.page.rawValue).inserted else {
-          failure =
-            failure
-            ?? VaultError(.corruptPage, "page is linked from two places", page: link.page.rawValue)
-          return false
-        }
-        if prune(link) {
-          pruned.append(link)
-          return false
-        }
-        return true
-      },
-      visited: { visit, page, content in
-        if case .extent(_, let pages) = content {
-          runs.append(Run(link: visit.link, pages: pages))
-        } else if page != nil {
-          runs.append(Run(link: visit.link, pages: 1))
-        }
-      },
-      problem: { _, error in
-        failure = error
-        return false
-      })
-    if let failure { throw failure }
-    // Runs of pages never overlap (an extent's pages are linked from nowhere else).
-    runs.sort { $0.link.page < $1.link.page }
-    for (previous, next) in zip(runs, runs.dropFirst())
-    where previous.link.page.rawValue + UInt64(previous.pages) > next.link.page.rawValue {
-      throw VaultError(
-        .corruptPage, "page is part of two structures", page: next.link.page.rawValue)
-    }
-    return (runs, pruned)
   }
 
   /// Reads a run's pages from the store in pieces and hands each to `sink` with the
@@ -380,16 +320,13 @@ package enum Backup {
   }
 
   /// A one-page run of an incremental backup, from the page's own header.
-  private static func run(of bytes: [UInt8], at page: PageNumber) -> (
-    run: IncrementalBackup.Run, bytes: [UInt8]
-  ) {
+  private static func run(of bytes: [UInt8], at page: PageNumber) -> IncrementalBackup.Run {
     let transaction = bytes.withUnsafeBytes {
       UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 32, as: UInt64.self))
     }
-    let run = IncrementalBackup.Run(
+    return IncrementalBackup.Run(
       first: page, pages: 1, transaction: TransactionID(transaction),
       checksum: Page.storedChecksum(of: bytes))
-    return (run, bytes)
   }
 
   /// An incremental backup file, opened, with its head decoded and its length checked.
@@ -478,6 +415,103 @@ package enum Backup {
           + " end with: give the full backup it was made from, then each incremental one in"
           + " the order they were made")
     }
+  }
+}
+
+/// A committed state held for copying: a snapshot (so no writer reuses its pages), and
+/// its meta page's bytes, read from its slot while the snapshot held it.
+package final class PinnedState: Sendable {
+  package let snapshot: Snapshot
+  package let metaBytes: [UInt8]
+
+  private init(snapshot: Snapshot, metaBytes: [UInt8]) {
+    self.snapshot = snapshot
+    self.metaBytes = metaBytes
+  }
+
+  package var store: VaultStore { snapshot.store }
+  package var meta: MetaPage { snapshot.meta }
+  package var metaPage: PageNumber { FileFormat.metaPage(for: meta.transaction) }
+
+  /// Releases the state (writers may then reuse pages only it held).
+  package func close() { snapshot.close() }
+
+  /// Pins the newest committed state of `store`.
+  ///
+  /// - Throws: `.corruptPage` when the newest durable commit is damaged (a copy would
+  ///   silently hold an older one); `.locked` when writers keep replacing the state.
+  package static func newest(of store: VaultStore) throws(VaultError) -> PinnedState {
+    guard !store.readsBelowDurableCommit else {
+      throw VaultError(
+        .corruptPage,
+        "the newest durable commit of the source is damaged: a copy would silently hold an"
+          + " older one; run `vault check` on it")
+    }
+    // The meta page is read from its slot after the snapshot is taken; a writer may
+    // have reused that slot (two commits later) in between: then take a newer snapshot.
+    for _ in 0..<100 {
+      let snapshot = try store.makeSnapshot()
+      let metaBytes = try store.rawBytes(
+        ofPage: FileFormat.metaPage(for: snapshot.meta.transaction))
+      guard
+        metaBytes.count == store.pageSize,
+        metaBytes.withUnsafeBytes({ $0.loadUnaligned(fromByteOffset: 32, as: UInt64.self) })
+          == snapshot.meta.transaction.rawValue.littleEndian,
+        Page.computeChecksum(of: metaBytes) == Page.storedChecksum(of: metaBytes)
+      else {
+        snapshot.close()
+        continue
+      }
+      return PinnedState(snapshot: snapshot, metaBytes: metaBytes)
+    }
+    throw VaultError(.locked, "writers kept replacing the state being copied; retry")
+  }
+
+  /// Every run of pages reachable from the meta page, verified, sorted by page; and the
+  /// links `prune` chose not to follow.
+  package func reachableRuns(
+    prune: (PageLink) -> Bool
+  ) throws(VaultError) -> (runs: [Backup.Run], pruned: [PageLink]) {
+    var runs = [Backup.Run]()
+    var pruned = [PageLink]()
+    var failure: VaultError?
+    // A page is linked once (FORMAT.md 6.4): following a repeat could go round a forged
+    // cycle, or multiply the work of forged fan-ins.
+    var followed = Set<UInt64>()
+    StructureWalker(reader: snapshot.reader, meta: meta).walk(
+      follow: { link in
+        guard followed.insert(link.page.rawValue).inserted else {
+          failure =
+            failure
+            ?? VaultError(.corruptPage, "page is linked from two places", page: link.page.rawValue)
+          return false
+        }
+        if prune(link) {
+          pruned.append(link)
+          return false
+        }
+        return true
+      },
+      visited: { visit, page, content in
+        if case .extent(_, let pages) = content {
+          runs.append(Backup.Run(link: visit.link, pages: pages, type: .blob))
+        } else if let page {
+          runs.append(Backup.Run(link: visit.link, pages: 1, type: page.header.type))
+        }
+      },
+      problem: { _, error in
+        failure = error
+        return false
+      })
+    if let failure { throw failure }
+    // Runs of pages never overlap (an extent's pages are linked from nowhere else).
+    runs.sort { $0.link.page < $1.link.page }
+    for (previous, next) in zip(runs, runs.dropFirst())
+    where previous.link.page.rawValue + UInt64(previous.pages) > next.link.page.rawValue {
+      throw VaultError(
+        .corruptPage, "page is part of two structures", page: next.link.page.rawValue)
+    }
+    return (runs, pruned)
   }
 }
 
