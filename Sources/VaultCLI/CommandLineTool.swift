@@ -12,7 +12,7 @@ package enum CommandLineTool {
 
   static var commands: [any Command.Type] {
     [
-      InitCommand.self, InfoCommand.self, CheckCommand.self, PagesCommand.self,
+      InitCommand.self, DemoCommand.self, InfoCommand.self, CheckCommand.self, PagesCommand.self,
       PageCommand.self, StatsCommand.self, BranchCommand.self, SettingsCommand.self,
       ImportCommand.self, GetCommand.self, ListCommand.self, ExportCommand.self,
       ProjectCommand.self, RefundCommand.self, BillingCommand.self, EngagementCommand.self,

@@ -30,7 +30,14 @@ enum StatsCommand: Command {
       console.json(stats)
       return .success
     }
-    guard case .object(let fields) = stats else { return .internalError }
+    printSummary(stats, console: console)
+    return .success
+  }
+
+  /// The text form: totals, pages by type, then trees, largest first (`treeLimit` of
+  /// them, and how many more).
+  static func printSummary(_ stats: JSON, console: any Console, treeLimit: Int = .max) {
+    guard case .object(let fields) = stats else { return }
     for key in [
       "pageSize", "pageCount", "fileBytes", "freePages", "freeRuns", "fragmentation", "blobs",
       "audit",
@@ -46,17 +53,28 @@ enum StatsCommand: Command {
             + "\(row["fill"]?.encoded ?? "0")")
       }
     }
-    console.line("\ntrees:")
-    if case .array(let trees)? = fields["trees"] {
-      for case .object(let row) in trees {
-        console.line(
-          "  "
-            + (row["name"].map { if case .string(let s) = $0 { s } else { $0.encoded } } ?? "?")
-            .padding(to: 24) + "\(row["keys"]?.encoded ?? "0") keys, "
-            + "\(row["pages"]?.encoded ?? "0") pages, fill \(row["fill"]?.encoded ?? "0")")
+    guard case .array(let trees)? = fields["trees"] else { return }
+    var rows = [(name: String, pages: Int64, text: String)]()
+    for case .object(let row) in trees {
+      // Without the key a tree is known by its id only, and its key count not at all.
+      let name: String
+      if case .string(let text)? = row["name"], text != row["id"]?.encoded {
+        name = text
+      } else {
+        name = "tree \(row["id"]?.encoded ?? "?")"
       }
+      var text = "  " + name.padding(to: 28)
+      if let keys = row["keys"], keys != .null { text += "\(keys.encoded) keys, " }
+      text += "\(row["pages"]?.encoded ?? "0") pages, fill \(row["fill"]?.encoded ?? "0")"
+      let pages: Int64 = if case .int(let count)? = row["pages"] { count } else { 0 }
+      rows.append((name, pages, text))
     }
-    return .success
+    rows.sort { ($0.pages, $1.name) > ($1.pages, $0.name) }
+    console.line("\ntrees, largest first:")
+    for row in rows.prefix(treeLimit) { console.line(row.text) }
+    if rows.count > treeLimit {
+      console.line("  … and \(rows.count - treeLimit) more (`vault stats --json` lists them all)")
+    }
   }
 
   static func statistics(store: VaultStore, snapshot: Snapshot) throws -> JSON {
