@@ -83,9 +83,9 @@ package enum CommandLineTool {
   static var overview: String {
     var text = "usage: vault <command> [options] PATH [ARGS]\n\ncommands:\n"
     for command in commands {
-      text += "  \(command.name)".padding(to: 12) + command.summary + "\n"
+      text += "  \(command.name)".padding(to: 16) + command.summary + "\n"
     }
-    text += "  help".padding(to: 12) + "show help for a command (vault help COMMAND)\n"
+    text += "  help".padding(to: 16) + "show help for a command (vault help COMMAND)\n"
     text += "\nOptions may come before or after PATH. --json prints one JSON document.\n"
     return text
   }

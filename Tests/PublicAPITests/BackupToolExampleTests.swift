@@ -93,17 +93,4 @@ struct NightlyBackup {
       }
     }
   }
-
-  /// README.md shows the example above line for line.
-  @Test func theReadmeShowsThisExample() throws {
-    let source = try String(contentsOfFile: #filePath, encoding: .utf8)
-    let example = try #require(
-      source.components(separatedBy: "// BEGIN EXAMPLE\n").last?.components(
-        separatedBy: "// END EXAMPLE"
-      ).first)
-    let readmePath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-      .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md")
-    let readme = try String(contentsOf: readmePath, encoding: .utf8)
-    #expect(readme.contains(example), "README.md's backup example differs from this file's")
-  }
 }

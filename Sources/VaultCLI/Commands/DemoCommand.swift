@@ -57,7 +57,10 @@ enum DemoCommand: Command {
     }
     StatsCommand.printSummary(stats, console: console, treeLimit: 8)
     console.line("\nThe vault stays in \(path): try `vault help`, then e.g.")
-    console.line("  vault list \(path) --user sam --collection clients --search lima")
+    let secrets =
+      console.environment("VAULT_PASSPHRASE") == nil
+      ? "VAULT_PASSPHRASE='\(StudioDemo.passphrase)' VAULT_PASSWORD='\(StudioDemo.password)' " : ""
+    console.line("  \(secrets)vault list \(path) --user sam --collection clients --search lima")
     return .success
   }
 }
