@@ -20,6 +20,12 @@ let cliSecrets = ["VAULT_PASSPHRASE": cliPassphrase, "VAULT_PASSWORD": cliPasswo
 func vault(environment: [String: String] = cliSecrets, _ arguments: String...)
   -> (status: Int32, output: String, errors: String)
 {
+  vault(environment: environment, arguments)
+}
+
+func vault(environment: [String: String] = cliSecrets, _ arguments: [String])
+  -> (status: Int32, output: String, errors: String)
+{
   let console = CapturedConsole(environment: environment)
   let status = CommandLineTool.run(arguments, console: console)
   return (status, console.output, console.errors)
@@ -211,8 +217,9 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
   }
 
   @Test(arguments: [
-    "init", "info", "check", "pages", "page", "stats", "key", "erase-client", "version",
-    "branch", "settings", "import", "get", "list", "export", "project", "blob", "backup",
+    "init", "demo", "info", "check", "pages", "page", "stats", "branch", "settings", "import",
+    "get", "list", "export", "project", "refund", "billing", "engagement", "key", "erase-client",
+    "audit", "blob", "backup", "restore", "login", "session", "user", "totp", "version",
   ])
   func helpIsTheSameBothWaysAndListsExitCodes(command: String) {
     let viaHelp = vault("help", command)
@@ -889,5 +896,116 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
       environment: wrongPassword, "user", "role", path, "--user", "owner", "nobody", "staff")
     #expect(ghost.status == 77 && wrong.status == 77 && ghost.errors == wrong.errors)
     #expect(vault(environment: [:], "check", path).status == 0)
+  }
+}
+
+/// Every command against files that are not vaults, or not whole: a clean error with
+/// a contract exit code, never a trap, never success.
+@Suite struct HostileFileCommandTests {
+  /// Every command that opens a vault, with `P` where the vault's path goes.
+  static let commandLines: [[String]] = [
+    ["info", "P"], ["info", "P", "--json"], ["check", "P"], ["check", "P", "--json"],
+    ["check", "P", "--deep"], ["pages", "P"], ["page", "P", "3"], ["page", "P", "0", "--json"],
+    ["stats", "P"], ["stats", "P", "--deep"], ["audit", "verify", "P"],
+    ["audit", "checkpoint", "P"],
+    ["audit", "list", "P", "--user", "owner"], ["backup", "P", "OUT"],
+    ["backup", "P", "OUT", "--incremental-from", "P"], ["restore", "P", "OUT"],
+    ["init", "P", "--owner", "owner"], ["login", "P", "--user", "owner"],
+    ["session", "list", "P", "--user", "owner"], ["settings", "show", "P", "--user", "owner"],
+    ["branch", "add", "P", "--user", "owner", "North"],
+    ["user", "add", "P", "--user", "owner", "--name", "x", "--role", "hq"],
+    ["totp", "enroll", "P", "--user", "owner"],
+    ["import", "P", "--user", "owner", "--collection", "clients", "IN"],
+    [
+      "get", "P", "--user", "owner", "--collection", "clients",
+      "00000000-0000-0000-0000-000000000001",
+    ],
+    ["list", "P", "--user", "owner", "--collection", "clients"],
+    ["export", "P", "--user", "owner", "--collection", "clients"],
+    [
+      "refund", "request", "P", "--user", "owner", "--payment",
+      "00000000-0000-0000-0000-000000000001",
+      "--amount", "100", "--reason", "r",
+    ],
+    ["project", "complete", "P", "--user", "owner", "00000000-0000-0000-0000-000000000001"],
+    [
+      "engagement", "extend", "P", "--user", "owner", "00000000-0000-0000-0000-000000000001",
+      "--until", "2030-01-01",
+    ],
+    [
+      "billing", "override", "P", "--user", "owner", "--branch", "Main", "--reason", "r",
+      "--until", "2030-01-01",
+    ],
+    [
+      "blob", "put", "P", "--user", "owner", "--project", "00000000-0000-0000-0000-000000000001",
+      "IN",
+    ],
+    ["blob", "get", "P", "--user", "owner", "00000000-0000-0000-0000-000000000001"],
+    ["blob", "list", "P", "--user", "owner", "--project", "00000000-0000-0000-0000-000000000001"],
+    ["key", "rotate", "P", "--user", "owner"], ["key", "passphrase", "P", "--user", "owner"],
+    ["erase-client", "P", "--user", "owner", "00000000-0000-0000-0000-000000000001"],
+  ]
+
+  @Test(arguments: ["empty", "random", "truncated", "header only", "missing"])
+  func everyCommandFailsCleanly(kind: String) throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("hostile.vault")
+    let input = dir.file("input.jsonl")
+    try Data(#"{"displayName": "A"}"#.utf8).write(to: URL(fileURLWithPath: input))
+    let seed = testSeed(0x4057_11E)
+    var random = SeededGenerator(seed: seed)
+    switch kind {
+    case "empty":
+      FileManager.default.createFile(atPath: path, contents: Data())
+    case "random":
+      FileManager.default.createFile(atPath: path, contents: Data(random.bytes(64 << 10)))
+    case "truncated", "header only":
+      let whole = dir.file("whole.vault")
+      #expect(vault("init", whole, "--owner", "owner", "--kdf", "interactive").status == 0)
+      let bytes = try Data(contentsOf: URL(fileURLWithPath: whole))
+      // Cut inside the newest commit's last page (the file may run on past it).
+      let pages = try parseJSON(vault("info", whole, "--json").output)["pageCount"] as? Int ?? 0
+      let keep = kind == "truncated" ? (pages - 1) * 4096 + 100 : 4096
+      #expect(keep < bytes.count)
+      FileManager.default.createFile(atPath: path, contents: bytes.prefix(keep))
+    default:
+      break
+    }
+    // `init` would create the missing file.
+    for (index, template) in Self.commandLines.enumerated()
+    where kind != "missing" || template[0] != "init" {
+      let arguments = template.map {
+        switch $0 {
+        case "P": path
+        case "OUT": dir.file("out-\(index).vault")
+        case "IN": input
+        default: $0
+        }
+      }
+      let result = vault(
+        environment: cliSecrets.merging([
+          "VAULT_NEW_PASSPHRASE": "another passphrase, 2026",
+          "VAULT_NEW_USER_PASSWORD": "a new user's password, 2026",
+        ]) { $1 }, arguments)
+      // A file cut inside its newest commit opens like one a crash interrupted: on the
+      // commit before (where the owner may not exist yet), and `check` says what is
+      // wrong. Files that are no vault at all never succeed.
+      let allowed: Set<Int32> =
+        switch (kind, template[0]) {
+        case (_, "init"): [64]
+        case ("missing", _): [66]
+        case ("truncated", "check"): [1]
+        case ("truncated", _): [0, 65, 74, 77]
+        case (_, "check"): [1, 65]
+        default: [65, 74]
+        }
+      #expect(
+        allowed.contains(result.status),
+        "\(kind) (seed \(seed)): vault \(arguments.joined(separator: " ")) exited \(result.status): \(result.errors)"
+      )
+      guard result.status > 1 else { continue }
+      #expect(result.errors.hasPrefix("vault: error: "), "\(kind): \(arguments)")
+      #expect(!FileManager.default.fileExists(atPath: dir.file("out-\(index).vault")))
+    }
   }
 }
