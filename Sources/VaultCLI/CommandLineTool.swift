@@ -72,7 +72,9 @@ package enum CommandLineTool {
       console.write(overview)
       return .success
     }
-    guard arguments.count == 1, let command = command(named: name) else {
+    // `vault help audit verify` is `vault audit --help`: subcommands share their
+    // command's help.
+    guard arguments.count <= 2, let command = command(named: name) else {
       console.error("no help for \"\(arguments.joined(separator: " "))\"; run `vault help`")
       return .usage
     }

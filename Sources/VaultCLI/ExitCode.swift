@@ -24,7 +24,8 @@ package enum ExitCode: Int32, Sendable {
     case .notAVault, .unsupportedVersion, .corruptPage, .corrupt, .truncated, .invalidRecord:
       self = .dataError
     case .io, .noSpace, .tooManyReaders: self = .ioError
-    case .locked: self = .locked
+    // Both pass when retried: another writer, or a snapshot that a reopen replaced.
+    case .locked, .snapshotExpired: self = .locked
     case .invalidArgument, .tooLarge, .alreadyExists, .misuse, .readOnly, .keyRequired:
       self = .usage
     case .wrongPassphrase, .authenticationFailed, .wrongPassword, .policyViolation, .throttled,

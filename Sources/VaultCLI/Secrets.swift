@@ -38,6 +38,13 @@ enum Secrets {
       fileOption: "new-passphrase-file", what: "the new passphrase")
   }
 
+  /// A new user's password (`user add`), or a user's new one (`user passwd`).
+  static func newUserPassword(_ arguments: Arguments, console: any Console) throws -> SecretBytes {
+    try secret(
+      arguments, console: console, variable: "VAULT_NEW_USER_PASSWORD",
+      fileOption: "new-user-password-file", what: "the new password")
+  }
+
   /// The options of commands that act as a user.
   static let passwordOptions: [OptionSpec] = [
     .option("password-file", "FILE", "read the user's password from FILE (else VAULT_PASSWORD)")

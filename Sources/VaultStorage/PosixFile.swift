@@ -21,7 +21,13 @@ package final class PosixFile: FileIO {
   /// Creates a new file that must not exist yet, readable and writable by the owner only.
   package init(creatingNew path: String) throws(VaultError) {
     let fd = Glibc.open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-    guard fd >= 0 else { throw PosixFile.openError(path: path, errno: errno) }
+    guard fd >= 0 else {
+      // A missing directory is no missing input: the file to be made cannot be.
+      guard errno != ENOENT else {
+        throw VaultError(.io, "cannot create \(path): no such directory", errno: ENOENT)
+      }
+      throw PosixFile.openError(path: path, errno: errno)
+    }
     self.descriptor = fd
     self.path = path
   }

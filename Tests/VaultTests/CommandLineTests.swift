@@ -236,6 +236,10 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
     #expect(vault("info", "--no-such-option", "x").status == 64)
     #expect(vault("info", "a", "b").status == 64)
     #expect(vault("help", "frobnicate").status == 64)
+    #expect(vault("help", "audit", "verify").output == vault("audit", "--help").output)
+    #expect(vault("help", "audit", "verify", "more").status == 64)
+    // A file to make in a directory that does not exist: an I/O error, not missing input.
+    #expect(vault("init", "/nonexistent-dir/v.vault", "--owner", "o").status == 74)
     #expect(vault("help").output.contains("commands:"))
     let version = vault("version", "--json")
     #expect(version.status == 0 && version.output.contains("\"formatVersion\":1"))
@@ -336,7 +340,7 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
     let withSession = ["VAULT_PASSPHRASE": cliPassphrase, "VAULT_SESSION": token]
     #expect(vault(environment: withSession, "list", path, "--collection", "clients").status == 0)
     let listed = vault(environment: withSession, "session", "list", path, "--json")
-    let sessions = try listed.output.split(separator: "\n").map { try parseJSON(String($0)) }
+    let sessions = try #require(try parseJSON(listed.output)["sessions"] as? [[String: Any]])
     #expect(Set(sessions.compactMap { $0["device"] as? String }) == ["laptop", "phone"])
     #expect(
       sessions.filter { $0["current"] as? Bool == true }.compactMap { $0["device"] as? String }
@@ -877,7 +881,7 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
 
     // Only the session `vault login` opened is left; every run's own ended with it.
     let sessions = vault(environment: inesSession, "session", "list", path, "--json").output
-    #expect(sessions.split(separator: "\n").count == 1)
+    #expect((try parseJSON(sessions)["sessions"] as? [Any])?.count == 1)
     let listed = vault("audit", "list", path, "--user", "owner", "--json").output
     for action in [
       "refundRequested", "refundApproved", "refundExecuted", "billingOverrideSet",

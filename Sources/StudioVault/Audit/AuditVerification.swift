@@ -56,15 +56,16 @@ public struct AuditVerification: Sendable {
   /// - Parameter saved: a checkpoint note saved earlier (`vault audit checkpoint`):
   ///   the log must extend it.
   /// - Throws: only when the vault cannot be read at all; damage is a ``Problem``.
-  public static func verify(_ store: VaultStore, against saved: String? = nil)
-    throws(VaultError) -> AuditVerification
-  {
+  public static func verify(
+    _ store: VaultStore, against saved: String? = nil,
+    progress: (_ entries: UInt64, _ claimed: UInt64) -> Void = { _, _ in }
+  ) throws(VaultError) -> AuditVerification {
     let snapshot = try store.makeSnapshot()
     defer { snapshot.close() }
     var run = Run(store.header)
     try run.readCheckpoints(snapshot)
     if let saved { run.readSaved(saved) }
-    try run.readEntries(snapshot)
+    try run.readEntries(snapshot, progress: progress)
     run.finish()
     return run.result
   }
@@ -220,7 +221,9 @@ public struct AuditVerification: Sendable {
       }
     }
 
-    mutating func readEntries(_ snapshot: Snapshot) throws(VaultError) {
+    mutating func readEntries(
+      _ snapshot: Snapshot, progress: (UInt64, UInt64) -> Void = { _, _ in }
+    ) throws(VaultError) {
       var frontier = MerkleTree.Frontier()
       var lastLeaf = [UInt8](repeating: 0, count: MerkleTree.hashSize)
       var expected: UInt64 = 0
@@ -235,6 +238,7 @@ public struct AuditVerification: Sendable {
           try check(entry.key, entry.value, hashes[index], &frontier, &lastLeaf, &expected)
         }
         pending.removeAll(keepingCapacity: true)
+        progress(expected, claimedSize)
       }
       _ = try snapshot.walkClearTree(
         .auditLog,

@@ -10,7 +10,8 @@ extension RecordTransaction {
   /// - Returns: the ids of the new records, in line order.
   /// - Throws: the record's error, its message prefixed with `line N: `.
   public func importJSONLines(
-    _ text: String, into collection: RecordCollection, branch: RecordID?, scope: Scope
+    _ text: String, into collection: RecordCollection, branch: RecordID?, scope: Scope,
+    progress: (_ stored: Int, _ total: Int) -> Void = { _, _ in }
   ) throws(VaultError) -> [RecordID] {
     try requireWithin(scope)
     let context = RecordJSON.Context(defaultCurrency: try source.defaultCurrency()) {
@@ -69,6 +70,7 @@ extension RecordTransaction {
     // Depth-first over "refers to" (each record refers to few): linear in the batch.
     var state = [UInt8](repeating: 0, count: pending.count)  // 0 new, 1 visiting, 2 stored
     var ids = [RecordID?](repeating: nil, count: pending.count)
+    var storedCount = 0
     for first in pending.indices where state[first] == 0 {
       var stack = [first]
       while let index = stack.last {
@@ -91,6 +93,8 @@ extension RecordTransaction {
         } catch {
           throw Self.atLine(pending[index].line, error)
         }
+        storedCount += 1
+        if storedCount % 256 == 0 { progress(storedCount, pending.count) }
       }
     }
     let stored = ids.compactMap { $0 }

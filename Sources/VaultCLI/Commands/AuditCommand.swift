@@ -72,7 +72,11 @@ enum AuditCommand: Command {
   {
     let saved = try arguments.value("checkpoint").map(readTextFile)
     let store = try VaultStore.open(at: path, credential: nil, options: .init(readOnly: true))
-    var report = try AuditVerification.verify(store, against: saved)
+    let bar = ProgressBar(console: console, label: "verifying the audit log")
+    var report = try AuditVerification.verify(store, against: saved) { done, total in
+      bar.update(Int(done), of: total)
+    }
+    bar.finish()
     if let expected = arguments.value("key") {
       // The header's key is only checksummed: pinning it catches a replaced one even
       // with no checkpoint saved.

@@ -59,7 +59,9 @@ enum BackupCommand: Command {
     var problems = [CheckProblem]()
     if arguments.flag("verify") {
       if base == nil {
-        problems = Checker.check(path: positionals[1]).problems
+        let checking = ProgressBar(console: console, label: "checking the copy")
+        problems = Checker.check(path: positionals[1]) { checking.update($0, of: $1) }.problems
+        checking.finish()
         problems += CheckCommand.auditProblems(positionals[1])
       } else {
         problems = Backup.verifyIncremental(at: positionals[1])

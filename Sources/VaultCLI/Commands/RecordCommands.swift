@@ -192,12 +192,16 @@ enum ImportCommand: Command {
       text = try readStandardInput()
     }
     let user = try UserLogin.login(path, arguments, console: console)
+    let bar = ProgressBar(console: console, label: "importing records")
     let ids = try user.handle.write { records, scope throws(VaultError) in
       let branch = try arguments.value("branch").map { (name) throws(VaultError) in
         try resolveBranch(name, records)
       }
-      return try records.importJSONLines(text, into: collection, branch: branch, scope: scope)
+      return try records.importJSONLines(text, into: collection, branch: branch, scope: scope) {
+        bar.update($0, of: UInt64($1))
+      }
     }
+    bar.finish()
     if arguments.flag("json") {
       console.json(.array(ids.map { .string($0.description) }))
     } else {
@@ -381,8 +385,13 @@ enum ExportCommand: Command {
     // the password is its step-up.
     let user = try UserLogin.login(path, arguments, console: console, stepUp: (.clientExport, nil))
     let records = try user.handle.exportRecords(collection, proof: user.proof ?? "")
+    let bar = ProgressBar(console: console, label: "exporting records")
     var text = ""
-    for record in records { text += record.json.encoded + "\n" }
+    for (index, record) in records.enumerated() {
+      text += record.json.encoded + "\n"
+      if index % 256 == 0 { bar.update(index, of: UInt64(records.count)) }
+    }
+    bar.finish()
     if let out = arguments.value("out") {
       try writeTextFile(out, text)
     } else {

@@ -69,17 +69,22 @@ enum SessionCommand: Command {
       let sessions = try user.store.sessions(of: user.principal.user, now: now)
       // The session this command runs in: VAULT_SESSION's, or the run's own.
       let current = user.handle.sessionID
-      for session in sessions {
-        if arguments.flag("json") {
-          console.json([
-            "id": .string(session.id), "device": .string(session.label),
-            "createdAt": .string(Formatting.timestamp(milliseconds: session.createdAt)),
-            "lastUsedAt": .string(Formatting.timestamp(milliseconds: session.lastUsedAt)),
-            "expiresAt": .string(Formatting.timestamp(milliseconds: session.expiresAt)),
-            "remembered": .bool(session.rememberMe),
-            "current": .bool(session.id == current),
-          ])
-        } else {
+      if arguments.flag("json") {
+        console.json([
+          "sessions": .array(
+            sessions.map { session in
+              [
+                "id": .string(session.id), "device": .string(session.label),
+                "createdAt": .string(Formatting.timestamp(milliseconds: session.createdAt)),
+                "lastUsedAt": .string(Formatting.timestamp(milliseconds: session.lastUsedAt)),
+                "expiresAt": .string(Formatting.timestamp(milliseconds: session.expiresAt)),
+                "remembered": .bool(session.rememberMe),
+                "current": .bool(session.id == current),
+              ]
+            })
+        ])
+      } else {
+        for session in sessions {
           console.line(
             session.id + "  " + Formatting.timestamp(milliseconds: session.lastUsedAt) + "  "
               + (session.label.isEmpty ? "(no label)" : session.label)

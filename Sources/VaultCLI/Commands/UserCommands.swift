@@ -29,6 +29,9 @@ enum UserCommand: Command {
       .option("role", "R", "add: owner, hq, branchManager, staff or vendor"),
       .option("branch", "B", "add: the branch (branch managers and staff)"),
       .option("email", "E", "add: the user's email"),
+      .option(
+        "new-user-password-file", "FILE",
+        "add, passwd: read the new password from FILE (else VAULT_NEW_USER_PASSWORD)"),
       .flag("json", "print JSON"),
     ] + UserLogin.options
   static var exitCodes: [(ExitCode, String)] { userCommandExitCodes }
@@ -43,7 +46,7 @@ enum UserCommand: Command {
       guard let name = arguments.value("name"), let role = arguments.value("role") else {
         throw UsageError("user add needs --name and --role")
       }
-      let password = try newSecret(console, "VAULT_NEW_USER_PASSWORD", "the new user's password")
+      let password = try Secrets.newUserPassword(arguments, console: console)
       // Users and roles are high-risk: the password is the step-up.
       let user = try UserLogin.login(path, arguments, console: console, stepUp: (.roleChange, nil))
       let branch = try arguments.value("branch").map { (name) throws(VaultError) in
@@ -79,7 +82,7 @@ enum UserCommand: Command {
       console.line("\(positionals[2]) may log in again")
     case "passwd":
       let path = try arguments.require("passwd", "PATH")[1]
-      let password = try newSecret(console, "VAULT_NEW_USER_PASSWORD", "the new password")
+      let password = try Secrets.newUserPassword(arguments, console: console)
       let user = try UserLogin.login(path, arguments, console: console)
       guard user.passwordGiven else {
         throw VaultError(.policyViolation, "a password change needs the current password")
@@ -90,15 +93,6 @@ enum UserCommand: Command {
       throw UsageError("unknown user command \"\(action)\"")
     }
     return .success
-  }
-
-  private static func newSecret(_ console: any Console, _ variable: String, _ what: String) throws
-    -> SecretBytes
-  {
-    guard let text = console.environment(variable), !text.isEmpty else {
-      throw UsageError("\(what) is missing: set \(variable)")
-    }
-    return SecretBytes(utf8: text)
   }
 }
 
