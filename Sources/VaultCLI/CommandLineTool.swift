@@ -17,7 +17,7 @@ package enum CommandLineTool {
       ImportCommand.self, GetCommand.self, ListCommand.self, ExportCommand.self,
       ProjectCommand.self, RefundCommand.self, BillingCommand.self, EngagementCommand.self,
       KeyCommand.self, EraseClientCommand.self, AuditCommand.self, BlobCommand.self,
-      BackupCommand.self, RestoreCommand.self,
+      BackupCommand.self, RestoreCommand.self, RecoverCommand.self,
       LoginCommand.self, SessionCommand.self, UserCommand.self, TOTPCommand.self,
       VersionCommand.self,
     ]

@@ -219,7 +219,7 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
   @Test(arguments: [
     "init", "demo", "info", "check", "pages", "page", "stats", "branch", "settings", "import",
     "get", "list", "export", "project", "refund", "billing", "engagement", "key", "erase-client",
-    "audit", "blob", "backup", "restore", "login", "session", "user", "totp", "version",
+    "audit", "blob", "backup", "restore", "recover", "login", "session", "user", "totp", "version",
   ])
   func helpIsTheSameBothWaysAndListsExitCodes(command: String) {
     let viaHelp = vault("help", command)
@@ -914,6 +914,7 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
     ["audit", "checkpoint", "P"],
     ["audit", "list", "P", "--user", "owner"], ["backup", "P", "OUT"],
     ["backup", "P", "OUT", "--incremental-from", "P"], ["restore", "P", "OUT"],
+    ["recover", "P", "OUT"],
     ["init", "P", "--owner", "owner"], ["login", "P", "--user", "owner"],
     ["session", "list", "P", "--user", "owner"], ["settings", "show", "P", "--user", "owner"],
     ["branch", "add", "P", "--user", "owner", "North"],

@@ -145,3 +145,75 @@ extension BackupReport {
     return problems?.isEmpty ?? true ? .success : .problemsFound
   }
 }
+
+/// `vault recover SRC DST [--json]`
+enum RecoverCommand: Command {
+  static let name = "recover"
+  static let summary = "with the key: copy what still authenticates from a damaged vault"
+  static let usage = "vault recover SRC DST [--json]"
+  static let discussion = """
+    Opens SRC with its passphrase (VAULT_PASSPHRASE or --passphrase-file), walks its
+    newest intact commit, and copies every entry of every tree whose page still
+    authenticates (records, their keys, uploads, the audit log) into a new vault DST
+    with the same passphrase and keys. Pages that fail are skipped with what lies below
+    them, and listed. Older versions of entries left in free pages are never used: they
+    could bring back revoked sessions or keys an erasure destroyed. On an intact vault
+    this is a compacting copy. DST is checked before it gets its name.
+    """
+  static let options: [OptionSpec] =
+    [.flag("json", "print the outcome as JSON")] + Secrets.passphraseOptions
+  static var exitCodes: [(ExitCode, String)] {
+    [
+      (.success, "DST written; what was lost, if anything, is listed"),
+      (.usage, "usage error, or DST exists"),
+      (.dataError, "SRC is not a vault, or no commit of it can be opened"),
+      (.noInput, "SRC is missing or unreadable"),
+      (.ioError, "I/O error, or the disk is full"),
+      (.denied, "wrong passphrase"),
+    ]
+  }
+
+  static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
+    let positionals = try arguments.require("SRC", "DST")
+    let credential = try Secrets.passphrase(arguments, console: console)
+    let source = try VaultStore.open(
+      at: positionals[0], credential: credential, options: .init(readOnly: true))
+    let bar = ProgressBar(console: console, label: "recovering pages")
+    let report = try Salvage.recover(source, credential: credential, to: positionals[1]) {
+      bar.update($0, of: $1)
+    }
+    bar.finish()
+    let copied = report.entries.values.reduce(0, +)
+    if arguments.flag("json") {
+      console.json([
+        "transactionId": .uint(report.transaction.rawValue),
+        "entries": .object(report.entries.mapValues { .int(Int64($0)) }),
+        "unreadableValues": .int(Int64(report.unreadableValues)),
+        "damage": .array(
+          report.damage.map {
+            [
+              "tree": .string($0.tree), "page": $0.problem.page.map { .uint($0) } ?? .null,
+              "kind": .string($0.problem.kind), "detail": .string($0.problem.detail),
+            ]
+          }),
+      ])
+    } else {
+      console.line(
+        "recovered \(copied) entries of \(report.entries.count) trees from commit"
+          + " \(report.transaction) into \(positionals[1])")
+      for (tree, problem) in report.damage {
+        console.line(
+          "lost: \(tree): \(problem.page.map { "page \($0): " } ?? "")\(problem.detail)"
+            + " (and what lay below it)")
+      }
+      if report.unreadableValues > 0 {
+        console.line(
+          "lost: \(report.unreadableValues) values whose overflow pages or extent failed")
+      }
+      if report.damage.isEmpty && report.unreadableValues == 0 {
+        console.line("nothing was damaged: DST holds every entry")
+      }
+    }
+    return .success
+  }
+}
