@@ -173,3 +173,43 @@ import VaultCrypto
     _ = try store.resumeSession(token: token, now: Self.start + Self.day + 1)
   }
 }
+
+/// The organization's session caps (FORMAT.md 21): tighter than the policy, never
+/// looser, for sessions opened after they are set.
+@Suite struct SessionCapTests {
+  @Test func theOrganizationCapsSessionsTighterThanThePolicy() throws {
+    let dir = TemporaryDirectory()
+    let (store, owner, staff) = try SessionTests.studio(dir)
+    let day = SessionLimits.day
+    let start = SessionTests.start
+    let (before, _) = try store.openSession(
+      for: staff, rememberMe: false, label: "before", now: start)
+    #expect(before.capAt == start + 90 * day)
+    try store.write(actor: owner.user) { tx throws(VaultError) in
+      var settings = try tx.settings()
+      settings["sessionCapDays"] = .integer(7)
+      settings["rememberedSessionCapDays"] = .integer(30)
+      _ = try tx.update(settings, scope: .organization)
+    }
+    let (standard, _) = try store.openSession(
+      for: staff, rememberMe: false, label: "laptop", now: start)
+    #expect(standard.capAt == start + 7 * day && standard.expiresAt == start + 7 * day)
+    let (remembered, token) = try store.openSession(
+      for: staff, rememberMe: true, label: "phone", now: start)
+    #expect(remembered.capAt == start + 30 * day && remembered.expiresAt == start + 30 * day)
+    // Use does not push it past the cap.
+    let (_, resumed) = try store.resumeSession(token: token, now: start + 29 * day)
+    #expect(resumed.expiresAt == start + 30 * day)
+    #expect(throws: VaultError.self) {
+      _ = try store.resumeSession(token: token, now: start + 30 * day)
+    }
+    // A cap looser than the policy is refused.
+    #expect(throws: VaultError.self) {
+      try store.write(actor: owner.user) { tx throws(VaultError) in
+        var settings = try tx.settings()
+        settings["sessionCapDays"] = .integer(91)
+        _ = try tx.update(settings, scope: .organization)
+      }
+    }
+  }
+}

@@ -39,7 +39,9 @@ import VaultCore
   {
     switch (collection, name) {
     case (.settings, "currency"): .currency
-    case (.settings, "requireTwoFactor"), (.settings, "stepUpMinutes"): .securityPolicy
+    case (.settings, "requireTwoFactor"), (.settings, "stepUpMinutes"),
+      (.settings, "sessionCapDays"), (.settings, "rememberedSessionCapDays"):
+      .securityPolicy
     case (.settings, _): .organizationPolicy
     case (.branches, "timeZone"): .branchSettings
     case (.branches, _): .branchInfo

@@ -152,17 +152,28 @@ extension RecordStore {
     }
     let secret = SecureRandom.bytes(32)
     let hash = SHA256.hash(secret)
-    let session = Session(
-      id: SessionStore.id(ofHash: hash), user: principal.user, createdAt: now, lastUsedAt: now,
-      expiresAt: min(now + limits.idle, now + limits.cap), capAt: now + limits.cap,
-      rememberMe: rememberMe, label: label)
+    var session: Session?
     let extra = try sealed.write { tx throws(VaultError) in
+      // The organization may cap sessions tighter than the policy (never looser).
+      var limits = limits
+      let settings = try RecordTransaction(store: self, sealed: tx, actor: nil).settings()
+      let field = rememberMe ? "rememberedSessionCapDays" : "sessionCapDays"
+      if case .integer(let days)? = settings[field], days >= 1 {
+        limits = SessionLimits(
+          idle: min(limits.idle, days * SessionLimits.day),
+          cap: min(limits.cap, days * SessionLimits.day))
+      }
+      let opened = Session(
+        id: SessionStore.id(ofHash: hash), user: principal.user, createdAt: now, lastUsedAt: now,
+        expiresAt: min(now + limits.idle, now + limits.cap), capAt: now + limits.cap,
+        rememberMe: rememberMe, label: label)
+      session = opened
       let tree = try tx.tree(SessionStore.tree)
-      try tree.insert(session.encode(), forKey: SessionStore.sessionKey(hash))
+      try tree.insert(opened.encode(), forKey: SessionStore.sessionKey(hash))
       try tree.insert([], forKey: SessionStore.userKey(principal.user, hash))
       return try then(tx, hash)
     }
-    return (session, SessionStore.tokenPrefix + Hex.encode(secret), extra)
+    return (session!, SessionStore.tokenPrefix + Hex.encode(secret), extra)
   }
 
   /// The principal and session a token stands for at `now`, its expiry pushed to

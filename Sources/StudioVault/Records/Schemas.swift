@@ -28,6 +28,8 @@ enum Schemas {
       FieldSpec("stepUpMinutes", 22, .integer(1...15)),
       FieldSpec(
         "passwordHashing", 23, .choice(["interactive", "moderate", "sensitive"]), .internal),
+      FieldSpec("sessionCapDays", 24, .integer(1...90)),
+      FieldSpec("rememberedSessionCapDays", 25, .integer(1...365)),
     ])
 
   static let branches = CollectionSchema(

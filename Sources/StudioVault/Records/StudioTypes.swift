@@ -66,6 +66,8 @@ public struct OrganizationSettings: StudioRecord {
   public var billingEnforcement, allowOwnerSelfApproval: Bool?
   public var requireTwoFactor: [Role] = []
   public var stepUpMinutes: Int64?
+  /// Caps on sessions, in days, tighter than the policy's 90 (and 365 remembered).
+  public var sessionCapDays, rememberedSessionCapDays: Int64?
 
   public init(_ record: Record) throws(VaultError) {
     try Self.require(record)
@@ -78,6 +80,8 @@ public struct OrganizationSettings: StudioRecord {
     allowOwnerSelfApproval = try read.bool("allowOwnerSelfApproval")
     requireTwoFactor = try read.strings("requireTwoFactor").compactMap(Role.init(rawValue:))
     stepUpMinutes = try read.integer("stepUpMinutes")
+    sessionCapDays = try read.integer("sessionCapDays")
+    rememberedSessionCapDays = try read.integer("rememberedSessionCapDays")
   }
 
   public var record: Record {
@@ -89,6 +93,8 @@ public struct OrganizationSettings: StudioRecord {
     write.set("allowOwnerSelfApproval", allowOwnerSelfApproval)
     write.set("requireTwoFactor", requireTwoFactor.map(\.rawValue))
     write.set("stepUpMinutes", stepUpMinutes)
+    write.set("sessionCapDays", sessionCapDays)
+    write.set("rememberedSessionCapDays", rememberedSessionCapDays)
     return makeRecord(write.fields)
   }
 }
