@@ -1010,7 +1010,76 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
       )
       guard result.status > 1 else { continue }
       #expect(result.errors.hasPrefix("vault: error: "), "\(kind): \(arguments)")
+      // The message says what is wrong with the file.
+      let says: [String] =
+        switch (kind, template[0]) {
+        case (_, "init"): ["already exists"]
+        case ("missing", _): ["no such file"]
+        case ("empty", _), ("random", _):
+          ["not a StudioVault file", "not a vault", "too short to be a vault"]
+        default: []
+        }
+      #expect(
+        says.isEmpty || says.contains { result.errors.contains($0) },
+        "\(kind): vault \(template.joined(separator: " ")) said \(result.errors)")
       #expect(!FileManager.default.fileExists(atPath: dir.file("out-\(index).vault")))
     }
+  }
+}
+
+/// Commands that need the key, given the wrong passphrase; commands a staff member may
+/// not run: 77 and a message that says so, and nothing changed.
+@Suite struct RefusedCommandTests {
+  @Test func aWrongPassphraseIsRefusedByEveryCommandThatNeedsTheKey() throws {
+    let dir = TemporaryDirectory()
+    let (path, ids) = try initWithClients(dir, count: 3)
+    let wrong = ["VAULT_PASSPHRASE": "not the passphrase", "VAULT_PASSWORD": cliPassword]
+    let before = try Data(contentsOf: URL(fileURLWithPath: path))
+    for arguments in [
+      ["list", path, "--user", "owner", "--collection", "clients"],
+      ["get", path, "--user", "owner", "--collection", "clients", ids[0].description],
+      ["export", path, "--user", "owner", "--collection", "clients"],
+      ["login", path, "--user", "owner"], ["settings", "show", path, "--user", "owner"],
+      ["key", "rotate", path, "--user", "owner"], ["audit", "list", path, "--user", "owner"],
+      ["check", path, "--deep"], ["stats", path, "--deep"], ["recover", path, dir.file("r.vault")],
+    ] {
+      let result = vault(environment: wrong, arguments)
+      #expect(result.status == 77, "\(arguments): \(result.status) \(result.errors)")
+      #expect(result.errors.contains("passphrase"), "\(arguments): \(result.errors)")
+    }
+    #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+  }
+
+  @Test func aStaffMemberIsRefusedWhatTheRoleMayNotDo() throws {
+    let dir = TemporaryDirectory()
+    let (path, ids) = try initWithClients(dir, count: 3)
+    let staffPassword = "the staff member's password, 2026"
+    let added = vault(
+      environment: cliSecrets.merging(["VAULT_NEW_USER_PASSWORD": staffPassword]) { $1 },
+      "user", "add", path, "--user", "owner", "--name", "sam", "--role", "staff", "--branch",
+      "Main")
+    #expect(added.status == 0, "\(added.errors)")
+    let staff = ["VAULT_PASSPHRASE": cliPassphrase, "VAULT_PASSWORD": staffPassword]
+    #expect(
+      vault(environment: staff, "list", path, "--user", "sam", "--collection", "clients").status
+        == 0)
+    for arguments in [
+      ["export", path, "--user", "sam", "--collection", "clients"],
+      ["branch", "add", path, "--user", "sam", "North"],
+      ["settings", "set", path, "--user", "sam", "stepUpMinutes=10"],
+      ["key", "rotate", path, "--user", "sam"],
+      ["erase-client", path, "--user", "sam", ids[0].description],
+      ["user", "add", path, "--user", "sam", "--name", "eve", "--role", "owner"],
+      ["blob", "purge", path, "--user", "sam"],
+    ] {
+      let result = vault(
+        environment: staff.merging(["VAULT_NEW_USER_PASSWORD": staffPassword]) { $1 }, arguments)
+      #expect(result.status == 77, "\(arguments): \(result.status) \(result.errors)")
+      #expect(result.errors.hasPrefix("vault: error: "), "\(arguments)")
+      #expect(!result.errors.contains(staffPassword))
+    }
+    // The refusals are in the log.
+    let log = vault("audit", "list", path, "--user", "owner", "--json").output
+    #expect(log.components(separatedBy: "\"accessDenied\"").count - 1 >= 5)
   }
 }
