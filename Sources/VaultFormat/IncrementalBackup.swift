@@ -159,8 +159,10 @@ public struct IncrementalBackup: Equatable, Sendable {
     }
     let stored = Checksum(
       low: try reader.readUInt64("checksum"), high: try reader.readUInt64("checksum"))
+    // Both counts are bounded by what remains before they are multiplied.
     guard
       runCount <= UInt64(reader.remaining / Self.runEntryLength),
+      referenceCount <= UInt64(reader.remaining / Self.referenceEntryLength),
       UInt64(reader.remaining) == runCount * UInt64(Self.runEntryLength) + referenceCount
         * UInt64(Self.referenceEntryLength)
     else { throw reader.corrupt("the incremental backup's tables have the wrong length") }
@@ -194,6 +196,7 @@ public struct IncrementalBackup: Equatable, Sendable {
       pageCount >= FileFormat.initialPageCount,
       pageCount <= FileFormat.maximumPageCount(pageSize: pageSize)
     else { throw corrupt("impossible commit or page count") }
+    let required = FileFormat.headerPages + [FileFormat.metaPage(for: state.transaction)]
     var end: UInt64 = 0
     for run in runs {
       let (last, overflow) = run.first.rawValue.addingReportingOverflow(run.pages)
@@ -201,8 +204,15 @@ public struct IncrementalBackup: Equatable, Sendable {
         run.transaction <= state.transaction
       else { throw corrupt("run at page \(run.first) overlaps, is empty or lies past the end") }
       end = last
+      // Besides the headers and the state's meta page: data pages only, and an extent
+      // (more than one page) past the hot areas, as 6.5 places them.
+      guard
+        required.contains(run.first) && run.pages == 1
+          || (run.pages == 1
+            ? FileFormat.isDataPage(run.first)
+            : run.first.rawValue >= FileFormat.initialPageCount)
+      else { throw corrupt("run at page \(run.first) covers a header or meta page") }
     }
-    let required = FileFormat.headerPages + [FileFormat.metaPage(for: state.transaction)]
     for page in required where !runs.contains(where: { $0.first == page && $0.pages == 1 }) {
       throw corrupt("page \(page) (a header or the meta page) is missing")
     }

@@ -13,7 +13,7 @@ import VaultStorage
 /// let reader = try VaultReader(path: "studio.vault")
 /// let commit = try reader.newestCommit()
 /// defer { commit.close() }
-/// guard commit.verify().isEmpty else { /* report, keep the last good backup */ }
+/// guard try commit.verify().isEmpty else { /* report, keep the last good backup */ }
 /// for run in try commit.pages() {
 ///   let bytes = try commit.read(run)  // sealed bytes, as stored: ship them anywhere
 /// }
@@ -90,6 +90,7 @@ extension VaultReader {
     /// - Throws: `.corruptPage` at the first page that does not verify (``verify()``
     ///   lists them all).
     public func pages() throws(VaultError) -> [PageRun] {
+      try state.requireOpen()
       var runs = FileFormat.headerPages.map {
         PageRun(first: $0.rawValue, count: 1, transaction: transaction, kind: .header)
       }
@@ -106,8 +107,20 @@ extension VaultReader {
 
     /// The bytes of a run as this commit has them: `count × pageSize` bytes, sealed as
     /// stored (header pages as the copy writes them, for this commit).
+    ///
+    /// - Throws: `.misuse` after ``close()`` (writers may have reused the pages), or
+    ///   for a run that is not one of this commit's.
     public func read(_ run: PageRun) throws(VaultError) -> [UInt8] {
+      try state.requireOpen()
       let store = state.store
+      let fits =
+        switch run.kind {
+        case .header: FileFormat.headerPages.contains(PageNumber(run.first)) && run.count == 1
+        case .meta: run.first == state.metaPage.rawValue && run.count == 1
+        default:
+          run.count >= 1 && run.first < pageCount && UInt64(run.count) <= pageCount - run.first
+        }
+      guard fits else { throw VaultError(.misuse, "run at page \(run.first) is not this commit's") }
       switch run.kind {
       case .header:
         return store.header.encodePage(
@@ -126,8 +139,11 @@ extension VaultReader {
     /// Verifies this commit as `vault check` does without the key: every reachable page
     /// (checksum, page number, transaction, owning tree, type), blob extents, and the
     /// page accounting (no page lost or used twice). Empty when all is well.
-    public func verify() -> [Problem] {
-      Inspection(snapshot: state.snapshot).problems.map {
+    ///
+    /// - Throws: `.misuse` after ``close()``.
+    public func verify() throws(VaultError) -> [Problem] {
+      try state.requireOpen()
+      return Inspection(snapshot: state.snapshot).problems.map {
         Problem(page: $0.page, kind: $0.kind, detail: $0.detail)
       }
     }
@@ -167,12 +183,12 @@ extension VaultReader {
     }
 
     /// The number of the first page.
-    public var first: UInt64
+    public internal(set) var first: UInt64
     /// How many pages (more than one only for a blob extent).
-    public var count: Int
+    public internal(set) var count: Int
     /// The transaction that wrote them.
-    public var transaction: UInt64
-    public var kind: Kind
+    public internal(set) var transaction: UInt64
+    public internal(set) var kind: Kind
   }
 
   /// A problem ``Commit/verify()`` found.

@@ -65,6 +65,7 @@ package enum Backup {
   package static func copy(
     _ state: PinnedState, to destination: String, progress: (Int, UInt64) -> Void = { _, _ in }
   ) throws(VaultError) -> BackupReport {
+    try state.requireOpen()
     try requireFreePath(destination)
     let store = state.store
     let meta = state.meta
@@ -116,6 +117,7 @@ package enum Backup {
     _ state: PinnedState, from basePath: String, to destination: String,
     progress: (Int, UInt64) -> Void = { _, _ in }
   ) throws(VaultError) -> BackupReport {
+    try state.requireOpen()
     try requireFreePath(destination)
     let store = state.store
     let base = try BackupBase(
@@ -182,9 +184,17 @@ package enum Backup {
       let (file, head) = try openIncremental(at: path)
       var offset = UInt64(head.headLength)
       for run in head.runs {
-        let bytes = try file.read(at: offset, count: Int(run.pages) * head.pageSize)
-        offset += UInt64(bytes.count)
+        let length = run.pages * UInt64(head.pageSize)
+        defer { offset += length }
         do throws(VaultError) {
+          // A run is read whole to check its checksum; one longer than any extent the
+          // format allows is damage (the file's exact length already bounds it).
+          guard length <= UInt64(BlobExtent.maximumBodyLength) + UInt64(head.pageSize) else {
+            throw VaultError(
+              .corrupt, "run at page \(run.first) is longer than any extent",
+              page: run.first.rawValue)
+          }
+          let bytes = try file.read(at: offset, count: Int(length))
           try verifyStoredRun(bytes, run, pageSize: head.pageSize)
         } catch {
           problems.append(CheckProblem(error))
@@ -220,17 +230,25 @@ package enum Backup {
       unlink(scratch)
       unlink(scratch + "-lock")
     }
-    var newest: IncrementalBackup.State?
+    // The commit the chain so far ends with: each increment must continue exactly it.
+    var current: IncrementalBackup.State
     do {
       let file = try PosixFile(creatingNew: scratch)
-      let pageSize = try copyBase(basePath, into: file)
+      let (pageSize, baseState) = try copyBase(basePath, into: file)
+      current = baseState
       for path in increments {
         let (source, head) = try openIncremental(at: path)
         guard head.pageSize == pageSize else {
           throw VaultError(
             .invalidArgument, "\(path) has \(head.pageSize)-byte pages, the base \(pageSize)")
         }
-        try requireChainEnds(at: head.base, in: file, pageSize: pageSize, path: path)
+        guard head.base == current, head.state.transaction >= current.transaction else {
+          throw VaultError(
+            .invalidArgument,
+            "\(path) continues commit \(head.base.transaction), but the backups before it end"
+              + " with commit \(current.transaction): give the full backup it was made from,"
+              + " then each incremental one in the order they were made")
+        }
         try file.setSize(head.pageCount * UInt64(pageSize))
         var offset = UInt64(head.headLength)
         for run in head.runs {
@@ -251,18 +269,22 @@ package enum Backup {
             done += count
           }
         }
-        newest = head.state
+        current = head.state
       }
     }
     let store = try VaultStore.open(at: scratch, credential: nil, options: .init(readOnly: true))
+    let state = try PinnedState.newest(of: store)
+    defer { state.close() }
     // Opening picks the newest intact commit: a chain whose last commit did not fit
     // together would open on an older one, silently.
-    if let newest, try store.newestMeta().transaction != newest.transaction {
+    guard state.meta.transaction == current.transaction,
+      Page.storedChecksum(of: state.metaBytes) == current.metaChecksum
+    else {
       throw VaultError(
         .corrupt,
-        "the chain does not restore commit \(newest.transaction): its pages do not verify")
+        "the chain does not restore commit \(current.transaction): its pages do not verify")
     }
-    return try copy(store, to: destination, progress: progress)
+    return try copy(state, to: destination, progress: progress)
   }
 
   // MARK: Pieces
@@ -375,8 +397,10 @@ package enum Backup {
   }
 
   /// Copies the full backup at `path` into `file` (which is empty), skipping blocks of
-  /// zeros; returns its page size.
-  private static func copyBase(_ path: String, into file: PosixFile) throws(VaultError) -> Int {
+  /// zeros; returns its page size and the newest commit it holds.
+  private static func copyBase(_ path: String, into file: PosixFile) throws(VaultError) -> (
+    Int, IncrementalBackup.State
+  ) {
     let source = try PosixFile(openingExisting: path, readOnly: true)
     let prefix = try source.read(at: 0, count: 1 << 16)
     if prefix.starts(with: IncrementalBackup.magic) {
@@ -386,6 +410,10 @@ package enum Backup {
           + " incremental ones in the order they were made")
     }
     let pageSize = try FileHeader.peekPageSize(prefix, page: PageNumber(0))
+    guard let (state, _) = try newestIntactState(in: source, pageSize: pageSize, vaultID: nil)
+    else {
+      throw VaultError(.corrupt, "\(path) holds no intact commit: it cannot start a chain")
+    }
     let size = try source.size()
     try file.setSize(size)
     var offset: UInt64 = 0
@@ -395,26 +423,29 @@ package enum Backup {
       if bytes.contains(where: { $0 != 0 }) { try file.write([bytes], at: offset) }
       offset += UInt64(bytes.count)
     }
-    return pageSize
+    return (pageSize, state)
   }
 
-  /// Requires the scratch file's chain so far to end with commit `state`: its meta page
-  /// is intact in its slot and is exactly that commit's.
-  private static func requireChainEnds(
-    at state: IncrementalBackup.State, in file: PosixFile, pageSize: Int, path: String
-  ) throws(VaultError) {
-    let slot = FileFormat.metaPage(for: state.transaction)
-    let bytes = try file.read(at: slot.rawValue * UInt64(pageSize), count: pageSize)
-    let matches =
-      bytes.count == pageSize && Page.storedChecksum(of: bytes) == state.metaChecksum
-      && Page.computeChecksum(of: bytes) == state.metaChecksum
-    guard matches else {
-      throw VaultError(
-        .invalidArgument,
-        "\(path) continues commit \(state.transaction), which the backups before it do not"
-          + " end with: give the full backup it was made from, then each incremental one in"
-          + " the order they were made")
+  /// The newest commit whose meta page is intact in `file` (of `vaultID`, when given),
+  /// with its vault id; nil when neither slot holds one.
+  static func newestIntactState(in file: PosixFile, pageSize: Int, vaultID: [UInt8]?)
+    throws(VaultError) -> (IncrementalBackup.State, vaultID: [UInt8])?
+  {
+    var newest: (IncrementalBackup.State, vaultID: [UInt8])?
+    for slot in FileFormat.metaPages {
+      let bytes = try file.read(at: slot.rawValue * UInt64(pageSize), count: pageSize)
+      guard bytes.count == pageSize, let page = try? Page(bytes, location: slot),
+        page.hasValidChecksum, page.header.type == .meta,
+        let meta = try? MetaPage(page: page), vaultID == nil || meta.vaultID == vaultID
+      else { continue }
+      if meta.transaction > newest?.0.transaction ?? TransactionID(0) {
+        newest = (
+          IncrementalBackup.State(transaction: meta.transaction, metaChecksum: page.storedChecksum),
+          meta.vaultID
+        )
+      }
     }
+    return newest
   }
 }
 
@@ -435,6 +466,9 @@ package final class PinnedState: Sendable {
 
   /// Releases the state (writers may then reuse pages only it held).
   package func close() { snapshot.close() }
+
+  /// Fails with `.misuse` once the state was released: its pages may be reused.
+  package func requireOpen() throws(VaultError) { try snapshot.requireOpen() }
 
   /// Pins the newest committed state of `store`.
   ///
@@ -472,6 +506,7 @@ package final class PinnedState: Sendable {
   package func reachableRuns(
     prune: (PageLink) -> Bool
   ) throws(VaultError) -> (runs: [Backup.Run], pruned: [PageLink]) {
+    try requireOpen()
     var runs = [Backup.Run]()
     var pruned = [PageLink]()
     var failure: VaultError?
@@ -555,19 +590,9 @@ private struct BackupBase {
       throw VaultError(.invalidArgument, "\(path) is a backup of another vault (page size)")
     }
     // The newest meta page of this vault that is intact.
-    var newest: IncrementalBackup.State?
-    for slot in FileFormat.metaPages {
-      let bytes = try file.read(at: slot.rawValue * UInt64(pageSize), count: pageSize)
-      guard bytes.count == pageSize, let page = try? Page(bytes, location: slot),
-        page.hasValidChecksum, page.header.type == .meta,
-        let meta = try? MetaPage(page: page), meta.vaultID == vaultID
-      else { continue }
-      if meta.transaction > newest?.transaction ?? TransactionID(0) {
-        newest = IncrementalBackup.State(
-          transaction: meta.transaction, metaChecksum: page.storedChecksum)
-      }
-    }
-    guard let newest else {
+    guard
+      let (newest, _) = try Backup.newestIntactState(in: file, pageSize: pageSize, vaultID: vaultID)
+    else {
       throw VaultError(
         .invalidArgument, "\(path) holds no intact commit of this vault: make a full backup")
     }

@@ -14,6 +14,12 @@ package struct SalvageReport: Sendable {
   package var damage: [(tree: String, problem: CheckProblem)] = []
   /// Entries whose value could not be read (a damaged overflow chain or extent).
   package var unreadableValues = 0
+  /// The newest commit known durable could not be read, so an older one was: the later
+  /// commits' changes are lost, including revocations and disabled accounts.
+  package var olderThanDurable = false
+
+  /// Whether anything the source held was left behind.
+  package var lostAnything: Bool { !damage.isEmpty || unreadableValues > 0 || olderThanDurable }
 }
 
 /// `vault recover`: with the key, copies every entry that still authenticates in the
@@ -56,6 +62,7 @@ package enum Salvage {
     defer { snapshot.close() }
     var copier = Copier(source: snapshot, target: target)
     copier.report.transaction = snapshot.meta.transaction
+    copier.report.olderThanDurable = source.readsBelowDurableCommit
     var followed = Set<UInt64>()
     var visitedPages = 0
     StructureWalker(reader: snapshot.reader, meta: snapshot.meta).walk(

@@ -22,7 +22,7 @@ struct NightlyBackup {
     let reader = try VaultReader(path: vault)  // no key: pages stay sealed
     let commit = try reader.newestCommit()  // pinned until closed; writers go on
     defer { commit.close() }
-    let problems = commit.verify()
+    let problems = try commit.verify()
     guard problems.isEmpty else {
       throw VaultError(.corruptPage, "not backing up a damaged vault: \(problems[0])")
     }

@@ -173,7 +173,9 @@ import VaultFormat
     #expect(made.status == 0, "\(made.errors)")
     let report = try parseJSON(made.output)
     #expect(report["ok"] as? Bool == true)
-    #expect(report["baseTransactionId"] as? Int != nil)
+    let fullTransaction = try parseJSON(vault("info", full, "--json").output)["transactionId"]
+    #expect(report["baseTransactionId"] as? Int == fullTransaction as? Int)
+    let oneTransaction = report["transactionId"] as? Int
     // The first upload's six extents did not change: they are not in the increment.
     let copied = report["pagesCopied"] as? Int ?? .max
     #expect(copied < (report["pageCount"] as? Int ?? 0) - 6 * BlobTests.chunk / 4096)
@@ -202,16 +204,20 @@ import VaultFormat
     // A restore up to the first increment gives that commit.
     #expect(vault("restore", full, one, dir.file("middle.vault")).status == 0)
     #expect(Checker.check(path: dir.file("middle.vault")).ok)
+    let middle = try parseJSON(vault("info", dir.file("middle.vault"), "--json").output)
+    #expect(middle["transactionId"] as? Int == oneTransaction)
 
     // Chains that do not fit together are refused, and leave nothing behind.
     #expect(vault("restore", full, two, one, dir.file("r1.vault")).status == 64)
+    // An increment given again after the chain moved past its base.
+    #expect(vault("restore", full, one, two, one, dir.file("r5.vault")).status == 64)
     #expect(vault("restore", full, two, dir.file("r2.vault")).status == 64)
     #expect(vault("restore", one, two, dir.file("r3.vault")).status == 64)
     #expect(vault("restore", full, dir.file("absent.svinc"), dir.file("r4.vault")).status == 66)
     #expect(vault("restore", full, one, restored).status == 64)
     let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { file in
       file.contains(".partial") || file.contains(".restoring")
-        || ["r1", "r2", "r3", "r4"].contains { file.hasPrefix($0) }
+        || ["r1", "r2", "r3", "r4", "r5"].contains { file.hasPrefix($0) }
     }
     #expect(leftovers.isEmpty, "\(leftovers)")
   }
@@ -297,5 +303,57 @@ import VaultFormat
     try Data(bytes).write(to: URL(fileURLWithPath: increment))
     #expect(vault("restore", full, increment, dir.file("r.vault")).status == 65)
     #expect(!FileManager.default.fileExists(atPath: dir.file("r.vault")))
+  }
+
+  /// Forged heads: counts that would overflow, runs over meta pages, a bad checksum.
+  @Test func forgedIncrementalHeadsAreRefused() throws {
+    let good = IncrementalBackup(
+      pageSize: 4096, vaultID: [UInt8](repeating: 4, count: 16),
+      base: .init(transaction: TransactionID(3), metaChecksum: Checksum(low: 1, high: 2)),
+      state: .init(transaction: TransactionID(5), metaChecksum: Checksum(low: 3, high: 4)),
+      pageCount: 40,
+      runs: [
+        .init(first: PageNumber(0), pages: 1, transaction: TransactionID(5), checksum: .zero),
+        .init(first: PageNumber(1), pages: 1, transaction: TransactionID(5), checksum: .zero),
+        .init(first: PageNumber(11), pages: 1, transaction: TransactionID(5), checksum: .zero),
+        .init(first: PageNumber(25), pages: 3, transaction: TransactionID(4), checksum: .zero),
+      ],
+      references: [
+        PageLink(page: PageNumber(30), transaction: TransactionID(2), checksum: .zero)
+      ])
+    let encoded = good.encodeHead()
+    #expect(try IncrementalBackup(decoding: encoded) == good)
+    func reencoded(_ change: (inout IncrementalBackup) -> Void) -> [UInt8] {
+      var head = good
+      change(&head)
+      return head.encodeHead()
+    }
+    // A run over the other meta slot, an extent across it, a run past the end.
+    for forged in [
+      reencoded {
+        $0.runs.insert(
+          .init(first: PageNumber(2), pages: 1, transaction: TransactionID(5), checksum: .zero),
+          at: 2)
+      },
+      reencoded {
+        $0.runs[3] = .init(
+          first: PageNumber(9), pages: 4, transaction: TransactionID(4), checksum: .zero)
+      },
+      reencoded { $0.runs[3].pages = 100 },
+      reencoded { $0.references[0].transaction = TransactionID(4) },
+    ] {
+      #expect(throws: VaultError.self) { try IncrementalBackup(decoding: forged) }
+    }
+    // Counts whose products overflow, in a head of the right length otherwise.
+    var huge = encoded
+    huge.replaceSubrange(
+      96..<104, with: withUnsafeBytes(of: UInt64(1 << 59).littleEndian) { Array($0) })
+    #expect(throws: VaultError.self) { try IncrementalBackup(decoding: huge) }
+    #expect(throws: VaultError.self) {
+      try IncrementalBackup.headLength(header: Array(huge.prefix(128)), fileSize: 1 << 40)
+    }
+    var flipped = encoded
+    flipped[150] ^= 1
+    #expect(throws: VaultError.self) { try IncrementalBackup(decoding: flipped) }
   }
 }

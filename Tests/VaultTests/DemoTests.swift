@@ -37,6 +37,15 @@ import VaultCore
       #expect(result.output.contains("pages checked, no problems"))
       #expect(Checker.check(path: target + "/studio.vault").ok)
     }
+    // A directory holding a vault the demo did not make is refused, and left alone.
+    let other = dir.file("studio")
+    try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+    #expect(
+      vault("init", other + "/studio.vault", "--owner", "owner", "--kdf", "interactive").status == 0
+    )
+    let before = try Data(contentsOf: URL(fileURLWithPath: other + "/studio.vault"))
+    #expect(vault(environment: [:], "demo", other).status == 64)
+    #expect(try Data(contentsOf: URL(fileURLWithPath: other + "/studio.vault")) == before)
     // Unexpected arguments are a usage error.
     #expect(vault("demo", target, "extra").status == 64)
   }

@@ -197,6 +197,11 @@ import VaultCrypto
     let (remembered, token) = try store.openSession(
       for: staff, rememberMe: true, label: "phone", now: start)
     #expect(remembered.capAt == start + 30 * day && remembered.expiresAt == start + 30 * day)
+    // Owners always get the standard limits: the standard cap applies to them, with
+    // remember-me or not.
+    let (ownerSession, _) = try store.openSession(
+      for: owner, rememberMe: true, label: "owner", now: start)
+    #expect(ownerSession.capAt == start + 7 * day)
     // Use does not push it past the cap.
     let (_, resumed) = try store.resumeSession(token: token, now: start + 29 * day)
     #expect(resumed.expiresAt == start + 30 * day)

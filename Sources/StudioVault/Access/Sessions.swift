@@ -157,8 +157,10 @@ extension RecordStore {
       // The organization may cap sessions tighter than the policy (never looser).
       var limits = limits
       let settings = try RecordTransaction(store: self, sealed: tx, actor: nil).settings()
-      let field = rememberMe ? "rememberedSessionCapDays" : "sessionCapDays"
-      if case .integer(let days)? = settings[field], days >= 1 {
+      // The cap of the limits granted (owners and hq always get the standard ones, with
+      // remember-me or not).
+      let field = limits == .remembered ? "rememberedSessionCapDays" : "sessionCapDays"
+      if case .integer(let days)? = settings[field], (1...365).contains(days) {
         limits = SessionLimits(
           idle: min(limits.idle, days * SessionLimits.day),
           cap: min(limits.cap, days * SessionLimits.day))

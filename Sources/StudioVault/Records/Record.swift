@@ -146,7 +146,7 @@ public struct Record: Sendable, Equatable {
   }
 
   /// The record a stored body holds, migrated to the current schema version.
-  static func decode(
+  package static func decode(
     _ body: [UInt8], collection: RecordCollection, id: RecordID, schema: CollectionSchema? = nil
   ) throws(VaultError) -> Record {
     let schema = schema ?? collection.schema

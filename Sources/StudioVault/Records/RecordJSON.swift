@@ -2,13 +2,21 @@ import VaultCore
 import VaultFormat
 
 /// Records as JSON objects, in the shapes of ../shared/spec/records-json.md.
-enum RecordJSON {
+package enum RecordJSON {
   /// What decoding needs from the vault: the organization's currency (for
   /// `{"amount": N}`) and name lookups (`"branch": "Downtown"`, `"vendor": "ana"`).
-  struct Context {
+  package struct Context {
     var defaultCurrency: Currency?
     /// The id of the branch or user named `name`.
     var resolveName: (RecordCollection, String) throws(VaultError) -> RecordID
+
+    package init(
+      defaultCurrency: Currency?,
+      resolveName: @escaping (RecordCollection, String) throws(VaultError) -> RecordID
+    ) {
+      self.defaultCurrency = defaultCurrency
+      self.resolveName = resolveName
+    }
   }
 
   /// Members every record may carry on input besides its schema's fields.
@@ -20,7 +28,7 @@ enum RecordJSON {
   /// ignored, so an export imports back unchanged.
   ///
   /// - Throws: `.invalidRecord` naming the field and what was wrong.
-  static func decode(_ json: JSON, as collection: RecordCollection, context: Context)
+  package static func decode(_ json: JSON, as collection: RecordCollection, context: Context)
     throws(VaultError) -> Record
   {
     guard case .object(let members) = json else {

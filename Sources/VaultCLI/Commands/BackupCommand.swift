@@ -156,7 +156,7 @@ enum RecoverCommand: Command {
     newest intact commit, and copies every entry of every tree whose page still
     authenticates (records, their keys, uploads, the audit log) into a new vault DST
     with the same passphrase and keys. Pages that fail are skipped with what lies below
-    them, and listed. Older versions of entries left in free pages are never used: they
+    them, and listed, and the exit code is then 1. Older versions of entries left in free pages are never used: they
     could bring back revoked sessions or keys an erasure destroyed. On an intact vault
     this is a compacting copy. DST is checked before it gets its name.
     """
@@ -164,7 +164,8 @@ enum RecoverCommand: Command {
     [.flag("json", "print the outcome as JSON")] + Secrets.passphraseOptions
   static var exitCodes: [(ExitCode, String)] {
     [
-      (.success, "DST written; what was lost, if anything, is listed"),
+      (.success, "DST written, holding every entry of SRC's newest commit"),
+      (.problemsFound, "DST written, but some of SRC was lost (listed)"),
       (.usage, "usage error, or DST exists"),
       (.dataError, "SRC is not a vault, or no commit of it can be opened"),
       (.noInput, "SRC is missing or unreadable"),
@@ -189,6 +190,8 @@ enum RecoverCommand: Command {
         "transactionId": .uint(report.transaction.rawValue),
         "entries": .object(report.entries.mapValues { .int(Int64($0)) }),
         "unreadableValues": .int(Int64(report.unreadableValues)),
+        "olderThanDurable": .bool(report.olderThanDurable),
+        "ok": .bool(!report.lostAnything),
         "damage": .array(
           report.damage.map {
             [
@@ -210,10 +213,14 @@ enum RecoverCommand: Command {
         console.line(
           "lost: \(report.unreadableValues) values whose overflow pages or extent failed")
       }
-      if report.damage.isEmpty && report.unreadableValues == 0 {
-        console.line("nothing was damaged: DST holds every entry")
+      if report.olderThanDurable {
+        console.line(
+          "lost: the newest commit known durable is damaged; DST holds the commit before it,"
+            + " without the later changes (revoked sessions and disabled users may be back:"
+            + " review them)")
       }
+      if !report.lostAnything { console.line("nothing was damaged: DST holds every entry") }
     }
-    return .success
+    return report.lostAnything ? .problemsFound : .success
   }
 }

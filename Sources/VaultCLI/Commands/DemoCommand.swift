@@ -12,7 +12,7 @@ enum DemoCommand: Command {
   static let usage = "vault demo [DIR]"
   static let discussion = """
     Builds DIR/studio.vault (DIR defaults to ./demo; an earlier demo vault there is
-    replaced): a studio with two branches, an owner, an hq admin, a manager and a
+    replaced, any other vault refused): a studio with two branches, an owner, an hq admin, a manager and a
     staff member in each branch, and a vendor; 50 clients, a month of bookings with
     contracts, invoices and payments; a refund under dual control; uploads, one of
     them by the vendor. Then shows what each role sees of the same client and
@@ -34,10 +34,21 @@ enum DemoCommand: Command {
       throw VaultError(.io, "cannot create directory \(directory)", errno: errno)
     }
     let path = directory + "/studio.vault"
-    // Running it again rebuilds it: only the demo's own two files are removed.
-    for file in [path, path + "-lock"] where unlink(file) != 0 && errno != ENOENT {
-      throw VaultError(.io, "cannot remove the earlier demo vault \(file)", errno: errno)
+    // Running it again rebuilds it, but only a vault the demo made: its marker says so.
+    let marker = directory + "/.studiovault-demo"
+    if access(path, F_OK) == 0 || access(path + "-lock", F_OK) == 0 {
+      guard access(marker, F_OK) == 0 else {
+        throw VaultError(
+          .alreadyExists,
+          "\(path) exists and is not a demo vault: give `vault demo` another directory")
+      }
+      for file in [path, path + "-lock"] where unlink(file) != 0 && errno != ENOENT {
+        throw VaultError(.io, "cannot remove the earlier demo vault \(file)", errno: errno)
+      }
     }
+    let fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw VaultError(.io, "cannot create \(marker)", errno: errno) }
+    close(fd)
     let demo = try StudioDemo(path: path, console: console)
     try demo.build()
     try demo.showViews()
@@ -57,9 +68,14 @@ enum DemoCommand: Command {
     }
     StatsCommand.printSummary(stats, console: console, treeLimit: 8)
     console.line("\nThe vault stays in \(path): try `vault help`, then e.g.")
-    let secrets =
-      console.environment("VAULT_PASSPHRASE") == nil
-      ? "VAULT_PASSPHRASE='\(StudioDemo.passphrase)' VAULT_PASSWORD='\(StudioDemo.password)' " : ""
+    // Only the demo's own secrets are shown, never ones from the environment.
+    var secrets = ""
+    if console.environment("VAULT_PASSPHRASE") == nil {
+      secrets += "VAULT_PASSPHRASE='\(StudioDemo.passphrase)' "
+    }
+    if console.environment("VAULT_PASSWORD") == nil {
+      secrets += "VAULT_PASSWORD='\(StudioDemo.password)' "
+    }
     console.line("  \(secrets)vault list \(path) --user sam --collection clients --search lima")
     return .success
   }
