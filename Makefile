@@ -13,7 +13,7 @@ DEPS_APT         := libsodium-dev libzstd-dev pkg-config
 BENCH_PKGCONFIG  := sqlite3 sqlcipher
 BENCH_APT        := libsqlite3-dev libsqlcipher-dev
 
-.PHONY: all deps bench-deps build demo test lint format bench fuzz clean
+.PHONY: all deps bench-deps build demo test test-sanitize lint format bench fuzz fuzz-corpus clean
 
 all: build
 
@@ -53,9 +53,21 @@ bench: bench-deps
 	cd Benchmarks && $(SWIFT) build -c release
 	cd Benchmarks && .build/release/vault-bench $(BENCH_ARGS)
 
-# libFuzzer targets (Fuzz/) for the parsers of untrusted bytes, 60 s each.
+# libFuzzer targets (Fuzz/), FUZZ_SECONDS each; crashers are kept in Fuzz/FailCases/.
+FUZZ_SECONDS ?= 60
 fuzz: deps
-	scripts/fuzz.sh 60
+	scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The fuzzers' seeds (Fuzz/Corpus) and dictionaries, remade from Format/vectors.
+fuzz-corpus: build
+	rm -rf Fuzz/Corpus
+	.build/debug/vault-test-helper make-corpus Format/vectors Fuzz/Corpus
+
+# The test suite under the address sanitizer, then under the thread sanitizer (the
+# concurrent readers and writers are the point). Each builds apart from the normal build.
+test-sanitize: deps
+	$(SWIFT) test --sanitize=address --scratch-path .build/asan
+	$(SWIFT) test --sanitize=thread --scratch-path .build/tsan
 
 clean:
-	rm -rf .build Benchmarks/.build Fuzz/.build $(DEMO_DIR)
+	rm -rf .build Benchmarks/.build Fuzz/.build Fuzz/work Fuzz/logs $(DEMO_DIR)

@@ -24,6 +24,8 @@ let package = Package(
     // Keyless, read-only access for backup tools: pin a commit, list, verify, copy.
     .library(name: "VaultReader", targets: ["VaultReader", "VaultCore"]),
     .executable(name: "vault", targets: ["vault"]),
+    // For Fuzz/ only: the harnesses, behind @_spi(Fuzzing).
+    .library(name: "VaultFuzzing", targets: ["VaultFuzzing"]),
   ],
   targets: [
     .systemLibrary(
@@ -49,16 +51,21 @@ let package = Package(
       name: "VaultCLI",
       dependencies: ["VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "StudioVault"]),
     .executableTarget(name: "vault", dependencies: ["VaultCLI"]),
+    // The fuzz harnesses (Fuzz/ runs them under libFuzzer; the tests replay corpora).
+    .target(
+      name: "VaultFuzzing",
+      dependencies: ["VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "StudioVault", "VaultCLI"]
+    ),
     .executableTarget(
       name: "vault-test-helper",
-      dependencies: ["VaultCrypto", "VaultStorage", "StudioVault"],
+      dependencies: ["VaultCrypto", "VaultStorage", "StudioVault", "VaultFuzzing"],
       path: "Tests/Helper"
     ),
     .testTarget(
       name: "VaultTests",
       dependencies: [
         "VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "StudioVault", "VaultCLI",
-        "vault-test-helper",
+        "VaultFuzzing", "vault-test-helper",
       ]
     ),
     // Only the public surface, without the engine's SPI: what an application sees.

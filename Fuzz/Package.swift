@@ -1,28 +1,44 @@
 // swift-tools-version:6.0
-// libFuzzer targets for StudioVault's parsers of untrusted bytes. Build and run:
+// libFuzzer targets for StudioVault's parsers of untrusted bytes: every executable here
+// is a fuzzer named Fuzz<Thing>, whose entry point calls a harness of the main package
+// (Sources/VaultFuzzing, `FuzzTarget`), which `swift test` also runs on Fuzz/Corpus and
+// Fuzz/FailCases. Build and run them with `make fuzz` (scripts/fuzz.sh), or by hand:
 //
 //   cd Fuzz
-//   swift build -c release --sanitize fuzzer --sanitize address -Xswiftc -parse-as-library
-//   SWIFT_BACKTRACE=enable=off .build/release/fuzz-audit-decoding -max_total_time=60
-//   SWIFT_BACKTRACE=enable=off .build/release/fuzz-vault-file corpus/ ../Format/vectors/
+//   swift build -c release --sanitize fuzzer -Xswiftc -sanitize=fuzzer,address \
+//     -Xswiftc -parse-as-library
 //
-// (`scripts/fuzz.sh` does both.) A crash, trap or sanitizer report is a bug: hostile
-// input must only ever produce a `VaultError`.
+// (one -sanitize= list: `--sanitize fuzzer --sanitize address` keeps only the last, and
+// nothing is instrumented for coverage.)
+//   SWIFT_BACKTRACE=enable=off .build/release/FuzzPage -dict=Corpus/Page.dict \
+//     work/Page Corpus/Page -max_total_time=60
+//
+// A crash, trap or sanitizer report is a bug: hostile input must only ever produce a
+// `VaultError`.
 import PackageDescription
+
+func fuzzer(_ name: String) -> Target {
+  .executableTarget(
+    name: name, dependencies: [.product(name: "VaultFuzzing", package: "StudioVault")])
+}
 
 let package = Package(
   name: "StudioVaultFuzz",
   dependencies: [.package(name: "StudioVault", path: "..")],
   targets: [
-    .executableTarget(
-      name: "fuzz-audit-decoding",
-      dependencies: [.product(name: "VaultStorage", package: "StudioVault")]),
-    .executableTarget(
-      name: "fuzz-vault-file",
-      dependencies: [
-        .product(name: "VaultStorage", package: "StudioVault"),
-        .product(name: "StudioVault", package: "StudioVault"),
-      ]),
+    fuzzer("FuzzFileHeader"),
+    fuzzer("FuzzMetaPage"),
+    fuzzer("FuzzPage"),
+    fuzzer("FuzzLeafRoundTrip"),
+    fuzzer("FuzzRecord"),
+    fuzzer("FuzzJSONImport"),
+    fuzzer("FuzzAuditEntry"),
+    fuzzer("FuzzCheckpoint"),
+    fuzzer("FuzzMerkleProof"),
+    fuzzer("FuzzBlob"),
+    fuzzer("FuzzIncrementalBackup"),
+    fuzzer("FuzzVaultFile"),
+    fuzzer("FuzzArguments"),
   ],
   swiftLanguageModes: [.v6]
 )

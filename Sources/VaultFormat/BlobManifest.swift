@@ -128,7 +128,7 @@ public struct BlobManifest: Equatable, Sendable {
     self.name = name
   }
 
-  static func associatedData(vaultID: [UInt8], blob: [UInt8], state: State) -> [UInt8] {
+  package static func associatedData(vaultID: [UInt8], blob: [UInt8], state: State) -> [UInt8] {
     Array("SVblob-manifest".utf8) + vaultID + blob + [state.rawValue]
   }
 

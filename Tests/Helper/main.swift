@@ -4,6 +4,7 @@ import Foundation
 @_spi(Engine) import StudioVault
 import VaultCore
 import VaultCrypto
+@_spi(Fuzzing) import VaultFuzzing
 import VaultStorage
 
 /// The raw key the test suite's vaults open with (TestSupport.swift has the same).
@@ -33,10 +34,25 @@ if arguments.count == 2 && arguments[1] == "schema-doc" {
   FileHandle.standardOutput.write(SchemaDocumentation.markdown().data(using: .utf8)!)
   exit(0)
 }
+if arguments.count == 4 && arguments[1] == "make-corpus" {
+  // `make-corpus VECTORS CORPUS`: Fuzz/Corpus/TARGET/seed-N and TARGET.dict, from the
+  // vectors (the fuzzers add what they find to their own working corpus).
+  let corpus = arguments[3]
+  for target in FuzzTarget.allCases {
+    let directory = corpus + "/" + target.rawValue
+    try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    for (index, seed) in target.seeds(vectors: arguments[2]).enumerated() {
+      FileManager.default.createFile(atPath: directory + "/seed-\(index)", contents: Data(seed))
+    }
+    FileManager.default.createFile(
+      atPath: corpus + "/" + target.rawValue + ".dict", contents: Data(target.dictionaryFile.utf8))
+  }
+  exit(0)
+}
 guard arguments.count >= 4 || (arguments.count == 3 && arguments[1] == "make-vectors") else {
   say(
     "usage: vault-test-helper hold-snapshot|hold-write-lock|write PATH N | make-vectors DIR [NAME]"
-      + " | schema-doc")
+      + " | make-corpus VECTORS CORPUS | schema-doc")
   exit(64)
 }
 if (arguments.count == 3 || arguments.count == 4) && arguments[1] == "make-vectors" {

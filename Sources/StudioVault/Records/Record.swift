@@ -134,7 +134,7 @@ public struct Record: Sendable, Equatable {
   // MARK: Stored form
 
   /// The fields as stored: the schema's fields plus the engine's (``MetaTag``).
-  func storedFields() -> FieldMap {
+  package func storedFields() -> FieldMap {
     var stored = fields
     stored[MetaTag.version] = .integer(version)
     if let createdAt { stored[MetaTag.createdAt] = .time(createdAt) }
