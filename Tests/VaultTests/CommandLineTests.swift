@@ -253,7 +253,10 @@ func initWithClients(_ dir: TemporaryDirectory, count: Int) throws -> (String, [
       let process = Process()
       process.executableURL = URL(fileURLWithPath: binary)
       process.arguments = arguments
-      process.environment = cliSecrets
+      // The secrets only, and the sanitizers' options when `make test-sanitize` runs.
+      process.environment = cliSecrets.merging(
+        ProcessInfo.processInfo.environment.filter { $0.key.hasSuffix("SAN_OPTIONS") }
+      ) { $1 }
       process.standardOutput = FileHandle.nullDevice
       process.standardError = FileHandle.nullDevice
       try process.run()
