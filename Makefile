@@ -13,7 +13,7 @@ DEPS_APT         := libsodium-dev libzstd-dev pkg-config
 BENCH_PKGCONFIG  := sqlite3 sqlcipher
 BENCH_APT        := libsqlite3-dev libsqlcipher-dev
 
-.PHONY: all deps bench-deps build demo test test-sanitize lint format bench fuzz fuzz-corpus clean
+.PHONY: all deps bench-deps build demo test test-sanitize torture lint format bench fuzz fuzz-corpus clean
 
 all: build
 
@@ -52,6 +52,13 @@ format:
 bench: bench-deps
 	cd Benchmarks && $(SWIFT) build -c release
 	cd Benchmarks && .build/release/vault-bench $(BENCH_ARGS)
+
+# A studio's work killed with SIGKILL TORTURE_KILLS times (200), reopened and checked
+# after each kill; prints the seed (TORTURE_SEED replays a run).
+TORTURE_KILLS ?= 200
+torture: deps
+	$(SWIFT) build -c release --product vault-torture
+	.build/release/vault-torture --kills $(TORTURE_KILLS) $(if $(TORTURE_SEED),--seed $(TORTURE_SEED))
 
 # libFuzzer targets (Fuzz/), FUZZ_SECONDS each; crashers are kept in Fuzz/FailCases/.
 FUZZ_SECONDS ?= 60

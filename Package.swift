@@ -24,6 +24,8 @@ let package = Package(
     // Keyless, read-only access for backup tools: pin a commit, list, verify, copy.
     .library(name: "VaultReader", targets: ["VaultReader", "VaultCore"]),
     .executable(name: "vault", targets: ["vault"]),
+    // SIGKILL at random moments of a studio's work, then reopen and check (make torture).
+    .executable(name: "vault-torture", targets: ["vault-torture"]),
     // For Fuzz/ only: the harnesses, behind @_spi(Fuzzing).
     .library(name: "VaultFuzzing", targets: ["VaultFuzzing"]),
   ],
@@ -51,6 +53,8 @@ let package = Package(
       name: "VaultCLI",
       dependencies: ["VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "StudioVault"]),
     .executableTarget(name: "vault", dependencies: ["VaultCLI"]),
+    .executableTarget(
+      name: "vault-torture", dependencies: ["VaultCore", "VaultCrypto", "VaultStorage", "StudioVault"]),
     // The fuzz harnesses (Fuzz/ runs them under libFuzzer; the tests replay corpora).
     .target(
       name: "VaultFuzzing",
@@ -65,7 +69,7 @@ let package = Package(
       name: "VaultTests",
       dependencies: [
         "VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "StudioVault", "VaultCLI",
-        "VaultFuzzing", "vault-test-helper",
+        "VaultFuzzing", "vault-test-helper", "vault-torture",
       ]
     ),
     // Only the public surface, without the engine's SPI: what an application sees.
