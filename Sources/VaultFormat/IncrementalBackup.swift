@@ -240,7 +240,7 @@ public struct IncrementalBackup: Equatable, Sendable {
     return pageSize
   }
 
-  private static func checksum(header: [UInt8], tables: [UInt8]) -> Checksum {
+  package static func checksum(header: [UInt8], tables: [UInt8]) -> Checksum {
     header.withUnsafeBytes { first in
       tables.withUnsafeBytes { Checksum(of: first, then: $0) }
     }

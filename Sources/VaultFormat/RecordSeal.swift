@@ -117,7 +117,9 @@ public struct RecordBinding: Sendable, Hashable {
     associatedData(label: "SV-DEK", middle: kekID, trailer: nil)
   }
 
-  func recordAssociatedData(version: UInt64, keyReference: UInt64, flags: UInt8) -> [UInt8] {
+  package func recordAssociatedData(version: UInt64, keyReference: UInt64, flags: UInt8)
+    -> [UInt8]
+  {
     associatedData(label: "SV-REC", middle: nil, trailer: (version, keyReference, flags))
   }
 }

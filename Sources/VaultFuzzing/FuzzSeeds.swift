@@ -24,20 +24,9 @@ extension FuzzTarget {
         return Array(file.prefix(size))
       }
     case .metaPage:
-      return files.flatMap { file -> [[UInt8]] in
-        guard let size = try? FileHeader.peekPageSize(file, page: PageNumber(0)) else { return [] }
-        return FileFormat.metaPages.compactMap { slot in
-          let start = Int(slot.rawValue) * size
-          return file.count >= start + size ? Array(file[start..<start + size]) : nil
-        }
-      }
+      return Self.openedPages(vectors) { $0 == 2 || $0 == 11 }
     case .page:
-      // Pages below 40 of the 4 KiB vectors, each behind the byte that names its place.
-      return [files[0], files[2], files[5]].flatMap { file in
-        pages(file, size: 4096).prefix(40).enumerated().filter { index, page in
-          index >= 2 && page.contains { $0 != 0 }
-        }.map { [UInt8($0.offset)] + $0.element }
-      }
+      return Self.openedPages(vectors) { $0 >= 12 && $0 < 60 }
     case .leafRoundTrip, .merkleProof:
       // Fixed bytes (a linear congruential sequence): the corpus is the same every time.
       var state: UInt32 = 2_463_534_242
@@ -104,7 +93,7 @@ extension FuzzTarget {
         return Array(file.prefix(length))
       }
     case .vaultFile:
-      return [files[0], files[2], files[5]]
+      return [files[0], files[2], files[3], files[5]]
     case .arguments:
       return [
         ["info", "x.vault", "--json"], ["check", "--deep", "x.vault"], ["page", "x.vault", "12"],
@@ -156,6 +145,32 @@ extension FuzzTarget {
         }.joined() + "\""
     }.joined(separator: "\n") + "\n"
   }
+
+  /// Pages of every vector (those `wanted` picks), their bodies opened with the
+  /// vectors' passphrase, each behind the selector byte of its page size: the harness
+  /// seals a page with the sealed flag itself, so its seeds are plaintext.
+  private static func openedPages(_ vectors: String, wanted: (UInt64) -> Bool) -> [[UInt8]] {
+    var seeds = [[UInt8]]()
+    for name in ["v1-4k", "v2-16k", "v3-records", "v4-studio", "v5-blobs", "v6-chain"] {
+      guard
+        let store = try? VaultStore.open(
+          at: copy(vectors + "/" + name + ".vault"), credential: .passphrase(vectorPassphrase),
+          options: .init(readOnly: true)),
+        let meta = try? store.newestMeta()
+      else { continue }
+      let selector = UInt8(store.pageSize.trailingZeroBitCount - 12)
+      for number in 0..<meta.pageCount where wanted(number) {
+        guard let page = try? store.openedPage(PageNumber(number)),
+          page.contains(where: { $0 != 0 })
+        else { continue }
+        seeds.append([selector] + page)
+      }
+    }
+    return seeds
+  }
+
+  /// The passphrase of every vector (Format/vectors/README.md).
+  private static let vectorPassphrase = "correct horse battery staple"
 
   private static func read(_ path: String) -> [UInt8] {
     guard let file = try? PosixFile(openingExisting: path, readOnly: true),

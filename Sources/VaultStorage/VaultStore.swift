@@ -785,6 +785,19 @@ extension VaultStore {
     try file.read(at: number.rawValue * UInt64(pageSize), count: pageSize)
   }
 
+  /// Page `number` as stored, its body opened with the page key when it is sealed:
+  /// plaintext pages for the fuzzers' seeds and for tools that show a page decoded.
+  ///
+  /// - Throws: `.keyRequired` without the key; the page's framing or seal error.
+  package func openedPage(_ number: PageNumber) throws(VaultError) -> [UInt8] {
+    let page = try Page(try rawBytes(ofPage: number), location: number)
+    guard page.isSealed else { return page.bytes }
+    guard let cipher = reader.cipher else {
+      throw VaultError(.keyRequired, "opening a sealed page needs the key")
+    }
+    return try cipher.open(page).bytes
+  }
+
   /// The raw bytes of `count` pages from `first` on (fewer at the end of the file).
   package func rawBytes(ofPages first: PageNumber, count: Int) throws(VaultError) -> [UInt8] {
     try file.read(at: first.rawValue * UInt64(pageSize), count: count * pageSize)
