@@ -37,6 +37,7 @@ let package = Package(
     fuzzer("FuzzMerkleProof"),
     fuzzer("FuzzBlob"),
     fuzzer("FuzzIncrementalBackup"),
+    fuzzer("FuzzOverflowChain"),
     fuzzer("FuzzVaultFile"),
     fuzzer("FuzzArguments"),
   ],

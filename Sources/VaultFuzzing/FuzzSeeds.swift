@@ -27,7 +27,7 @@ extension FuzzTarget {
       return Self.openedPages(vectors) { $0 == 2 || $0 == 11 }
     case .page:
       return Self.openedPages(vectors) { $0 >= 12 && $0 < 60 }
-    case .leafRoundTrip, .merkleProof:
+    case .leafRoundTrip, .merkleProof, .overflowChain:
       // Fixed bytes (a linear congruential sequence): the corpus is the same every time.
       var state: UInt32 = 2_463_534_242
       return (0..<8).map { count in
@@ -109,7 +109,7 @@ extension FuzzTarget {
     switch self {
     case .fileHeader, .metaPage, .page, .vaultFile:
       return ["StudioVault", "SVLT", "\u{1}\u{0}\u{0}\u{0}", "\u{0}\u{10}\u{0}\u{0}", "$audit"]
-    case .leafRoundTrip, .merkleProof:
+    case .leafRoundTrip, .merkleProof, .overflowChain:
       return ["\u{0}", "\u{ff}"]
     case .record, .jsonImport:
       return [

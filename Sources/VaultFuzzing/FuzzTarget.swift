@@ -26,6 +26,7 @@ import VaultStorage
   case merkleProof = "MerkleProof"
   case blob = "Blob"
   case incrementalBackup = "IncrementalBackup"
+  case overflowChain = "OverflowChain"
   case vaultFile = "VaultFile"
   case arguments = "Arguments"
 
@@ -43,6 +44,7 @@ import VaultStorage
     case .merkleProof: Harness.merkleProof(bytes)
     case .blob: Harness.blob(bytes)
     case .incrementalBackup: Harness.incrementalBackup(bytes)
+    case .overflowChain: ChainFuzzing.overflowChain(bytes)
     case .vaultFile: Harness.vaultFile(bytes)
     case .arguments: Harness.arguments(bytes)
     }
