@@ -154,7 +154,11 @@ public struct KeySlot: Sendable, Equatable {
     }
     self.method = method
     let algorithm = try reader.readUInt8("key derivation algorithm")
-    try reader.skip(2)
+    // One encoding per slot: the reserved bytes are zero (they are bound into the wrap's
+    // associated data anyway, so a changed one would fail to unlock).
+    guard try reader.readUInt16("reserved") == 0 else {
+      throw VaultError(.corrupt, "the key slot's reserved bytes are not zero")
+    }
     let ops = UInt64(try reader.readUInt32("key derivation passes"))
     let memory = try reader.readUInt64("key derivation memory")
     switch method {
