@@ -76,7 +76,8 @@ public struct AuditCheckpoint: Equatable, Sendable {
   /// - Throws: `.corrupt` naming what is wrong.
   public static func parse(_ text: String) throws(VaultError) -> AuditCheckpoint {
     let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-    guard lines.count == 6, lines[5].isEmpty, lines[3].hasPrefix("time "),
+    // C2SP: the origin line is not empty.
+    guard lines.count == 6, lines[5].isEmpty, !lines[0].isEmpty, lines[3].hasPrefix("time "),
       lines[4].hasPrefix("previous ")
     else {
       throw VaultError(.corrupt, "not a StudioVault checkpoint (five lines expected)")

@@ -349,18 +349,20 @@ enum Harness {
     // The note's text signed here: a checkpoint that parses opens to itself once signed
     // (signatures keep fuzzed notes out of the opening code otherwise), and not once a
     // byte of the note changed.
+    // Signed under the checkpoint's own origin (the name a log signs with).
     guard let checkpoint = try? AuditCheckpoint.parse(text),
-      let note = try? SignedNote.sign(text, name: origin, key: signer)
+      let note = try? SignedNote.sign(text, name: checkpoint.origin, key: signer)
     else { return }
-    let opened = try? AuditCheckpoint.open(note, origin: origin, publicKey: signer.publicKey)
+    let opened = try? AuditCheckpoint.open(
+      note, origin: checkpoint.origin, publicKey: signer.publicKey)
     precondition(opened?.text == checkpoint.text, "a signed checkpoint does not open to itself")
     // Any changed byte (text, origin or signature) must keep the note from opening.
     var changed = Array(note.utf8)
     changed[changed.count / 2] ^= 0x01
     precondition(
       (try? AuditCheckpoint.open(
-        String(decoding: changed, as: UTF8.self), origin: origin, publicKey: signer.publicKey))
-        == nil,
+        String(decoding: changed, as: UTF8.self), origin: checkpoint.origin,
+        publicKey: signer.publicKey)) == nil,
       "a changed signed checkpoint still opens")
   }
 
