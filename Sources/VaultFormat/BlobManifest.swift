@@ -150,7 +150,13 @@ public struct BlobManifest: Equatable, Sendable {
     writer.write(retention.until)
     writer.write(legalHold ? UInt8(1) : 0)
     writer.write(media)
-    let nameBytes = Array(name.utf8.prefix(Self.maximumNameLength))
+    // At most 255 bytes, cut at a character's start: the name stays valid UTF-8.
+    var nameBytes = Array(name.utf8)
+    if nameBytes.count > Self.maximumNameLength {
+      var end = Self.maximumNameLength
+      while end > 0, nameBytes[end] & 0xC0 == 0x80 { end -= 1 }
+      nameBytes.removeSubrange(end...)
+    }
     writer.write(UInt16(nameBytes.count))
     writer.write(nameBytes)
     var plaintext = writer.bytes
@@ -203,7 +209,10 @@ public struct BlobManifest: Equatable, Sendable {
     media = try reader.readBytes(16, "media")
     let nameLength = Int(try reader.readUInt16("name length"))
     guard nameLength <= Self.maximumNameLength else { throw reader.corrupt("name too long") }
-    name = String(decoding: try reader.readBytes(nameLength, "name"), as: UTF8.self)
+    // Valid UTF-8 only: a lossy decoding would not encode back to the same bytes.
+    guard let name = String(validating: try reader.readBytes(nameLength, "name"), as: UTF8.self)
+    else { throw reader.corrupt("a blob manifest's name is not UTF-8") }
+    self.name = name
     guard reader.isAtEnd else { throw reader.corrupt("bytes after a blob manifest") }
     guard Self.chunkSizes.contains(chunkSize) else {
       throw reader.corrupt("a blob manifest declares chunks of \(chunkSize) bytes")
