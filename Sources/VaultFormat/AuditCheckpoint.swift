@@ -92,7 +92,8 @@ public struct AuditCheckpoint: Equatable, Sendable {
     }
     let checkpoint = AuditCheckpoint(
       origin: String(lines[0]), size: size, root: root, time: time, previous: previous)
-    guard checkpoint.text == text else {
+    // Bytes, not String equality (which is canonical equivalence): one encoding only.
+    guard Array(checkpoint.text.utf8) == Array(text.utf8) else {
       throw VaultError(.corrupt, "the checkpoint is not in its canonical form")
     }
     return checkpoint

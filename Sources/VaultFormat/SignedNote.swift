@@ -78,22 +78,27 @@ public enum SignedNote {
     let text = String(decoding: bytes[..<split], as: UTF8.self)
     try requireText(text)
     let expectedID = keyID(name: name, publicKey: publicKey)
-    let prefix = "\u{2014} " + name + " "
-    let block = String(decoding: bytes[(split + 1)...], as: UTF8.self)
-    let lines = block.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+    // Signature lines are read as bytes, not characters: a name may start with a
+    // combining mark, which would join the space before it into one character.
+    let dash: [UInt8] = [0xE2, 0x80, 0x94, 0x20]  // "— "
+    let prefix = dash + Array(name.utf8) + [0x20]
+    let lines = bytes[(split + 1)...].split(separator: 0x0A, omittingEmptySubsequences: false)
+      .dropLast()
     // Every line is a signature, well formed, before any is trusted.
     for line in lines {
-      let fields = line.dropFirst(2).split(separator: " ", omittingEmptySubsequences: false)
-      guard line.hasPrefix("\u{2014} "), fields.count == 2, !fields[0].isEmpty,
-        let blob = Base64.decode(String(fields[1])), blob.count > 4
+      let fields = line.dropFirst(dash.count).split(
+        separator: 0x20, omittingEmptySubsequences: false)
+      guard line.starts(with: dash), fields.count == 2, !fields[0].isEmpty,
+        let blob = Base64.decode(String(decoding: fields[1], as: UTF8.self)), blob.count > 4
       else { throw VaultError(.corrupt, "a signed note has a malformed signature line") }
     }
-    for line in lines where line.hasPrefix(prefix) {
-      guard let blob = Base64.decode(String(line.dropFirst(prefix.count))),
+    for line in lines where line.starts(with: prefix) {
+      guard
+        let blob = Base64.decode(String(decoding: line.dropFirst(prefix.count), as: UTF8.self)),
         blob.count == 4 + Ed25519.signatureByteCount, Array(blob.prefix(4)) == expectedID
       else { continue }
       if Ed25519.isValid(
-        signature: Array(blob.dropFirst(4)), of: Array(text.utf8), publicKey: publicKey)
+        signature: Array(blob.dropFirst(4)), of: Array(bytes[..<split]), publicKey: publicKey)
       {
         return text
       }
