@@ -28,9 +28,10 @@ build: deps
 
 # The main job: build the CLI in release mode, then `vault demo`: a sample studio,
 # what each role sees of it, what is refused, its audit log, and the keyless checks.
-# Running it again rebuilds it.
+# Running it again rebuilds it (DEMO_DIR, ./demo, is the demo's own: it is removed first).
 demo: deps
 	$(SWIFT) build -c release --product vault
+	rm -rf $(DEMO_DIR)
 	$(VAULT) demo $(DEMO_DIR)
 
 # The benchmark harness runs too, small and without its peers (--quick), so that it
