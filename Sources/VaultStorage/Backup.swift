@@ -357,15 +357,11 @@ package enum Backup {
   ) {
     let file = try PosixFile(openingExisting: path, readOnly: true)
     let size = try file.size()
-    let header = try file.read(at: 0, count: IncrementalBackup.headerLength)
-    guard header.starts(with: IncrementalBackup.magic) else {
+    guard try file.read(at: 0, count: 8).starts(with: IncrementalBackup.magic) else {
       throw VaultError(.notAVault, "\(path) is not an incremental backup")
     }
-    guard header.count == IncrementalBackup.headerLength else {
-      throw VaultError(.truncated, "\(path) ends inside its header")
-    }
-    let length = try IncrementalBackup.headLength(header: header, fileSize: size)
-    let head = try IncrementalBackup(decoding: try file.read(at: 0, count: length))
+    let head = try readHead(of: file, size: size, path: path)
+    let length = head.headLength
     let (pageBytes, overflow) = head.dataPages.multipliedReportingOverflow(
       by: UInt64(head.pageSize))
     guard !overflow, UInt64(length) + pageBytes == size else {
@@ -375,6 +371,19 @@ package enum Backup {
           + " (cut short, or bytes added)")
     }
     return (file, head)
+  }
+
+  /// The head of the incremental backup `file` (`size` bytes), its tables' length
+  /// checked against the size before they are read.
+  static func readHead(of file: PosixFile, size: UInt64, path: String) throws(VaultError)
+    -> IncrementalBackup
+  {
+    let header = try file.read(at: 0, count: IncrementalBackup.headerLength)
+    guard header.count == IncrementalBackup.headerLength else {
+      throw VaultError(.truncated, "\(path) ends inside its header")
+    }
+    let length = try IncrementalBackup.headLength(header: header, fileSize: size)
+    return try IncrementalBackup(decoding: try file.read(at: 0, count: length))
   }
 
   /// Checks the bytes an incremental backup stores for one run.
@@ -569,13 +578,7 @@ private struct BackupBase {
     let prefix = try file.read(at: 0, count: 1 << 16)
     self.pageSize = pageSize
     if prefix.starts(with: IncrementalBackup.magic) {
-      let size = try file.size()
-      let header = Array(prefix.prefix(IncrementalBackup.headerLength))
-      guard header.count == IncrementalBackup.headerLength else {
-        throw VaultError(.truncated, "\(path) ends inside its header")
-      }
-      let length = try IncrementalBackup.headLength(header: header, fileSize: size)
-      let head = try IncrementalBackup(decoding: try file.read(at: 0, count: length))
+      let head = try Backup.readHead(of: file, size: try file.size(), path: path)
       guard head.vaultID == vaultID, head.pageSize == pageSize else {
         throw VaultError(.invalidArgument, "\(path) is a backup of another vault")
       }

@@ -61,17 +61,23 @@ enum Vectors {
   /// The owner's password in v4-studio.
   static let ownerPassword = "owner password of the vectors"
 
-  /// Studio records (FORMAT.md section 19): the organization and its owner, two
-  /// branches, clients, projects with sessions, an invoice with a discount and its
-  /// correction, payments, a contract, media, a deleted project (financial records
-  /// retained and marked) and an erased client.
-  static func makeStudio(at path: String) throws {
+  /// A vector vault with its organization and owner, the owner authenticated.
+  static func createStudio(at path: String) throws -> (RecordStore, RecordStore.Principal) {
     let store = try RecordStore.create(
       at: path, credential: .passphrase(passphrase), keyDerivation: .interactive,
       organization: .init(
         ownerName: "owner", ownerPassword: SecretBytes(utf8: ownerPassword),
         currency: try Currency("USD"), passwordHashing: .interactive))
     let owner = try store.authenticate(user: "owner", password: SecretBytes(utf8: ownerPassword))
+    return (store, owner)
+  }
+
+  /// Studio records (FORMAT.md section 19): the organization and its owner, two
+  /// branches, clients, projects with sessions, an invoice with a discount and its
+  /// correction, payments, a contract, media, a deleted project (financial records
+  /// retained and marked) and an erased client.
+  static func makeStudio(at path: String) throws {
+    let (store, owner) = try createStudio(at: path)
     func add(_ collection: RecordCollection, _ lines: [String]) throws -> [RecordID] {
       try store.write(actor: owner.user) { tx throws(VaultError) in
         try tx.importJSONLines(
@@ -133,12 +139,7 @@ enum Vectors {
   /// compressible text under a legal hold, one deleted (its extents freed, its key
   /// destroyed), and an upload left unfinished after one committed chunk.
   static func makeBlobs(at path: String) throws -> String {
-    let store = try RecordStore.create(
-      at: path, credential: .passphrase(passphrase), keyDerivation: .interactive,
-      organization: .init(
-        ownerName: "owner", ownerPassword: SecretBytes(utf8: ownerPassword),
-        currency: try Currency("USD"), passwordHashing: .interactive))
-    let owner = try store.authenticate(user: "owner", password: SecretBytes(utf8: ownerPassword))
+    let (store, owner) = try createStudio(at: path)
     let project = try store.write(actor: owner.user) { tx throws(VaultError) -> RecordID in
       let branch = try tx.importJSONLines(
         #"{"name": "Downtown"}"#, into: .branches, branch: nil, scope: .organization)[0]
