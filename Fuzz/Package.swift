@@ -40,6 +40,7 @@ let package = Package(
     fuzzer("FuzzOverflowChain"),
     fuzzer("FuzzVaultFile"),
     fuzzer("FuzzArguments"),
+    fuzzer("FuzzStoredForms"),
   ],
   swiftLanguageModes: [.v6]
 )

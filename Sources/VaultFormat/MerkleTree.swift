@@ -259,6 +259,8 @@ extension MerkleTree {
     public mutating func append(
       _ leafHash: [UInt8], completed: (Completed) throws(VaultError) -> Void = { _ in }
     ) throws(VaultError) {
+      // Only a forged size gets here: a real log never nears 2^64 entries.
+      guard size < UInt64.max else { throw VaultError(.corrupt, "a Merkle log that is full") }
       hashes.append(leafHash)
       var height = 0
       var position = size

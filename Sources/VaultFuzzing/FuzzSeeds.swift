@@ -100,6 +100,8 @@ extension FuzzTarget {
         ["audit", "verify", "x.vault", "--checkpoint", "c.txt"], ["help", "backup"],
         ["stats", "--json", "--", "-x.vault"], ["pages", "x.vault", "--limit=3"],
       ].map { Array($0.joined(separator: "\u{0}").utf8) }
+    case .storedForms:
+      return StoredFormFuzzing.seeds
     }
   }
 
@@ -125,6 +127,8 @@ extension FuzzTarget {
       return ["SVincr\r\n", "\u{1}\u{0}\u{0}\u{0}", "\u{0}\u{10}\u{0}\u{0}"]
     case .arguments:
       return ["--json", "--deep", "--", "--help", "-", "=", "audit", "verify", "--checkpoint"]
+    case .storedForms:
+      return ["\u{1}", "\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{80}", "\u{ff}\u{ff}", "$keys."]
     }
   }
 

@@ -29,6 +29,7 @@ import VaultStorage
   case overflowChain = "OverflowChain"
   case vaultFile = "VaultFile"
   case arguments = "Arguments"
+  case storedForms = "StoredForms"
 
   /// Runs the harness on one input.
   public func run(_ bytes: [UInt8]) {
@@ -47,6 +48,7 @@ import VaultStorage
     case .overflowChain: ChainFuzzing.overflowChain(bytes)
     case .vaultFile: Harness.vaultFile(bytes)
     case .arguments: Harness.arguments(bytes)
+    case .storedForms: StoredFormFuzzing.run(bytes)
     }
   }
 

@@ -42,7 +42,7 @@ import VaultStorage
 
   /// `u8` format ‖ user (16) ‖ `i64` created ‖ `i64` last used ‖ `i64` expires ‖ `i64`
   /// cap ‖ `u8` remember-me ‖ `u16` label length ‖ label (UTF-8).
-  fileprivate func encode() -> [UInt8] {
+  func encode() -> [UInt8] {
     var writer = ByteWriter(capacity: 64 + label.utf8.count)
     writer.write(Self.format)
     writer.write(user.bytes)
@@ -57,7 +57,7 @@ import VaultStorage
     return writer.bytes
   }
 
-  fileprivate init(
+  init(
     id: String, user: RecordID, createdAt: Int64, lastUsedAt: Int64, expiresAt: Int64,
     capAt: Int64, rememberMe: Bool, label: String
   ) {
@@ -71,7 +71,7 @@ import VaultStorage
     self.label = label
   }
 
-  fileprivate init(decoding bytes: [UInt8], id: String) throws(VaultError) {
+  init(decoding bytes: [UInt8], id: String) throws(VaultError) {
     var reader = ByteReader(bytes)
     guard try reader.readUInt8("session format") == Self.format else {
       throw reader.corrupt("unknown session format")
@@ -85,7 +85,10 @@ import VaultStorage
     capAt = CivilTime.clamped(try reader.readInt64("session cap"))
     rememberMe = try reader.readUInt8("session remember-me") == 1
     let length = Int(try reader.readUInt16("session label length"))
-    label = String(decoding: try reader.readBytes(length, "session label"), as: UTF8.self)
+    guard
+      let label = String(validating: try reader.readBytes(length, "session label"), as: UTF8.self)
+    else { throw reader.corrupt("a session label that is not UTF-8") }
+    self.label = label
     guard reader.isAtEnd else { throw reader.corrupt("bytes after a session") }
   }
 }

@@ -26,17 +26,41 @@ enum StepUp {
 
   static func proofKey(_ hash: [UInt8]) -> [UInt8] { [0x04] + hash }
 
-  /// `[u8]` session hash (32) ‖ `u8` action ‖ resource (16, zeros for none) ‖ `i64`
-  /// expiry.
-  static func encode(session: [UInt8], action: HighRiskAction, resource: RecordID?, expires: Int64)
-    -> [UInt8]
-  {
-    var writer = ByteWriter(capacity: 57)
-    writer.write(session)
-    writer.write(action.rawValue)
-    writer.write(resource?.bytes ?? [UInt8](repeating: 0, count: 16))
-    writer.write(expires)
-    return writer.bytes
+  /// A stored proof: `[u8]` session hash (32) ‖ `u8` action ‖ resource (16, zeros for
+  /// none) ‖ `i64` expiry.
+  struct Proof: Equatable {
+    static let byteCount = 57
+    var session: [UInt8]
+    var action: UInt8
+    var resource: [UInt8]
+    var expires: Int64
+
+    init(session: [UInt8], action: HighRiskAction, resource: RecordID?, expires: Int64) {
+      self.session = session
+      self.action = action.rawValue
+      self.resource = resource?.bytes ?? [UInt8](repeating: 0, count: 16)
+      self.expires = expires
+    }
+
+    init(decoding bytes: [UInt8]) throws(VaultError) {
+      guard bytes.count == Self.byteCount else {
+        throw VaultError(.corrupt, "a stored step-up proof has the wrong length")
+      }
+      var reader = ByteReader(bytes)
+      session = try reader.readBytes(32, "session")
+      action = try reader.readUInt8("action")
+      resource = try reader.readBytes(16, "resource")
+      expires = try reader.readInt64("expiry")
+    }
+
+    func encode() -> [UInt8] {
+      var writer = ByteWriter(capacity: Self.byteCount)
+      writer.write(session)
+      writer.write(action)
+      writer.write(resource)
+      writer.write(expires)
+      return writer.bytes
+    }
   }
 
   /// Removes proofs that can no longer be used: expired, or of a session that ended.
@@ -44,15 +68,9 @@ enum StepUp {
   static func purge(_ sessions: WriteTree, now: Int64) throws(VaultError) {
     var stale = [[UInt8]]()
     try sessions.scanTyped(from: [0x04], to: [0x05]) { key, value throws(VaultError) in
-      guard value.count == 57 else {
-        throw VaultError(.corrupt, "a stored step-up proof has the wrong length")
-      }
-      var reader = ByteReader(value)
-      let session = try reader.readBytes(32, "session")
-      _ = try reader.readBytes(17, "action and resource")
-      let expires = try reader.readInt64("expiry")
-      let sessionEnded = try sessions.value(forKey: SessionStore.sessionKey(session)) == nil
-      if now >= expires || sessionEnded { stale.append(key) }
+      let proof = try Proof(decoding: value)
+      let sessionEnded = try sessions.value(forKey: SessionStore.sessionKey(proof.session)) == nil
+      if now >= proof.expires || sessionEnded { stale.append(key) }
       return true
     }
     for key in stale { try sessions.removeValue(forKey: key) }
@@ -115,7 +133,8 @@ extension RecordStore {
     let sessions = try tx.tree(SessionStore.tree)
     try StepUp.purge(sessions, now: now)
     try sessions.insert(
-      StepUp.encode(session: session, action: action, resource: resource, expires: now + lifetime),
+      StepUp.Proof(session: session, action: action, resource: resource, expires: now + lifetime)
+        .encode(),
       forKey: StepUp.proofKey(SHA256.hash(secret)))
     try tx.audit(
       AuditDraft(
@@ -143,17 +162,12 @@ extension SealedTransaction {
     else { throw StepUp.refused }
     let tree = try tree(SessionStore.tree)
     let key = StepUp.proofKey(SHA256.hash(secret))
-    guard let stored = try tree.value(forKey: key), stored.count == 57 else {
-      throw StepUp.refused
-    }
-    var reader = ByteReader(stored)
-    let boundSession = try reader.readBytes(32, "session")
-    let boundAction = try reader.readUInt8("action")
-    let boundResource = try reader.readBytes(16, "resource")
-    let expires = try reader.readInt64("expiry")
+    guard let stored = try tree.value(forKey: key),
+      let bound = try? StepUp.Proof(decoding: stored)
+    else { throw StepUp.refused }
     let wanted = resource?.bytes ?? [UInt8](repeating: 0, count: 16)
-    guard ConstantTime.equal(boundSession, sessionHash), boundAction == action.rawValue,
-      boundResource == wanted, now < expires,
+    guard ConstantTime.equal(bound.session, sessionHash), bound.action == action.rawValue,
+      bound.resource == wanted, now < bound.expires,
       try SessionStore.isLive(sessionHash, in: tree, now: now)
     else { throw StepUp.refused }
     try tree.removeValue(forKey: key)

@@ -82,6 +82,27 @@ enum Throttling {
   /// times (`i64` each, oldest first) and the time a spike was last reported.
   static func spikeKey(_ scope: [UInt8]) -> [UInt8] { [0x03] + scope }
 
+  /// What a spike key holds: `i64` last reported ‖ `i64` failure times, oldest first.
+  struct SpikeHistory: Equatable {
+    var reported: Int64 = 0
+    var times: [Int64] = []
+
+    init() {}
+
+    init(decoding bytes: [UInt8]) throws(VaultError) {
+      var reader = ByteReader(bytes)
+      reported = try reader.readInt64("spike reported")
+      while !reader.isAtEnd { times.append(try reader.readInt64("failure time")) }
+    }
+
+    func encode() -> [UInt8] {
+      var writer = ByteWriter(capacity: 8 + times.count * 8)
+      writer.write(reported)
+      for time in times { writer.write(time) }
+      return writer.bytes
+    }
+  }
+
   /// Refuses an attempt on a locked or cooling-down name, with when to retry.
   static func check(_ state: State, now: Int64) throws(VaultError) {
     if state.isLocked {
@@ -174,18 +195,15 @@ extension SealedTransaction {
     scope: [UInt8], branch: RecordID?, now: Int64, in tree: WriteTree
   ) throws(VaultError) {
     let key = Throttling.spikeKey(scope)
-    var times = [Int64]()
-    var reported: Int64 = 0
-    if let stored = try tree.value(forKey: key) {
-      var reader = ByteReader(stored)
-      reported = try reader.readInt64("spike reported")
-      while !reader.isAtEnd { times.append(try reader.readInt64("failure time")) }
-    }
-    times = times.filter { $0 > now - Throttling.spikeWindow } + [now]
-    times = Array(times.suffix(Throttling.spikeCount))
+    var history =
+      try tree.value(forKey: key).map(Throttling.SpikeHistory.init(decoding:))
+      ?? Throttling.SpikeHistory()
+    let recent = history.times.filter { $0 > now - Throttling.spikeWindow } + [now]
+    history.times = Array(recent.suffix(Throttling.spikeCount))
+    let times = history.times
     let isOrganization = scope == RecordID.allZero.bytes
-    if times.count >= Throttling.spikeCount, reported <= now - Throttling.spikeWindow {
-      reported = now
+    if times.count >= Throttling.spikeCount, history.reported <= now - Throttling.spikeWindow {
+      history.reported = now
       try audit(
         AuditDraft(
           .failedLoginSpike, actor: .system, branch: isOrganization ? nil : branch,
@@ -198,10 +216,7 @@ extension SealedTransaction {
             ]
           )))
     }
-    var writer = ByteWriter(capacity: 8 + times.count * 8)
-    writer.write(reported)
-    for time in times { writer.write(time) }
-    try tree.insert(writer.bytes, forKey: key)
+    try tree.insert(history.encode(), forKey: key)
   }
 
   /// Forgets the failures of `name` (a successful login, or an admin's unlock).
