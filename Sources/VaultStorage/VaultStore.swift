@@ -78,6 +78,9 @@ public final class VaultStore: Sendable {
   /// Set when a read-only first opener found the durable commit damaged and fell back
   /// to an older state: this store then reads that state, and nothing newer.
   private let pinnedState: MetaPage?
+  /// Set when, after a failed commit, the last durable commit no longer read back from
+  /// the file as published: nothing this store holds is trusted any more.
+  private let distrusted = Locked<VaultError?>(nil)
   /// Live snapshots of this store by transaction, for the reader table.
   private let liveSnapshots = Locked<[UInt64: Int]>([:])
   /// The file's size after this store's last commit, and that commit: valid while no
@@ -253,6 +256,7 @@ public final class VaultStore: Sendable {
   /// The newest durable state, with its system-tree root decoded.
   func currentState() throws(VaultError) -> DurableState {
     if let pinnedState { return DurableState(pinnedState) }
+    if let failure = distrusted.withLock({ $0 }) { throw failure }
     let durable = lock.durableTransaction
     let known = newest.withLock { $0 }
     if known.meta.transaction == durable { return known }
@@ -691,6 +695,7 @@ public final class VaultStore: Sendable {
       try? file.write(
         [[UInt8](repeating: 0, count: self.pageSize)], at: metaPage.rawValue * pageSize)
       try? file.sync()
+      reloadAfterFailedCommit()
       throw error
     }
     let checksum = Page.storedChecksum(of: metaBytes)
@@ -699,6 +704,31 @@ public final class VaultStore: Sendable {
     lock.publishDurable(meta.transaction, metaChecksum: checksum)
     sizeAfterLastCommit.withLock { $0 = (meta.transaction, fileSize) }
     for node in cacheable { reader.cache.insert(node) }
+  }
+
+  /// After a failed commit, the last durable commit is read again from the file and
+  /// verified rather than trusted from memory: after a failed fsync the kernel may have
+  /// dropped writes it still shows as done (PostgreSQL's "fsyncgate"). If it no longer
+  /// reads back as published, the store refuses further use; reopening verifies the
+  /// file and recovers the newest intact commit.
+  private func reloadAfterFailedCommit() {
+    let published = (lock.durableTransaction, lock.durableChecksum)
+    do throws(VaultError) {
+      let (meta, checksum) = try reader.readMeta(
+        FileFormat.metaPage(for: published.0), vaultID: header.vaultID)
+      guard meta.transaction == published.0, checksum == published.1 else {
+        throw VaultError(.corruptPage, "the meta page of the last commit changed on disk")
+      }
+      // A fresh state: nothing decoded from the cache or the failed commit survives.
+      newest.withLock { $0 = DurableState(meta) }
+    } catch {
+      distrusted.withLock {
+        $0 = VaultError(
+          .io,
+          "after a failed write, the vault's last commit no longer reads back as it was "
+            + "committed (\(error.message)); close the vault and open it again to recover")
+      }
+    }
   }
 
   /// Grows the file, with zeros, so that `pageCount` pages fit. Growth comes in steps of

@@ -23,6 +23,14 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
   var crashAtOperation: Int?
   /// Fail this operation number with this error (and then keep working).
   var failOperation: (number: Int, code: VaultError.Code)?
+  /// A failed sync loses the writes it was to make durable while reads still show
+  /// them, and the next sync succeeds without them: what Linux does after an fsync
+  /// error (PostgreSQL's "fsyncgate").
+  var failedSyncLosesWrites = false
+  /// Called as the injected failure happens (before the engine sees it).
+  var onFailure: (() -> Void)?
+  /// The operation numbers that were syncs.
+  private(set) var syncOperations: [Int] = []
   /// Fail this many reads with EIO, starting with the `failReadsAfter`-th (counting from 1).
   var failReads: (after: Int, count: Int)?
   private(set) var reads = 0
@@ -45,6 +53,7 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
       throw VaultError(.io, "simulated power loss")
     }
     if let failure = failOperation, failure.number == operations {
+      onFailure?()
       throw VaultError(
         failure.code, "simulated \(failure.code) failure", errno: failure.code == .noSpace ? 28 : 5)
     }
@@ -74,9 +83,26 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
   }
 
   func sync() throws(VaultError) {
-    try step()
-    durable = current
+    if !hasCrashed { syncOperations.append(operations + 1) }
+    do {
+      try step()
+    } catch {
+      if failedSyncLosesWrites && !hasCrashed { unsynced.removeAll() }
+      throw error
+    }
+    for write in unsynced {
+      let end = write.offset + write.bytes.count
+      if end > durable.count { durable += [UInt8](repeating: 0, count: end - durable.count) }
+      durable.replaceSubrange(write.offset..<end, with: write.bytes)
+    }
     unsynced.removeAll()
+  }
+
+  /// Flips one bit at `offset` in what reads show and, if `onDisk`, on the disk too:
+  /// damage no write made.
+  func flipBit(at offset: Int, onDisk: Bool = true) {
+    current[offset] ^= 0x10
+    if onDisk, offset < durable.count { durable[offset] ^= 0x10 }
   }
 
   func size() throws(VaultError) -> UInt64 {

@@ -256,8 +256,18 @@ extension RecordStore {
     label: String = "", clock: @escaping @Sendable () -> Int64 = { Timestamp.now().milliseconds }
   ) throws(VaultError) -> (handle: VaultHandle, token: String) {
     let now = CivilTime.clamped(clock())
-    let principal = try authenticate(user: name, password: password, totp: totp, now: now)
-    let (_, token) = try openSession(for: principal, rememberMe: rememberMe, label: label, now: now)
+    try SessionStore.checkLabel(label)
+    var token: String?
+    let principal = try authenticate(
+      user: name, password: password, totp: totp, now: now, auditing: true
+    ) {
+      tx, principal throws(VaultError) in
+      token = try insertSession(
+        for: principal, limits: SessionLimits.limits(role: principal.role, rememberMe: rememberMe),
+        rememberMe: rememberMe, label: label, now: now, in: tx
+      ).token
+    }
+    guard let token else { throw Self.sessionNeedsWriting }
     return (
       VaultHandle(
         store: self, session: token, principal: principal, scope: principal.scope,
@@ -284,6 +294,10 @@ extension RecordStore {
   /// by ``VaultHandle/endSession()`` when the run ends (a crashed run's lapses).
   static let commandSessionLimits = SessionLimits(idle: 15 * 60_000, cap: 15 * 60_000)
 
+  /// What logging in on a read-only store meets: a session is a commit.
+  static let sessionNeedsWriting = VaultError(
+    .readOnly, "logging in opens a session, which a vault opened read-only cannot record")
+
   /// Logs `name` in for one command: a short session and its handle, plus, when
   /// `stepUp` names a high-risk action, a proof for it bound to that session. The
   /// password just checked is the step-up (../shared/spec/access.md: re-entering the
@@ -301,18 +315,38 @@ extension RecordStore {
     clock: @escaping @Sendable () -> Int64 = { Timestamp.now().milliseconds }
   ) throws(VaultError) -> (handle: VaultHandle, proof: String?) {
     let now = CivilTime.clamped(clock())
-    let principal = try authenticate(user: name, password: password, totp: totp, now: now)
-    let resource = try stepUp.map { (step) throws(VaultError) in
-      try read { snapshot throws(VaultError) in try step.resource(snapshot, principal) }
+    try SessionStore.checkLabel(label)
+    var opened: (token: String, proof: String?)?
+    // The action's record is looked up in the login's commit; not finding it ends the
+    // command, not the login (which is recorded, and leaves no session).
+    var lookupFailure: VaultError?
+    let principal = try authenticate(
+      user: name, password: password, totp: totp, now: now, auditing: true
+    ) {
+      tx, principal throws(VaultError) in
+      var resource: RecordID?
+      if let stepUp {
+        do throws(VaultError) {
+          resource = try read { snapshot throws(VaultError) in
+            try stepUp.resource(snapshot, principal)
+          }
+        } catch {
+          lookupFailure = error
+          return
+        }
+      }
+      let (_, hash, token) = try insertSession(
+        for: principal, limits: Self.commandSessionLimits, rememberMe: false, label: label,
+        now: now, in: tx)
+      let proof = try stepUp.map { (stepUp) throws(VaultError) in
+        try issueStepUp(
+          in: tx.source.sealed, for: principal, session: hash, action: stepUp.action,
+          resource: resource, now: now)
+      }
+      opened = (token, proof)
     }
-    let (_, token, proof) = try openSession(
-      for: principal, limits: Self.commandSessionLimits, rememberMe: false, label: label, now: now
-    ) { tx, hash throws(VaultError) -> String? in
-      guard let stepUp else { return nil }
-      return try issueStepUp(
-        in: tx, for: principal, session: hash, action: stepUp.action, resource: resource ?? nil,
-        now: now)
-    }
+    if let lookupFailure { throw lookupFailure }
+    guard let (token, proof) = opened else { throw Self.sessionNeedsWriting }
     let handle = VaultHandle(
       store: self, session: token, principal: principal, scope: principal.scope,
       isReadOnly: false, clock: clock)

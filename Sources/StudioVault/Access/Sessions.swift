@@ -101,6 +101,13 @@ enum SessionStore {
   /// trusted to decide expiry.
   static let clockTolerance: Int64 = 5 * 60_000
   static let tokenPrefix = "svs_"
+
+  /// Refuses a device label longer than 200 bytes.
+  static func checkLabel(_ label: String) throws(VaultError) {
+    guard label.utf8.count <= 200 else {
+      throw VaultError(.invalidArgument, "a device label is at most 200 bytes")
+    }
+  }
   /// A use within this long of the last recorded one is not recorded again.
   static let refreshInterval: Int64 = 60_000
 
@@ -149,36 +156,44 @@ extension RecordStore {
     for principal: Principal, limits: SessionLimits, rememberMe: Bool, label: String, now: Int64,
     then: (SealedTransaction, _ hash: [UInt8]) throws(VaultError) -> T = { _, _ in () }
   ) throws(VaultError) -> (session: Session, token: String, T) {
-    let now = CivilTime.clamped(now)
-    guard label.utf8.count <= 200 else {
-      throw VaultError(.invalidArgument, "a device label is at most 200 bytes")
+    try SessionStore.checkLabel(label)
+    return try write(actor: nil) { tx throws(VaultError) in
+      let (session, hash, token) = try insertSession(
+        for: principal, limits: limits, rememberMe: rememberMe, label: label, now: now, in: tx)
+      return (session, token, try then(tx.source.sealed, hash))
     }
+  }
+
+  /// Stores a new session for `principal` in `tx`.
+  ///
+  /// - Returns: the session, its token's hash (its key), and the token.
+  func insertSession(
+    for principal: Principal, limits: SessionLimits, rememberMe: Bool, label: String, now: Int64,
+    in tx: RecordTransaction
+  ) throws(VaultError) -> (session: Session, hash: [UInt8], token: String) {
+    let now = CivilTime.clamped(now)
+    try SessionStore.checkLabel(label)
     let secret = SecureRandom.bytes(32)
     let hash = SHA256.hash(secret)
-    var session: Session?
-    let extra = try sealed.write { tx throws(VaultError) in
-      // The organization may cap sessions tighter than the policy (never looser).
-      var limits = limits
-      let settings = try RecordTransaction(store: self, sealed: tx, actor: nil).settings()
-      // The cap of the limits granted (owners and hq always get the standard ones, with
-      // remember-me or not).
-      let field = limits == .remembered ? "rememberedSessionCapDays" : "sessionCapDays"
-      if case .integer(let days)? = settings[field], (1...365).contains(days) {
-        limits = SessionLimits(
-          idle: min(limits.idle, days * SessionLimits.day),
-          cap: min(limits.cap, days * SessionLimits.day))
-      }
-      let opened = Session(
-        id: SessionStore.id(ofHash: hash), user: principal.user, createdAt: now, lastUsedAt: now,
-        expiresAt: min(now + limits.idle, now + limits.cap), capAt: now + limits.cap,
-        rememberMe: rememberMe, label: label)
-      session = opened
-      let tree = try tx.tree(SessionStore.tree)
-      try tree.insert(opened.encode(), forKey: SessionStore.sessionKey(hash))
-      try tree.insert([], forKey: SessionStore.userKey(principal.user, hash))
-      return try then(tx, hash)
+    // The organization may cap sessions tighter than the policy (never looser).
+    var limits = limits
+    let settings = try tx.settings()
+    // The cap of the limits granted (owners and hq always get the standard ones, with
+    // remember-me or not).
+    let field = limits == .remembered ? "rememberedSessionCapDays" : "sessionCapDays"
+    if case .integer(let days)? = settings[field], (1...365).contains(days) {
+      limits = SessionLimits(
+        idle: min(limits.idle, days * SessionLimits.day),
+        cap: min(limits.cap, days * SessionLimits.day))
     }
-    return (session!, SessionStore.tokenPrefix + Hex.encode(secret), extra)
+    let session = Session(
+      id: SessionStore.id(ofHash: hash), user: principal.user, createdAt: now, lastUsedAt: now,
+      expiresAt: min(now + limits.idle, now + limits.cap), capAt: now + limits.cap,
+      rememberMe: rememberMe, label: label)
+    let tree = try tx.source.sealed.tree(SessionStore.tree)
+    try tree.insert(session.encode(), forKey: SessionStore.sessionKey(hash))
+    try tree.insert([], forKey: SessionStore.userKey(principal.user, hash))
+    return (session, hash, SessionStore.tokenPrefix + Hex.encode(secret))
   }
 
   /// The principal and session a token stands for at `now`, its expiry pushed to

@@ -171,10 +171,13 @@ import VaultStorage
 
   /// ``authenticate(user:password:totp:now:forEnrollment:)``; with `auditing` false (a
   /// step-up, which logs its own entry) no login entry is written, but failures still
-  /// count.
+  /// count. `completing` runs in the commit that records the success (a login opens its
+  /// session there: a session without its login entry, or a login entry without the
+  /// session, is never committed); a read-only store, which records nothing, skips it.
   func authenticate(
     user name: String, password: SecretBytes, totp: String? = nil, now: Int64, auditing: Bool,
-    forEnrollment: Bool = false
+    forEnrollment: Bool = false,
+    completing: (RecordTransaction, Principal) throws(VaultError) -> Void = { _, _ in }
   ) throws(VaultError) -> Principal {
     let now = CivilTime.clamped(now)
     // May the name try now? Checked, and the attempt counted as a failure until it
@@ -290,15 +293,18 @@ import VaultStorage
     } else {
       fresh = nil
     }
+    let principal = Principal(
+      user: id, name: user.text("name") ?? name, role: role.description, branch: user.branch)
     try auditLogin(user, role: role, succeeded: true, auditing: auditing) {
       tx throws(VaultError) in
       try tx.source.sealed.clearLoginFailures(name, blind: indexes.blind)
-      guard let fresh, var current = try tx.source.load(.users, id.bytes) else { return }
-      current["passwordHash"] = .string(fresh)
-      try tx.replaceTrusted(current, previous: try tx.source.load(.users, id.bytes))
+      if let fresh, var current = try tx.source.load(.users, id.bytes) {
+        current["passwordHash"] = .string(fresh)
+        try tx.replaceTrusted(current, previous: try tx.source.load(.users, id.bytes))
+      }
+      try completing(tx, principal)
     }
-    return Principal(
-      user: id, name: user.text("name") ?? name, role: role.description, branch: user.branch)
+    return principal
   }
 
   /// Records a login attempt (`loginSucceeded`, `loginFailed`), with `also` in the same
