@@ -54,7 +54,7 @@ let package = Package(
       dependencies: ["VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "StudioVault"]),
     .executableTarget(name: "vault", dependencies: ["VaultCLI"]),
     .executableTarget(
-      name: "vault-torture", dependencies: ["VaultCore", "VaultCrypto", "VaultStorage", "StudioVault"]),
+      name: "vault-torture", dependencies: ["VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "StudioVault"]),
     // The fuzz harnesses (Fuzz/ runs them under libFuzzer; the tests replay corpora).
     .target(
       name: "VaultFuzzing",

@@ -9,12 +9,14 @@
 // `check` (with the key) and the keyless audit verification are clean; every
 // acknowledged operation is there, whole; every booking (project, contract, invoice and
 // payment in one commit) is whole or absent; every refund was requested before it was
-// approved and approved before it was executed. Exit 0 when every round passed, 1 with
+// approved and approved before it was executed; the audit log has exactly the entries
+// the committed records' histories call for, one to one. Exit 0 when every round passed, 1 with
 // the seed and the round when one did not.
 import Glibc
 import StudioVault
 import VaultCore
 import VaultCrypto
+import VaultFormat
 @_spi(Engine) import VaultStorage
 
 let arguments = CommandLine.arguments
@@ -239,7 +241,63 @@ func verify(directory: String) throws(VaultError) -> (operations: Int, failures:
   } while cursor != nil
   check.require(
     invoices == paid, "\(invoices.symmetricDifference(paid).count) bookings are partial")
+  try auditMatchesRecords(owner, &check)
   return (operations.count, check.failures)
+}
+
+/// The audited entries read so far, by the record they are about (the log only grows,
+/// so each round reads only what is new).
+nonisolated(unsafe) var auditedByRecord: [RecordID: [AuditAction]] = [:]
+nonisolated(unsafe) var auditRead: UInt64 = 0
+
+/// The audit log and the committed records match one to one: every contract, invoice,
+/// payment, refund and upload has exactly the entries its history calls for, and every
+/// such entry is about a record that exists (a commit never logs what it did not do,
+/// nor does what it did not log).
+func auditMatchesRecords(_ owner: VaultHandle, _ check: inout Check) throws(VaultError) {
+  let tracked: Set<AuditAction> = [
+    .recordCreated, .paymentRecorded, .refundRequested, .refundApproved, .refundExecuted,
+    .uploadStored,
+  ]
+  while true {
+    let listing = try owner.readAudit(from: auditRead, limit: 5_000)
+    for entry in listing.entries {
+      auditRead = max(auditRead, entry.sequence + 1)
+      guard tracked.contains(entry.event.action), entry.event.outcome == .success,
+        let first = entry.event.targets.first, let id = try? RecordID(bytes: first)
+      else { continue }
+      auditedByRecord[id, default: []].append(entry.event.action)
+    }
+    if listing.entries.count < 5_000 { break }
+  }
+  var expected: [RecordID: [AuditAction]] = [:]
+  for collection in [RecordCollection.contracts, .invoices, .payments, .refunds, .media] {
+    var cursor: String?
+    repeat {
+      let page = try owner.list(collection, after: cursor, limit: 500)
+      for record in page.records {
+        guard let id = record.id else { continue }
+        switch collection {
+        case .payments: expected[id] = [.paymentRecorded]
+        case .refunds:
+          let steps: [AuditAction] = [.refundRequested, .refundApproved, .refundExecuted]
+          let done =
+            ["requested": 1, "approved": 2, "executed": 3][record.text("state") ?? ""] ?? 0
+          expected[id] = Array(steps.prefix(done))
+        case .media: expected[id] = [.uploadStored]
+        default: expected[id] = [.recordCreated]
+        }
+      }
+      cursor = page.nextCursor
+    } while cursor != nil
+  }
+  for (id, actions) in expected where auditedByRecord[id] ?? [] != actions {
+    check.require(
+      false, "record \(id) has audit entries \(auditedByRecord[id] ?? []), not \(actions)")
+  }
+  for (id, actions) in auditedByRecord where expected[id] == nil {
+    check.require(false, "audit entries \(actions) are about \(id), which was never committed")
+  }
 }
 
 func runParent() -> Never {
@@ -293,7 +351,9 @@ func runParent() -> Never {
         largest = max(largest, UInt64(info.st_size))
       }
       if round % 25 == 0 || round == kills {
-        say("vault-torture: \(round) kills survived, \(operations) operations acknowledged")
+        say(
+          "vault-torture: \(round) kills survived, \(operations) operations acknowledged, "
+            + "\(auditedByRecord.count) records matched to their audit entries")
       }
     } catch {
       fail("round \(round) (seed \(seed)): the vault did not reopen: \(error)")
