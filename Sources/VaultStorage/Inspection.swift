@@ -131,10 +131,25 @@ package struct Inspection: Sendable {
         }
         if isDataPage { reachable[number] = info }
       },
-      problem: { _, error in
+      problem: { visit, error in
         pagesChecked += 1
         damagedStructure = true
-        problems.append(CheckProblem(error))
+        var problem = CheckProblem(error)
+        // An extent is damaged or intact as a whole (FORMAT.md 6.5): its pages belong
+        // to it, not to the lost pages. Its length is known from its cell (with the key).
+        if case .extent(let count) = visit.role, count > 0,
+          visit.link.page.rawValue + UInt64(count) <= meta.pageCount
+        {
+          let first = visit.link.page.rawValue
+          let last = first + UInt64(count) - 1
+          for page in first...last where reachable[page] == nil {
+            reachable[page] = PageInfo(
+              type: .blob, tree: visit.tree ?? .none, transaction: visit.link.transaction,
+              usedBytes: 0, keyCount: 0, extentStart: first)
+          }
+          if count > 1 { problem.detail += " (the extent's pages \(first)–\(last))" }
+        }
+        problems.append(problem)
         return true
       })
 

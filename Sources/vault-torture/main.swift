@@ -3,6 +3,7 @@
 //
 //   vault-torture [--kills N] [--seed S] [--dir DIR]     (N also from TORTURE_KILLS)
 //   vault-torture --verify DIR                           (check a torture directory)
+//   vault-torture --bit-rot ROUNDS [--seed S] [--dir DIR] (bit flips; BitRot.swift)
 //
 // The child logs an operation to an acknowledgment file (synced) only after the
 // operation's commits returned. After each kill the parent requires: the vault opens;
@@ -65,81 +66,93 @@ func runChild(directory: String, seed: UInt64) -> Never {
   guard log >= 0 else { fail("cannot open the ack log") }
   do {
     let vault = try Vault.open(at: directory + "/torture.vault", credential: .rawKey(key))
-    let (owner, token) = try vault.login(user: "owner", password: password)
-    let branch = try owner.write { tx, scope throws(VaultError) in
-      try tx.id(named: "Main", in: .branches)
-    }
-    guard let branch else { fail("the branch is missing") }
-    let usd = try Currency("USD")
-    var payments = try owner.list(.payments, limit: 50).records.compactMap(\.id)
-    var projects = try owner.list(.projects, limit: 50).records.compactMap(\.id)
-    while true {
-      switch random.below(10) {
-      case 0..<3:
-        let id = try owner.write { tx, scope throws(VaultError) in
-          var client = Client(displayName: "Client \(random.next() % 100_000)", branch: branch)
-          client.emails = ["c\(random.next() % 1000)@example.com"]
-          return try tx.insert(client, scope: scope).meta.id!
-        }
-        acknowledge(log, "client \(id)")
-      case 3..<7:
-        // A booking: four records in one commit.
-        let amount = Money(minorUnits: Int64(100_000 + random.below(400_000)), currency: usd)
-        let ids = try owner.write { tx, scope throws(VaultError) -> [RecordID] in
-          let client = try tx.insert(Client(displayName: "Booker", branch: branch), scope: scope)
-          var project = Project(title: "Booking", client: client.meta.id!, branch: branch)
-          project.kind = .wedding
-          let projectID = try tx.insert(project, scope: scope).meta.id!
-          let contract = try tx.insert(Contract(project: projectID, value: amount), scope: scope)
-          let invoice = try tx.insert(
-            Invoice(project: projectID, lineItems: [.init(description: "Gold", amount: amount)]),
-            scope: scope)
-          let payment = try tx.insert(
-            Payment(invoice: invoice.meta.id!, amount: amount), scope: scope)
-          return [projectID, contract.meta.id!, invoice.meta.id!, payment.meta.id!]
-        }
-        projects.append(ids[0])
-        payments.append(ids[3])
-        acknowledge(log, "booking " + ids.map(\.description).joined(separator: " "))
-      case 7..<9 where !payments.isEmpty:
-        // A refund, through its three steps, each with a step-up.
-        let payment = payments[random.below(payments.count)]
-        let request = try owner.requestRefund(
-          of: payment, amount: Money(minorUnits: 1_000, currency: usd), reason: "torture",
-          proof: try vault.stepUp(
-            session: token, password: password, action: .refundRequest, resource: payment))
-        let refund = request.id!
-        try owner.decideRefund(
-          refund, approve: true,
-          proof: try vault.stepUp(
-            session: token, password: password, action: .refundApproval, resource: refund))
-        try owner.executeRefund(
-          refund, gatewayReference: "re_\(random.next() % 1_000_000)",
-          proof: try vault.stepUp(
-            session: token, password: password, action: .refundExecution, resource: refund))
-        acknowledge(log, "refund \(refund)")
-      default:
-        guard !projects.isEmpty else { continue }
-        let project = projects[random.below(projects.count)]
-        let bytes = (0..<(1 + random.below(300_000))).map { _ in
-          UInt8(truncatingIfNeeded: random.next())
-        }
-        let receipt = try owner.storeBlob(bytes, into: project, fileName: "IMG.JPG", kind: .photo)
-        acknowledge(log, "blob \(receipt.blob) \(receipt.sha256)")
-      }
-    }
+    try work(vault, random: &random, operations: nil) { acknowledge(log, $0) }
   } catch {
     fail("the child's work failed: \(error)")
   }
+  fail("the child's work ended")
+}
+
+/// A studio at work in `vault`: `operations` operations (endless when nil), each
+/// reported to `done` (as an ack line) once its commits returned.
+func work(
+  _ vault: Vault, random: inout Generator, operations: Int?, done: (String) -> Void
+) throws(VaultError) {
+  let (owner, token) = try vault.login(user: "owner", password: password)
+  let branch = try owner.write { tx, scope throws(VaultError) in
+    try tx.id(named: "Main", in: .branches)
+  }
+  guard let branch else { fail("the branch is missing") }
+  let usd = try Currency("USD")
+  var payments = try owner.list(.payments, limit: 50).records.compactMap(\.id)
+  var projects = try owner.list(.projects, limit: 50).records.compactMap(\.id)
+  var performed = 0
+  while operations.map({ performed < $0 }) ?? true {
+    performed += 1
+    switch random.below(10) {
+    case 0..<3:
+      let id = try owner.write { tx, scope throws(VaultError) in
+        var client = Client(displayName: "Client \(random.next() % 100_000)", branch: branch)
+        client.emails = ["c\(random.next() % 1000)@example.com"]
+        return try tx.insert(client, scope: scope).meta.id!
+      }
+      done("client \(id)")
+    case 3..<7:
+      // A booking: four records in one commit.
+      let amount = Money(minorUnits: Int64(100_000 + random.below(400_000)), currency: usd)
+      let ids = try owner.write { tx, scope throws(VaultError) -> [RecordID] in
+        let client = try tx.insert(Client(displayName: "Booker", branch: branch), scope: scope)
+        var project = Project(title: "Booking", client: client.meta.id!, branch: branch)
+        project.kind = .wedding
+        let projectID = try tx.insert(project, scope: scope).meta.id!
+        let contract = try tx.insert(Contract(project: projectID, value: amount), scope: scope)
+        let invoice = try tx.insert(
+          Invoice(project: projectID, lineItems: [.init(description: "Gold", amount: amount)]),
+          scope: scope)
+        let payment = try tx.insert(
+          Payment(invoice: invoice.meta.id!, amount: amount), scope: scope)
+        return [projectID, contract.meta.id!, invoice.meta.id!, payment.meta.id!]
+      }
+      projects.append(ids[0])
+      payments.append(ids[3])
+      done("booking " + ids.map(\.description).joined(separator: " "))
+    case 7..<9 where !payments.isEmpty:
+      // A refund, through its three steps, each with a step-up.
+      let payment = payments[random.below(payments.count)]
+      let request = try owner.requestRefund(
+        of: payment, amount: Money(minorUnits: 1_000, currency: usd), reason: "torture",
+        proof: try vault.stepUp(
+          session: token, password: password, action: .refundRequest, resource: payment))
+      let refund = request.id!
+      try owner.decideRefund(
+        refund, approve: true,
+        proof: try vault.stepUp(
+          session: token, password: password, action: .refundApproval, resource: refund))
+      try owner.executeRefund(
+        refund, gatewayReference: "re_\(random.next() % 1_000_000)",
+        proof: try vault.stepUp(
+          session: token, password: password, action: .refundExecution, resource: refund))
+      done("refund \(refund)")
+    default:
+      guard !projects.isEmpty else { continue }
+      let project = projects[random.below(projects.count)]
+      let bytes = (0..<(1 + random.below(300_000))).map { _ in
+        UInt8(truncatingIfNeeded: random.next())
+      }
+      let receipt = try owner.storeBlob(bytes, into: project, fileName: "IMG.JPG", kind: .photo)
+      done("blob \(receipt.blob) \(receipt.sha256)")
+    }
+  }
+  try owner.endSession()
 }
 
 // MARK: The parent: kill, reopen, check
 
-func setUp(directory: String) throws(VaultError) {
+func setUp(directory: String, name: String = "torture.vault") throws(VaultError) {
   _ = try Vault.create(
-    at: directory + "/torture.vault", credential: .rawKey(key), ownerName: "owner",
+    at: directory + "/" + name, credential: .rawKey(key), ownerName: "owner",
     ownerPassword: password, currency: try Currency("USD"), keyDerivation: .interactive)
-  let vault = try Vault.open(at: directory + "/torture.vault", credential: .rawKey(key))
+  let vault = try Vault.open(at: directory + "/" + name, credential: .rawKey(key))
   let (owner, token) = try vault.login(user: "owner", password: password)
   try owner.write { tx, scope throws(VaultError) in
     _ = try tx.insert(Branch(name: "Main"), scope: scope)
@@ -316,6 +329,9 @@ func runParent() -> Never {
     var template = Array("/tmp/vault-torture-XXXXXX".utf8CString)
     guard let made = mkdtemp(&template) else { fail("cannot make a directory") }
     directory = String(cString: made)
+  }
+  if let rounds = value("--bit-rot") {
+    runBitRot(rounds: Int(rounds) ?? 100, seed: seed, directory: directory)
   }
   say("vault-torture: \(kills) kills, seed \(seed), in \(directory)")
   var random = Generator(state: seed)

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 /// `vault-torture` (make torture): a short round of kills survives, and its checker
-/// notices an acknowledged operation that is not in the vault.
+/// notices an acknowledged operation that is not in the vault; a short bit-rot campaign
+/// finds every flip.
 @Suite struct TortureTests {
   static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
     let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -35,5 +36,18 @@ import Testing
     try log.close()
     let caught = try Self.run(["--verify", dir.path])
     #expect(caught.status == 1 && caught.output.contains("is missing"), "\(caught.output)")
+  }
+
+  @Test func aBitRotCampaignDetectsEveryFlip() throws {
+    let dir = TemporaryDirectory()
+    let seed = testSeed(0xB17)
+    let run = try Self.run(["--bit-rot", "8", "--seed", "\(seed)", "--dir", dir.path])
+    #expect(run.status == 0, "seed \(seed): \(run.output)")
+    // "N of N flips detected", N > 0.
+    let figures = run.output.split(separator: "\n").last { $0.contains("flips detected") } ?? ""
+    let words = figures.split(separator: " ")
+    let of = try #require(words.firstIndex(of: "of"), "\(run.output)")
+    #expect(words[of - 1] == words[of + 1] && Int(words[of + 1]) ?? 0 >= 8, "\(figures)")
+    #expect(figures.contains(" 0 wrong"), "\(figures)")
   }
 }
