@@ -11,6 +11,9 @@ enum Recovery {
     var skipped: [VaultError]
     /// Meta slots holding nothing usable: a writer may blank them.
     var unusableSlots: [PageNumber]
+    /// Whether the state is known damaged (salvage only): never published, never
+    /// written on.
+    var isDamaged = false
 
     /// Whether a commit the lock file recorded as durable is among what was skipped:
     /// then the skipped meta page or pages were damaged after the commit, not torn by a
@@ -32,7 +35,8 @@ enum Recovery {
   ///
   /// - Complexity: O(pages written by the newest commit), O(1) when trusted.
   static func newestIntactState(
-    reader: PageReader, vaultID: [UInt8], trusted: (TransactionID, Checksum)
+    reader: PageReader, vaultID: [UInt8], trusted: (TransactionID, Checksum),
+    acceptingDamage: Bool = false
   ) throws(VaultError) -> Outcome {
     var candidates = [(meta: MetaPage, checksum: Checksum)]()
     var failures = [VaultError]()
@@ -68,6 +72,13 @@ enum Recovery {
       return Outcome(
         meta: candidate.meta, checksum: candidate.checksum, skipped: failures,
         unusableSlots: unusable)
+    }
+    // Salvage reads what it can: the newest commit whose meta page verifies, damaged
+    // pages and all (every meta slot counts as unusable: nothing may write on it).
+    if acceptingDamage, let newest = candidates.first {
+      return Outcome(
+        meta: newest.meta, checksum: newest.checksum, skipped: failures,
+        unusableSlots: FileFormat.metaPages, isDamaged: true)
     }
     let detail = failures.map(\.description).joined(separator: "; ")
     throw VaultError(

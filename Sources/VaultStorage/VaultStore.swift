@@ -36,6 +36,9 @@ public final class VaultStore: Sendable {
     /// the audit layer's first commit overwrites it and records the repair in one
     /// step, so no crash can separate the two.
     package var defersTornCommitRepair = false
+    /// For salvage (read-only): when no commit is intact, open the newest one whose
+    /// meta page verifies anyway; the salvage walk goes around its damaged pages.
+    package var salvaging = false
 
     public init(readOnly: Bool = false, cacheBytes: Int = 64 << 20, lockTimeout: Double = 5) {
       self.readOnly = readOnly
@@ -172,9 +175,10 @@ public final class VaultStore: Sendable {
       // on disk (a crashed writer may have left it only in the OS cache), publish it.
       let recovered = try Recovery.newestIntactState(
         reader: reader, vaultID: header.vaultID,
-        trusted: (lock.durableTransaction, lock.durableChecksum))
+        trusted: (lock.durableTransaction, lock.durableChecksum),
+        acceptingDamage: options.salvaging && options.readOnly)
       recoveryProblems = recovered.skipped
-      if recovered.losesDurableCommit(trusted: lock.durableTransaction) {
+      if recovered.losesDurableCommit(trusted: lock.durableTransaction) || recovered.isDamaged {
         // Reading the older state is fine (that is how `check` and salvage see it);
         // writing on top of it would destroy the newer, durable one for good.
         pinnedState = recovered.meta
@@ -208,7 +212,7 @@ public final class VaultStore: Sendable {
       try file.sync()
       // A read-only opener that fell back below a durable commit does not publish: the
       // lock file keeps vouching for the commit that was lost, so writers refuse too.
-      if !recovered.losesDurableCommit(trusted: lock.durableTransaction) {
+      if !recovered.losesDurableCommit(trusted: lock.durableTransaction) && !recovered.isDamaged {
         lock.publishDurable(recovered.meta.transaction, metaChecksum: recovered.checksum)
       }
       try lock.finishInitialization()

@@ -3,7 +3,8 @@
 // A studio vault is populated once (records, refunds, uploads, the audit log). Each
 // round copies it and flips one random bit in each of one to three random pages in
 // use (headers, meta pages, tree pages, blob extents), then requires:
-// - `check` names every damaged page;
+// - `check` names every damaged page (or, when the damage leaves no commit intact,
+//   refuses the vault whole);
 // - every record reads back as it was or fails with a typed error, never wrong;
 // - `recover` (with the key) writes a vault that checks clean, holds only records as
 //   they were, and reports a loss whenever a record did not make it.
@@ -18,12 +19,15 @@ import VaultFormat
 struct BitRotFigures {
   var flips = 0
   var detected = 0
+  var named = 0
+  var checkRefused = 0
   var readable = 0
   var unreadable = 0
   var openRefused = 0
   var salvaged = 0
   var lost = 0
   var recoveries = 0
+  var recoveryRefused = 0
 }
 
 func runBitRot(rounds: Int, seed: UInt64, directory: String) -> Never {
@@ -69,8 +73,13 @@ func runBitRot(rounds: Int, seed: UInt64, directory: String) -> Never {
     let named = pages.filter { page in
       report.problems.contains { $0.page == page || $0.page == extentStarts[page] }
     }
-    figures.detected += named.count
-    guard named.count == pages.count else {
+    // With both commits' paths damaged (the newest meta page and a page of the state
+    // before), no state opens: the vault is refused whole, every flip with it.
+    let refusedWhole = report.problems.contains { ["open", "notAVault"].contains($0.kind) }
+    if refusedWhole { figures.checkRefused += 1 }
+    figures.detected += refusedWhole ? pages.count : named.count
+    figures.named += named.count
+    guard named.count == pages.count || refusedWhole else {
       fail("\(context): check missed the damage to pages \(pages.subtracting(named).sorted())")
     }
 
@@ -100,8 +109,9 @@ func runBitRot(rounds: Int, seed: UInt64, directory: String) -> Never {
 
     // Recovery: only records as they were, and a loss reported whenever one is missing.
     do {
-      let source = try VaultStore.open(
-        at: path, credential: .rawKey(key), options: .init(readOnly: true))
+      var options = VaultStore.Options(readOnly: true)
+      options.salvaging = true
+      let source = try VaultStore.open(at: path, credential: .rawKey(key), options: options)
       let salvage = try Salvage.recover(source, credential: .rawKey(key), to: recovered)
       figures.recoveries += 1
       let recheck = Checker.check(path: recovered, credential: .rawKey(key))
@@ -128,15 +138,19 @@ func runBitRot(rounds: Int, seed: UInt64, directory: String) -> Never {
         fail("\(context): \(lost) records did not survive recovery, and it reported no loss")
       }
     } catch {
+      figures.recoveryRefused += 1
       figures.lost += records.count
     }
     if round % 25 == 0 || round == rounds { say("vault-torture: bit rot, \(round) rounds") }
   }
   say(
-    "vault-torture: bit rot: \(figures.detected) of \(figures.flips) flips detected by check; "
+    "vault-torture: bit rot: \(figures.detected) of \(figures.flips) flips detected by check "
+      + "(\(figures.named) named by page; \(figures.checkRefused) rounds where no commit was "
+      + "intact and the vault was refused whole); "
       + "record reads: \(figures.readable) as written, \(figures.unreadable) refused "
       + "(typed error), 0 wrong; \(figures.openRefused) vaults refused whole; "
-      + "recover ran \(figures.recoveries) times: \(figures.salvaged) records salvaged, "
+      + "recover ran \(figures.recoveries) times (refused \(figures.recoveryRefused)): "
+      + "\(figures.salvaged) records salvaged, "
       + "\(figures.lost) lost, every loss reported")
   exit(0)
 }

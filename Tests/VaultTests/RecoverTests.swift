@@ -100,4 +100,54 @@ import VaultFormat
     #expect(vault("recover", path, target).status == 64)
     #expect(vault("recover", dir.file("missing.vault"), dir.file("x.vault")).status == 66)
   }
+
+  /// Damage that leaves no commit intact (the newest meta page, and a page the commit
+  /// before wrote): opening refuses, as it must; recovery reads the older commit anyway
+  /// and saves everything but what lay below the damaged page.
+  @Test func recoveryReadsAroundDamageWhenNoCommitIsIntact() throws {
+    let vault = try PopulatedVault()
+    let pristine = try VaultStore.open(
+      at: vault.path, credential: testCredential, options: .init(readOnly: true))
+    let newest = try pristine.newestMeta()
+    let olderSlot = FileFormat.metaPage(for: TransactionID(newest.transaction.rawValue - 1))
+    let older = try pristine.reader.readMeta(olderSlot, vaultID: pristine.header.vaultID).meta
+    var written = [UInt64]()
+    StructureWalker(reader: pristine.reader, meta: older).walk(
+      follow: { $0.transaction == older.transaction },
+      visited: { visit, page, _ in
+        if page != nil { written.append(visit.link.page.rawValue) }
+      },
+      problem: { _, _ in true })
+    let victim = try #require(written.last, "the older commit wrote no page")
+    let copy = try vault.damagedCopy(page: victim, offset: 2050, name: "both.vault")
+    defer { vault.remove(copy) }
+    var image = try Data(contentsOf: URL(fileURLWithPath: copy))
+    image[Int(vault.newestMetaPage) * 4096 + 100] ^= 0x01
+    try image.write(to: URL(fileURLWithPath: copy))
+    try? FileManager.default.removeItem(atPath: copy + "-lock")
+
+    #expect(throws: VaultError.self) {
+      try VaultStore.open(at: copy, credential: testCredential, options: .init(readOnly: true))
+    }
+    var options = VaultStore.Options(readOnly: true)
+    options.salvaging = true
+    let source = try VaultStore.open(at: copy, credential: testCredential, options: options)
+    #expect(try source.newestMeta().transaction == older.transaction)
+    #expect(throws: VaultError.self) { try source.write { _ in } }
+    let destination = vault.directory.file("recovered-both.vault")
+    let report = try Salvage.recover(source, credential: testCredential, to: destination)
+    #expect(report.lostAnything && report.damage.contains { $0.problem.page == victim })
+    #expect(Checker.check(path: destination, credential: testCredential).ok)
+    let recovered = try contents(of: VaultStore.open(at: destination, credential: testCredential))
+    // The older commit held the three big trees (the newest added only small ones):
+    // all of them but a leaf's worth, each value as it was.
+    #expect(recovered.values.reduce(0) { $0 + $1.count } > 250)
+    for (name, entries) in recovered {
+      for (key, value) in entries { #expect(vault.contents[name]?[key] == value, "\(name)") }
+    }
+    // A later writable open does not take the damaged state for a durable one.
+    #expect(throws: VaultError.self) {
+      try VaultStore.open(at: copy, credential: testCredential)
+    }
+  }
 }

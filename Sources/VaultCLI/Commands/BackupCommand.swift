@@ -153,7 +153,7 @@ enum RecoverCommand: Command {
   static let usage = "vault recover SRC DST [--json]"
   static let discussion = """
     Opens SRC with its passphrase (VAULT_PASSPHRASE or --passphrase-file), walks its
-    newest intact commit, and copies every entry of every tree whose page still
+    newest intact commit (when none is, the newest whose meta page verifies), and copies every entry of every tree whose page still
     authenticates (records, their keys, uploads, the audit log) into a new vault DST
     with the same passphrase and keys. Pages that fail are skipped with what lies below
     them, and listed, and the exit code is then 1. Older versions of entries left in free pages are never used: they
@@ -177,8 +177,10 @@ enum RecoverCommand: Command {
   static func run(_ arguments: Arguments, console: any Console) throws -> ExitCode {
     let positionals = try arguments.require("SRC", "DST")
     let credential = try Secrets.passphrase(arguments, console: console)
-    let source = try VaultStore.open(
-      at: positionals[0], credential: credential, options: .init(readOnly: true))
+    // When no commit is intact, the newest one whose meta page verifies is read anyway.
+    var options = VaultStore.Options(readOnly: true)
+    options.salvaging = true
+    let source = try VaultStore.open(at: positionals[0], credential: credential, options: options)
     let bar = ProgressBar(console: console, label: "recovering pages")
     let report = try Salvage.recover(source, credential: credential, to: positionals[1]) {
       bar.update($0, of: $1)
