@@ -170,15 +170,58 @@ package struct Inspection: Sendable {
     } else if !damagedStructure {
       checkAccountingByCount()
     } else {
-      let unaccounted = (FileFormat.firstDataPage.rawValue..<meta.pageCount).filter {
+      let unreached = (FileFormat.firstDataPage.rawValue..<meta.pageCount).filter {
         FileFormat.isDataPage(PageNumber($0)) && reachable[$0] == nil && free[$0] == nil
-      }.count
+      }
+      checkOnTheirOwn(unreached, reader: snapshot.reader)
+      let unaccounted = unreached.count
       if unaccounted > 0 {
         problems.append(
           CheckProblem(
             page: nil, kind: "lostPages",
             detail: "\(unaccounted) pages are neither reachable nor free, most likely below"
               + " the damaged pages listed above"))
+      }
+    }
+  }
+
+  /// Pages no link reached, because they lie below damage (or, when the free list is
+  /// damaged too, are free): each is checked on its own, as its header describes it,
+  /// so that every damaged page is named, not only the highest. A page's checksum, or
+  /// an extent's over its run, needs no parent; only the links' agreement does.
+  private mutating func checkOnTheirOwn(_ pages: [UInt64], reader: PageReader) {
+    let named = Set(problems.compactMap(\.page))
+    var next: UInt64 = 0
+    for number in pages where number >= next && !named.contains(number) {
+      let location = PageNumber(number)
+      guard
+        let bytes = try? reader.file.read(
+          at: number * UInt64(pageSize), count: pageSize),
+        bytes.count == pageSize, bytes.contains(where: { $0 != 0 })
+      else { continue }
+      do throws(VaultError) {
+        if bytes[16] == PageType.blob.rawValue {
+          let header = try BlobExtent.decodeHeader(bytes[...], location: location)
+          let count = header.pageCount(pageSize: pageSize)
+          guard number + UInt64(count) <= meta.pageCount else {
+            throw VaultError(
+              .corruptPage, "extent runs past the end of the state", page: number, offset: 20)
+          }
+          let run = try reader.file.read(
+            at: number * UInt64(pageSize), count: count * pageSize)
+          next = number + UInt64(count)
+          let link = PageLink(
+            page: location, transaction: header.transaction, checksum: header.storedChecksum)
+          _ = try BlobExtent.verify(
+            run, against: link, tree: header.tree, pages: count, pageSize: pageSize)
+        } else {
+          let page = try Page(bytes, location: location)
+          try page.verify(against: page.link)
+        }
+      } catch {
+        var problem = CheckProblem(error)
+        problem.detail = "below the damage: " + problem.detail
+        problems.append(problem)
       }
     }
   }

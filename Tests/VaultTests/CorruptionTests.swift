@@ -95,6 +95,30 @@ struct PopulatedVault {
     }
   }
 
+  /// Damage below damage: a page and one of its children both flipped. The child is
+  /// reached by no link that can be trusted, yet `check` names it, checked on its own.
+  @Test func checkNamesDamageBelowDamage() throws {
+    let vault = try PopulatedVault()
+    let store = try VaultStore.open(
+      at: vault.path, credential: testCredential, options: .init(readOnly: true))
+    let interiors = vault.pagesInUse.filter { $0.type == "interior" }.map(\.page)
+    #expect(!interiors.isEmpty)
+    for parent in interiors {
+      let page = try store.reader.readPage(PageNumber(parent))
+      let child = try #require(page.links.last).page.rawValue
+      let copy = try vault.damagedCopy(page: parent, offset: 2050, name: "both-\(parent).vault")
+      defer { vault.remove(copy) }
+      var image = try Data(contentsOf: URL(fileURLWithPath: copy))
+      image[Int(child) * 4096 + 3000] ^= 0x01
+      try image.write(to: URL(fileURLWithPath: copy))
+      let report = Checker.check(path: copy, credential: testCredential)
+      #expect(report.problems.contains { $0.page == parent }, "parent \(parent)")
+      #expect(
+        report.problems.contains { $0.page == child && $0.detail.contains("below the damage") },
+        "child \(child) of \(parent): \(report.problems)")
+    }
+  }
+
   @Test func readsThroughADamagedPageFailCleanlyAndOtherPagesStayReadable() throws {
     let vault = try PopulatedVault()
     for (page, type) in vault.pagesInUse where FileFormat.isDataPage(PageNumber(page)) {
