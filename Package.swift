@@ -51,10 +51,12 @@ let package = Package(
       name: "VaultReader", dependencies: ["VaultCore", "VaultFormat", "VaultStorage"]),
     .target(
       name: "VaultCLI",
-      dependencies: ["VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "StudioVault"]),
+      dependencies: ["VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "StudioVault", "VaultReader",
+      ]),
     .executableTarget(name: "vault", dependencies: ["VaultCLI"]),
     .executableTarget(
-      name: "vault-torture", dependencies: ["VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "StudioVault"]),
+      name: "vault-torture", dependencies: ["VaultCore", "VaultCrypto", "VaultFormat", "VaultStorage", "StudioVault", "VaultReader",
+      ]),
     // The fuzz harnesses (Fuzz/ runs them under libFuzzer; the tests replay corpora).
     .target(
       name: "VaultFuzzing",

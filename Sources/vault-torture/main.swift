@@ -4,6 +4,8 @@
 //   vault-torture [--kills N] [--seed S] [--dir DIR]     (N also from TORTURE_KILLS)
 //   vault-torture --verify DIR                           (check a torture directory)
 //   vault-torture --bit-rot ROUNDS [--seed S] [--dir DIR] (bit flips; BitRot.swift)
+//   vault-torture --concurrency SECONDS [--seed S]     (threads; Concurrency.swift)
+//   vault-torture --endurance OPERATIONS [--seed S]    (steady state; Endurance.swift)
 //
 // The child logs an operation to an acknowledgment file (synced) only after the
 // operation's commits returned. After each kill the parent requires: the vault opens;
@@ -329,6 +331,12 @@ func runParent() -> Never {
     var template = Array("/tmp/vault-torture-XXXXXX".utf8CString)
     guard let made = mkdtemp(&template) else { fail("cannot make a directory") }
     directory = String(cString: made)
+  }
+  if let count = value("--endurance") {
+    runEndurance(operations: Int(count) ?? 1_000_000, seed: seed, directory: directory)
+  }
+  if let seconds = value("--concurrency") {
+    runConcurrency(seconds: Int(seconds) ?? 60, seed: seed, directory: directory)
   }
   if let rounds = value("--bit-rot") {
     runBitRot(rounds: Int(rounds) ?? 100, seed: seed, directory: directory)

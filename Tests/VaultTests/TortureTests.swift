@@ -3,7 +3,7 @@ import Testing
 
 /// `vault-torture` (make torture): a short round of kills survives, and its checker
 /// notices an acknowledged operation that is not in the vault; a short bit-rot campaign
-/// finds every flip.
+/// finds every flip; a short concurrency soak holds its invariants.
 @Suite struct TortureTests {
   static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
     let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -49,5 +49,14 @@ import Testing
     let of = try #require(words.firstIndex(of: "of"), "\(run.output)")
     #expect(words[of - 1] == words[of + 1] && Int(words[of + 1]) ?? 0 >= 8, "\(figures)")
     #expect(figures.contains(" 0 wrong"), "\(figures)")
+  }
+
+  /// A few seconds of the concurrency soak (minutes, under the thread sanitizer, for
+  /// the figures): readers and backups find every invariant intact.
+  @Test func theConcurrencySoakHoldsItsInvariants() throws {
+    let dir = TemporaryDirectory()
+    let run = try Self.run(["--concurrency", "3", "--seed", "7", "--dir", dir.path])
+    #expect(run.status == 0, "\(run.output)")
+    #expect(run.output.contains("every invariant held"), "\(run.output)")
   }
 }
