@@ -20,6 +20,7 @@ import StudioVault
 import VaultCore
 import VaultCrypto
 import VaultFormat
+import VaultReader
 @_spi(Engine) import VaultStorage
 
 let arguments = CommandLine.arguments
@@ -315,6 +316,26 @@ func auditMatchesRecords(_ owner: VaultHandle, _ check: inout Check) throws(Vaul
   }
 }
 
+/// A keyless full backup of the vault while the child writes, then checked with the
+/// key; what went wrong, or nil.
+func backUpBesideTheWriter(_ directory: String) -> String? {
+  let target = directory + "/live-backup.vault"
+  unlink(target)
+  unlink(target + "-lock")
+  do throws(VaultError) {
+    let reader = try VaultReader(path: directory + "/torture.vault")
+    let commit = try reader.newestCommit()
+    defer { commit.close() }
+    let problems = try commit.verify()
+    guard problems.isEmpty else { return "the pinned commit: \(problems.prefix(3))" }
+    _ = try commit.backUp(to: target)
+  } catch {
+    return "\(error)"
+  }
+  let report = Checker.check(path: target, credential: .rawKey(key))
+  return report.ok ? nil : "the backup: \(report.problems.prefix(3))"
+}
+
 func runParent() -> Never {
   func value(_ name: String) -> String? {
     guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else {
@@ -349,6 +370,7 @@ func runParent() -> Never {
     fail("setting up: \(error)")
   }
   var largest: UInt64 = 0
+  var liveBackups = 0
   for round in 1...max(1, kills) {
     var child: pid_t = 0
     let childSeed = String(random.next())
@@ -360,6 +382,14 @@ func runParent() -> Never {
     }
     // Let it work for 20 ms to 0.6 s (opening and logging in take part of that).
     usleep(useconds_t(20_000 + random.below(580_000)))
+    // Every tenth round, a backup by this process while the child writes: a reading
+    // process pins a commit, verifies it and copies it beside a live writer.
+    if round % 10 == 0 {
+      if let problem = backUpBesideTheWriter(directory) {
+        fail("round \(round) (seed \(seed)): a backup beside the writer: \(problem)")
+      }
+      liveBackups += 1
+    }
     kill(child, SIGKILL)
     var status: Int32 = 0
     waitpid(child, &status, 0)
@@ -383,7 +413,9 @@ func runParent() -> Never {
       fail("round \(round) (seed \(seed)): the vault did not reopen: \(error)")
     }
   }
-  say("vault-torture: all \(kills) kills survived; largest file \(largest / 1024) KiB")
+  say(
+    "vault-torture: all \(kills) kills survived; largest file \(largest / 1024) KiB; "
+      + "\(liveBackups) backups taken beside the writer, all checked clean")
   exit(0)
 }
 
