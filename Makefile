@@ -13,7 +13,7 @@ DEPS_APT         := libsodium-dev libzstd-dev pkg-config
 BENCH_PKGCONFIG  := sqlite3 sqlcipher
 BENCH_APT        := libsqlite3-dev libsqlcipher-dev
 
-.PHONY: all deps bench-deps build demo test test-sanitize torture lint format bench fuzz fuzz-corpus clean
+.PHONY: all deps bench-deps build demo test test-sanitize torture reliability lint format bench fuzz fuzz-corpus clean
 
 all: build
 
@@ -60,6 +60,20 @@ TORTURE_KILLS ?= 200
 torture: deps
 	$(SWIFT) build -c release --product vault-torture
 	.build/release/vault-torture --kills $(TORTURE_KILLS) $(if $(TORTURE_SEED),--seed $(TORTURE_SEED))
+
+# The rest of the reliability campaign: bit rot (RELIABILITY_ROUNDS rounds), the
+# concurrency soak (SOAK_SECONDS, built with the thread sanitizer) and the endurance
+# run (ENDURANCE_OPERATIONS). Each prints its figures.
+RELIABILITY_ROUNDS   ?= 200
+SOAK_SECONDS         ?= 180
+ENDURANCE_OPERATIONS ?= 1000000
+reliability: deps
+	$(SWIFT) build -c release --product vault-torture
+	.build/release/vault-torture --bit-rot $(RELIABILITY_ROUNDS)
+	.build/release/vault-torture --endurance $(ENDURANCE_OPERATIONS)
+	$(SWIFT) build --sanitize=thread --product vault-torture --scratch-path .build/tsan
+	SWIFT_BACKTRACE=enable=off TSAN_OPTIONS=halt_on_error=1 \
+	  .build/tsan/debug/vault-torture --concurrency $(SOAK_SECONDS)
 
 # libFuzzer targets (Fuzz/), FUZZ_SECONDS each; crashers are kept in Fuzz/FailCases/.
 FUZZ_SECONDS ?= 60

@@ -209,6 +209,7 @@ import VaultFormat
         context + ", durable")
     }
     #expect(faulted == points.count, "\(fault): \(faulted) of \(points.count) faults surfaced")
+    print("fault injection: \(fault): \(faulted) faults injected, each survived")
   }
 
   /// After a failed sync the store reads the last commit's meta page again, from the
