@@ -192,13 +192,22 @@ package struct Inspection: Sendable {
   private mutating func checkOnTheirOwn(_ pages: [UInt64], reader: PageReader) {
     let named = Set(problems.compactMap(\.page))
     var next: UInt64 = 0
-    for number in pages where number >= next && !named.contains(number) {
+    for number in pages where number >= next {
       let location = PageNumber(number)
       guard
         let bytes = try? reader.file.read(
           at: number * UInt64(pageSize), count: pageSize),
         bytes.count == pageSize, bytes.contains(where: { $0 != 0 })
       else { continue }
+      // An extent's pages after the first have no header of their own: skip its run,
+      // whether or not its first page was named already.
+      let extentHeader =
+        bytes[16] == PageType.blob.rawValue
+        ? try? BlobExtent.decodeHeader(bytes[...], location: location) : nil
+      if let extentHeader {
+        next = number + UInt64(extentHeader.pageCount(pageSize: pageSize))
+      }
+      if named.contains(number) { continue }
       do throws(VaultError) {
         if bytes[16] == PageType.blob.rawValue {
           let header = try BlobExtent.decodeHeader(bytes[...], location: location)
@@ -209,7 +218,6 @@ package struct Inspection: Sendable {
           }
           let run = try reader.file.read(
             at: number * UInt64(pageSize), count: count * pageSize)
-          next = number + UInt64(count)
           let link = PageLink(
             page: location, transaction: header.transaction, checksum: header.storedChecksum)
           _ = try BlobExtent.verify(

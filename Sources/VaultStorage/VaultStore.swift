@@ -155,6 +155,9 @@ public final class VaultStore: Sendable {
     path: String, file: any FileIO, options: Options, header: FileHeader,
     headerProblems: [VaultError], masterKey: SymmetricKey?
   ) throws(VaultError) {
+    guard !options.salvaging || options.readOnly else {
+      throw VaultError(.invalidArgument, "a vault is opened for salvage read-only")
+    }
     self.path = path
     self.file = file
     self.options = options
@@ -176,7 +179,7 @@ public final class VaultStore: Sendable {
       let recovered = try Recovery.newestIntactState(
         reader: reader, vaultID: header.vaultID,
         trusted: (lock.durableTransaction, lock.durableChecksum),
-        acceptingDamage: options.salvaging && options.readOnly)
+        acceptingDamage: options.salvaging)
       recoveryProblems = recovered.skipped
       if recovered.losesDurableCommit(trusted: lock.durableTransaction) || recovered.isDamaged {
         // Reading the older state is fine (that is how `check` and salvage see it);
@@ -710,11 +713,16 @@ public final class VaultStore: Sendable {
     for node in cacheable { reader.cache.insert(node) }
   }
 
-  /// After a failed commit, the last durable commit is read again from the file and
-  /// verified rather than trusted from memory: after a failed fsync the kernel may have
-  /// dropped writes it still shows as done (PostgreSQL's "fsyncgate"). If it no longer
-  /// reads back as published, the store refuses further use; reopening verifies the
-  /// file and recovers the newest intact commit.
+  /// After a failed commit, the last durable commit's meta page is read again from the
+  /// file and checked against what was published, rather than trusted from memory, and
+  /// the store goes on from that fresh read; if it no longer matches, the store refuses
+  /// further use, and reopening verifies the file and recovers the newest intact commit.
+  ///
+  /// This is a defensive check. What makes a failed fsync harmless (PostgreSQL's
+  /// "fsyncgate": the kernel may drop writes it still shows as done, and report success
+  /// at the next fsync) is the commit protocol: nothing durable refers to a failed
+  /// commit's pages, its meta slot is blanked, the page cache is emptied, and the next
+  /// commit writes every page it refers to again (FaultInjectionTests' lost-sync disk).
   private func reloadAfterFailedCommit() {
     let published = (lock.durableTransaction, lock.durableChecksum)
     do throws(VaultError) {

@@ -55,7 +55,8 @@ func runBitRot(rounds: Int, seed: UInt64, directory: String) -> Never {
     let context = "round \(round) (seed \(seed))"
     var damaged = image
     var pages = Set<UInt64>()
-    while pages.count < 1 + random.below(3) {
+    let count = 1 + random.below(3)
+    while pages.count < count {
       pages.insert(pagesInUse[random.below(pagesInUse.count)])
     }
     for page in pages {
@@ -71,7 +72,9 @@ func runBitRot(rounds: Int, seed: UInt64, directory: String) -> Never {
     let report = Checker.check(path: path, credential: .rawKey(key))
     // A damaged blob extent is named by its first page: it is damaged as a whole.
     let named = pages.filter { page in
-      report.problems.contains { $0.page == page || $0.page == extentStarts[page] }
+      report.problems.contains { problem in
+        problem.page == page || (extentStarts[page].map { problem.page == $0 } ?? false)
+      }
     }
     // With both commits' paths damaged (the newest meta page and a page of the state
     // before), no state opens: the vault is refused whole, every flip with it.
@@ -148,7 +151,7 @@ func runBitRot(rounds: Int, seed: UInt64, directory: String) -> Never {
       + "(\(figures.named) named by page; \(figures.checkRefused) rounds where no commit was "
       + "intact and the vault was refused whole); "
       + "record reads: \(figures.readable) as written, \(figures.unreadable) refused "
-      + "(typed error), 0 wrong; \(figures.openRefused) vaults refused whole; "
+      + "(typed error), none wrong; \(figures.openRefused) vaults refused whole; "
       + "recover ran \(figures.recoveries) times (refused \(figures.recoveryRefused)): "
       + "\(figures.salvaged) records salvaged, "
       + "\(figures.lost) lost, every loss reported")

@@ -213,8 +213,10 @@ import VaultFormat
   }
 
   /// After a failed sync the store reads the last commit's meta page again, from the
-  /// file: damaged there since, it is not trusted, the store refuses further use, and
-  /// a reopen recovers the newest intact commit.
+  /// file, instead of trusting memory: found changed since (here, damage in what reads
+  /// show, made by hand), it is not trusted, the store refuses further use, and a
+  /// reopen from what the disk holds finds the last commit whole. (The lost-sync runs
+  /// above are what show a failed fsync costs nothing acknowledged.)
   @Test func aFailedSyncRereadsTheLastCommitFromTheFile() throws {
     let dir = TemporaryDirectory()
     let path = dir.file("v.vault")

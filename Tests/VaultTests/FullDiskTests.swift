@@ -29,7 +29,7 @@ import VaultCrypto
   func aFullFileSystemFailsCommitsCleanlyAndWorkGoesOnOnceThereIsRoom() throws {
     let dir = TemporaryDirectory()
     let mountPoint = dir.file("small")
-    #expect(Self.mountTmpfs(at: mountPoint, megabytes: 6))
+    try #require(Self.mountTmpfs(at: mountPoint, megabytes: 6))
     defer { umount2(mountPoint, Int32(MNT_DETACH)) }
     let (store, ownerID, downtown, _) = try studioStore(dir, name: "small/full.vault")
     let clock = TestClock(SessionTests.start)

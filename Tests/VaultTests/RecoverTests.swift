@@ -131,11 +131,12 @@ import VaultFormat
     }
     var options = VaultStore.Options(readOnly: true)
     options.salvaging = true
-    let source = try VaultStore.open(at: copy, credential: testCredential, options: options)
-    #expect(try source.newestMeta().transaction == older.transaction)
-    #expect(throws: VaultError.self) { try source.write { _ in } }
     let destination = vault.directory.file("recovered-both.vault")
-    let report = try Salvage.recover(source, credential: testCredential, to: destination)
+    let report = try {
+      let source = try VaultStore.open(at: copy, credential: testCredential, options: options)
+      #expect(try source.newestMeta().transaction == older.transaction)
+      return try Salvage.recover(source, credential: testCredential, to: destination)
+    }()
     #expect(report.lostAnything && report.damage.contains { $0.problem.page == victim })
     #expect(Checker.check(path: destination, credential: testCredential).ok)
     let recovered = try contents(of: VaultStore.open(at: destination, credential: testCredential))
@@ -145,9 +146,18 @@ import VaultFormat
     for (name, entries) in recovered {
       for (key, value) in entries { #expect(vault.contents[name]?[key] == value, "\(name)") }
     }
-    // A later writable open does not take the damaged state for a durable one.
+    // The salvage store is gone: a writable first opener does not take the damaged
+    // state for a durable one (the salvage published nothing).
+    do {
+      _ = try VaultStore.open(at: copy, credential: testCredential)
+      Issue.record("a damaged state was opened for writing")
+    } catch {
+      #expect(error.code == .corruptPage && error.message.contains("no committed state"))
+    }
+    // Salvage is read-only, always.
+    options.readOnly = false
     #expect(throws: VaultError.self) {
-      try VaultStore.open(at: copy, credential: testCredential)
+      try VaultStore.open(at: copy, credential: testCredential, options: options)
     }
   }
 }

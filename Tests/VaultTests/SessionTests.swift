@@ -87,6 +87,22 @@ import VaultCrypto
     #expect(ownerSession.expiresAt == Self.start + 30 * Self.day)
   }
 
+  /// A command's login is one commit: the login, its session and its step-up proof,
+  /// logged in the order they happened.
+  @Test func aCommandLoginLogsTheLoginThenItsStepUp() throws {
+    let dir = TemporaryDirectory()
+    let (store, _, _) = try Self.studio(dir)
+    let before = try AuditVerification.verify(store.sealed.store).entries
+    let (_, proof) = try store.loginForCommand(
+      user: "owner", password: SecretBytes(utf8: ownerPassword),
+      stepUp: (.securityPolicyChange, { _, _ throws(VaultError) in nil }))
+    #expect(proof != nil)
+    let entries = try store.readAudit(scope: .all, actor: .system, from: before).entries
+    #expect(
+      entries.map(\.event.action).prefix(2) == [.loginSucceeded, .stepUpSucceeded],
+      "\(entries.map(\.event.action))")
+  }
+
   @Test func revokedSessionsAndBadTokensAreRefusedAlike() throws {
     let dir = TemporaryDirectory()
     let (store, owner, staff) = try Self.studio(dir)

@@ -51,7 +51,8 @@ import VaultStorage
     writer.write(expiresAt)
     writer.write(capAt)
     writer.write(UInt8(rememberMe ? 1 : 0))
-    let labelBytes = Array(label.utf8)
+    // Labels are checked to 200 bytes where sessions are opened; never more than fits.
+    let labelBytes = Array(label.utf8.prefix(Int(UInt16.max)))
     writer.write(UInt16(labelBytes.count))
     writer.write(labelBytes)
     return writer.bytes

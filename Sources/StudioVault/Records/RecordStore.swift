@@ -295,14 +295,24 @@ import VaultStorage
     }
     let principal = Principal(
       user: id, name: user.text("name") ?? name, role: role.description, branch: user.branch)
-    try auditLogin(user, role: role, succeeded: true, auditing: auditing) {
-      tx throws(VaultError) in
-      try tx.source.sealed.clearLoginFailures(name, blind: indexes.blind)
-      if let fresh, var current = try tx.source.load(.users, id.bytes) {
-        current["passwordHash"] = .string(fresh)
-        try tx.replaceTrusted(current, previous: try tx.source.load(.users, id.bytes))
+    do throws(VaultError) {
+      try auditLogin(user, role: role, succeeded: true, auditing: auditing) {
+        tx throws(VaultError) in
+        try tx.source.sealed.clearLoginFailures(name, blind: indexes.blind)
+        if let fresh, var current = try tx.source.load(.users, id.bytes) {
+          current["passwordHash"] = .string(fresh)
+          try tx.replaceTrusted(current, previous: try tx.source.load(.users, id.bytes))
+        }
+        try completing(tx, principal)
       }
-      try completing(tx, principal)
+    } catch {
+      // The password was right: whatever failed (a full disk, a damaged session tree),
+      // the attempt's reservation is released rather than left counted as a failure
+      // (best effort: the same failure may stop this commit too).
+      try? sealed.write { tx throws(VaultError) in
+        try tx.clearLoginFailures(name, blind: indexes.blind)
+      }
+      throw error
     }
     return principal
   }
@@ -322,13 +332,16 @@ import VaultStorage
     var actor = AuditActor.system
     if succeeded, let id = user?.id, let role { actor = .user(id: id.bytes, role: role) }
     try write(actor: nil) { tx throws(VaultError) in
+      // The attempt first, then what follows from it (a session, a step-up proof, a
+      // spike of failures), in the order they happened.
+      if auditing {
+        try tx.audit(
+          AuditDraft(
+            succeeded ? .loginSucceeded : .loginFailed, actor: actor, branch: user?.branch,
+            outcome: succeeded ? .success : throttled ? .denied : .failed,
+            targets: user?.id.map { [$0] } ?? []))
+      }
       try also(tx)
-      guard auditing else { return }
-      try tx.audit(
-        AuditDraft(
-          succeeded ? .loginSucceeded : .loginFailed, actor: actor, branch: user?.branch,
-          outcome: succeeded ? .success : throttled ? .denied : .failed,
-          targets: user?.id.map { [$0] } ?? []))
     }
   }
 
