@@ -13,7 +13,7 @@ DEPS_APT         := libsodium-dev libzstd-dev pkg-config
 BENCH_PKGCONFIG  := sqlite3 sqlcipher
 BENCH_APT        := libsqlite3-dev libsqlcipher-dev
 
-.PHONY: all deps bench-deps build demo test test-sanitize torture reliability lint format bench fuzz fuzz-corpus clean
+.PHONY: all deps bench-deps build demo test test-sanitize torture reliability lint format bench bench-report fuzz fuzz-corpus clean
 
 all: build
 
@@ -74,6 +74,14 @@ reliability: deps
 	$(SWIFT) build --sanitize=thread --product vault-torture --scratch-path .build/tsan
 	SWIFT_BACKTRACE=enable=off TSAN_OPTIONS=halt_on_error=1 \
 	  .build/tsan/debug/vault-torture --concurrency $(SOAK_SECONDS)
+
+# Every workload, then BENCHMARKS.md, Benchmarks/results.json and Benchmarks/ratios.svg.
+bench-report: bench-deps
+	cd Benchmarks && $(SWIFT) build -c release
+	cd Benchmarks && .build/release/vault-bench --json $(BENCH_ARGS) > results.json.partial
+	mv Benchmarks/results.json.partial Benchmarks/results.json
+	Benchmarks/.build/release/vault-bench --report Benchmarks/results.json BENCHMARKS.md \
+	  Benchmarks/ratios.svg
 
 # libFuzzer targets (Fuzz/), FUZZ_SECONDS each; crashers are kept in Fuzz/FailCases/.
 FUZZ_SECONDS ?= 60
