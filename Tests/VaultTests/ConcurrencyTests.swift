@@ -112,9 +112,11 @@ final class Child: @unchecked Sendable {
     #expect(child.readLine() == "ready 7")
     // Every commit rewrites every page of "data" and frees the old ones; without the
     // reader table the writer would reuse them under the other process's feet.
+    // Two seconds of commits, and at least a dozen whatever the speed (sanitizers are
+    // slow): the reader holds its snapshot for three.
     var generation: UInt64 = 8
     let deadline = Date().addingTimeInterval(2)
-    while Date() < deadline {
+    while Date() < deadline || generation <= 20 {
       try writeGeneration(generation, to: store)
       generation += 1
     }
