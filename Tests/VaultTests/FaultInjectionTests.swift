@@ -192,7 +192,12 @@ import VaultFormat
       let run = try Self.run(
         setup, fault: fault, failAt: failAt, lockPath: dir.file("run-\(failAt).vault"),
         context: context)
-      guard let faultStep = run.faultStep else { continue }
+      // Record ids are random, so page layouts, and with them the count of writes,
+      // differ a little from run to run: a fault past a run's last operation is none.
+      guard let faultStep = run.faultStep else {
+        #expect(run.disk.operations < failAt, "\(context): the fault never surfaced")
+        continue
+      }
       faulted += 1
       // One to one: every step logged what it logs in a clean run (a resumed upload
       // logs its resumption as well).
@@ -208,7 +213,7 @@ import VaultFormat
         run.disk.imageWithNothing, run, setup, auditEntries: entries, dir: dir,
         context + ", durable")
     }
-    #expect(faulted == points.count, "\(fault): \(faulted) of \(points.count) faults surfaced")
+    #expect(faulted >= points.count * 9 / 10, "\(fault): \(faulted) of \(points.count)")
     print("fault injection: \(fault): \(faulted) faults injected, each survived")
   }
 
