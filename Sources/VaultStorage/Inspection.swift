@@ -136,8 +136,9 @@ package struct Inspection: Sendable {
         damagedStructure = true
         var problem = CheckProblem(error)
         // An extent is damaged or intact as a whole (FORMAT.md 6.5): its pages belong
-        // to it, not to the lost pages. Its length is known from its cell (with the key).
-        if case .extent(let count) = visit.role, count > 0,
+        // to it, not to the lost pages. Its length is known from its cell (with the
+        // key), or else from its header, when that still decodes.
+        if let count = Self.extentLength(of: visit, reader: snapshot.reader), count > 0,
           visit.link.page.rawValue + UInt64(count) <= meta.pageCount
         {
           let first = visit.link.page.rawValue
@@ -174,7 +175,10 @@ package struct Inspection: Sendable {
         FileFormat.isDataPage(PageNumber($0)) && reachable[$0] == nil && free[$0] == nil
       }
       checkOnTheirOwn(unreached, reader: snapshot.reader)
-      let unaccounted = unreached.count
+      // Without the key the free list is sealed: the meta page's free count stands in.
+      let unaccounted =
+        contentVisible
+        ? unreached.count : max(0, unreached.count - Int(clamping: meta.freePageCount))
       if unaccounted > 0 {
         problems.append(
           CheckProblem(
@@ -182,6 +186,23 @@ package struct Inspection: Sendable {
             detail: "\(unaccounted) pages are neither reachable nor free, most likely below"
               + " the damaged pages listed above"))
       }
+    }
+  }
+
+  /// The page count of the extent `visit` leads to, if it leads to one: from its cell
+  /// with the key; without it, from the header of its first page, if that decodes.
+  private static func extentLength(of visit: StructureWalker.Visit, reader: PageReader) -> Int? {
+    switch visit.role {
+    case .extent(let count): return Int(count)
+    case .overflow:
+      guard visit.remaining == nil,
+        let first = try? reader.file.read(
+          at: visit.link.page.rawValue * UInt64(reader.pageSize), count: reader.pageSize),
+        first.count > 16, first[16] == PageType.blob.rawValue,
+        let header = try? BlobExtent.decodeHeader(first[...], location: visit.link.page)
+      else { return nil }
+      return header.pageCount(pageSize: reader.pageSize)
+    case .treeNode: return nil
     }
   }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VaultCore
+import VaultCrypto
 import VaultFormat
 
 @testable import VaultStorage
@@ -116,6 +117,40 @@ struct PopulatedVault {
       #expect(
         report.problems.contains { $0.page == child && $0.detail.contains("below the damage") },
         "child \(child) of \(parent): \(report.problems)")
+    }
+  }
+
+  /// A byte flipped in a blob extent's body: with the key or without, `check` names
+  /// the extent by its first page, and counts its pages as the extent's, not as lost
+  /// or as damaged pages of their own.
+  @Test func aDamagedExtentIsNamedWholeWithOrWithoutTheKey() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("v5.vault")
+    try FileManager.default.copyItem(
+      atPath: "\(VectorTests.directory)/v5-blobs.vault", toPath: path)
+    let credential = VaultCredential.passphrase("correct horse battery staple")
+    let store = try VaultStore.open(
+      at: path, credential: credential, options: .init(readOnly: true))
+    let snapshot = try store.makeSnapshot()
+    let inspection = Inspection(snapshot: snapshot)
+    snapshot.close()
+    // The longest extent, and a page in the middle of its body.
+    let extents = Dictionary(
+      grouping: inspection.reachable.compactMap { page, info in
+        info.extentStart.map { (start: $0, page: page) }
+      }
+    ) { $0.start }
+    let (head, pages) = try #require(extents.max { $0.value.count < $1.value.count })
+    #expect(pages.count > 2)
+    let victim = pages.map(\.page).sorted()[pages.count / 2]
+    var image = try Data(contentsOf: URL(fileURLWithPath: path))
+    image[Int(victim) * store.pageSize + 100] ^= 0x20
+    let damaged = dir.file("damaged.vault")
+    try image.write(to: URL(fileURLWithPath: damaged))
+    for key in [credential, nil] {
+      let report = Checker.check(path: damaged, credential: key)
+      #expect(report.problems.contains { $0.page == head }, "\(report.problems)")
+      #expect(report.problems.count == 1, "key \(key != nil): \(report.problems)")
     }
   }
 
