@@ -231,7 +231,13 @@ package struct Inspection: Sendable {
       if named.contains(number) { continue }
       do throws(VaultError) {
         if bytes[16] == PageType.blob.rawValue {
-          let header = try BlobExtent.decodeHeader(bytes[...], location: location)
+          // Decoded above; again only for the error when it did not decode.
+          let header: BlobExtent.Header
+          if let extentHeader {
+            header = extentHeader
+          } else {
+            header = try BlobExtent.decodeHeader(bytes[...], location: location)
+          }
           let count = header.pageCount(pageSize: pageSize)
           guard number + UInt64(count) <= meta.pageCount else {
             throw VaultError(

@@ -168,16 +168,14 @@ func survey(_ path: String) throws(VaultError) -> (
     at: path, credential: .rawKey(key), options: .init(readOnly: true))
   var records: [(RecordCollection, RecordID, Record)] = []
   for collection in RecordCollection.allCases {
-    var cursor: String?
-    repeat {
-      let page = try store.read { snapshot throws(VaultError) in
+    let all = try allPages { cursor throws(VaultError) in
+      try store.read { snapshot throws(VaultError) in
         try snapshot.list(collection, scope: .organization, after: cursor, limit: 500)
       }
-      for record in page.records {
-        if let id = record.id { records.append((collection, id, record)) }
-      }
-      cursor = page.nextCursor
-    } while cursor != nil
+    }
+    for record in all {
+      if let id = record.id { records.append((collection, id, record)) }
+    }
   }
   let vault = try VaultStore.open(at: path, credential: nil, options: .init(readOnly: true))
   let snapshot = try vault.makeSnapshot()

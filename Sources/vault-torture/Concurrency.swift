@@ -26,14 +26,9 @@ import VaultReader
 func checkLedger(_ store: RecordStore) throws(VaultError) -> Int {
   try store.read { snapshot throws(VaultError) -> Int in
     func all(_ collection: RecordCollection) throws(VaultError) -> [Record] {
-      var records = [Record]()
-      var cursor: String?
-      repeat {
-        let page = try snapshot.list(collection, scope: .organization, after: cursor, limit: 500)
-        records += page.records
-        cursor = page.nextCursor
-      } while cursor != nil
-      return records
+      try allPages { cursor throws(VaultError) in
+        try snapshot.list(collection, scope: .organization, after: cursor, limit: 500)
+      }
     }
     var paid: [RecordID: Int64] = [:]
     for record in try all(.payments) {

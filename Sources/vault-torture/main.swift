@@ -184,6 +184,20 @@ func acknowledged(_ directory: String) -> [[String]] {
   }
 }
 
+/// Every record of a paged listing: `page` lists from a cursor (nil: the start).
+func allPages(_ page: (_ after: String?) throws(VaultError) -> RecordPage) throws(VaultError)
+  -> [Record]
+{
+  var records = [Record]()
+  var cursor: String?
+  repeat {
+    let next = try page(cursor)
+    records += next.records
+    cursor = next.nextCursor
+  } while cursor != nil
+  return records
+}
+
 struct Check {
   var failures: [String] = []
   mutating func require(_ condition: Bool, _ what: @autoclosure () -> String) {
@@ -235,26 +249,18 @@ func verify(directory: String) throws(VaultError) -> (operations: Int, failures:
   // Whole bookings only: every invoice has its project and a payment; every payment
   // its invoice.
   var invoices = Set<RecordID>()
-  var cursor: String?
-  repeat {
-    let page = try owner.list(.invoices, after: cursor, limit: 500)
-    for invoice in page.records {
-      invoices.insert(invoice.id!)
-      check.require(
-        invoice.reference("project").flatMap { try? owner.get(.projects, $0) } != nil,
-        "invoice \(invoice.id!) without its project")
-    }
-    cursor = page.nextCursor
-  } while cursor != nil
-  var paid = Set<RecordID>()
-  cursor = nil
-  repeat {
-    let page = try owner.list(.payments, after: cursor, limit: 500)
-    for payment in page.records {
-      if let invoice = payment.reference("invoice") { paid.insert(invoice) }
-    }
-    cursor = page.nextCursor
-  } while cursor != nil
+  for invoice in try allPages({ cursor throws(VaultError) in
+    try owner.list(.invoices, after: cursor, limit: 500)
+  }) {
+    invoices.insert(invoice.id!)
+    check.require(
+      invoice.reference("project").flatMap { try? owner.get(.projects, $0) } != nil,
+      "invoice \(invoice.id!) without its project")
+  }
+  let payments = try allPages { cursor throws(VaultError) in
+    try owner.list(.payments, after: cursor, limit: 500)
+  }
+  let paid = Set(payments.compactMap { $0.reference("invoice") })
   check.require(
     invoices == paid, "\(invoices.symmetricDifference(paid).count) bookings are partial")
   try auditMatchesRecords(owner, &check)
@@ -288,24 +294,21 @@ func auditMatchesRecords(_ owner: VaultHandle, _ check: inout Check) throws(Vaul
   }
   var expected: [RecordID: [AuditAction]] = [:]
   for collection in [RecordCollection.contracts, .invoices, .payments, .refunds, .media] {
-    var cursor: String?
-    repeat {
-      let page = try owner.list(collection, after: cursor, limit: 500)
-      for record in page.records {
-        guard let id = record.id else { continue }
-        switch collection {
-        case .payments: expected[id] = [.paymentRecorded]
-        case .refunds:
-          let steps: [AuditAction] = [.refundRequested, .refundApproved, .refundExecuted]
-          let done =
-            ["requested": 1, "approved": 2, "executed": 3][record.text("state") ?? ""] ?? 0
-          expected[id] = Array(steps.prefix(done))
-        case .media: expected[id] = [.uploadStored]
-        default: expected[id] = [.recordCreated]
-        }
+    for record in try allPages({ cursor throws(VaultError) in
+      try owner.list(collection, after: cursor, limit: 500)
+    }) {
+      guard let id = record.id else { continue }
+      switch collection {
+      case .payments: expected[id] = [.paymentRecorded]
+      case .refunds:
+        let steps: [AuditAction] = [.refundRequested, .refundApproved, .refundExecuted]
+        let done =
+          ["requested": 1, "approved": 2, "executed": 3][record.text("state") ?? ""] ?? 0
+        expected[id] = Array(steps.prefix(done))
+      case .media: expected[id] = [.uploadStored]
+      default: expected[id] = [.recordCreated]
       }
-      cursor = page.nextCursor
-    } while cursor != nil
+    }
   }
   for (id, actions) in expected where auditedByRecord[id] ?? [] != actions {
     check.require(
@@ -400,10 +403,7 @@ func runParent() -> Never {
       guard failures.isEmpty else {
         fail("round \(round) (seed \(seed)): \(failures.prefix(5).joined(separator: "; "))")
       }
-      var info = stat()
-      if stat(directory + "/torture.vault", &info) == 0 {
-        largest = max(largest, UInt64(info.st_size))
-      }
+      largest = max(largest, fileSize(directory + "/torture.vault"))
       if round % 25 == 0 || round == kills {
         say(
           "vault-torture: \(round) kills survived, \(operations) operations acknowledged, "

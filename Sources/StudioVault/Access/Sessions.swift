@@ -157,8 +157,7 @@ extension RecordStore {
     for principal: Principal, limits: SessionLimits, rememberMe: Bool, label: String, now: Int64,
     then: (SealedTransaction, _ hash: [UInt8]) throws(VaultError) -> T = { _, _ in () }
   ) throws(VaultError) -> (session: Session, token: String, T) {
-    try SessionStore.checkLabel(label)
-    return try write(actor: nil) { tx throws(VaultError) in
+    try write(actor: nil) { tx throws(VaultError) in
       let (session, hash, token) = try insertSession(
         for: principal, limits: limits, rememberMe: rememberMe, label: label, now: now, in: tx)
       return (session, token, try then(tx.source.sealed, hash))
