@@ -196,13 +196,10 @@ func readFile(_ path: String) -> [UInt8] {
 }
 
 func writeFile(_ path: String, _ bytes: [UInt8]) {
-  let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-  guard fd >= 0 else { fail("cannot write \(path)") }
-  defer { close(fd) }
-  var offset = 0
-  while offset < bytes.count {
-    let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    guard written > 0 else { fail("cannot write \(path)") }
-    offset += written
+  unlink(path)
+  do throws(VaultError) {
+    try PosixFile(creatingNew: path).write([bytes], at: 0)
+  } catch {
+    fail("cannot write \(path): \(error)")
   }
 }
