@@ -3,6 +3,7 @@
 //
 // Layers, bottom up (a layer never imports one above it):
 //   CSodium, CZstd  system C libraries (Debian packages, found with pkg-config)
+//   CSHA256         SHA-256 on the x86 SHA extensions (our own C: Swift has no intrinsics)
 //   VaultCore       the error type and identity scalars every layer shares
 //   VaultCrypto     hashing, randomness, compression: the only user of the C modules
 //   VaultFormat     bytes <-> structures of the file format, pure, no I/O
@@ -40,8 +41,9 @@ let package = Package(
       pkgConfig: "libzstd",
       providers: [.apt(["libzstd-dev"])]
     ),
+    .target(name: "CSHA256"),
     .target(name: "VaultCore"),
-    .target(name: "VaultCrypto", dependencies: ["VaultCore", "CSodium", "CZstd"]),
+    .target(name: "VaultCrypto", dependencies: ["VaultCore", "CSodium", "CZstd", "CSHA256"]),
     .target(name: "VaultFormat", dependencies: ["VaultCore", "VaultCrypto"]),
     .target(name: "VaultStorage", dependencies: ["VaultCore", "VaultCrypto", "VaultFormat"]),
     .target(

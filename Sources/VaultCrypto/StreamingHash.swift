@@ -8,25 +8,14 @@ internal import CSodium
 // SAFETY: the state is touched by one thread at a time, handed over with a
 // happens-before edge (a dispatch group's wait).
 public final class StreamingSHA256: @unchecked Sendable {
-  private var state = crypto_hash_sha256_state()
+  private var context = SHA256Context()
 
-  public init() {
-    ensureSodium()
-    _ = crypto_hash_sha256_init(&state)
-  }
+  public init() {}
 
-  public func update(_ bytes: UnsafeRawBufferPointer) {
-    guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-    _ = crypto_hash_sha256_update(
-      &state, base.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count))
-  }
+  public func update(_ bytes: UnsafeRawBufferPointer) { context.update(bytes) }
 
   /// The 32-byte digest. The hasher must not be used afterwards.
-  public func finalize() -> [UInt8] {
-    var digest = [UInt8](repeating: 0, count: 32)
-    _ = crypto_hash_sha256_final(&state, &digest)
-    return digest
-  }
+  public func finalize() -> [UInt8] { context.finalize() }
 }
 
 /// BLAKE2b-256 keyed with a ``SymmetricKey``, over a stream: a content address only the

@@ -62,6 +62,53 @@ func hexBytes(_ text: String) -> [UInt8] {
 
   /// The reference implementation: `echo -n 123 | argon2 ABCDEFGHIJKLMNOP -id -v 13
   /// -k 8192 -t 2` (8 MiB, 2 passes, parallelism 1).
+  /// FIPS 180-4 examples (NIST CSRC), on whichever implementation this processor uses.
+  @Test func sha256MatchesTheStandardsExamples() {
+    let million = [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)
+    let cases: [([UInt8], String)] = [
+      ([], "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+      (bytes("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+      (
+        bytes("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+      ),
+      (million, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"),
+    ]
+    for (input, digest) in cases {
+      #expect(SHA256.hash(input) == hexBytes(digest), "\(input.count) bytes")
+      #expect(SHA256.portableHash(input) == hexBytes(digest), "\(input.count) bytes")
+    }
+  }
+
+  /// The accelerated SHA-256 against libsodium's over every length around the block
+  /// and padding boundaries, whole and streamed in random pieces.
+  @Test func sha256AgreesWithLibsodiumAtEveryLength() {
+    let seed = testSeed(0x5A256)
+    print("sha256AgreesWithLibsodiumAtEveryLength seed \(seed)")
+    var random = SeededGenerator(seed: seed)
+    let source = (0..<1_200).map { _ in UInt8.random(in: 0...255, using: &random) }
+    for length in 0...source.count {
+      let input = Array(source[0..<length])
+      let expected = SHA256.portableHash(input)
+      #expect(SHA256.hash(input) == expected, "length \(length)")
+      let streamed = StreamingSHA256()
+      var start = 0
+      while start < length {
+        let end = min(length, start + Int.random(in: 0...130, using: &random))
+        input[start..<end].withUnsafeBytes { streamed.update($0) }
+        start = end
+      }
+      #expect(streamed.finalize() == expected, "length \(length), streamed")
+      let split = Int.random(in: 0...length, using: &random)
+      let domainForm = input.withUnsafeBytes { raw in
+        SHA256.hash(
+          domain: 0x01, UnsafeRawBufferPointer(rebasing: raw[0..<split]),
+          UnsafeRawBufferPointer(rebasing: raw[split...]))
+      }
+      #expect(domainForm == SHA256.portableHash([0x01] + input), "length \(length), domain")
+    }
+  }
+
   @Test func argon2idMatchesTheReferenceImplementation() throws {
     let key = try PasswordKDF.deriveKey(
       from: SecretBytes(utf8: "123"), salt: Array("ABCDEFGHIJKLMNOP".utf8),
