@@ -62,9 +62,10 @@ public struct Retention: Equatable, Sendable {
 
 /// What the vault knows of one blob, sealed under the blob's own key (FORMAT.md 24.2).
 ///
-/// Stored value: `u8 version (1) ‖ u8 state ‖ nonce (24) ‖ ciphertext ‖ tag (16)`, the
+/// Stored value: `u8 version ‖ u8 state ‖ nonce (24) ‖ ciphertext ‖ tag (16)`, the
 /// plaintext being the fields below in order, little-endian. Associated data:
-/// `"SVblob-manifest" ‖ vaultID ‖ blobID ‖ u8 state`.
+/// `"SVblob-manifest" ‖ vaultID ‖ blobID ‖ u8 state`, then `u8 version` from version 2
+/// on. Versions differ only in how the content address is computed.
 public struct BlobManifest: Equatable, Sendable {
   public enum State: UInt8, Sendable {
     /// Chunks are being added; the blob is not visible.
@@ -73,11 +74,17 @@ public struct BlobManifest: Equatable, Sendable {
     case complete = 1
   }
 
-  public static let version: UInt8 = 1
+  /// The version writers use: the content address is keyed BLAKE2b of the SHA-256.
+  public static let currentVersion: UInt8 = 2
+  /// Version 1: the content address is keyed BLAKE2b of the plaintext itself.
+  public static let readableVersions: ClosedRange<UInt8> = 1...2
   public static let maximumNameLength = 255
   /// Chunk sizes a manifest may declare.
   public static let chunkSizes: ClosedRange<UInt32> = 65_536...4_194_304
 
+  /// How ``contentAddress`` was computed (``readableVersions``); what was read, else
+  /// ``currentVersion``.
+  public var version: UInt8
   public var state: State
   /// The project (16-byte record id) whose blob this is, its branch, and who uploaded it.
   public var project: [UInt8]
@@ -94,8 +101,8 @@ public struct BlobManifest: Equatable, Sendable {
   /// The plaintext size and chunk count (0 while uploading).
   public var size: UInt64
   public var chunkCount: UInt64
-  /// SHA-256 of the plaintext (for receipts) and its keyed BLAKE2b-256 (the content
-  /// address); zero while uploading.
+  /// SHA-256 of the plaintext (for receipts) and the content address, keyed
+  /// BLAKE2b-256 of that SHA-256 (of the plaintext in version 1); zero while uploading.
   public var sha256: [UInt8]
   public var contentAddress: [UInt8]
   public var retention: Retention
@@ -110,6 +117,7 @@ public struct BlobManifest: Equatable, Sendable {
     project: [UInt8], branch: [UInt8], uploader: [UInt8], isVendorUpload: Bool,
     createdAt: Int64, chunkSize: UInt32, name: String
   ) {
+    version = Self.currentVersion
     state = .uploading
     self.project = project
     self.branch = branch
@@ -128,8 +136,11 @@ public struct BlobManifest: Equatable, Sendable {
     self.name = name
   }
 
-  package static func associatedData(vaultID: [UInt8], blob: [UInt8], state: State) -> [UInt8] {
+  package static func associatedData(
+    vaultID: [UInt8], blob: [UInt8], state: State, version: UInt8
+  ) -> [UInt8] {
     Array("SVblob-manifest".utf8) + vaultID + blob + [state.rawValue]
+      + (version >= 2 ? [version] : [])
   }
 
   /// The manifest sealed for storage under `key`.
@@ -163,13 +174,16 @@ public struct BlobManifest: Equatable, Sendable {
     defer { SecretBytes.wipe(&plaintext) }
     let sealed = XChaCha20Poly1305.seal(
       plaintext, key: key,
-      associatedData: Self.associatedData(vaultID: vaultID, blob: blob, state: state))
-    return [Self.version, state.rawValue] + sealed
+      associatedData: Self.associatedData(
+        vaultID: vaultID, blob: blob, state: state, version: version))
+    return [version, state.rawValue] + sealed
   }
 
   /// The state a stored manifest declares, read without the key.
   public static func state(of stored: [UInt8]) throws(VaultError) -> State {
-    guard stored.count >= 2, stored[0] == version, let state = State(rawValue: stored[1]) else {
+    guard stored.count >= 2, readableVersions.contains(stored[0]),
+      let state = State(rawValue: stored[1])
+    else {
       throw VaultError(.corrupt, "a blob manifest has an unknown version or state")
     }
     return state
@@ -185,9 +199,11 @@ public struct BlobManifest: Equatable, Sendable {
     let state = try Self.state(of: stored)
     var plaintext = try XChaCha20Poly1305.open(
       Array(stored[2...]), key: key,
-      associatedData: Self.associatedData(vaultID: vaultID, blob: blob, state: state))
+      associatedData: Self.associatedData(
+        vaultID: vaultID, blob: blob, state: state, version: stored[0]))
     defer { SecretBytes.wipe(&plaintext) }
     var reader = ByteReader(plaintext)
+    version = stored[0]
     self.state = state
     project = try reader.readBytes(16, "project")
     branch = try reader.readBytes(16, "branch")

@@ -77,9 +77,12 @@ extension FuzzTarget {
         (try? XChaCha20Poly1305.open(
           Array(sealed[2...]), key: Harness.key,
           associatedData: BlobManifest.associatedData(
-            vaultID: Harness.vaultID, blob: blob, state: .complete))) ?? []
+            vaultID: Harness.vaultID, blob: blob, state: .complete,
+            version: manifest.version))) ?? []
+      // The first byte's bit 1 picks the manifest version the harness seals it as.
       return [
         [1, BlobManifest.State.complete.rawValue] + blob + plaintext,
+        [3, BlobManifest.State.complete.rawValue] + blob + plaintext,
         [0, 0] + blob + Retention(mode: .compliance, until: 1_900_000_000_000).encode(),
       ]
     case .incrementalBackup:

@@ -437,7 +437,8 @@ enum Harness {
 
   static func blob(_ bytes: [UInt8]) {
     var input = Input(bytes: bytes)
-    let final = input.byte() & 1 == 1
+    let flags = input.byte()
+    let final = flags & 1 == 1
     let stateByte = input.byte()
     let encoding = input.byte() % 3
     let blobID = input.take(16)
@@ -465,11 +466,14 @@ enum Harness {
     // A manifest's plaintext, sealed as a writer would: what opens seals back to what
     // opens to the same manifest.
     if let state = BlobManifest.State(rawValue: stateByte) {
+      // Both versions: bit 1 of the first input byte picks one.
+      let version: UInt8 = flags & 2 == 0 ? 1 : 2
       let stored =
-        [BlobManifest.version, state.rawValue]
+        [version, state.rawValue]
         + XChaCha20Poly1305.seal(
           rest, key: key,
-          associatedData: BlobManifest.associatedData(vaultID: vaultID, blob: blobID, state: state))
+          associatedData: BlobManifest.associatedData(
+            vaultID: vaultID, blob: blobID, state: state, version: version))
       if let manifest = try? BlobManifest(
         opening: stored, blob: blobID, vaultID: vaultID, key: key)
       {

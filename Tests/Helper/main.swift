@@ -60,9 +60,11 @@ if (arguments.count == 3 || arguments.count == 4) && arguments[1] == "make-vecto
     // `make-vectors DIR NAME` remakes one vector; without NAME, all of them.
     let only = arguments.count == 4 ? arguments[3] : nil
     if only == nil { try Vectors.make(in: arguments[2]) }
-    if only == nil || only == "v5-blobs" {
-      let listing = try Vectors.makeBlobs(at: arguments[2] + "/v5-blobs.vault")
-      try listing.write(toFile: arguments[2] + "/v5-blobs.blobs", atomically: true, encoding: .utf8)
+    // v5 keeps the version-1 blob manifests it was made with (remade only when named,
+    // in today's format); v7 is the same studio written today (manifest version 2).
+    for name in ["v5-blobs", "v7-blobs"] where only == name || (only == nil && name == "v7-blobs") {
+      let listing = try Vectors.makeBlobs(at: arguments[2] + "/\(name).vault")
+      try listing.write(toFile: arguments[2] + "/\(name).blobs", atomically: true, encoding: .utf8)
     }
     if only == nil || only == "v6-chain" {
       for name in ["v6-chain.vault", "v6-chain.1.svinc", "v6-chain.2.svinc"] {
@@ -72,7 +74,7 @@ if (arguments.count == 3 || arguments.count == 4) && arguments[1] == "make-vecto
     }
     let names = [
       "v1-4k.vault", "v2-16k.vault", "v3-records.vault", "v4-studio.vault", "v5-blobs.vault",
-      "v6-chain.vault",
+      "v6-chain.vault", "v7-blobs.vault",
     ]
     for name in names where only == nil || name == only! + ".vault" {
       let path = arguments[2] + "/" + name

@@ -53,6 +53,11 @@ import VaultFormat
       let reader = try studio.owner.openBlob(receipt.blob)
       #expect(reader.size == UInt64(size))
       #expect(reader.info.sha256 == receipt.sha256 && reader.info.media == receipt.media)
+      // The content address: keyed BLAKE2b of the SHA-256 (manifest version 2).
+      #expect(reader.manifest.version == 2)
+      #expect(
+        reader.manifest.contentAddress
+          == studio.store.sealed.blobAddressKey.keyedHash(SHA256.hash(bytes), byteCount: 32))
       var streamed = [UInt8]()
       try reader.forEachChunk { streamed += $0 }
       #expect(streamed == bytes, "size \(size), compressible \(compressible), seed \(seed)")
@@ -396,6 +401,8 @@ import VaultFormat
     let first = try owner.beginUpload(
       into: studio.project, fileName: "a.bin", kind: nil, chunkSize: Self.chunk)
     try first.write(Array(bytes[..<(Self.chunk + 1)]))
+    // Its first chunk commits on the upload's committing thread; this waits for it.
+    #expect(first.bytesCommitted == UInt64(Self.chunk))
     let second = try owner.resumeUpload(first.blob)
     #expect(second.bytesCommitted == UInt64(Self.chunk))
     try second.write(Array(bytes[Self.chunk...]))
@@ -408,6 +415,7 @@ import VaultFormat
     let third = try owner.beginUpload(
       into: studio.project, fileName: "b.bin", kind: nil, chunkSize: Self.chunk)
     try third.write(Array(bytes[..<(2 * Self.chunk + 1)]))
+    #expect(third.bytesCommitted == UInt64(2 * Self.chunk))
     let resumed = try owner.resumeUpload(third.blob)
     _ = try third.finish()
     #expect(throws: VaultError.self) { _ = try resumed.finish() }
@@ -415,6 +423,7 @@ import VaultFormat
     let fourth = try owner.beginUpload(
       into: studio.project, fileName: "c.bin", kind: nil, chunkSize: Self.chunk)
     try fourth.write(Array(bytes[..<(Self.chunk + 1)]))
+    #expect(fourth.bytesCommitted == UInt64(Self.chunk))
     try owner.abortUpload(fourth.blob)
     #expect(throws: VaultError.self) { try fourth.write(Array(bytes[(Self.chunk + 1)...])) }
     let survey = Inspection(snapshot: try studio.store.sealed.store.makeSnapshot())
@@ -434,10 +443,11 @@ import VaultFormat
     #expect(upload.bytesCommitted == UInt64(Self.chunk))
     _ = try studio.owner.completeProject(studio.project)
     studio.clock.advance(by: 1_000)
-    #expect(throws: VaultError.self) {
-      try upload.write(Self.content(Self.chunk, compressible: false, seed: 13))
-    }
+    // The next chunk's commit is refused on the committing thread: the write that sealed
+    // it may return, but the upload stops there and nothing more is committed.
+    _ = try? upload.write(Self.content(Self.chunk, compressible: false, seed: 13))
     #expect(throws: VaultError.self) { _ = try upload.finish() }
+    #expect(upload.bytesCommitted == UInt64(Self.chunk))
     let denials = try studio.owner.readAudit().entries.filter {
       $0.event.action == .accessDenied && $0.event.targets == [studio.project.bytes]
     }

@@ -1,11 +1,11 @@
 import Foundation
-@_spi(Engine) import StudioVault
 import Testing
 import VaultCLI
 import VaultCore
 import VaultCrypto
 import VaultFormat
 
+@_spi(Engine) @testable import StudioVault
 @testable import VaultStorage
 @testable import vault_test_helper
 
@@ -19,7 +19,8 @@ import VaultFormat
     bytes.map { String(format: "%02x", $0) }.joined()
   }
 
-  @Test(arguments: ["v1-4k", "v2-16k", "v3-records", "v4-studio", "v5-blobs", "v6-chain"])
+  @Test(
+    arguments: ["v1-4k", "v2-16k", "v3-records", "v4-studio", "v5-blobs", "v6-chain", "v7-blobs"])
   func vectorHoldsExactlyItsManifest(name: String) throws {
     let dir = TemporaryDirectory()
     let path = dir.file("\(name).vault")
@@ -98,14 +99,17 @@ import VaultFormat
     #expect(CommandLineTool.run(["check", path], console: console) == 0)
   }
 
-  /// The blobs of v5 read back (every chunk authenticated) to exactly the sizes, chunk
-  /// counts and SHA-256 digests `v5-blobs.blobs` lists; the deleted one and the
-  /// unfinished upload are not visible, and the upload resumes where it stopped.
-  @Test func v5BlobsReadBackAsListed() throws {
+  /// The blobs of v5 (blob manifests of version 1) and v7 (version 2) read back (every
+  /// chunk authenticated) to exactly the sizes, chunk counts and SHA-256 digests their
+  /// `.blobs` files list, with content addresses as their version computes them; the
+  /// deleted one and the unfinished upload are not visible, and the upload resumes
+  /// where it stopped.
+  @Test(arguments: [("v5-blobs", UInt8(1)), ("v7-blobs", UInt8(2))])
+  func blobsReadBackAsListed(name: String, manifestVersion: UInt8) throws {
     let dir = TemporaryDirectory()
-    let path = dir.file("v5.vault")
-    try FileManager.default.copyItem(atPath: "\(Self.directory)/v5-blobs.vault", toPath: path)
-    let listing = try String(contentsOfFile: "\(Self.directory)/v5-blobs.blobs", encoding: .utf8)
+    let path = dir.file("\(name).vault")
+    try FileManager.default.copyItem(atPath: "\(Self.directory)/\(name).vault", toPath: path)
+    let listing = try String(contentsOfFile: "\(Self.directory)/\(name).blobs", encoding: .utf8)
     let store = try RecordStore.open(
       at: path, credential: .passphrase("correct horse battery staple"))
     let (owner, _) = try store.login(
@@ -121,6 +125,12 @@ import VaultFormat
         let bytes = try reader.read(at: 0, count: Int(reader.size))
         #expect(Self.hex(SHA256.hash(bytes)) == fields[4] && reader.info.sha256 == fields[4])
         #expect(reader.info.name == fields[5])
+        // Version 1: the address is keyed BLAKE2b of the bytes; 2: of their SHA-256.
+        #expect(reader.manifest.version == manifestVersion)
+        let addressed = manifestVersion == 1 ? bytes : SHA256.hash(bytes)
+        #expect(
+          reader.manifest.contentAddress
+            == store.sealed.blobAddressKey.keyedHash(addressed, byteCount: 32))
       case "deleted":
         #expect(throws: VaultError.self) { _ = try owner.openBlob(id) }
       case "unfinished":

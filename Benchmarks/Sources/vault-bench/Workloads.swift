@@ -407,6 +407,22 @@ enum Workload: String, CaseIterable {
     return seconds / Double(rounds) * 1000
   }
 
+  /// Whether the limit is measured in turn with the vault's samples (one limit sample
+  /// after each), rather than once after them: W4's limits go through the disk, whose
+  /// speed drifts during a run, so only side-by-side samples compare.
+  var limitAlternates: Bool { self == .uploadWrite || self == .uploadRead }
+
+  /// One sample of an alternating limit (``limitAlternates``), in the workload's unit.
+  func limitSample(_ settings: RunSettings) throws -> Double {
+    let path = settings.directory + "/limit-uploads.bin"
+    defer { unlink(path) }
+    let contents = settings.uploads.incompressible.map { uploadContents[$0] }
+    let rate =
+      try self == .uploadWrite
+      ? BareUploads.write(contents, path: path) : BareUploads.read(contents, path: path)
+    return rate / 1e6
+  }
+
   func limit(_ settings: RunSettings) throws -> Double? {
     if self == .auditAppend { return 200_000 }
     if self == .open {
@@ -423,18 +439,7 @@ enum Workload: String, CaseIterable {
       let entries = try log.storedEntries()
       return Double(entries.count) / measure { AuditBench.bareHashing(entries) }
     }
-    if self == .uploadWrite || self == .uploadRead {
-      let path = settings.directory + "/limit-uploads.bin"
-      defer { unlink(path) }
-      let contents = settings.uploads.incompressible.map { uploadContents[$0] }
-      var rates = [Double]()
-      for _ in 0..<max(1, min(3, settings.samples)) {
-        rates.append(
-          try self == .uploadWrite
-            ? BareUploads.write(contents, path: path) : BareUploads.read(contents, path: path))
-      }
-      return rates.sorted()[rates.count / 2] / 1e6
-    }
+    if limitAlternates { return nil }
     guard self == .passphraseChange else { return nil }
     let seconds = try measure {
       _ = try PasswordKDF.deriveKey(

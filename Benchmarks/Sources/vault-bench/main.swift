@@ -95,10 +95,15 @@ for workload in Workload.allCases where only?.contains(workload.rawValue) ?? tru
   if workload != .uploadMemory { _ = try run(workload.vaultEngine, "warm") }
   for comparison in peers { _ = try run(comparison.peer, "warm") }
   // One large upload says what memory a stream takes; more samples only repeat it.
+  var limitFigures = Figures()
+  if settings.withPeers, workload.limitAlternates { _ = try workload.limitSample(settings) }
   for index in 0..<(workload == .uploadMemory ? 1 : settings.samples) {
     let (rate, checksum) = try run(workload.vaultEngine, "s\(index)")
     vault.samples.append(rate)
     vault.checksum = checksum
+    if settings.withPeers, workload.limitAlternates {
+      limitFigures.samples.append(try workload.limitSample(settings))
+    }
     for (position, comparison) in peers.enumerated() {
       let (peerRate, peerChecksum) = try run(comparison.peer, "s\(index)")
       peerFigures[position].samples.append(peerRate)
@@ -110,7 +115,16 @@ for workload in Workload.allCases where only?.contains(workload.rawValue) ?? tru
       }
     }
   }
-  let limit = settings.withPeers ? try workload.limit(settings) : nil
+  if ProcessInfo.processInfo.environment["VAULT_BENCH_SAMPLES"] != nil {
+    FileHandle.standardError.write(
+      "\(workload.rawValue) vault \(vault.samples.map(format)) limit \(limitFigures.samples.map(format))\n"
+        .data(using: .utf8)!)
+  }
+  let limit =
+    !settings.withPeers
+    ? nil
+    : workload.limitAlternates
+      ? limitFigures.median : try workload.limit(settings)
   let result = Result(
     workload: workload, vault: vault,
     peers: zip(peers, peerFigures).map { ($0.peer.name, $1, $0.target) }, limit: limit)
@@ -139,8 +153,10 @@ for workload in Workload.allCases where only?.contains(workload.rawValue) ?? tru
     }
     if let limit, let target = workload.limitTarget {
       let ratio = vault.median / limit
+      let spread =
+        limitFigures.samples.isEmpty ? "" : " (spread \(Int(limitFigures.spread * 100))%)"
       text +=
-        "    limit      \(format(limit)) \(workload.unit)  ratio \(String(format: "%.2f", ratio))"
+        "    limit      \(format(limit)) \(workload.unit)\(spread)  ratio \(String(format: "%.2f", ratio))"
         + " (target ≥ \(target)) \(ratio >= target ? "met" : "NOT met")\n"
     }
     print(text)

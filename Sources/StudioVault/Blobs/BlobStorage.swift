@@ -90,7 +90,7 @@ extension SealedTransaction {
   /// Stores chunk `index` of `blob`, sealed beforehand by ``SealedChunk/seal(_:encoding:index:final:of:vaultID:pageSize:)``,
   /// in a new extent.
   func storeChunk(_ chunk: SealedChunk, of blob: OpenedBlob) throws(VaultError) {
-    var run = chunk.run
+    var run = chunk.takeRun()
     try tree(BlobKeys.chunkTree).insertExtent(
       run: &run, bodyLength: chunk.bodyLength,
       forKey: BlobKeys.chunk(blob.id.bytes, UInt32(chunk.index)))
@@ -175,10 +175,27 @@ extension SealedTransaction {
 
 /// A chunk sealed into the run of pages of its future extent, before any transaction:
 /// only the extent's header is left to fill in (FORMAT.md 6.5, 24.3).
-struct SealedChunk: Sendable {
+///
+/// A class, so that storing it takes the run (megabytes) rather than copying it when
+/// the header is filled in.
+// SAFETY: the uploading thread seals it and hands it to one committing thread, which
+// alone takes the run.
+final class SealedChunk: @unchecked Sendable {
   let index: UInt64
   let bodyLength: Int
-  let run: [UInt8]
+  private var run: [UInt8]
+
+  private init(index: UInt64, bodyLength: Int, run: [UInt8]) {
+    self.index = index
+    self.bodyLength = bodyLength
+    self.run = run
+  }
+
+  /// The run, left empty here: the chunk is stored once.
+  func takeRun() -> [UInt8] {
+    defer { run = [] }
+    return run
+  }
 
   /// Seals `payload` (the chunk's bytes, compressed when `encoding` says so) as chunk
   /// `index` of `blob`.

@@ -23,19 +23,29 @@ public struct UploadReceipt: Sendable, Equatable {
 /// last committed chunk (``VaultHandle/resumeUpload(_:)``). Nothing is visible until
 /// ``finish()`` commits the final chunk, the manifest and the media record together.
 ///
-/// The work overlaps on two cores: two workers hash each chunk (SHA-256, keyed
-/// BLAKE2b) while the caller seals and commits it, and go on hashing while the caller
-/// fills the next buffer. The chunk is sealed before the write lock is taken, so other
-/// writers wait only for the extent's write and the sync. Memory stays at two chunks of
-/// plaintext, one of compressed bytes and one sealed extent, whatever the blob's size.
+/// The work overlaps on two cores: a worker hashes each chunk (SHA-256) while the
+/// caller seals it, and a committing thread writes and syncs it
+/// while the caller fills and seals the next one (a chunk's commit is awaited before
+/// the next one starts, so commits stay in order and ``bytesCommitted`` lags by at most
+/// a chunk until ``finish()``). The chunk is sealed before the write lock is taken, so
+/// other writers wait only for the extent's write and the sync. Memory stays at two
+/// chunks of plaintext, one of compressed bytes and two sealed extents, whatever the
+/// blob's size.
 ///
 /// Use an upload from one thread at a time. After a failed write or commit the upload
 /// stops; resume it from a new handle call.
 public final class BlobUpload {
   /// The blob's id (not visible to readers until the upload finishes).
   public var blob: RecordID { opened.id }
-  /// Bytes committed durably: a resumed upload continues from here.
-  public private(set) var bytesCommitted: UInt64
+  /// Bytes committed durably: a resumed upload continues from here. Reading it waits
+  /// for the chunk commit in flight, if any (a failed one stops the upload).
+  public var bytesCommitted: UInt64 {
+    if inFlight != nil {
+      do throws(VaultError) { try awaitCommit() } catch { _ = stop(error) }
+    }
+    return committedBytes
+  }
+  private var committedBytes: UInt64
   /// The chunk size of this blob.
   public let chunkSize: Int
 
@@ -44,6 +54,11 @@ public final class BlobUpload {
   let actor: RecordID
   private let opened: OpenedBlob
   private var chunksCommitted: UInt64
+  /// Chunks sealed and handed to the committing thread (committed, or in flight).
+  private var chunksSealed: UInt64
+  /// The commit of the last chunk sealed, while it runs on `committer`.
+  private var inFlight: ChunkCommit?
+  private let committer = DispatchQueue(label: "StudioVault.BlobUpload.commit")
   /// Plaintext of the chunk being filled and of the one before it (still being hashed),
   /// and room for a chunk's compressed form.
   private let buffers: [UnsafeMutableRawBufferPointer]
@@ -84,7 +99,8 @@ public final class BlobUpload {
     self.opened = opened
     chunkSize = Int(opened.manifest.chunkSize)
     chunksCommitted = resumedChunks
-    bytesCommitted = resumedChunks * UInt64(opened.manifest.chunkSize)
+    chunksSealed = resumedChunks
+    committedBytes = resumedChunks * UInt64(opened.manifest.chunkSize)
     self.hasher = hasher
     isStored = isStoredAlready
     self.authorize = authorize
@@ -99,8 +115,10 @@ public final class BlobUpload {
   }
 
   deinit {
-    // The hashing workers may still read a buffer.
+    // The hashing workers may still read a buffer; a commit may still run, and a
+    // refusal it met is logged even though no call follows.
     hasher.wait()
+    _ = bytesCommitted
     for buffer in buffers { buffer.deallocate() }
     compressed.deallocate()
   }
@@ -135,13 +153,14 @@ public final class BlobUpload {
   /// media record.
   public func finish() throws(VaultError) -> UploadReceipt {
     try requireOpen()
+    do throws(VaultError) { try awaitCommit() } catch { throw stop(error) }
     let chunk = UnsafeRawBufferPointer(rebasing: buffers[current][0..<buffered])
     decideCompression(chunk)
     // The last chunk is hashed while it is sealed; the manifest waits for both.
     hasher.wait()
     hasher.start(chunk)
     defer { hasher.wait() }
-    let size = bytesCommitted + UInt64(buffered)
+    let size = committedBytes + UInt64(buffered)
     let index = chunksCommitted
     do throws(VaultError) {
       let sealed = try seal(chunk, index: index, final: true)
@@ -158,6 +177,7 @@ public final class BlobUpload {
         manifest.updatedAt = records.now.milliseconds
         manifest.size = size
         manifest.chunkCount = index + 1
+        manifest.version = BlobManifest.currentVersion
         manifest.sha256 = sha256
         manifest.contentAddress = address
         let completed = OpenedBlob(id: opened.id, manifest: manifest, key: opened.key)
@@ -172,7 +192,7 @@ public final class BlobUpload {
       isFinished = true
       isStored = true
       chunksCommitted = index + 1
-      bytesCommitted = size
+      committedBytes = size
       return UploadReceipt(
         blob: opened.id, media: media, size: size, sha256: Hex.encode(hasher.sha256 ?? []))
     } catch {
@@ -183,6 +203,10 @@ public final class BlobUpload {
   /// Stops the upload after `error` (the hashers may be finalized: nothing may be
   /// added any more) and logs it if it is a refusal; returns the error to throw.
   private func stop(_ error: VaultError) -> VaultError {
+    // A chunk still committing counts if it succeeds (``bytesCommitted`` says where to
+    // resume); the first failure is the one reported.
+    var error = error
+    do throws(VaultError) { try awaitCommit() } catch let earlier { error = earlier }
     failure = error
     guard error.code == .policyViolation || error.code == .worm else { return error }
     // A refusal rolled its transaction back; it is logged in a commit of its own.
@@ -207,9 +231,10 @@ public final class BlobUpload {
     }
   }
 
-  /// Commits the full buffer as a chunk that is not the last (durably, in its own
-  /// transaction; the first also stores the blob's key, manifest and index entry), and
-  /// switches to the other buffer.
+  /// Seals the full buffer as a chunk that is not the last and starts committing it
+  /// (durably, in its own transaction, on the committing thread; the first also stores
+  /// the blob's key, manifest and index entry) once the previous chunk's commit is
+  /// done, and switches to the other buffer.
   private func commitChunk() throws(VaultError) {
     let chunk = UnsafeRawBufferPointer(rebasing: buffers[current][0..<buffered])
     decideCompression(chunk)
@@ -218,28 +243,53 @@ public final class BlobUpload {
       // one sequential stream), which also frees the other buffer for what comes next.
       hasher.wait()
       hasher.start(chunk)
-      let sealed = try seal(chunk, index: chunksCommitted, final: false)
+      let sealed = try seal(chunk, index: chunksSealed, final: false)
+      try awaitCommit()
       try authorize()
-      let now = clock()
-      try store.write(actor: actor, now: Timestamp(milliseconds: now)) {
-        records throws(VaultError) in
-        try permit(records)
-        let tx = records.source.sealed
-        try tx.requireUpload(opened, stored: isStored, nextChunk: chunksCommitted)
-        // The manifest says when the upload last moved: purging goes by it.
-        var alive = opened
-        alive.manifest.updatedAt = now
-        if isStored { try tx.storeManifest(alive) } else { try tx.createBlob(alive) }
-        try tx.storeChunk(sealed, of: opened)
+      let commit = ChunkCommit(length: buffered)
+      let work = UncheckedCommitWork(
+        upload: self, sealed: sealed, index: chunksSealed, stored: isStored, now: clock())
+      committer.async {
+        do throws(VaultError) { try work.run() } catch { commit.error = error }
+        commit.done.signal()
       }
+      inFlight = commit
     } catch {
       throw stop(error)
     }
+    // A failed commit stops the upload: no later chunk relies on this one's.
     isStored = true
-    chunksCommitted += 1
-    bytesCommitted += UInt64(buffered)
+    chunksSealed += 1
     current = 1 - current
     buffered = 0
+  }
+
+  /// Commits `sealed`, chunk `index` (on the committing thread: it touches nothing
+  /// the uploading thread changes).
+  fileprivate func store(_ sealed: SealedChunk, index: UInt64, stored: Bool, now: Int64)
+    throws(VaultError)
+  {
+    try store.write(actor: actor, now: Timestamp(milliseconds: now)) {
+      records throws(VaultError) in
+      try permit(records)
+      let tx = records.source.sealed
+      try tx.requireUpload(opened, stored: stored, nextChunk: index)
+      // The manifest says when the upload last moved: purging goes by it.
+      var alive = opened
+      alive.manifest.updatedAt = now
+      if stored { try tx.storeManifest(alive) } else { try tx.createBlob(alive) }
+      try tx.storeChunk(sealed, of: opened)
+    }
+  }
+
+  /// Waits for the chunk commit in flight, if any, and counts it, or throws its error.
+  private func awaitCommit() throws(VaultError) {
+    guard let commit = inFlight else { return }
+    commit.done.wait()
+    inFlight = nil
+    if let error = commit.error { throw error }
+    chunksCommitted += 1
+    committedBytes += UInt64(commit.length)
   }
 
   /// Compresses the chunk when that pays, and seals it into its extent's run.
@@ -265,14 +315,13 @@ public final class BlobUpload {
   }
 }
 
-/// The SHA-256 and keyed BLAKE2b of an upload, computed on a worker thread while the
-/// uploading thread seals and commits the same chunk: on two cores the hashing (about
-/// 280 MB/s for both) then costs next to nothing beside the disk.
-// SAFETY: the uploading thread calls start, then wait, before touching the hashers or
-// the chunk again; the workers touch them only in between.
+/// The SHA-256 of an upload, computed on a worker thread while the uploading thread
+/// seals and commits the same chunk, and the content address derived from it.
+// SAFETY: the uploading thread calls start, then wait, before touching the hasher or
+// the chunk again; the worker touches them only in between.
 final class ChunkHasher: @unchecked Sendable {
   private let sha = StreamingSHA256()
-  private let address: StreamingKeyedHash
+  private let addressKey: SymmetricKey
   private let group = DispatchGroup()
   private var pending = false
   /// The SHA-256, once ``finalize()`` computed it.
@@ -282,7 +331,7 @@ final class ChunkHasher: @unchecked Sendable {
   var skipsCompression: Bool?
 
   init(addressKey: SymmetricKey) {
-    address = StreamingKeyedHash(key: addressKey)
+    self.addressKey = addressKey
   }
 
   /// Starts hashing `chunk`, which must stay unchanged until ``wait()`` returns.
@@ -290,15 +339,12 @@ final class ChunkHasher: @unchecked Sendable {
     precondition(!pending, "a chunk is already being hashed")
     pending = true
     let bytes = UncheckedBuffer(bytes: chunk)
-    // Two workers: SHA-256 is the slower of the two, and each stream is sequential.
     DispatchQueue.global().async(group: group) { [self] in sha.update(bytes.bytes) }
-    DispatchQueue.global().async(group: group) { [self] in address.update(bytes.bytes) }
   }
 
   /// Hashes `chunk` on this thread.
   func update(_ chunk: UnsafeRawBufferPointer) {
     sha.update(chunk)
-    address.update(chunk)
   }
 
   /// Waits for the chunk being hashed, if any.
@@ -308,12 +354,39 @@ final class ChunkHasher: @unchecked Sendable {
     pending = false
   }
 
-  /// The SHA-256 and the content address.
+  /// The SHA-256 and the content address: keyed BLAKE2b-256 of that SHA-256 (FORMAT.md
+  /// 24.2; a second pass over the bytes would cost as much as sealing them).
   func finalize() -> (sha256: [UInt8], address: [UInt8]) {
     wait()
     let digest = sha.finalize()
     sha256 = digest
-    return (digest, address.finalize())
+    return (digest, addressKey.keyedHash(digest, byteCount: 32))
+  }
+}
+
+/// A chunk commit running on an upload's committing thread.
+// SAFETY: `error` is written by the committing thread before it signals `done`, and
+// read by the uploading thread only after waiting on `done`.
+private final class ChunkCommit: @unchecked Sendable {
+  let done = DispatchSemaphore(value: 0)
+  let length: Int
+  var error: VaultError?
+
+  init(length: Int) { self.length = length }
+}
+
+/// What the committing thread needs to commit a chunk.
+// SAFETY: BlobUpload.store reads only the upload's constants (its store, actor, blob
+// and policy closures), never what the uploading thread changes meanwhile.
+private struct UncheckedCommitWork: @unchecked Sendable {
+  let upload: BlobUpload
+  let sealed: SealedChunk
+  let index: UInt64
+  let stored: Bool
+  let now: Int64
+
+  func run() throws(VaultError) {
+    try upload.store(sealed, index: index, stored: stored, now: now)
   }
 }
 
