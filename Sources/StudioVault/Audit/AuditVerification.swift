@@ -221,99 +221,98 @@ public struct AuditVerification: Sendable {
       }
     }
 
+    /// Walks the entries in order: this thread reads the pages and checks keys and
+    /// sequence numbers while an ``EntryHasher`` hashes the previous batch (leaf
+    /// hashes, the chain's links, the Merkle tree) on a thread of its own.
     mutating func readEntries(
       _ snapshot: Snapshot, progress: (UInt64, UInt64) -> Void = { _, _ in }
     ) throws(VaultError) {
-      var frontier = MerkleTree.Frontier()
-      var lastLeaf = [UInt8](repeating: 0, count: MerkleTree.hashSize)
+      var watched = Set(signedRoots.keys)
+      if let size = saved?.size, size > 0 { watched.insert(size) }
+      let hasher = EntryHasher(watching: watched)
       var expected: UInt64 = 0
       var previousPage: (page: PageNumber, transaction: TransactionID, first: UInt64)?
       if saved?.size == 0 { savedRootFound = MerkleTree.emptyRoot }
-      var failure: VaultError?
-      // Entries are checked in batches whose leaf hashes are computed on every core.
-      var pending = [(key: ArraySlice<UInt8>, value: ArraySlice<UInt8>)]()
-      func flush() throws(VaultError) {
-        let hashes = Self.leafHashes(pending.map(\.value))
-        for (index, entry) in pending.enumerated() {
-          try check(entry.key, entry.value, hashes[index], &frontier, &lastLeaf, &expected)
-        }
+      var pending = [EntryHasher.Entry]()
+      func flush() {
+        hasher.hash(pending)
         pending.removeAll(keepingCapacity: true)
         progress(expected, claimedSize)
       }
-      _ = try snapshot.walkClearTree(
-        .auditLog,
-        leaf: { leaf in
-          let first =
-            leaf.cells.isEmpty ? expected : AuditLog.sequence(fromKey: leaf.key(0)) ?? expected
-          if let damage = leaf.damage {
-            // Its entries still decoded: the chain and the tree name the bad one.
-            problem(nil, "page", "page \(leaf.page), holding entries from \(first): \(damage)")
-          }
-          if let previous = previousPage, previous.transaction > leaf.transaction {
+      let walked = Result { () throws(VaultError) in
+        try snapshot.walkClearTree(
+          .auditLog,
+          leaf: { leaf in
+            let first =
+              leaf.cells.isEmpty ? expected : AuditLog.sequence(fromKey: leaf.key(0)) ?? expected
+            if let damage = leaf.damage {
+              // Its entries still decoded: the chain and the tree name the bad one.
+              problem(nil, "page", "page \(leaf.page), holding entries from \(first): \(damage)")
+            }
+            if let previous = previousPage, previous.transaction > leaf.transaction {
+              problem(
+                previous.first, "rewritten",
+                "page \(previous.page), holding entries from \(previous.first), was rewritten by"
+                  + " transaction \(previous.transaction) after later entries were written"
+                  + " (transaction \(leaf.transaction)): a full audit page never changes")
+            }
+            previousPage = (leaf.page, leaf.transaction, first)
+            for index in leaf.cells.indices {
+              if let entry = check(leaf.key(index), leaf.value(index), &expected) {
+                pending.append(entry)
+              }
+            }
+            if pending.count >= Self.batchSize { flush() }
+            return true
+          },
+          problem: { page, lower, error in
+            flush()
+            let from = lower.flatMap(AuditLog.sequence(fromKey:)) ?? expected
+            problem(from, "page", "page \(page) (entries from \(from)) cannot be read: \(error)")
+            treeIntact = false
+            return true
+          })
+      }
+      flush()
+      // Drained even when the walk failed: the hashing thread still reads its batches.
+      let hashed = hasher.finish()
+      _ = try walked.get()
+      if let failure = hashed.failure { throw failure }
+      chainBreaks = hashed.chainBreaks
+      for (size, root) in hashed.roots {
+        if let claimed = signedRoots[size] {
+          if claimed == root {
+            if !rootMismatch { provenSize = size }
+          } else {
+            rootMismatch = true
             problem(
-              previous.first, "rewritten",
-              "page \(previous.page), holding entries from \(previous.first), was rewritten by"
-                + " transaction \(previous.transaction) after later entries were written"
-                + " (transaction \(leaf.transaction)): a full audit page never changes")
+              provenSize, "checkpointRoot",
+              "the signed checkpoint of size \(size) does not match the entries: some entry from"
+                + " \(provenSize) on was altered, replaced or reordered")
           }
-          previousPage = (leaf.page, leaf.transaction, first)
-          for index in leaf.cells.indices { pending.append((leaf.key(index), leaf.value(index))) }
-          guard pending.count >= Self.batchSize else { return true }
-          do throws(VaultError) { try flush() } catch {
-            failure = error
-            return false
-          }
-          return true
-        },
-        problem: { page, lower, error in
-          do throws(VaultError) { try flush() } catch {
-            failure = error
-            return false
-          }
-          let from = lower.flatMap(AuditLog.sequence(fromKey:)) ?? expected
-          problem(from, "page", "page \(page) (entries from \(from)) cannot be read: \(error)")
-          treeIntact = false
-          return true
-        })
-      if let failure { throw failure }
-      try flush()
+        }
+        if saved?.size == size { savedRootFound = root }
+      }
       result.entries = expected
-      result.rootHash = frontier.root
+      result.rootHash = hashed.root
       attributeChainBreaks()
     }
 
-    /// Entries whose leaf hashes are computed together.
+    /// Entries hashed in one batch.
     static let batchSize = 4096
 
-    /// The leaf hashes of `entries`, computed on every core.
-    static func leafHashes(_ entries: [ArraySlice<UInt8>]) -> [[UInt8]] {
-      let workers = min(max(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 1), 8)
-      guard workers > 1, entries.count >= 256 else { return entries.map(MerkleTree.leafHash) }
-      var hashes = [[UInt8]](repeating: [], count: entries.count)
-      hashes.withUnsafeMutableBufferPointer { buffer in
-        // Each worker writes only its own stride of the buffer.
-        nonisolated(unsafe) let output = buffer
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-          for index in stride(from: worker, to: entries.count, by: workers) {
-            output[index] = MerkleTree.leafHash(entries[index])
-          }
-        }
-      }
-      return hashes
-    }
-
-    /// Checks one entry, whose leaf hash is `leaf`, and adds it to the recomputed tree.
+    /// Checks entry `value` stored under `key` where entry `expected` should come;
+    /// returns what the hashing thread needs of it, or nil for a key that is not a
+    /// sequence number (the entry is left out of the chain and the tree).
     private mutating func check(
-      _ key: ArraySlice<UInt8>, _ value: ArraySlice<UInt8>, _ leaf: [UInt8],
-      _ frontier: inout MerkleTree.Frontier,
-      _ lastLeaf: inout [UInt8], _ expected: inout UInt64
-    ) throws(VaultError) {
+      _ key: ArraySlice<UInt8>, _ value: ArraySlice<UInt8>, _ expected: inout UInt64
+    ) -> EntryHasher.Entry? {
       // No log reaches 2^64 − 1 entries: a key that says so is forged (and would
       // overflow the arithmetic below).
       guard let sequence = AuditLog.sequence(fromKey: key), sequence < UInt64.max else {
         problem(expected, "malformed", "a key of the log is not a sequence number")
         treeIntact = false
-        return
+        return nil
       }
       if sequence != expected {
         if sequence > expected {
@@ -328,32 +327,17 @@ public struct AuditVerification: Sendable {
         treeIntact = false
       }
       expected = sequence + 1
-      if let entry = AuditEntry.clearFields(of: value) {
+      let entry = AuditEntry.clearFields(of: value)
+      if let entry {
         if entry.sequence != sequence {
           problem(
             sequence, "sequence", "the entry stored as \(sequence) says it is \(entry.sequence)")
         }
-        if !entry.previous.elementsEqual(lastLeaf) { chainBreaks.append(sequence) }
       } else {
         problem(sequence, "malformed", "not an audit entry (format, or length \(value.count))")
       }
-      lastLeaf = leaf
-      guard treeIntact else { return }
-      try frontier.append(leaf)
-      let size = frontier.size
-      if let claimed = signedRoots[size] {
-        let root = frontier.root
-        if claimed == root {
-          if !rootMismatch { provenSize = size }
-        } else {
-          rootMismatch = true
-          problem(
-            provenSize, "checkpointRoot",
-            "the signed checkpoint of size \(size) does not match the entries: some entry from"
-              + " \(provenSize) on was altered, replaced or reordered")
-        }
-      }
-      if saved?.size == size { savedRootFound = frontier.root }
+      return EntryHasher.Entry(
+        value: value, sequence: sequence, previous: entry?.previous, joinsTree: treeIntact)
     }
 
     /// A broken link at entry `i` means entry `i − 1` was altered (its hash changed) or
@@ -408,6 +392,72 @@ public struct AuditVerification: Sendable {
         }
       }
       result.problems.sort { ($0.entry ?? .max, $0.kind) < ($1.entry ?? .max, $1.kind) }
+    }
+  }
+}
+
+/// The hashing half of verifying the entries, on a thread of its own while the walk
+/// reads the next pages: each entry's leaf hash, the chain's links, the Merkle tree,
+/// and the tree's root at each size asked for. Batches go in order; at most two wait.
+// SAFETY: batches are handed over through `queue`, which alone touches the state
+// until finish() drains it; the caller reads the state only after that.
+private final class EntryHasher: @unchecked Sendable {
+  /// What the hasher needs of one entry.
+  struct Entry: Sendable {
+    let value: ArraySlice<UInt8>
+    let sequence: UInt64
+    /// The entry's link to its predecessor (nil when it does not decode).
+    let previous: ArraySlice<UInt8>?
+    /// Whether it goes into the tree (no entry is missing before it).
+    let joinsTree: Bool
+  }
+
+  /// What the hashing found.
+  struct Outcome {
+    var root: [UInt8]
+    /// Entries whose link does not match their predecessor's leaf hash.
+    var chainBreaks: [UInt64]
+    /// The tree's root at each watched size it reached, in order.
+    var roots: [(size: UInt64, root: [UInt8])]
+    var failure: VaultError?
+  }
+
+  private let queue = DispatchQueue(label: "StudioVault.AuditVerification.hashing")
+  private let slots = DispatchSemaphore(value: 2)
+  private let watched: Set<UInt64>
+  private var frontier = MerkleTree.Frontier()
+  private var lastLeaf = [UInt8](repeating: 0, count: MerkleTree.hashSize)
+  private var outcome = Outcome(root: [], chainBreaks: [], roots: [])
+
+  init(watching sizes: Set<UInt64>) { watched = sizes }
+
+  /// Queues `batch` (waiting while two batches are queued already).
+  func hash(_ batch: [Entry]) {
+    guard !batch.isEmpty else { return }
+    slots.wait()
+    queue.async { [self] in
+      defer { slots.signal() }
+      for entry in batch {
+        let leaf = MerkleTree.leafHash(entry.value)
+        if let previous = entry.previous, !previous.elementsEqual(lastLeaf) {
+          outcome.chainBreaks.append(entry.sequence)
+        }
+        lastLeaf = leaf
+        guard entry.joinsTree, outcome.failure == nil else { continue }
+        do throws(VaultError) { try frontier.append(leaf) } catch {
+          outcome.failure = error
+          continue
+        }
+        if watched.contains(frontier.size) { outcome.roots.append((frontier.size, frontier.root)) }
+      }
+    }
+  }
+
+  /// Waits for every batch queued; what they found.
+  func finish() -> Outcome {
+    queue.sync {
+      outcome.root = frontier.root
+      return outcome
     }
   }
 }
