@@ -57,6 +57,9 @@ final class MutableNode {
   var children: [ChildRef]
   /// Exactly the bytes the node's links and body will take when encoded.
   var contentSize: Int
+  /// The committed page this node is a copy of (nil for a node new in this
+  /// transaction): how recently it was written decides where it goes at commit.
+  var origin: PageLink?
 
   init(leafArena arena: [UInt8], cells: [MutableCell]) {
     isLeaf = true

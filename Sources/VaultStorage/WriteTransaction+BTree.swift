@@ -174,7 +174,9 @@ extension WriteTransaction {
     case .clean(let link):
       let node = try reader.node(link, tree: tree, in: base)
       pendingFree.append(link.page)
-      return MutableNode(copying: node)
+      let copy = MutableNode(copying: node)
+      copy.origin = link
+      return copy
     }
   }
 

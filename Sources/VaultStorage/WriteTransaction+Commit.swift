@@ -28,7 +28,7 @@ extension WriteTransaction {
     var output = PageOutput(
       transaction: id, pageSize: reader.pageSize, cipher: cipher, allocation: allocation,
       largeValues: largeValues, catalogEntries: catalogEntries)
-    // Everything below the top two levels of each tree first, then those levels and the
+    // Every node but the hot ones first (PageOutput.isHot), then the hot nodes and the
     // system tree's pages: they come last in the allocation, on the pages next to the
     // meta page, since nearly every commit rewrites them.
     let modified = trees.keys.sorted(by: KeyOrder.less).compactMap { name in
@@ -36,7 +36,7 @@ extension WriteTransaction {
     }
     var prepared = [PageOutput.Prepared]()
     for state in modified {
-      prepared.append(try output.prepare(state.root, tree: state.id, depth: 0))
+      prepared.append(try output.prepare(state.root, tree: state.id))
     }
     for (state, top) in zip(modified, prepared) {
       state.writtenRoot = try output.finish(top, tree: state.id)
@@ -246,7 +246,7 @@ extension WriteTransaction {
   }
 
   /// Pages this transaction will write: every dirty node and every overflow page of a
-  /// new large value; and how many of them are hot (the top two levels of each tree
+  /// new large value; and how many of them are hot (``PageOutput/isHot(_:depth:onRightEdge:transaction:pageSize:)``,
   /// and the system tree's pages, written last).
   func countPagesToWrite() throws(VaultError) -> (total: Int, hot: Int) {
     if let memo = pageCountMemo, memo.changeCount == changeCount { return memo.counts }
@@ -263,14 +263,22 @@ extension WriteTransaction {
       }
     }
     var hot = 0
-    func countHot(_ reference: ChildRef?, depth: Int) {
-      guard case .dirty(let node)? = reference, depth <= PageOutput.hotDepth else { return }
+    // Exactly the nodes PageOutput.prepare defers.
+    func countHot(_ reference: ChildRef?, depth: Int, onRightEdge: Bool) {
+      guard case .dirty(let node)? = reference,
+        PageOutput.isHot(
+          node, depth: depth, onRightEdge: onRightEdge, transaction: id,
+          pageSize: reader.pageSize)
+      else { return }
       hot += 1
-      for child in node.children { countHot(child, depth: depth + 1) }
+      let last = node.children.count - 1
+      for (index, child) in node.children.enumerated() {
+        countHot(child, depth: depth + 1, onRightEdge: onRightEdge && index == last)
+      }
     }
     for state in trees.values where state.isModified && !state.isDropped {
       visit(state.root)
-      countHot(state.root, depth: 0)
+      countHot(state.root, depth: 0, onRightEdge: true)
     }
     let beforeSystem = count
     visit(system.root)
@@ -352,9 +360,25 @@ struct PageOutput {
     }
   }
 
-  /// Nodes this deep or less (roots are at depth 0) are hot: written last, next to the
-  /// meta page.
-  static let hotDepth = 0
+  /// Whether a dirty node is hot: written last, on the pages next to the meta page
+  /// (``FileFormat/hotArea(for:)``), so that a small commit writes them and its meta
+  /// page as one run, which the disk takes as one request.
+  ///
+  /// Hot are the nodes rewritten commit after commit: a tree's root, or a node on its
+  /// right edge (where sequential keys append: data keys, the audit log), whose page
+  /// one of the last two commits wrote. A node changed once in a while is not: it would
+  /// stay in the hot area, live, and split the run. Nor is a right-edge node nearly
+  /// full: appends soon leave it behind for a new one. (A hot node's ancestors are hot
+  /// too: ``prepare(_:tree:depth:onRightEdge:)`` writes the others at once.)
+  static func isHot(
+    _ node: MutableNode, depth: Int, onRightEdge: Bool, transaction: TransactionID,
+    pageSize: Int
+  ) -> Bool {
+    guard let origin = node.origin, origin.transaction.rawValue &+ 2 >= transaction.rawValue
+    else { return false }
+    if depth == 0 { return true }
+    return onRightEdge && node.contentSize <= FileFormat.contentCapacity(pageSize: pageSize) / 8 * 7
+  }
 
   /// A top-level node whose descendants below the hot levels are written and whose own
   /// page is not yet.
@@ -364,19 +388,26 @@ struct PageOutput {
     case interior(MutableNode, [Prepared])
   }
 
-  /// The first phase of a commit: writes every page of the subtree below the hot levels.
-  mutating func prepare(_ reference: ChildRef?, tree: TreeID, depth: Int) throws(VaultError)
-    -> Prepared
-  {
+  /// The first phase of a commit: writes every page of the subtree but the hot nodes.
+  mutating func prepare(
+    _ reference: ChildRef?, tree: TreeID, depth: Int = 0, onRightEdge: Bool = true
+  ) throws(VaultError) -> Prepared {
     switch reference {
     case nil: return .written(.null)
     case .clean(let link)?: return .written(link)
     case .dirty(let node)?:
-      guard depth <= Self.hotDepth else { return .written(try write(node, tree: tree)) }
+      guard
+        Self.isHot(
+          node, depth: depth, onRightEdge: onRightEdge, transaction: transaction,
+          pageSize: pageSize)
+      else { return .written(try write(node, tree: tree)) }
       if node.isLeaf { return .leaf(node, try resolveCells(node, tree: tree)) }
       var children = [Prepared]()
-      for child in node.children {
-        children.append(try prepare(child, tree: tree, depth: depth + 1))
+      let last = node.children.count - 1
+      for (index, child) in node.children.enumerated() {
+        children.append(
+          try prepare(
+            child, tree: tree, depth: depth + 1, onRightEdge: onRightEdge && index == last))
       }
       return .interior(node, children)
     }

@@ -537,7 +537,10 @@ private func entryValues(_ tree: WriteTree) throws -> [(key: [UInt8], value: [UI
     var tornSeen = false
     for crashAt in 1...clean.operations {
       let (disk, _) = try run(crashAt: crashAt)
-      for image in [disk.imageWithNothing, disk.imageAfterPowerLoss(using: &random)] {
+      // Several power losses per point: a commit's pages and its meta page usually go
+      // out as one run, which a loss tears only sector by sector.
+      let losses = (0..<8).map { _ in disk.imageAfterPowerLoss(using: &random) }
+      for image in [disk.imageWithNothing] + losses {
         let target = dir.file("image.vault")
         try Data(image).write(to: URL(fileURLWithPath: target))
         defer {

@@ -246,13 +246,12 @@ public final class BlobUpload {
       let sealed = try seal(chunk, index: chunksSealed, final: false)
       try awaitCommit()
       try authorize()
-      let commit = ChunkCommit(length: buffered)
-      let work = UncheckedCommitWork(
-        upload: self, sealed: sealed, index: chunksSealed, stored: isStored, now: clock())
-      committer.async {
-        do throws(VaultError) { try work.run() } catch { commit.error = error }
-        commit.done.signal()
-      }
+      let commit = ChunkCommit(
+        length: buffered,
+        work: UncheckedCommitWork(
+          store: store, actor: actor, opened: opened, permit: permit, sealed: sealed,
+          index: chunksSealed, stored: isStored, now: clock()))
+      committer.async { commit.run() }
       inFlight = commit
     } catch {
       throw stop(error)
@@ -262,24 +261,6 @@ public final class BlobUpload {
     chunksSealed += 1
     current = 1 - current
     buffered = 0
-  }
-
-  /// Commits `sealed`, chunk `index` (on the committing thread: it touches nothing
-  /// the uploading thread changes).
-  fileprivate func store(_ sealed: SealedChunk, index: UInt64, stored: Bool, now: Int64)
-    throws(VaultError)
-  {
-    try store.write(actor: actor, now: Timestamp(milliseconds: now)) {
-      records throws(VaultError) in
-      try permit(records)
-      let tx = records.source.sealed
-      try tx.requireUpload(opened, stored: stored, nextChunk: index)
-      // The manifest says when the upload last moved: purging goes by it.
-      var alive = opened
-      alive.manifest.updatedAt = now
-      if stored { try tx.storeManifest(alive) } else { try tx.createBlob(alive) }
-      try tx.storeChunk(sealed, of: opened)
-    }
   }
 
   /// Waits for the chunk commit in flight, if any, and counts it, or throws its error.
@@ -365,28 +346,56 @@ final class ChunkHasher: @unchecked Sendable {
 }
 
 /// A chunk commit running on an upload's committing thread.
-// SAFETY: `error` is written by the committing thread before it signals `done`, and
-// read by the uploading thread only after waiting on `done`.
+// SAFETY: `work` and `error` are touched by the committing thread before it signals
+// `done`, and `error` read by the uploading thread only after waiting on `done`.
 private final class ChunkCommit: @unchecked Sendable {
   let done = DispatchSemaphore(value: 0)
   let length: Int
+  private var work: UncheckedCommitWork?
   var error: VaultError?
 
-  init(length: Int) { self.length = length }
+  init(length: Int, work: UncheckedCommitWork) {
+    self.length = length
+    self.work = work
+  }
+
+  /// Commits the chunk (on the committing thread).
+  func run() {
+    do throws(VaultError) { try work?.run() } catch { self.error = error }
+    // Let go of the upload, and so of its store, before saying it is done: whoever
+    // waits may close the vault and open it again at once.
+    work = nil
+    done.signal()
+  }
 }
 
-/// What the committing thread needs to commit a chunk.
-// SAFETY: BlobUpload.store reads only the upload's constants (its store, actor, blob
-// and policy closures), never what the uploading thread changes meanwhile.
+/// What the committing thread needs to commit a chunk: the upload's constants, not the
+/// upload (which may then end, and wait for the commit, on its own thread).
+// SAFETY: the store is thread-safe; the rest is immutable, and the policy closure
+// reads only the transaction it is given and what the handle holds.
 private struct UncheckedCommitWork: @unchecked Sendable {
-  let upload: BlobUpload
+  let store: RecordStore
+  let actor: RecordID
+  let opened: OpenedBlob
+  let permit: (RecordTransaction) throws(VaultError) -> Void
   let sealed: SealedChunk
   let index: UInt64
   let stored: Bool
   let now: Int64
 
+  /// Commits chunk `index`, with the manifest (created with the first chunk).
   func run() throws(VaultError) {
-    try upload.store(sealed, index: index, stored: stored, now: now)
+    try store.write(actor: actor, now: Timestamp(milliseconds: now)) {
+      records throws(VaultError) in
+      try permit(records)
+      let tx = records.source.sealed
+      try tx.requireUpload(opened, stored: stored, nextChunk: index)
+      // The manifest says when the upload last moved: purging goes by it.
+      var alive = opened
+      alive.manifest.updatedAt = now
+      if stored { try tx.storeManifest(alive) } else { try tx.createBlob(alive) }
+      try tx.storeChunk(sealed, of: opened)
+    }
   }
 }
 
