@@ -743,9 +743,13 @@ public final class VaultStore: Sendable {
     }
   }
 
-  /// Grows the file, with zeros, so that `pageCount` pages fit. Growth comes in steps of
-  /// an eighth of the file (1–64 MiB) written with real zeros: later commits then
-  /// overwrite allocated blocks, and `fdatasync` need not update file-system metadata.
+  /// Grows the file so that `pageCount` pages fit, and a little beyond. The pages up
+  /// to `pageCount` past the end are the commit's own, which it writes at once. Past
+  /// them, growth comes in steps of an eighth of the file (1–64 MiB) written with real
+  /// zeros: later small commits then overwrite allocated blocks, and their `fdatasync`
+  /// need not update file-system metadata. A commit that itself grows the file by
+  /// ``bulkGrowth`` or more (a bulk load, an upload) gets no step: the zeros would only
+  /// be written before the next such commit overwrites them.
   private func extendFile(toHold pageCount: UInt64, base: TransactionID, exactly: Bool)
     throws(VaultError) -> UInt64
   {
@@ -757,11 +761,12 @@ public final class VaultStore: Sendable {
       current = try file.size()
     }
     guard needed > current else { return current }
-    let step = exactly ? 0 : min(max(current / 8, 1 << 20), 64 << 20)
+    let bulk = exactly || needed - current >= Self.bulkGrowth
+    let step = bulk ? 0 : min(max(current / 8, 1 << 20), 64 << 20)
     var target = max(needed, current + step)
     target = (target + UInt64(pageSize) - 1) / UInt64(pageSize) * UInt64(pageSize)
     let chunk = Self.zeros
-    var offset = current
+    var offset = needed
     while offset < target {
       let length = Int(min(UInt64(chunk.count), target - offset))
       try file.write([length == chunk.count ? chunk : Array(chunk[..<length])], at: offset)
@@ -778,6 +783,9 @@ public final class VaultStore: Sendable {
     sizeAfterLastCommit.withLock { $0 = nil }
     try file.write([run], at: page.rawValue * UInt64(pageSize))
   }
+
+  /// Growth within one commit from which the file grows by exactly what it writes.
+  static let bulkGrowth: UInt64 = 256 << 10
 
   /// One MiB of zeros, allocated once (growth writes it again and again).
   private static let zeros = [UInt8](repeating: 0, count: 1 << 20)
