@@ -19,8 +19,11 @@ final class Node: Sendable {
   let separators: [Range<Int>]
   /// Interior children (empty for leaves).
   let children: [PageLink]
-  /// Bytes the page's links and body take: the node's fill.
-  let contentSize: Int
+  /// Bytes the page's links and body take: the node's fill. Computed when asked (only
+  /// a writer copying the node needs it), not for every page decoded.
+  var contentSize: Int {
+    isLeaf ? LeafPage.contentSize(of: cells) : InteriorPage.contentSize(of: separators)
+  }
   /// The first eight bytes of every key (leaf) or separator (interior), big-endian and
   /// zero-padded, in one contiguous array: a search compares these and touches a key's
   /// bytes only when two prefixes tie. Prefixes of sorted keys are sorted too.
@@ -35,7 +38,6 @@ final class Node: Sendable {
     cells = leaf.cells
     separators = []
     children = []
-    contentSize = LeafPage.contentSize(of: cells)
     prefixes = Node.prefixes(of: leaf.cells.lazy.map(\.key), in: leaf.bytes)
   }
 
@@ -48,7 +50,6 @@ final class Node: Sendable {
     cells = []
     separators = interior.separators
     children = interior.children
-    contentSize = InteriorPage.contentSize(of: separators)
     prefixes = Node.prefixes(of: interior.separators, in: interior.bytes)
   }
 
