@@ -302,8 +302,9 @@ struct PageReader: Sendable {
     guard meta.vaultID == vaultID else {
       throw VaultError(.corruptPage, "meta page belongs to another vault", page: page.rawValue)
     }
-    // Writers extend the file before committing pages past its end; a meta page that
-    // claims more pages than the file has was damaged, or the file was cut short.
+    // A commit's pages past the old end are durable with its meta page (one sync): a
+    // meta page that claims more pages than the file has is from a commit cut short,
+    // was damaged, or the file was cut short (FORMAT.md 2.2).
     let fileSize = try file.size()
     guard meta.pageCount <= fileSize / UInt64(pageSize) else {
       throw VaultError(

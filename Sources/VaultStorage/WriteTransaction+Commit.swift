@@ -380,8 +380,7 @@ struct PageOutput {
     return onRightEdge && node.contentSize <= FileFormat.contentCapacity(pageSize: pageSize) / 8 * 7
   }
 
-  /// A top-level node whose descendants below the hot levels are written and whose own
-  /// page is not yet.
+  /// A hot node whose other descendants are written and whose own page is not yet.
   indirect enum Prepared {
     case written(PageLink)
     case leaf(MutableNode, [LeafCell])
@@ -413,7 +412,7 @@ struct PageOutput {
     }
   }
 
-  /// The second phase: writes the hot levels; returns the link to the top node.
+  /// The second phase: writes the hot nodes; returns the link to the top node.
   mutating func finish(_ prepared: Prepared, tree: TreeID) throws(VaultError) -> PageLink {
     switch prepared {
     case .written(let link): return link

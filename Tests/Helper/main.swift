@@ -60,9 +60,13 @@ if (arguments.count == 3 || arguments.count == 4) && arguments[1] == "make-vecto
     // `make-vectors DIR NAME` remakes one vector; without NAME, all of them.
     let only = arguments.count == 4 ? arguments[3] : nil
     if only == nil { try Vectors.make(in: arguments[2]) }
-    // v5 keeps the version-1 blob manifests it was made with (remade only when named,
-    // in today's format); v7 is the same studio written today (manifest version 2).
-    for name in ["v5-blobs", "v7-blobs"] where only == name || (only == nil && name == "v7-blobs") {
+    // v5 is frozen: it keeps the version-1 blob manifests an earlier writer made, which
+    // today's code cannot write. v7 is the same studio written today (version 2).
+    if only == "v5-blobs" {
+      say("v5-blobs is frozen (blob manifests of version 1); remake v7-blobs instead")
+      exit(64)
+    }
+    for name in ["v7-blobs"] where only == nil || only == name {
       let listing = try Vectors.makeBlobs(at: arguments[2] + "/\(name).vault")
       try listing.write(toFile: arguments[2] + "/\(name).blobs", atomically: true, encoding: .utf8)
     }

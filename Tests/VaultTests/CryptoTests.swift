@@ -60,8 +60,6 @@ func hexBytes(_ text: String) -> [UInt8] {
     }
   }
 
-  /// The reference implementation: `echo -n 123 | argon2 ABCDEFGHIJKLMNOP -id -v 13
-  /// -k 8192 -t 2` (8 MiB, 2 passes, parallelism 1).
   /// FIPS 180-4 examples (NIST CSRC), on whichever implementation this processor uses.
   @Test func sha256MatchesTheStandardsExamples() {
     let million = [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)
@@ -109,6 +107,8 @@ func hexBytes(_ text: String) -> [UInt8] {
     }
   }
 
+  /// The reference implementation: `echo -n 123 | argon2 ABCDEFGHIJKLMNOP -id -v 13
+  /// -k 8192 -t 2` (8 MiB, 2 passes, parallelism 1).
   @Test func argon2idMatchesTheReferenceImplementation() throws {
     let key = try PasswordKDF.deriveKey(
       from: SecretBytes(utf8: "123"), salt: Array("ABCDEFGHIJKLMNOP".utf8),

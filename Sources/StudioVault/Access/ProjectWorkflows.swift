@@ -92,8 +92,9 @@ extension VaultHandle {
     }
     let now = now()
     do throws(VaultError) {
-      return try store.eraseClient(id, scope: scope, actor: principal.user) {
-        tx throws(VaultError) in
+      return try store.eraseClient(
+        id, scope: scope, actor: principal.user, now: Timestamp(milliseconds: now)
+      ) { tx throws(VaultError) in
         try tx.consumeStepUp(
           proof, session: session, action: .clientErasure, resource: id, now: now)
       }

@@ -19,21 +19,24 @@ public struct UploadReceipt: Sendable, Equatable {
 }
 
 /// An upload in progress: bytes go in as a stream, in constant memory, and every full
-/// chunk is committed (durably) as it fills, so an interrupted upload resumes from its
-/// last committed chunk (``VaultHandle/resumeUpload(_:)``). Nothing is visible until
+/// chunk is committed (durably) once the next bytes come, so an interrupted upload
+/// resumes from its last committed chunk (``VaultHandle/resumeUpload(_:)``). Nothing is visible until
 /// ``finish()`` commits the final chunk, the manifest and the media record together.
 ///
 /// The work overlaps on two cores: a worker hashes each chunk (SHA-256) while the
-/// caller seals it, and a committing thread writes and syncs it
-/// while the caller fills and seals the next one (a chunk's commit is awaited before
-/// the next one starts, so commits stay in order and ``bytesCommitted`` lags by at most
-/// a chunk until ``finish()``). The chunk is sealed before the write lock is taken, so
-/// other writers wait only for the extent's write and the sync. Memory stays at two
-/// chunks of plaintext, one of compressed bytes and two sealed extents, whatever the
-/// blob's size.
+/// caller seals it, and a committing thread writes and syncs it while the caller fills
+/// and seals the next one. A chunk's commit is awaited before the next one starts, so
+/// commits stay in order; a `write` may return before its chunk is durable, and a
+/// commit's failure then surfaces at the next call (``finish()`` at the latest), while
+/// ``bytesCommitted`` waits for the commit in flight. The chunk is sealed before the
+/// write lock is taken, so other writers wait only for the extent's write and the
+/// sync. Memory stays at two chunks of plaintext, one of compressed bytes and two
+/// sealed extents, whatever the blob's size.
 ///
 /// Use an upload from one thread at a time. After a failed write or commit the upload
-/// stops; resume it from a new handle call.
+/// stops; resume it from a new handle call. Read ``bytesCommitted`` before resuming or
+/// aborting the blob elsewhere while this upload lives: a chunk still committing would
+/// race them (and the loser fails cleanly, as two sessions of one upload do).
 public final class BlobUpload {
   /// The blob's id (not visible to readers until the upload finishes).
   public var blob: RecordID { opened.id }
@@ -71,6 +74,9 @@ public final class BlobUpload {
   /// first commit (a chunk, or the whole blob), which saves a sync per upload.
   private var isStored: Bool
   private var failure: VaultError?
+  /// Whether the refusal that stopped the upload was logged already (by the
+  /// committing thread, which met it).
+  private var refusalLogged = false
   private var isFinished = false
   /// Checks, before each commit, that the upload may go on (the session is live).
   private let authorize: () throws(VaultError) -> Void
@@ -208,7 +214,9 @@ public final class BlobUpload {
     var error = error
     do throws(VaultError) { try awaitCommit() } catch let earlier { error = earlier }
     failure = error
-    guard error.code == .policyViolation || error.code == .worm else { return error }
+    guard error.code == .policyViolation || error.code == .worm, !refusalLogged else {
+      return error
+    }
     // A refusal rolled its transaction back; it is logged in a commit of its own.
     do {
       let logged = try refused(error)
@@ -249,8 +257,8 @@ public final class BlobUpload {
       let commit = ChunkCommit(
         length: buffered,
         work: UncheckedCommitWork(
-          store: store, actor: actor, opened: opened, permit: permit, sealed: sealed,
-          index: chunksSealed, stored: isStored, now: clock()))
+          store: store, actor: actor, opened: opened, permit: permit, refused: refused,
+          sealed: sealed, index: chunksSealed, stored: isStored, now: clock()))
       committer.async { commit.run() }
       inFlight = commit
     } catch {
@@ -268,7 +276,10 @@ public final class BlobUpload {
     guard let commit = inFlight else { return }
     commit.done.wait()
     inFlight = nil
-    if let error = commit.error { throw error }
+    if let error = commit.error {
+      refusalLogged = commit.refusalLogged
+      throw error
+    }
     chunksCommitted += 1
     committedBytes += UInt64(commit.length)
   }
@@ -297,7 +308,7 @@ public final class BlobUpload {
 }
 
 /// The SHA-256 of an upload, computed on a worker thread while the uploading thread
-/// seals and commits the same chunk, and the content address derived from it.
+/// seals the same chunk, and the content address derived from it.
 // SAFETY: the uploading thread calls start, then wait, before touching the hasher or
 // the chunk again; the worker touches them only in between.
 final class ChunkHasher: @unchecked Sendable {
@@ -346,8 +357,8 @@ final class ChunkHasher: @unchecked Sendable {
 }
 
 /// A chunk commit running on an upload's committing thread.
-// SAFETY: `work` and `error` are touched by the committing thread before it signals
-// `done`, and `error` read by the uploading thread only after waiting on `done`.
+// SAFETY: `work`, `error` and `refusalLogged` are touched by the committing thread
+// before it signals `done`, and read by the uploading thread only after waiting on it.
 private final class ChunkCommit: @unchecked Sendable {
   let done = DispatchSemaphore(value: 0)
   let length: Int
@@ -359,9 +370,21 @@ private final class ChunkCommit: @unchecked Sendable {
     self.work = work
   }
 
+  /// Whether a refusal the commit met was logged (in a commit of its own).
+  private(set) var refusalLogged = false
+
   /// Commits the chunk (on the committing thread).
   func run() {
-    do throws(VaultError) { try work?.run() } catch { self.error = error }
+    do throws(VaultError) { try work?.run() } catch {
+      self.error = error
+      // A refusal is logged at once: the uploader may never call again to learn of it.
+      if error.code == .policyViolation || error.code == .worm, let work,
+        let logged = try? work.refused(error)
+      {
+        self.error = logged
+        refusalLogged = true
+      }
+    }
     // Let go of the upload, and so of its store, before saying it is done: whoever
     // waits may close the vault and open it again at once.
     work = nil
@@ -378,6 +401,8 @@ private struct UncheckedCommitWork: @unchecked Sendable {
   let actor: RecordID
   let opened: OpenedBlob
   let permit: (RecordTransaction) throws(VaultError) -> Void
+  /// Logs a refusal (after its transaction rolled back); the error to report.
+  let refused: (VaultError) throws(VaultError) -> VaultError
   let sealed: SealedChunk
   let index: UInt64
   let stored: Bool

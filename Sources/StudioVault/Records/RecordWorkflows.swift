@@ -275,13 +275,14 @@ extension RecordStore {
   /// - Parameter authorize: run first in the erasure's transaction (a handle consumes
   ///   its step-up proof there).
   @_spi(Engine) public func eraseClient(
-    _ id: RecordID, scope: Scope, actor: RecordID?,
+    _ id: RecordID, scope: Scope, actor: RecordID?, now: Timestamp = .now(),
     authorize: (SealedTransaction) throws(VaultError) -> Void = { _ in }
   ) throws(VaultError) -> ClientErasureReport {
     var report = ClientErasureReport()
     report.pagesZeroed = try sealed.erase { tx throws(VaultError) in
       try authorize(tx)
-      let records = RecordTransaction(store: self, sealed: tx, actor: actor)
+      // The caller's clock: retention still running protects a blob (FORMAT.md 24.4).
+      let records = RecordTransaction(store: self, sealed: tx, actor: actor, now: now)
       let source = records.source
       guard let client = try source.load(.clients, id.bytes), scope.contains(client) else {
         throw VaultError(.noSuchRecord, "no client \(id) in this scope")
