@@ -501,9 +501,22 @@ private func entryValues(_ tree: WriteTree) throws -> [(key: [UInt8], value: [UI
             == MerkleTree.consistencyProof(old, leaves[...]), "from \(old)")
       }
     }
-    // Enough entries that verification hashes them on every core.
+    // Enough entries that a machine of more than two cores hashes them on several.
     let report = try AuditVerification.verify(store.sealed.store)
     #expect(report.ok && report.entries > 500, "\(report.problems)")
+  }
+
+  /// Leaf hashes shared among threads (as on machines of more than two cores) equal
+  /// those of one thread.
+  @Test func leafHashesAgreeWhateverTheThreads() {
+    let entries = (0..<1_000).map { index in
+      ArraySlice((0..<(index % 300)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) })
+    }
+    let alone = AuditVerification.leafHashes(entries, workers: 1)
+    #expect(alone == entries.map(MerkleTree.leafHash))
+    for workers in [2, 3, 8] {
+      #expect(AuditVerification.leafHashes(entries, workers: workers) == alone, "\(workers)")
+    }
   }
 
   /// Power lost at every write and sync while entries are appended: the log verifies
