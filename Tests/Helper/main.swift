@@ -66,7 +66,8 @@ if (arguments.count == 3 || arguments.count == 4) && arguments[1] == "make-vecto
       say("v5-blobs is frozen (blob manifests of version 1); remake v7-blobs instead")
       exit(64)
     }
-    for name in ["v7-blobs"] where only == nil || only == name {
+    if only == nil || only == "v7-blobs" {
+      let name = "v7-blobs"
       let listing = try Vectors.makeBlobs(at: arguments[2] + "/\(name).vault")
       try listing.write(toFile: arguments[2] + "/\(name).blobs", atomically: true, encoding: .utf8)
     }

@@ -447,6 +447,11 @@ private final class EntryHasher: @unchecked Sendable {
   private var lastLeaf = [UInt8](repeating: 0, count: MerkleTree.hashSize)
   private var outcome = Outcome(root: [], chainBreaks: [], roots: [])
 
+  /// Threads that share a batch's leaf hashes: with more than two cores, those the
+  /// walk and this thread leave idle; with two, this thread alone, hashing each entry
+  /// as it goes.
+  private let leafWorkers = min(sysconf(Int32(_SC_NPROCESSORS_ONLN)) - 1, 8)
+
   init(watching sizes: Set<UInt64>) { watched = sizes }
 
   /// Queues `batch` (waiting while two batches are queued already).
@@ -455,11 +460,9 @@ private final class EntryHasher: @unchecked Sendable {
     slots.wait()
     queue.async { [self] in
       defer { slots.signal() }
-      // With more than two cores, those the walk and this thread leave idle share the
-      // leaf hashes first; with two, this thread computes each as it goes.
-      let workers = min(sysconf(Int32(_SC_NPROCESSORS_ONLN)) - 1, 8)
       let shared =
-        workers > 1 ? AuditVerification.leafHashes(batch.map(\.value), workers: workers) : nil
+        leafWorkers > 1
+        ? AuditVerification.leafHashes(batch.map(\.value), workers: leafWorkers) : nil
       for (position, entry) in batch.enumerated() {
         let leaf = shared?[position] ?? MerkleTree.leafHash(entry.value)
         if let previous = entry.previous, !previous.elementsEqual(lastLeaf) {
