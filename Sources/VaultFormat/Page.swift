@@ -132,6 +132,13 @@ public struct Page: Sendable {
     return Checksum(of: content, then: UnsafeRawBufferPointer(rebasing: raw[trailerStart...]))
   }
 
+  /// Bytes the links and body of a page take, read from its header: for a verified
+  /// tree page, exactly what ``LeafPage/contentSize(of:)`` or
+  /// ``InteriorPage/contentSize(of:)`` computes from its cells, without walking them.
+  public static func contentSize(ofPage bytes: [UInt8]) -> Int {
+    bytes.withUnsafeBytes { contentEnd(of: $0) } - FileFormat.pageHeaderSize
+  }
+
   /// Where the content of raw page bytes ends (see ``contentEnd(of:)-swift.type.method``).
   static func contentEnd(of raw: UnsafeRawBufferPointer) -> Int {
     guard raw.count >= FileFormat.pageHeaderSize else { return raw.count }

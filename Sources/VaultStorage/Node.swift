@@ -19,11 +19,25 @@ final class Node: Sendable {
   let separators: [Range<Int>]
   /// Interior children (empty for leaves).
   let children: [PageLink]
-  /// Bytes the page's links and body take: the node's fill. Computed when asked (only
-  /// a writer copying the node needs it), not for every page decoded.
+  /// Bytes the page's links and body take: the node's fill. Only a writer copying the
+  /// node asks.
   var contentSize: Int {
-    isLeaf ? LeafPage.contentSize(of: cells) : InteriorPage.contentSize(of: separators)
+    let size =
+      embeddedInMeta
+      ? (isLeaf ? LeafPage.contentSize(of: cells) : InteriorPage.contentSize(of: separators))
+      // A page of its own: its header states the size (decoding checked the body is
+      // exactly that long), which spares a walk over the cells.
+      : Page.contentSize(ofPage: bytes)
+    assert(
+      size
+        == (isLeaf
+          ? LeafPage.contentSize(of: cells) : InteriorPage.contentSize(of: separators)),
+      "page header and cells disagree on the node's size")
+    return size
   }
+  /// Whether this is the system tree's root, embedded in a meta page: its bytes are not
+  /// a tree page's.
+  private var embeddedInMeta: Bool { !FileFormat.isDataPage(link.page) }
   /// The first eight bytes of every key (leaf) or separator (interior), big-endian and
   /// zero-padded, in one contiguous array: a search compares these and touches a key's
   /// bytes only when two prefixes tie. Prefixes of sorted keys are sorted too.

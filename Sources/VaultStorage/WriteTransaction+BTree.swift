@@ -355,7 +355,7 @@ extension WriteTransaction {
         keyLength: key.count, value: .stored(.extent(pages: pages, head: head)))
     case .tree: return nil
     }
-    guard LeafPage.contentSize(of: full.cells) + cellSize > capacity else { return nil }
+    guard full.contentSize + cellSize > capacity else { return nil }
     let leaf = MutableNode(leafArena: [], cells: [])
     _ = try insert(value, forKey: key, into: leaf, tree: tree, rightmost: true)
     return (shortestSeparator(after: lastKey, upTo: key[...]), leaf)

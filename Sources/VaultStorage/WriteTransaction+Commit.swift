@@ -94,14 +94,16 @@ extension WriteTransaction {
   /// every page taken from the free list and not used.
   private func settleFreeList() throws(VaultError) -> PageAllocation {
     let perChunk = FreeListEntry.maximumPagesPerChunk(pageSize: reader.pageSize)
-    try takeReusablePages(atLeast: try countPagesToWrite().total)
+    try takeReusablePages(atLeast: countPagesToWrite().total)
+    let named = countNamedTreePages()
 
     var frozen: (general: [PageNumber], hot: [PageNumber])?
     var lastFreed: [PageNumber]?
     var lastNeeded = -1
     var chunksWritten = 0
     for round in 0..<64 {
-      let (needed, hotNeeded) = try countPagesToWrite()
+      let systemPages = countSystemTreePages()
+      let (needed, hotNeeded) = (named.total + systemPages, named.hot + systemPages)
       var assigned = frozen ?? choosePages(needed, hot: hotNeeded, from: reusable)
       // A merge in the system tree can lower the count after the choice froze: give the
       // surplus back (it joins the freed pages; the choice only ever shrinks, so the loop
@@ -248,20 +250,16 @@ extension WriteTransaction {
   /// Pages this transaction will write: every dirty node and every overflow page of a
   /// new large value; and how many of them are hot (``PageOutput/isHot(_:depth:onRightEdge:transaction:pageSize:)``,
   /// and the system tree's pages, written last).
-  func countPagesToWrite() throws(VaultError) -> (total: Int, hot: Int) {
-    if let memo = pageCountMemo, memo.changeCount == changeCount { return memo.counts }
+  func countPagesToWrite() -> (total: Int, hot: Int) {
+    let named = countNamedTreePages()
+    let system = countSystemTreePages()
+    return (named.total + system, named.hot + system)
+  }
+
+  /// The pages of the named trees this transaction changed, and how many are hot.
+  /// Settling the free list changes only the system tree, so it counts these once.
+  func countNamedTreePages() -> (total: Int, hot: Int) {
     var count = 0
-    func visit(_ reference: ChildRef?) {
-      guard case .dirty(let node)? = reference else { return }
-      count += 1
-      for child in node.children { visit(child) }
-      for cell in node.cells {
-        if case .large(let index) = cell.value {
-          count += OverflowPage.pagesNeeded(
-            length: largeValues[index].count, pageSize: reader.pageSize)
-        }
-      }
-    }
     var hot = 0
     // Exactly the nodes PageOutput.prepare defers.
     func countHot(_ reference: ChildRef?, depth: Int, onRightEdge: Bool) {
@@ -277,16 +275,42 @@ extension WriteTransaction {
       }
     }
     for state in trees.values where state.isModified && !state.isDropped {
-      visit(state.root)
+      count += countDirtyPages(state.root)
       countHot(state.root, depth: 0, onRightEdge: true)
     }
-    let beforeSystem = count
-    visit(system.root)
-    // The system tree's root goes into the meta page, not a page of its own.
-    if system.root != nil { count -= 1 }
-    hot += count - beforeSystem
-    pageCountMemo = (changeCount, (count, hot))
     return (count, hot)
+  }
+
+  /// The pages of the system tree below its root (the root goes into the meta page, not
+  /// a page of its own); all of them are hot.
+  func countSystemTreePages() -> Int {
+    system.root == nil ? 0 : countDirtyPages(system.root) - 1
+  }
+
+  /// Dirty nodes under `reference`, and the overflow pages of their new large values.
+  private func countDirtyPages(_ reference: ChildRef?) -> Int {
+    guard case .dirty(let root)? = reference else { return 0 }
+    var count = 0
+    // Without large values in the transaction, a leaf's cells need no look.
+    let hasLargeValues = !largeValues.isEmpty
+    var pending = [root]
+    while let node = pending.popLast() {
+      count += 1
+      if node.isLeaf {
+        guard hasLargeValues else { continue }
+        for cell in node.cells {
+          if case .large(let index) = cell.value {
+            count += OverflowPage.pagesNeeded(
+              length: largeValues[index].count, pageSize: reader.pageSize)
+          }
+        }
+      } else {
+        for index in node.children.indices {
+          if case .dirty(let child) = node.children[index] { pending.append(child) }
+        }
+      }
+    }
+    return count
   }
 }
 
@@ -437,8 +461,10 @@ struct PageOutput {
   private mutating func writeLeaf(_ node: MutableNode, cells: [LeafCell], tree: TreeID)
     throws(VaultError) -> PageLink
   {
-    let size = LeafPage.contentSize(of: cells)
-    assert(size == node.contentSize, "leaf size \(size) != tracked \(node.contentSize)")
+    // The size tracked through every change (recounting the cells costs a walk per
+    // page; debug builds check the two agree).
+    let size = node.contentSize
+    assert(size == LeafPage.contentSize(of: cells), "leaf size drifted from its cells")
     guard size <= FileFormat.contentCapacity(pageSize: pageSize) else {
       throw VaultError(.internal, "a leaf outgrew its page (\(size) bytes)")
     }
@@ -454,8 +480,9 @@ struct PageOutput {
   private mutating func writeInterior(_ node: MutableNode, links: [PageLink], tree: TreeID)
     throws(VaultError) -> PageLink
   {
-    let size = InteriorPage.contentSize(of: node.separators)
-    assert(size == node.contentSize, "interior size \(size) != tracked \(node.contentSize)")
+    let size = node.contentSize
+    assert(
+      size == InteriorPage.contentSize(of: node.separators), "interior size drifted from its keys")
     guard size <= FileFormat.contentCapacity(pageSize: pageSize), !node.separators.isEmpty else {
       throw VaultError(.internal, "an interior node outgrew its page or lost its keys")
     }

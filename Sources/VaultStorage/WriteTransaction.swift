@@ -50,8 +50,6 @@ public final class WriteTransaction {
   var replacedValue: FoundValue?
   /// Bumped by every change, so that iteration notices changes made inside it.
   var changeCount = 0
-  /// ``countPagesToWrite()`` as of a change count.
-  var pageCountMemo: (changeCount: Int, counts: (total: Int, hot: Int))?
 
   init(store: VaultStore, base state: DurableState, oldestReader: TransactionID) {
     let base = state.meta

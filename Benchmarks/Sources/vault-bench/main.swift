@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 
 // vault-bench [--quick] [--json] [--samples N] [--records N] [--bookings N] [--entries N]
-//             [--only W1,W8]
+//             [--only W1,W8] [--vault-only]
 // vault-bench --report RESULTS.json BENCHMARKS.md CHART.svg   (Report.swift)
 //
 // Runs each workload for StudioVault and its peers (SQLite, SQLCipher), alternating
@@ -50,6 +50,8 @@ while let argument = arguments.first {
     settings.samples = 1
     settings.withPeers = false
   case "--json": json = true
+  // For profiling: the vault's side alone, no peers.
+  case "--vault-only": settings.withPeers = false
   case "--samples": settings.samples = Int(arguments.removeFirst()) ?? settings.samples
   case "--records": settings.records = Int(arguments.removeFirst()) ?? settings.records
   case "--bookings": settings.bookings = Int(arguments.removeFirst()) ?? settings.bookings
@@ -58,7 +60,7 @@ while let argument = arguments.first {
   default:
     FileHandle.standardError.write(
       ("usage: vault-bench [--quick] [--json] [--samples N] [--records N] [--bookings N]"
-        + " [--entries N] [--only W1,W8]\n").data(using: .utf8)!)
+        + " [--entries N] [--only W1,W8] [--vault-only]\n").data(using: .utf8)!)
     exit(64)
   }
 }
