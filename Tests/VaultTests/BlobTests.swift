@@ -532,4 +532,55 @@ import VaultFormat
       key: key)
     #expect(whole.name == manifest.name)
   }
+
+  /// An upload seals each chunk into the run of a chunk already written: whatever that
+  /// run held outside the new body (a longer body, the old header) must be zero again,
+  /// exactly as in a fresh run, and the chunk must open.
+  @Test func aReusedRunIsSealedExactlyLikeAFreshOne() throws {
+    let pageSize = 4096
+    let vault = [UInt8](repeating: 7, count: 16)
+    let blob = OpenedBlob(
+      id: RecordID.random(),
+      manifest: BlobManifest(
+        project: RecordID.random().bytes, branch: RecordID.random().bytes,
+        uploader: RecordID.random().bytes, isVendorUpload: false, createdAt: 0,
+        chunkSize: 1 << 20, name: "reuse.bin"),
+      key: SymmetricKey.random())
+    // Two payloads whose runs have the same page count, the second body shorter.
+    let long = Self.content(3 * pageSize - 200, compressible: false, seed: 1)
+    let short = Array(long.prefix(2 * pageSize + 100))
+    #expect(
+      BlobExtent.pageCount(
+        bodyLength: BlobChunk.bodyLength(payload: long.count), pageSize: pageSize)
+        == BlobExtent.pageCount(
+          bodyLength: BlobChunk.bodyLength(payload: short.count), pageSize: pageSize))
+    func seal(_ payload: [UInt8], reusing spare: [UInt8]) throws -> SealedChunk {
+      try payload.withUnsafeBytes { raw in
+        try SealedChunk.seal(
+          raw, encoding: BlobChunk.stored, index: 0, final: true, of: blob, vaultID: vault,
+          pageSize: pageSize, reusing: spare)
+      }
+    }
+    var used = try seal(long, reusing: []).takeRun()
+    // As a written run comes back: with its header filled in.
+    _ = BlobExtent.finish(
+      &used, bodyLength: BlobChunk.bodyLength(payload: long.count), page: PageNumber(40),
+      transaction: TransactionID(9), tree: TreeID(5))
+    let reused = try seal(short, reusing: used)
+    let fresh = try seal(short, reusing: [])
+    #expect(reused.bodyLength == fresh.bodyLength)
+    let reusedRun = reused.takeRun()
+    let freshRun = fresh.takeRun()
+    #expect(reusedRun.count == freshRun.count)
+    let bodyEnd = FileFormat.pageHeaderSize + reused.bodyLength
+    #expect(reusedRun[..<FileFormat.pageHeaderSize].allSatisfy { $0 == 0 })
+    #expect(reusedRun[bodyEnd...].allSatisfy { $0 == 0 })
+    #expect(Array(reusedRun[bodyEnd...]) == Array(freshRun[bodyEnd...]))
+    var body = Array(reusedRun[FileFormat.pageHeaderSize..<bodyEnd])
+    let opened = try BlobChunk.openInPlace(
+      &body, key: blob.key,
+      associatedData: BlobChunk.associatedData(
+        vaultID: vault, blob: blob.id.bytes, index: 0, final: true))
+    #expect(Array(body[opened.payload]) == short)
+  }
 }

@@ -94,6 +94,7 @@ extension SealedTransaction {
     try tree(BlobKeys.chunkTree).insertExtent(
       run: &run, bodyLength: chunk.bodyLength,
       forKey: BlobKeys.chunk(blob.id.bytes, UInt32(chunk.index)))
+    chunk.giveBack(run)
   }
 
   /// Checks, in the transaction about to store chunk `index` of an upload, that the
@@ -197,11 +198,15 @@ final class SealedChunk: @unchecked Sendable {
     return run
   }
 
+  /// Hands the run back once it is written, for the upload to seal a later chunk into
+  /// (a run is megabytes: allocating and zeroing one per chunk costs more than sealing).
+  func giveBack(_ run: [UInt8]) { self.run = run }
+
   /// Seals `payload` (the chunk's bytes, compressed when `encoding` says so) as chunk
-  /// `index` of `blob`.
+  /// `index` of `blob`, into `spare` (an earlier chunk's run) when it has the size needed.
   static func seal(
     _ payload: UnsafeRawBufferPointer, encoding: UInt8, index: UInt64, final: Bool,
-    of blob: OpenedBlob, vaultID: [UInt8], pageSize: Int
+    of blob: OpenedBlob, vaultID: [UInt8], pageSize: Int, reusing spare: [UInt8] = []
   ) throws(VaultError) -> SealedChunk {
     guard index < UInt64(UInt32.max) else {
       throw VaultError(.tooLarge, "a blob has at most 4,294,967,295 chunks")
@@ -209,7 +214,18 @@ final class SealedChunk: @unchecked Sendable {
     let associatedData = BlobChunk.associatedData(
       vaultID: vaultID, blob: blob.id.bytes, index: index, final: final)
     let bodyLength = BlobChunk.bodyLength(payload: payload.count)
-    var run = BlobExtent.emptyRun(bodyLength: bodyLength, pageSize: pageSize)
+    var run = spare
+    if run.count == BlobExtent.pageCount(bodyLength: bodyLength, pageSize: pageSize) * pageSize {
+      // What the body does not cover is zero in a fresh run: the header (its last bytes
+      // are reserved) and the padding after the body.
+      run.withUnsafeMutableBytes { raw in
+        raw[0..<FileFormat.pageHeaderSize].initializeMemory(as: UInt8.self, repeating: 0)
+        raw[(FileFormat.pageHeaderSize + bodyLength)...].initializeMemory(
+          as: UInt8.self, repeating: 0)
+      }
+    } else {
+      run = BlobExtent.emptyRun(bodyLength: bodyLength, pageSize: pageSize)
+    }
     run.withUnsafeMutableBytes { raw in
       let body = UnsafeMutableRawBufferPointer(
         rebasing: raw[FileFormat.pageHeaderSize..<FileFormat.pageHeaderSize + bodyLength])

@@ -67,6 +67,8 @@ public final class BlobUpload {
   private let buffers: [UnsafeMutableRawBufferPointer]
   private var current = 0
   private let compressed: UnsafeMutableRawBufferPointer
+  /// The run of the last chunk committed, which the next chunk is sealed into.
+  private var spareRun: [UInt8] = []
   private var buffered = 0
   private let hasher: ChunkHasher
   private var skipsCompression: Bool?
@@ -255,7 +257,7 @@ public final class BlobUpload {
       try awaitCommit()
       try authorize()
       let commit = ChunkCommit(
-        length: buffered,
+        length: buffered, chunk: sealed,
         work: UncheckedCommitWork(
           store: store, actor: actor, opened: opened, permit: permit, refused: refused,
           sealed: sealed, index: chunksSealed, stored: isStored, now: clock()))
@@ -276,6 +278,7 @@ public final class BlobUpload {
     guard let commit = inFlight else { return }
     commit.done.wait()
     inFlight = nil
+    spareRun = commit.chunk.takeRun()
     if let error = commit.error {
       refusalLogged = commit.refusalLogged
       throw error
@@ -290,10 +293,11 @@ public final class BlobUpload {
   {
     let length = skipsCompression == true ? nil : ChunkCompression.compress(chunk, into: compressed)
     let payload = length.map { UnsafeRawBufferPointer(rebasing: compressed[0..<$0]) } ?? chunk
+    defer { spareRun = [] }
     return try SealedChunk.seal(
       payload, encoding: length == nil ? BlobChunk.stored : BlobChunk.zstd, index: index,
       final: final, of: opened, vaultID: store.sealed.vaultID,
-      pageSize: store.sealed.store.pageSize)
+      pageSize: store.sealed.store.pageSize, reusing: spareRun)
   }
 
   /// The first chunk's first bytes decide for the whole blob whether compression is
@@ -362,11 +366,14 @@ final class ChunkHasher: @unchecked Sendable {
 private final class ChunkCommit: @unchecked Sendable {
   let done = DispatchSemaphore(value: 0)
   let length: Int
+  /// The chunk committed: its run comes back for the upload's next chunk.
+  let chunk: SealedChunk
   private var work: UncheckedCommitWork?
   var error: VaultError?
 
-  init(length: Int, work: UncheckedCommitWork) {
+  init(length: Int, chunk: SealedChunk, work: UncheckedCommitWork) {
     self.length = length
+    self.chunk = chunk
     self.work = work
   }
 
