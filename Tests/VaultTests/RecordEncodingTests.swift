@@ -79,6 +79,10 @@ import VaultCore
       ("varint past 64 bits", [1, 1, 0, 1, 1, 2] + [UInt8](repeating: 0xFF, count: 9) + [0x02]),
       ("forged count", [1, 1, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F]),
       ("string not UTF-8", [1, 1, 0, 1, 1, 1, 2, 0xC3, 0x28]),
+      // Repaired, a truncated 4-byte sequence (one U+FFFD, 3 bytes) keeps its length.
+      ("string with a truncated sequence", [1, 1, 0, 1, 1, 1, 4, 0xF0, 0x90, 0x80, 0x61]),
+      ("lone surrogate", [1, 1, 0, 1, 1, 1, 3, 0xED, 0xA0, 0x80]),
+      ("currency not UTF-8", [1, 1, 0, 1, 1, 5, 2, 3, 0xE2, 0x82, 0x41]),
       ("tag past 16 bits", [1, 1, 0, 1, 0x80, 0x80, 0x04, 2, 0]),
       ("short currency", [1, 1, 0, 1, 1, 5, 2, 2, 0x55, 0x53]),
       ("impossible offset", [1, 1, 0, 1, 1, 6, 0, 0xFF, 0xFF, 0x03]),

@@ -161,7 +161,9 @@ public struct Record: Sendable, Equatable {
     var record = Record(collection, id: id)
     // The engine's tags move out; the schema's fields stay in the decoded map as they
     // are (rebuilding it would cost as much as decoding did).
-    for tag in stored.fields.keys where tag < MetaTag.firstSchemaTag {
+    // Collected first: removing while iterating the keys would copy the whole map.
+    let metaTags = stored.fields.keys.filter { $0 < MetaTag.firstSchemaTag }
+    for tag in metaTags {
       guard let value = stored.fields.removeValue(forKey: tag) else { continue }
       switch tag {
       case MetaTag.version:
