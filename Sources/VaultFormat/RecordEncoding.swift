@@ -23,14 +23,79 @@ public indirect enum FieldValue: Equatable, Sendable {
 }
 
 /// Fields by tag.
+///
+/// Kept as one array in ascending tag order, the order the encoding stores them in: a
+/// record has a few dozen fields at most, so decoding appends and lookups bisect,
+/// with no hashing and one allocation per object.
 public struct FieldMap: Equatable, Sendable {
-  public var fields: [UInt16: FieldValue]
+  public struct Entry: Equatable, Sendable {
+    public var tag: UInt16
+    public var value: FieldValue
+  }
 
-  public init(_ fields: [UInt16: FieldValue] = [:]) { self.fields = fields }
+  /// The fields, tags strictly ascending.
+  public private(set) var entries: [Entry]
+
+  public init(_ fields: [UInt16: FieldValue] = [:]) {
+    entries = fields.map { Entry(tag: $0.key, value: $0.value) }.sorted { $0.tag < $1.tag }
+  }
+
+  /// Entries whose tags strictly ascend (the decoder checks they do).
+  init(ascending entries: [Entry]) { self.entries = entries }
+
+  /// The fields as a dictionary (a copy: changing it changes nothing here).
+  public var fields: [UInt16: FieldValue] {
+    Dictionary(uniqueKeysWithValues: entries.lazy.map { ($0.tag, $0.value) })
+  }
+
+  public var tags: [UInt16] { entries.map(\.tag) }
+  public var isEmpty: Bool { entries.isEmpty }
+  public var count: Int { entries.count }
 
   public subscript(tag: UInt16) -> FieldValue? {
-    get { fields[tag] }
-    set { fields[tag] = newValue }
+    get {
+      let (index, found) = position(of: tag)
+      return found ? entries[index].value : nil
+    }
+    set {
+      let (index, found) = position(of: tag)
+      switch (found, newValue) {
+      case (true, let value?): entries[index].value = value
+      case (true, nil): entries.remove(at: index)
+      case (false, let value?): entries.insert(Entry(tag: tag, value: value), at: index)
+      case (false, nil): break
+      }
+    }
+  }
+
+  /// Removes field `tag`; returns its value, if it had one.
+  @discardableResult
+  public mutating func removeValue(forKey tag: UInt16) -> FieldValue? {
+    let (index, found) = position(of: tag)
+    return found ? entries.remove(at: index).value : nil
+  }
+
+  /// Removes and returns the fields whose tags lie below `limit` (a prefix).
+  public mutating func removeTags(below limit: UInt16) -> ArraySlice<Entry> {
+    let end = position(of: limit).index
+    defer { entries.removeFirst(end) }
+    return entries[..<end]
+  }
+
+  /// Only the fields whose tags satisfy `keep`.
+  public func filter(tags keep: (UInt16) -> Bool) -> FieldMap {
+    FieldMap(ascending: entries.filter { keep($0.tag) })
+  }
+
+  /// Where `tag` is, or would go.
+  private func position(of tag: UInt16) -> (index: Int, found: Bool) {
+    var low = 0
+    var high = entries.count
+    while low < high {
+      let middle = (low + high) / 2
+      if entries[middle].tag < tag { low = middle + 1 } else { high = middle }
+    }
+    return (low, low < entries.count && entries[low].tag == tag)
   }
 }
 
@@ -93,10 +158,10 @@ public enum RecordEncoding {
   // MARK: Encoding
 
   private static func encode(_ object: FieldMap, into writer: inout ByteWriter) {
-    writeVarint(UInt64(object.fields.count), into: &writer)
-    for tag in object.fields.keys.sorted() {
-      writeVarint(UInt64(tag), into: &writer)
-      encode(object.fields[tag] ?? .bool(false), into: &writer)
+    writeVarint(UInt64(object.count), into: &writer)
+    for entry in object.entries {
+      writeVarint(UInt64(entry.tag), into: &writer)
+      encode(entry.value, into: &writer)
     }
   }
 
@@ -191,7 +256,8 @@ public enum RecordEncoding {
   {
     guard depth <= maximumDepth else { throw reader.corrupt("fields nest too deep") }
     let count = try readCount(&reader, "field count")
-    var fields = [UInt16: FieldValue](minimumCapacity: count)
+    var entries = [FieldMap.Entry]()
+    entries.reserveCapacity(count)
     var previous: UInt64?
     for _ in 0..<count {
       let tag = try readVarint(&reader, "field tag")
@@ -199,9 +265,10 @@ public enum RecordEncoding {
         throw reader.corrupt("field tags must ascend and fit 16 bits (found \(tag))")
       }
       previous = tag
-      fields[UInt16(tag)] = try decodeValue(&reader, depth: depth)
+      entries.append(
+        FieldMap.Entry(tag: UInt16(tag), value: try decodeValue(&reader, depth: depth)))
     }
-    return FieldMap(fields)
+    return FieldMap(ascending: entries)
   }
 
   /// `length` bytes of UTF-8 text, straight from the reader's bytes. Decoding repairs

@@ -161,11 +161,9 @@ public struct Record: Sendable, Equatable {
     var record = Record(collection, id: id)
     // The engine's tags move out; the schema's fields stay in the decoded map as they
     // are (rebuilding it would cost as much as decoding did).
-    // Collected first: removing while iterating the keys would copy the whole map.
-    let metaTags = stored.fields.keys.filter { $0 < MetaTag.firstSchemaTag }
-    for tag in metaTags {
-      guard let value = stored.fields.removeValue(forKey: tag) else { continue }
-      switch tag {
+    for entry in stored.removeTags(below: MetaTag.firstSchemaTag) {
+      let value = entry.value
+      switch entry.tag {
       case MetaTag.version:
         guard case .integer(let number) = value else { throw corruptMeta(collection, "version") }
         record.version = number

@@ -471,7 +471,8 @@ public final class RecordTransaction {
   /// at any depth).
   static func callerFields(_ fields: FieldMap, specs: [FieldSpec]) -> FieldMap {
     var kept = FieldMap()
-    for (tag, value) in fields.fields {
+    for entry in fields.entries {
+      let (tag, value) = (entry.tag, entry.value)
       guard let spec = specs.first(where: { $0.tag == tag }) else {
         kept[tag] = value  // unknown: validation names it
         continue

@@ -20,7 +20,7 @@ enum RecordValidation {
   private static func validate(
     _ fields: FieldMap, specs: [FieldSpec], path: String, refusesCards: Bool
   ) throws(VaultError) {
-    for tag in fields.fields.keys where !specs.contains(where: { $0.tag == tag }) {
+    for tag in fields.tags where !specs.contains(where: { $0.tag == tag }) {
       throw failure(path, "field tag \(tag) is not in the schema")
     }
     for spec in specs {

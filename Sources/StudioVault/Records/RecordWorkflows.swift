@@ -241,7 +241,7 @@ extension RecordTransaction {
     // What stays of the project: enough to tell its financial records what they were.
     var tombstone = project
     let kept = ["title", "client", "kind", "status"].compactMap { project.schema.field($0)?.tag }
-    tombstone.fields = FieldMap(project.fields.fields.filter { kept.contains($0.key) })
+    tombstone.fields = project.fields.filter(tags: { kept.contains($0) })
     tombstone.deletedAt = now
     tombstone.version += 1
     tombstone.updatedAt = now

@@ -230,7 +230,7 @@ struct FieldWriter {
   }
   mutating func set(_ name: String, _ id: RecordID?) { set(name, id.map { .bytes($0.bytes) }) }
   mutating func set(_ name: String, object: FieldMap?) {
-    set(name, object.flatMap { $0.fields.isEmpty ? nil : .object($0) })
+    set(name, object.flatMap { $0.isEmpty ? nil : .object($0) })
   }
   mutating func set(_ name: String, objects: [FieldMap]) {
     set(name, objects.isEmpty ? nil : .list(objects.map(FieldValue.object)))
