@@ -311,22 +311,35 @@ public struct ReadTree: Sendable {
 /// state never changes, so neither do they, and reads that name their tree every time
 /// skip the system-tree search.
 final class CatalogCache: Sendable {
-  /// Name (UTF-8 bytes: canonically equivalent names are distinct trees) to root; a
-  /// stored nil means "no such tree".
-  private let entries = Locked<[[UInt8]: TreeRoot?]>([:])
+  /// A tree's name compared and hashed by its UTF-8 bytes: canonically equivalent
+  /// names are distinct trees (String's own equality would merge them). Looking one up
+  /// allocates nothing, which matters: every read looks up two trees.
+  private struct Name: Hashable, Sendable {
+    let text: String
+
+    static func == (left: Name, right: Name) -> Bool {
+      left.text.utf8.elementsEqual(right.text.utf8)
+    }
+
+    func hash(into hasher: inout Hasher) {
+      var text = text
+      text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+  }
+
+  /// Name to root; a stored nil means "no such tree".
+  private let entries = Locked<[Name: TreeRoot?]>([:])
   /// Enough for every tree an application uses; past it, lookups just are not cached.
   private static let limit = 1024
 
   /// The cached entry: nil when unknown, `.some(nil)` when known to be absent.
   func entry(_ name: String) -> TreeRoot?? {
-    let key = Array(name.utf8)
-    return entries.withLock { $0[key] }
+    entries.withLock { $0[Name(text: name)] }
   }
 
   func record(_ name: String, _ root: TreeRoot?) {
-    let key = Array(name.utf8)
     entries.withLock { entries in
-      if entries.count < Self.limit { entries[key] = .some(root) }
+      if entries.count < Self.limit { entries[Name(text: name)] = .some(root) }
     }
   }
 }

@@ -31,6 +31,29 @@ import VaultFormat
     }
   }
 
+  /// Tree names are bytes: two spellings of "café" that Swift's String calls equal
+  /// are two trees, in the catalog and in the cache of its entries that reads use.
+  @Test func canonicallyEquivalentTreeNamesStayDistinct() throws {
+    let dir = TemporaryDirectory()
+    let store = try VaultStore.create(at: dir.file("v.vault"), credential: testCredential)
+    let composed = "caf\u{E9}"
+    let decomposed = "cafe\u{301}"
+    #expect(composed == decomposed)
+    try store.write { tx in
+      try tx.openTree(named: composed).insert([1], forKey: [0])
+      try tx.openTree(named: decomposed).insert([2], forKey: [0])
+    }
+    // Twice: the first read fills the catalog cache, the second reads from it.
+    for _ in 0..<2 {
+      let snapshot = try store.makeSnapshot()
+      defer { snapshot.close() }
+      let first = try snapshot.tree(named: composed)?.value(forKey: [0])
+      let second = try snapshot.tree(named: decomposed)?.value(forKey: [0])
+      #expect(first == [1])
+      #expect(second == [2])
+    }
+  }
+
   @Test func cacheMissesWhenTheLinkNoLongerMatches() throws {
     let dir = TemporaryDirectory()
     let store = try VaultStore.create(
