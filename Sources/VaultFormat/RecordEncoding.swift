@@ -76,10 +76,12 @@ public struct FieldMap: Equatable, Sendable {
   }
 
   /// Removes and returns the fields whose tags lie below `limit` (a prefix).
-  public mutating func removeTags(below limit: UInt16) -> ArraySlice<Entry> {
+  public mutating func removeTags(below limit: UInt16) -> [Entry] {
     let end = position(of: limit).index
-    defer { entries.removeFirst(end) }
-    return entries[..<end]
+    // Copied out first: a slice still sharing the storage would make removal copy it.
+    let removed = Array(entries[..<end])
+    entries.removeFirst(end)
+    return removed
   }
 
   /// Only the fields whose tags satisfy `keep`.
