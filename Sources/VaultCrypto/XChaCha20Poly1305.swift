@@ -86,18 +86,35 @@ public enum XChaCha20Poly1305 {
     _ buffer: UnsafeMutableRawBufferPointer, tag: UnsafeMutableRawBufferPointer,
     nonce: UnsafeRawBufferPointer, key: SymmetricKey, associatedData: UnsafeRawBufferPointer
   ) {
+    seal(
+      UnsafeRawBufferPointer(buffer), into: buffer, tag: tag, nonce: nonce, key: key,
+      associatedData: associatedData)
+  }
+
+  /// Seals `message` into `ciphertext` (the same length, and either the same memory or
+  /// none of it), leaving `message` as it is: what a writer needs when another thread
+  /// still reads the plaintext (an upload's hasher) while it is sealed.
+  public static func seal(
+    _ message: UnsafeRawBufferPointer, into ciphertext: UnsafeMutableRawBufferPointer,
+    tag: UnsafeMutableRawBufferPointer, nonce: UnsafeRawBufferPointer, key: SymmetricKey,
+    associatedData: UnsafeRawBufferPointer
+  ) {
     ensureSodium()
-    precondition(nonce.count == nonceByteCount && tag.count == tagByteCount)
+    precondition(
+      nonce.count == nonceByteCount && tag.count == tagByteCount
+        && message.count == ciphertext.count)
     key.withUnsafeBytes { keyBytes in
       var tagLength: UInt64 = 0
       // An empty buffer may have no address; libsodium reads no byte of it then, but
       // wants a pointer, so lend it the nonce's (valid, never written for length 0).
-      let text =
-        buffer.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        ?? UnsafeMutablePointer(mutating: nonce.baseAddress!.assumingMemoryBound(to: UInt8.self))
+      let placeholder = nonce.baseAddress!.assumingMemoryBound(to: UInt8.self)
+      let output =
+        ciphertext.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        ?? UnsafeMutablePointer(mutating: placeholder)
+      let input = message.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? placeholder
       _ = crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
-        text, tag.baseAddress!.assumingMemoryBound(to: UInt8.self), &tagLength,
-        text, UInt64(buffer.count),
+        output, tag.baseAddress!.assumingMemoryBound(to: UInt8.self), &tagLength,
+        input, UInt64(message.count),
         associatedData.baseAddress?.assumingMemoryBound(to: UInt8.self),
         UInt64(associatedData.count), nil,
         nonce.baseAddress!.assumingMemoryBound(to: UInt8.self),

@@ -32,6 +32,28 @@ public enum BlobChunk {
     return writer.bytes
   }
 
+  /// Seals `message`, a chunk's encoding byte and then its payload, into `body` (exactly
+  /// ``bodyLength(payload:)`` bytes, apart from `message`), leaving `message` as it is.
+  public static func seal(
+    _ message: UnsafeRawBufferPointer, into body: UnsafeMutableRawBufferPointer,
+    key: SymmetricKey, associatedData: [UInt8]
+  ) {
+    let nonceCount = XChaCha20Poly1305.nonceByteCount
+    let tagStart = body.count - XChaCha20Poly1305.tagByteCount
+    precondition(message.count >= 1 && tagStart - nonceCount == message.count)
+    let nonce = SecureRandom.bytes(nonceCount)
+    nonce.withUnsafeBytes {
+      body.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: nonceCount)
+    }
+    associatedData.withUnsafeBytes { ad in
+      XChaCha20Poly1305.seal(
+        message, into: UnsafeMutableRawBufferPointer(rebasing: body[nonceCount..<tagStart]),
+        tag: UnsafeMutableRawBufferPointer(rebasing: body[tagStart...]),
+        nonce: UnsafeRawBufferPointer(rebasing: body[0..<nonceCount]), key: key,
+        associatedData: ad)
+    }
+  }
+
   /// Seals a chunk into `body` (exactly ``bodyLength(payload:)`` bytes), whose bytes
   /// `25 ..< 25 + payload` already hold the payload.
   public static func sealInPlace(

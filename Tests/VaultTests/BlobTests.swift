@@ -555,10 +555,10 @@ import VaultFormat
         == BlobExtent.pageCount(
           bodyLength: BlobChunk.bodyLength(payload: short.count), pageSize: pageSize))
     func seal(_ payload: [UInt8], reusing spare: [UInt8]) throws -> SealedChunk {
-      try payload.withUnsafeBytes { raw in
+      try ([BlobChunk.stored] + payload).withUnsafeBytes { message in
         try SealedChunk.seal(
-          raw, encoding: BlobChunk.stored, index: 0, final: true, of: blob, vaultID: vault,
-          pageSize: pageSize, reusing: spare)
+          message, index: 0, final: true, of: blob, vaultID: vault, pageSize: pageSize,
+          reusing: spare)
       }
     }
     var used = try seal(long, reusing: []).takeRun()

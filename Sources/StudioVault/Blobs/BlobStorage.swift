@@ -202,18 +202,20 @@ final class SealedChunk: @unchecked Sendable {
   /// (a run is megabytes: allocating and zeroing one per chunk costs more than sealing).
   func giveBack(_ run: [UInt8]) { self.run = run }
 
-  /// Seals `payload` (the chunk's bytes, compressed when `encoding` says so) as chunk
-  /// `index` of `blob`, into `spare` (an earlier chunk's run) when it has the size needed.
+  /// Seals `message` (the chunk's encoding byte, then its bytes, compressed when the
+  /// encoding says so; left unchanged) as chunk `index` of `blob`, into `spare` (an
+  /// earlier chunk's run) when it has the size needed.
   static func seal(
-    _ payload: UnsafeRawBufferPointer, encoding: UInt8, index: UInt64, final: Bool,
+    _ message: UnsafeRawBufferPointer, index: UInt64, final: Bool,
     of blob: OpenedBlob, vaultID: [UInt8], pageSize: Int, reusing spare: [UInt8] = []
   ) throws(VaultError) -> SealedChunk {
+    guard !message.isEmpty else { throw VaultError(.internal, "a chunk without its encoding") }
     guard index < UInt64(UInt32.max) else {
       throw VaultError(.tooLarge, "a blob has at most 4,294,967,295 chunks")
     }
     let associatedData = BlobChunk.associatedData(
       vaultID: vaultID, blob: blob.id.bytes, index: index, final: final)
-    let bodyLength = BlobChunk.bodyLength(payload: payload.count)
+    let bodyLength = BlobChunk.bodyLength(payload: message.count - 1)
     var run = spare
     if run.count == BlobExtent.pageCount(bodyLength: bodyLength, pageSize: pageSize) * pageSize {
       // What the body does not cover is zero in a fresh run: the header (its last bytes
@@ -229,12 +231,7 @@ final class SealedChunk: @unchecked Sendable {
     run.withUnsafeMutableBytes { raw in
       let body = UnsafeMutableRawBufferPointer(
         rebasing: raw[FileFormat.pageHeaderSize..<FileFormat.pageHeaderSize + bodyLength])
-      let start = XChaCha20Poly1305.nonceByteCount + 1
-      if payload.count > 0 {
-        UnsafeMutableRawBufferPointer(rebasing: body[start..<start + payload.count])
-          .copyMemory(from: payload)
-      }
-      BlobChunk.sealInPlace(body, encoding: encoding, key: blob.key, associatedData: associatedData)
+      BlobChunk.seal(message, into: body, key: blob.key, associatedData: associatedData)
     }
     return SealedChunk(index: index, bodyLength: bodyLength, run: run)
   }

@@ -63,7 +63,7 @@ public final class BlobUpload {
   private var inFlight: ChunkCommit?
   private let committer = DispatchQueue(label: "StudioVault.BlobUpload.commit")
   /// Plaintext of the chunk being filled and of the one before it (still being hashed),
-  /// and room for a chunk's compressed form.
+  /// and room for a chunk's compressed form, each after one byte for the encoding.
   private let buffers: [UnsafeMutableRawBufferPointer]
   private var current = 0
   private let compressed: UnsafeMutableRawBufferPointer
@@ -116,9 +116,11 @@ public final class BlobUpload {
     self.complete = complete
     self.permit = permit
     self.refused = refused
-    buffers = (0..<2).map { _ in .allocate(byteCount: Int(opened.manifest.chunkSize), alignment: 16)
+    // One byte in front of each for the chunk's encoding (see ``seal(index:final:)``).
+    buffers = (0..<2).map { _ in
+      .allocate(byteCount: 1 + Int(opened.manifest.chunkSize), alignment: 16)
     }
-    compressed = .allocate(byteCount: chunkSize, alignment: 16)
+    compressed = .allocate(byteCount: 1 + chunkSize, alignment: 16)
     if resumedChunks > 0 { skipsCompression = hasher.skipsCompression }
   }
 
@@ -150,7 +152,7 @@ public final class BlobUpload {
       if buffered == chunkSize { try commitChunk() }
       let count = min(chunkSize - buffered, raw.count - offset)
       let buffer = buffers[current]
-      UnsafeMutableRawBufferPointer(rebasing: buffer[buffered..<buffered + count])
+      UnsafeMutableRawBufferPointer(rebasing: buffer[1 + buffered..<1 + buffered + count])
         .copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + count]))
       buffered += count
       offset += count
@@ -162,7 +164,7 @@ public final class BlobUpload {
   public func finish() throws(VaultError) -> UploadReceipt {
     try requireOpen()
     do throws(VaultError) { try awaitCommit() } catch { throw stop(error) }
-    let chunk = UnsafeRawBufferPointer(rebasing: buffers[current][0..<buffered])
+    let chunk = currentChunk
     decideCompression(chunk)
     // The last chunk is hashed while it is sealed; the manifest waits for both.
     hasher.wait()
@@ -171,7 +173,7 @@ public final class BlobUpload {
     let size = committedBytes + UInt64(buffered)
     let index = chunksCommitted
     do throws(VaultError) {
-      let sealed = try seal(chunk, index: index, final: true)
+      let sealed = try seal(index: index, final: true)
       try authorize()
       let media = try store.write(actor: actor, now: Timestamp(milliseconds: clock())) {
         records throws(VaultError) in
@@ -246,14 +248,14 @@ public final class BlobUpload {
   /// the blob's key, manifest and index entry) once the previous chunk's commit is
   /// done, and switches to the other buffer.
   private func commitChunk() throws(VaultError) {
-    let chunk = UnsafeRawBufferPointer(rebasing: buffers[current][0..<buffered])
+    let chunk = currentChunk
     decideCompression(chunk)
     do throws(VaultError) {
       // The previous chunk's hashes are done before this one's start (each hash is
       // one sequential stream), which also frees the other buffer for what comes next.
       hasher.wait()
       hasher.start(chunk)
-      let sealed = try seal(chunk, index: chunksSealed, final: false)
+      let sealed = try seal(index: chunksSealed, final: false)
       try awaitCommit()
       try authorize()
       let commit = ChunkCommit(
@@ -287,17 +289,30 @@ public final class BlobUpload {
     committedBytes += UInt64(commit.length)
   }
 
-  /// Compresses the chunk when that pays, and seals it into its extent's run.
-  private func seal(_ chunk: UnsafeRawBufferPointer, index: UInt64, final: Bool)
-    throws(VaultError) -> SealedChunk
-  {
-    let length = skipsCompression == true ? nil : ChunkCompression.compress(chunk, into: compressed)
-    let payload = length.map { UnsafeRawBufferPointer(rebasing: compressed[0..<$0]) } ?? chunk
+  /// The bytes of the chunk being filled (after its buffer's encoding byte).
+  private var currentChunk: UnsafeRawBufferPointer {
+    UnsafeRawBufferPointer(rebasing: buffers[current][1..<1 + buffered])
+  }
+
+  /// Compresses the current chunk when that pays, and seals it into its extent's run.
+  /// The message sealed is the encoding byte and the payload, which lie side by side in
+  /// their buffer: sealing reads them without a copy, and without changing the bytes
+  /// the hasher may still be reading.
+  private func seal(index: UInt64, final: Bool) throws(VaultError) -> SealedChunk {
+    let length =
+      skipsCompression == true
+      ? nil
+      : ChunkCompression.compress(
+        currentChunk, into: UnsafeMutableRawBufferPointer(rebasing: compressed[1...]))
+    let (buffer, count, encoding) =
+      length.map { (compressed, $0, BlobChunk.zstd) }
+      ?? (buffers[current], buffered, BlobChunk.stored)
+    buffer[0] = encoding
     defer { spareRun = [] }
     return try SealedChunk.seal(
-      payload, encoding: length == nil ? BlobChunk.stored : BlobChunk.zstd, index: index,
-      final: final, of: opened, vaultID: store.sealed.vaultID,
-      pageSize: store.sealed.store.pageSize, reusing: spareRun)
+      UnsafeRawBufferPointer(rebasing: buffer[0..<1 + count]), index: index, final: final,
+      of: opened, vaultID: store.sealed.vaultID, pageSize: store.sealed.store.pageSize,
+      reusing: spareRun)
   }
 
   /// The first chunk's first bytes decide for the whole blob whether compression is
