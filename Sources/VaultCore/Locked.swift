@@ -5,8 +5,8 @@ import Glibc
 /// It wraps a `pthread_mutex_t` rather than `Synchronization.Mutex`: the thread
 /// sanitizer understands pthread locks, while Mutex's futex waits are invisible to it,
 /// so every blocked wait showed up as a false "access race" and hid real ones.
-// SAFETY: `value` is read and written only inside `withLock`, under `mutex`; the mutex
-// itself is heap-allocated once and never moved or copied.
+/// The mutex itself is heap-allocated once and never moved or copied.
+// SAFETY: `value` is read and written only inside `withLock`, under `mutex`.
 public final class Locked<Value>: @unchecked Sendable {
   /// Allocated once, never moved (a pthread mutex must stay where it was initialized).
   private let mutex: UnsafeMutablePointer<pthread_mutex_t>

@@ -3,8 +3,7 @@
 ///
 /// The hasher owns its state; one thread uses it at a time (an upload hands it to its
 /// hashing worker and waits for the worker before touching it again).
-// SAFETY: the state is touched by one thread at a time, handed over with a
-// happens-before edge (a dispatch group's wait).
+// SAFETY: one thread at a time, handed over with a happens-before edge (a group wait).
 public final class StreamingSHA256: @unchecked Sendable {
   private var context = SHA256Context()
 

@@ -555,10 +555,11 @@ import VaultFormat
         == BlobExtent.pageCount(
           bodyLength: BlobChunk.bodyLength(payload: short.count), pageSize: pageSize))
     func seal(_ payload: [UInt8], reusing spare: [UInt8]) throws -> SealedChunk {
-      try ([BlobChunk.stored] + payload).withUnsafeBytes { message in
+      var spare = spare
+      return try ([BlobChunk.stored] + payload).withUnsafeBytes { message in
         try SealedChunk.seal(
           message, index: 0, final: true, of: blob, vaultID: vault, pageSize: pageSize,
-          reusing: spare)
+          reusing: &spare)
       }
     }
     var used = try seal(long, reusing: []).takeRun()

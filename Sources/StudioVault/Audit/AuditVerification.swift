@@ -417,8 +417,9 @@ extension AuditVerification {
 /// The hashing half of verifying the entries, on a thread of its own while the walk
 /// reads the next pages: each entry's leaf hash, the chain's links, the Merkle tree,
 /// and the tree's root at each size asked for. Batches go in order; at most two wait.
-// SAFETY: batches are handed over through `queue`, which alone touches the state
-// until finish() drains it; the caller reads the state only after that.
+/// Batches are handed over through `queue`, which alone touches the state until
+/// finish() drains it; the caller reads the state only after that.
+// SAFETY: the state is touched only on `queue`, then read once it is drained.
 private final class EntryHasher: @unchecked Sendable {
   /// What the hasher needs of one entry.
   struct Entry: Sendable {

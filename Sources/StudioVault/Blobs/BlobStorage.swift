@@ -87,7 +87,7 @@ extension SealedTransaction {
       [], forKey: BlobKeys.projectIndex(blob.manifest.project, blob.id.bytes))
   }
 
-  /// Stores chunk `index` of `blob`, sealed beforehand by ``SealedChunk/seal(_:encoding:index:final:of:vaultID:pageSize:)``,
+  /// Stores chunk `index` of `blob`, sealed beforehand by ``SealedChunk/seal(_:index:final:of:vaultID:pageSize:reusing:)``,
   /// in a new extent.
   func storeChunk(_ chunk: SealedChunk, of blob: OpenedBlob) throws(VaultError) {
     var run = chunk.takeRun()
@@ -178,9 +178,10 @@ extension SealedTransaction {
 /// only the extent's header is left to fill in (FORMAT.md 6.5, 24.3).
 ///
 /// A class, so that storing it takes the run (megabytes) rather than copying it when
-/// the header is filled in.
-// SAFETY: the uploading thread seals it and hands it to one committing thread, which
-// alone takes the run.
+/// the header is filled in. The uploading thread seals it and hands it to one
+/// committing thread, which takes the run and gives it back once written; the
+/// uploading thread takes it again only after waiting for that commit.
+// SAFETY: one thread at a time touches the run, handed over by the commit's semaphore.
 final class SealedChunk: @unchecked Sendable {
   let index: UInt64
   let bodyLength: Int
@@ -207,7 +208,7 @@ final class SealedChunk: @unchecked Sendable {
   /// earlier chunk's run) when it has the size needed.
   static func seal(
     _ message: UnsafeRawBufferPointer, index: UInt64, final: Bool,
-    of blob: OpenedBlob, vaultID: [UInt8], pageSize: Int, reusing spare: [UInt8] = []
+    of blob: OpenedBlob, vaultID: [UInt8], pageSize: Int, reusing spare: inout [UInt8]
   ) throws(VaultError) -> SealedChunk {
     guard !message.isEmpty else { throw VaultError(.internal, "a chunk without its encoding") }
     guard index < UInt64(UInt32.max) else {
@@ -216,7 +217,10 @@ final class SealedChunk: @unchecked Sendable {
     let associatedData = BlobChunk.associatedData(
       vaultID: vaultID, blob: blob.id.bytes, index: index, final: final)
     let bodyLength = BlobChunk.bodyLength(payload: message.count - 1)
-    var run = spare
+    // Taken, not shared: a run still referenced from `spare` would be copied whole at
+    // the first write.
+    var run = [UInt8]()
+    swap(&run, &spare)
     if run.count == BlobExtent.pageCount(bodyLength: bodyLength, pageSize: pageSize) * pageSize {
       // What the body does not cover is zero in a fresh run: the header (its last bytes
       // are reserved) and the padding after the body.

@@ -308,11 +308,10 @@ public final class BlobUpload {
       length.map { (compressed, $0, BlobChunk.zstd) }
       ?? (buffers[current], buffered, BlobChunk.stored)
     buffer[0] = encoding
-    defer { spareRun = [] }
     return try SealedChunk.seal(
       UnsafeRawBufferPointer(rebasing: buffer[0..<1 + count]), index: index, final: final,
       of: opened, vaultID: store.sealed.vaultID, pageSize: store.sealed.store.pageSize,
-      reusing: spareRun)
+      reusing: &spareRun)
   }
 
   /// The first chunk's first bytes decide for the whole blob whether compression is
@@ -327,9 +326,10 @@ public final class BlobUpload {
 }
 
 /// The SHA-256 of an upload, computed on a worker thread while the uploading thread
-/// seals the same chunk, and the content address derived from it.
-// SAFETY: the uploading thread calls start, then wait, before touching the hasher or
-// the chunk again; the worker touches them only in between.
+/// seals the same chunk, and the content address derived from it. The uploading thread
+/// calls start, then wait, before touching the hasher or the chunk again; the worker
+/// touches them only in between.
+// SAFETY: one thread at a time, handed over by start and by wait (a dispatch group).
 final class ChunkHasher: @unchecked Sendable {
   private let sha = StreamingSHA256()
   private let addressKey: SymmetricKey
@@ -375,9 +375,10 @@ final class ChunkHasher: @unchecked Sendable {
   }
 }
 
-/// A chunk commit running on an upload's committing thread.
-// SAFETY: `work`, `error` and `refusalLogged` are touched by the committing thread
-// before it signals `done`, and read by the uploading thread only after waiting on it.
+/// A chunk commit running on an upload's committing thread. `work`, `error`,
+/// `refusalLogged` and the chunk's run are touched by the committing thread before it
+/// signals `done`, and by the uploading thread only after waiting on it.
+// SAFETY: the state changes hands once each way, through the `done` semaphore.
 private final class ChunkCommit: @unchecked Sendable {
   let done = DispatchSemaphore(value: 0)
   let length: Int
@@ -415,9 +416,9 @@ private final class ChunkCommit: @unchecked Sendable {
 }
 
 /// What the committing thread needs to commit a chunk: the upload's constants, not the
-/// upload (which may then end, and wait for the commit, on its own thread).
-// SAFETY: the store is thread-safe; the rest is immutable, and the policy closure
-// reads only the transaction it is given and what the handle holds.
+/// upload (which may then end, and wait for the commit, on its own thread). The policy
+/// closures read only the transaction they are given and what the handle holds.
+// SAFETY: the store is thread-safe and everything else here is immutable.
 private struct UncheckedCommitWork: @unchecked Sendable {
   let store: RecordStore
   let actor: RecordID
@@ -446,10 +447,9 @@ private struct UncheckedCommitWork: @unchecked Sendable {
   }
 }
 
-/// A buffer handed to the hashing worker. It is not Sendable in general: the upload
-/// guarantees no one writes it while the worker reads.
-// SAFETY: ChunkHasher hands it to workers between start and wait only, while the
-// uploading thread leaves the buffer alone.
+/// A buffer handed to the hashing worker. It is not Sendable in general: ChunkHasher
+/// hands it over between start and wait only, while the uploading thread leaves it be.
+// SAFETY: nobody writes the buffer while the worker reads it.
 private struct UncheckedBuffer: @unchecked Sendable {
   let bytes: UnsafeRawBufferPointer
 }
