@@ -584,4 +584,65 @@ import VaultFormat
         vaultID: vault, blob: blob.id.bytes, index: 0, final: true))
     #expect(Array(body[opened.payload]) == short)
   }
+
+  /// A spare run of another size is resized within its capacity (a final chunk is
+  /// shorter than the others; the next upload's first chunk longer again), and a run
+  /// too small is replaced: each time the run holds exactly what a fresh one would.
+  @Test func aSpareRunIsResizedWithinItsCapacity() throws {
+    let pageSize = 4096
+    let vault = [UInt8](repeating: 3, count: 16)
+    let blob = OpenedBlob(
+      id: RecordID.random(),
+      manifest: BlobManifest(
+        project: RecordID.random().bytes, branch: RecordID.random().bytes,
+        uploader: RecordID.random().bytes, isVendorUpload: false, createdAt: 0,
+        chunkSize: 1 << 20, name: "resize.bin"),
+      key: SymmetricKey.random())
+    func seal(_ payload: [UInt8], reusing spare: inout [UInt8]) throws -> [UInt8] {
+      let chunk = try ([BlobChunk.stored] + payload).withUnsafeBytes { message in
+        try SealedChunk.seal(
+          message, index: 0, final: true, of: blob, vaultID: vault, pageSize: pageSize,
+          reusing: &spare)
+      }
+      var run = chunk.takeRun()
+      let bodyLength = BlobChunk.bodyLength(payload: payload.count)
+      #expect(chunk.bodyLength == bodyLength)
+      #expect(
+        run.count == BlobExtent.pageCount(bodyLength: bodyLength, pageSize: pageSize) * pageSize)
+      let bodyEnd = FileFormat.pageHeaderSize + bodyLength
+      #expect(run[..<FileFormat.pageHeaderSize].allSatisfy { $0 == 0 })
+      #expect(run[bodyEnd...].allSatisfy { $0 == 0 })
+      var body = Array(run[FileFormat.pageHeaderSize..<bodyEnd])
+      let opened = try BlobChunk.openInPlace(
+        &body, key: blob.key,
+        associatedData: BlobChunk.associatedData(
+          vaultID: vault, blob: blob.id.bytes, index: 0, final: true))
+      #expect(Array(body[opened.payload]) == payload)
+      // As a written run comes back: its header filled in.
+      _ = BlobExtent.finish(
+        &run, bodyLength: bodyLength, page: PageNumber(40), transaction: TransactionID(9),
+        tree: TreeID(5))
+      return run
+    }
+    func address(_ run: [UInt8]) -> UnsafeRawPointer? {
+      run.withUnsafeBytes { UnsafeRawPointer($0.baseAddress) }
+    }
+    let long = Self.content(5 * pageSize - 300, compressible: false, seed: 2)
+    let short = Array(long.prefix(pageSize / 2))
+    var spare = [UInt8]()
+    var first = try seal(long, reusing: &spare)
+    let storage = address(first)
+    // Shrunk in place: the padding after the shorter body is zero again.
+    var second = try seal(short, reusing: &first)
+    #expect(second.count == pageSize)
+    #expect(address(second) == storage)
+    // Grown back within its capacity: the pages added are zero, not stale bytes.
+    let third = try seal(long, reusing: &second)
+    #expect(third.count == 5 * pageSize)
+    #expect(address(third) == storage)
+    // A run too small for the next body is replaced by a new one.
+    var small = try seal(short, reusing: &spare)
+    let replaced = try seal(long, reusing: &small)
+    #expect(replaced.count == 5 * pageSize)
+  }
 }

@@ -205,7 +205,7 @@ final class SealedChunk: @unchecked Sendable {
 
   /// Seals `message` (the chunk's encoding byte, then its bytes, compressed when the
   /// encoding says so; left unchanged) as chunk `index` of `blob`, into `spare` (an
-  /// earlier chunk's run) when it has the size needed.
+  /// earlier chunk's run) when its capacity suffices.
   static func seal(
     _ message: UnsafeRawBufferPointer, index: UInt64, final: Bool,
     of blob: OpenedBlob, vaultID: [UInt8], pageSize: Int, reusing spare: inout [UInt8]
@@ -217,20 +217,29 @@ final class SealedChunk: @unchecked Sendable {
     let associatedData = BlobChunk.associatedData(
       vaultID: vaultID, blob: blob.id.bytes, index: index, final: final)
     let bodyLength = BlobChunk.bodyLength(payload: message.count - 1)
+    let runLength = BlobExtent.pageCount(bodyLength: bodyLength, pageSize: pageSize) * pageSize
     // Taken, not shared: a run still referenced from `spare` would be copied whole at
     // the first write.
     var run = [UInt8]()
     swap(&run, &spare)
-    if run.count == BlobExtent.pageCount(bodyLength: bodyLength, pageSize: pageSize) * pageSize {
-      // What the body does not cover is zero in a fresh run: the header (its last bytes
-      // are reserved) and the padding after the body.
-      run.withUnsafeMutableBytes { raw in
-        raw[0..<FileFormat.pageHeaderSize].initializeMemory(as: UInt8.self, repeating: 0)
-        raw[(FileFormat.pageHeaderSize + bodyLength)...].initializeMemory(
-          as: UInt8.self, repeating: 0)
+    if run.capacity >= runLength {
+      // Resized within its capacity (a final chunk is usually shorter): no allocation.
+      if run.count > runLength {
+        run.removeLast(run.count - runLength)
+      } else if run.count < runLength {
+        run.append(contentsOf: repeatElement(0, count: runLength - run.count))
       }
     } else {
-      run = BlobExtent.emptyRun(bodyLength: bodyLength, pageSize: pageSize)
+      // The body is sealed over whole below, so only the rest needs zeros: filling
+      // megabytes first would cost a third of the sealing.
+      run = [UInt8](unsafeUninitializedCapacity: runLength) { _, count in count = runLength }
+    }
+    // What the body does not cover is zero in every run: the header (its last bytes are
+    // reserved) and the padding after the body.
+    run.withUnsafeMutableBytes { raw in
+      raw[0..<FileFormat.pageHeaderSize].initializeMemory(as: UInt8.self, repeating: 0)
+      raw[(FileFormat.pageHeaderSize + bodyLength)...].initializeMemory(
+        as: UInt8.self, repeating: 0)
     }
     run.withUnsafeMutableBytes { raw in
       let body = UnsafeMutableRawBufferPointer(

@@ -163,17 +163,18 @@ public final class BlobUpload {
   /// media record.
   public func finish() throws(VaultError) -> UploadReceipt {
     try requireOpen()
-    do throws(VaultError) { try awaitCommit() } catch { throw stop(error) }
     let chunk = currentChunk
     decideCompression(chunk)
     // The last chunk is hashed while it is sealed; the manifest waits for both.
     hasher.wait()
     hasher.start(chunk)
     defer { hasher.wait() }
-    let size = committedBytes + UInt64(buffered)
-    let index = chunksCommitted
+    let index = chunksSealed
     do throws(VaultError) {
+      // Sealed while the chunk before it may still be committing, as in commitChunk().
       let sealed = try seal(index: index, final: true)
+      try awaitCommit()
+      let size = committedBytes + UInt64(buffered)
       try authorize()
       let media = try store.write(actor: actor, now: Timestamp(milliseconds: clock())) {
         records throws(VaultError) in
