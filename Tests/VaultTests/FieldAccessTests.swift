@@ -129,6 +129,30 @@ enum ReferenceModel {
     }
   }
 
+  /// The projection a read applies (from a table built once per role) hides exactly
+  /// the internal fields and those the matrix denies, for every collection and role,
+  /// a role the matrix does not name included (it sees no classified field).
+  @Test func theProjectionHidesWhatTheMatrixDenies() {
+    #expect(RecordCollection.allCases.map(\.ordinal) == Array(RecordCollection.allCases.indices))
+    for collection in RecordCollection.allCases {
+      var record = Record(collection, id: RecordID.random())
+      for spec in collection.schema.fields { record.fields[spec.tag] = .string("x") }
+      for role in ReferenceModel.roles + ["vendor", "intern"] {
+        let visible = FieldAccess.projected(record, for: role)
+        for spec in collection.schema.fields {
+          let modelSees =
+            spec.presence != .internal
+            && (ReferenceModel.roles.contains(role)
+              ? (ReferenceModel.permission(role, collection, spec.name) ?? .readWrite) >= .read
+              : FieldAccess.fieldClass(collection, spec.name) == nil)
+          #expect(
+            (visible.fields[spec.tag] != nil) == modelSees,
+            "\(role) on \(collection).\(spec.name)")
+        }
+      }
+    }
+  }
+
   /// Random principals and records (branches, roles, fields): whether a field of a
   /// record is visible to a principal agrees with the model, 10,000 times.
   @Test func randomDecisionsAgreeWithTheModel() {

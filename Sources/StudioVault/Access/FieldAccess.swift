@@ -102,13 +102,34 @@ import VaultCore
   /// password hash) for everyone.
   @_spi(Engine) public static func projected(_ record: Record, for role: String) -> Record {
     var visible = record
-    for spec in record.schema.fields {
-      let hidden =
-        spec.presence == .internal
-        || fieldClass(record.collection, spec.name).map { permission(role, $0) == .none } ?? false
-      if hidden { visible.fields[spec.tag] = nil }
-    }
+    for tag in hiddenTags(record.collection, for: role) { visible.fields[tag] = nil }
     return visible
+  }
+
+  /// The tags of `collection`'s fields that `role` may not see. Every read through a
+  /// handle asks, so the table of the known roles is built once; classifying fields by
+  /// name for each record read cost more than decoding it.
+  static func hiddenTags(_ collection: RecordCollection, for role: String) -> [UInt16] {
+    guard let known = hiddenByRole.first(where: { $0.role == role }) else {
+      return computeHiddenTags(collection, for: role)
+    }
+    return known.tags[collection.ordinal]
+  }
+
+  /// For each role the matrix names, the hidden tags of each collection, indexed by
+  /// ``RecordCollection/ordinal``.
+  private static let hiddenByRole: [(role: String, tags: [[UInt16]])] =
+    ["owner", "hq", "branchManager", "staff"].map { role in
+      (role, RecordCollection.allCases.map { computeHiddenTags($0, for: role) })
+    }
+
+  private static func computeHiddenTags(_ collection: RecordCollection, for role: String)
+    -> [UInt16]
+  {
+    collection.schema.fields.filter { spec in
+      spec.presence == .internal
+        || fieldClass(collection, spec.name).map { permission(role, $0) == .none } ?? false
+    }.map(\.tag)
   }
 
   /// Refuses a new record that sets a field `role` may not write.

@@ -24,6 +24,25 @@ public enum RecordCollection: String, CaseIterable, Sendable, CustomStringConver
   }
 
   /// The collection's schema.
+  /// The collection's position in `allCases`: an index for per-collection tables
+  /// (cheaper than hashing the raw value; `ordinalsFollowDeclarationOrder` checks it).
+  var ordinal: Int {
+    switch self {
+    case .settings: 0
+    case .branches: 1
+    case .users: 2
+    case .clients: 3
+    case .projects: 4
+    case .contracts: 5
+    case .invoices: 6
+    case .payments: 7
+    case .refunds: 8
+    case .disputes: 9
+    case .engagements: 10
+    case .media: 11
+    }
+  }
+
   public var schema: CollectionSchema {
     switch self {
     case .settings: Schemas.settings
