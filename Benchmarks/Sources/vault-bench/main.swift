@@ -76,6 +76,12 @@ nonisolated(unsafe) var uploadContents: [[UInt8]] = []
 if only.map({ !$0.filter { $0.hasPrefix("W4") }.isEmpty }) ?? true {
   uploadContents = settings.uploads.all.map(settings.uploads.content)
 }
+/// W5-verify's limit input: the entries of a log like the vault's, as stored, made
+/// once so that the bare hashing can be sampled beside each of the vault's samples.
+nonisolated(unsafe) var bareAuditEntries: [[UInt8]] = []
+if settings.withPeers, only?.contains(Workload.auditVerify.rawValue) ?? true {
+  bareAuditEntries = try Workload.auditVerify.limitInput(settings)
+}
 
 struct Result {
   var workload: Workload

@@ -443,7 +443,9 @@ private final class EntryHasher: @unchecked Sendable {
 
   private let queue = DispatchQueue(label: "StudioVault.AuditVerification.hashing")
   private let slots = DispatchSemaphore(value: 2)
-  private let watched: Set<UInt64>
+  /// The sizes whose roots are wanted, largest first: the next one is last (a set
+  /// lookup per entry cost more than the rest of the bookkeeping).
+  private var watched: [UInt64]
   private var frontier = MerkleTree.Frontier()
   private var lastLeaf = [UInt8](repeating: 0, count: MerkleTree.hashSize)
   private var outcome = Outcome(root: [], chainBreaks: [], roots: [])
@@ -453,7 +455,7 @@ private final class EntryHasher: @unchecked Sendable {
   /// as it goes.
   private let leafWorkers = min(sysconf(Int32(_SC_NPROCESSORS_ONLN)) - 1, 8)
 
-  init(watching sizes: Set<UInt64>) { watched = sizes }
+  init(watching sizes: Set<UInt64>) { watched = sizes.sorted(by: >) }
 
   /// Queues `batch` (waiting while two batches are queued already).
   func hash(_ batch: [Entry]) {
@@ -464,18 +466,27 @@ private final class EntryHasher: @unchecked Sendable {
       let shared =
         leafWorkers > 1
         ? AuditVerification.leafHashes(batch.map(\.value), workers: leafWorkers) : nil
-      for (position, entry) in batch.enumerated() {
-        let leaf = shared?[position] ?? MerkleTree.leafHash(entry.value)
-        if let previous = entry.previous, !previous.elementsEqual(lastLeaf) {
-          outcome.chainBreaks.append(entry.sequence)
+      // Entries are read in place: copying one retains and releases its two slices.
+      batch.withUnsafeBufferPointer { entries in
+        for position in entries.indices {
+          let leaf = shared?[position] ?? MerkleTree.leafHash(entries[position].value)
+          if let previous = entries[position].previous, !previous.elementsEqual(lastLeaf) {
+            outcome.chainBreaks.append(entries[position].sequence)
+          }
+          lastLeaf = leaf
+          guard entries[position].joinsTree, outcome.failure == nil else { continue }
+          do throws(VaultError) { try frontier.append(leaf) } catch {
+            outcome.failure = error
+            continue
+          }
+          // The tree grows one leaf at a time, so every size comes up in order; one it
+          // cannot reach (0) is dropped here.
+          while let next = watched.last, next < frontier.size { watched.removeLast() }
+          if watched.last == frontier.size {
+            outcome.roots.append((frontier.size, frontier.root))
+            watched.removeLast()
+          }
         }
-        lastLeaf = leaf
-        guard entry.joinsTree, outcome.failure == nil else { continue }
-        do throws(VaultError) { try frontier.append(leaf) } catch {
-          outcome.failure = error
-          continue
-        }
-        if watched.contains(frontier.size) { outcome.roots.append((frontier.size, frontier.root)) }
       }
     }
   }
