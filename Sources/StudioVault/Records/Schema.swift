@@ -23,9 +23,8 @@ public enum RecordCollection: String, CaseIterable, Sendable, CustomStringConver
     self = found
   }
 
-  /// The collection's schema.
   /// The collection's position in `allCases`: an index for per-collection tables
-  /// (cheaper than hashing the raw value; `ordinalsFollowDeclarationOrder` checks it).
+  /// (cheaper than hashing the raw value; FieldAccessTests checks the two agree).
   var ordinal: Int {
     switch self {
     case .settings: 0
@@ -43,6 +42,7 @@ public enum RecordCollection: String, CaseIterable, Sendable, CustomStringConver
     }
   }
 
+  /// The collection's schema.
   public var schema: CollectionSchema {
     switch self {
     case .settings: Schemas.settings
