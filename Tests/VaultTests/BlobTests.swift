@@ -533,19 +533,25 @@ import VaultFormat
     #expect(whole.name == manifest.name)
   }
 
+  /// A blob with a fresh key and a manifest of 1 MiB chunks, for sealing chunks
+  /// outside any vault.
+  static func detachedBlob(name: String) -> OpenedBlob {
+    OpenedBlob(
+      id: RecordID.random(),
+      manifest: BlobManifest(
+        project: RecordID.random().bytes, branch: RecordID.random().bytes,
+        uploader: RecordID.random().bytes, isVendorUpload: false, createdAt: 0,
+        chunkSize: 1 << 20, name: name),
+      key: SymmetricKey.random())
+  }
+
   /// An upload seals each chunk into the run of a chunk already written: whatever that
   /// run held outside the new body (a longer body, the old header) must be zero again,
   /// exactly as in a fresh run, and the chunk must open.
   @Test func aReusedRunIsSealedExactlyLikeAFreshOne() throws {
     let pageSize = 4096
     let vault = [UInt8](repeating: 7, count: 16)
-    let blob = OpenedBlob(
-      id: RecordID.random(),
-      manifest: BlobManifest(
-        project: RecordID.random().bytes, branch: RecordID.random().bytes,
-        uploader: RecordID.random().bytes, isVendorUpload: false, createdAt: 0,
-        chunkSize: 1 << 20, name: "reuse.bin"),
-      key: SymmetricKey.random())
+    let blob = Self.detachedBlob(name: "reuse.bin")
     // Two payloads whose runs have the same page count, the second body shorter.
     let long = Self.content(3 * pageSize - 200, compressible: false, seed: 1)
     let short = Array(long.prefix(2 * pageSize + 100))
@@ -591,13 +597,7 @@ import VaultFormat
   @Test func aSpareRunIsResizedWithinItsCapacity() throws {
     let pageSize = 4096
     let vault = [UInt8](repeating: 3, count: 16)
-    let blob = OpenedBlob(
-      id: RecordID.random(),
-      manifest: BlobManifest(
-        project: RecordID.random().bytes, branch: RecordID.random().bytes,
-        uploader: RecordID.random().bytes, isVendorUpload: false, createdAt: 0,
-        chunkSize: 1 << 20, name: "resize.bin"),
-      key: SymmetricKey.random())
+    let blob = Self.detachedBlob(name: "resize.bin")
     func seal(_ payload: [UInt8], reusing spare: inout [UInt8]) throws -> [UInt8] {
       let chunk = try ([BlobChunk.stored] + payload).withUnsafeBytes { message in
         try SealedChunk.seal(
