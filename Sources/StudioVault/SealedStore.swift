@@ -159,7 +159,7 @@ import VaultStorage
     try store.writeTyped { tx throws(VaultError) in
       let sealed = SealedTransaction(store: self, transaction: tx)
       result = try body(sealed)
-      try sealed.finishAudit()
+      try sealed.finish()
       loaded = sealed.loadedKEKs
     }
     // Committed: the KEKs it saw are now part of the durable keyring.

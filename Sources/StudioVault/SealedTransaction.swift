@@ -18,6 +18,10 @@ import VaultStorage
   private var openTrees: [[UInt8]: WriteTree] = [:]
   /// The audit log, once this transaction appends to it.
   private var auditAppender: AuditAppender?
+  /// Search entries (FORMAT.md 19.3, in the form `05 ‖ token ‖ id`) the records layer
+  /// added in this transaction: written as one sorted run per collection by
+  /// ``finish()``, instead of one random index page each (see SearchRuns.swift).
+  var pendingSearchEntries: [RecordCollection: Set<[UInt8]>] = [:]
 
   init(store: SealedStore, transaction: WriteTransaction) {
     self.store = store
@@ -98,7 +102,10 @@ import VaultStorage
   }
 
   /// Signs the checkpoint of what this transaction appended: its last act.
-  func finishAudit() throws(VaultError) {
+  /// Writes what the transaction deferred to its end: search runs, then the audit
+  /// log's tree hashes and checkpoint.
+  func finish() throws(VaultError) {
+    try flushSearchEntries()
     try auditAppender?.finish()
   }
 

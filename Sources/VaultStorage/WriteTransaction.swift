@@ -166,8 +166,14 @@ public final class WriteTransaction {
   /// - Complexity: O(pages of the tree): every page is visited to free it.
   @discardableResult
   public func dropTree(named name: String) throws(VaultError) -> Bool {
-    try requireActive()
     try Self.requireUnreserved(name)
+    return try dropAnyTree(named: name)
+  }
+
+  /// ``dropTree(named:)`` for any name, reserved ones included (the engine's own).
+  @discardableResult
+  package func dropAnyTree(named name: String) throws(VaultError) -> Bool {
+    try requireActive()
     guard let state = try treeState(named: name) else { return false }
     if let root = state.root { try freeSubtree(root, tree: state.id) }
     state.root = nil

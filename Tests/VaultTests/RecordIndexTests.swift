@@ -254,4 +254,134 @@ func expectQueriesMatch(
       }
     }
   }
+
+  /// Search entries go into runs that merge by size class: after many transactions a
+  /// collection has few runs, each search still finds exactly the model's clients
+  /// (pages of 7 cross runs), and the runs hold exactly the records' entries.
+  @Test func searchRunsMergeAndStayFew() throws {
+    let seed = testSeed(0x5EA6)
+    var random = SeededGenerator(seed: seed)
+    let dir = TemporaryDirectory()
+    let (store, owner, downtown, harbor) = try studioStore(dir)
+    var model = RecordModel()
+    for _ in 0..<70 {
+      try store.write(actor: owner) { tx throws(VaultError) in
+        for _ in 0..<Int.random(in: 1...3, using: &random) {
+          let name = "\(RecordWorkload.names.randomElement(using: &random)!) Okafor"
+          let branch = [downtown, harbor].randomElement(using: &random)!
+          var record = Record(.clients, branch: branch)
+          record["displayName"] = .string(name)
+          record["emails"] = .list([.string("okafor@example.com")])
+          let id = try tx.insert(record, scope: .organization).id!
+          model.clients[id] = .init(name: name, email: "okafor@example.com", branch: branch)
+        }
+      }
+    }
+    let runs = try store.read { snapshot throws(VaultError) in
+      try snapshot.source.searchRuns(.clients)
+    }
+    let sizes = try store.read { snapshot throws(VaultError) in
+      try runs.map { (run) throws(VaultError) -> UInt64 in
+        try snapshot.source.sealed.snapshot.anyTree(
+          named: SearchRuns.treeName(.clients, run: run))?
+          .count ?? 0
+      }
+    }
+    // 70 transactions wrote 70 runs; merging leaves at most 3 of each size class.
+    let classes = Dictionary(grouping: sizes, by: SearchRuns.sizeClass)
+    #expect(classes.values.allSatisfy { $0.count < SearchRuns.fanIn }, "seed \(seed): \(sizes)")
+    #expect(runs.count < 12 && sizes.max()! > 200, "seed \(seed): \(sizes)")
+    #expect(try store.indexProblems() == [], "seed \(seed)")
+    let okafors = try store.all(.clients, search: "okafor").compactMap(\.id)
+    #expect(okafors.count == model.clients.count && Set(okafors) == Set(model.clients.keys))
+    let zoes = try store.all(.clients, search: "zoe oka").compactMap(\.id)
+    #expect(
+      Set(zoes) == Set(model.clients.filter { $0.value.name.hasPrefix("Zo") }.keys),
+      "seed \(seed)")
+    // A search in a branch finds only that branch's clients, across runs.
+    let harborFound = try store.all(.clients, scope: .branch(harbor), search: "okafor")
+    #expect(
+      Set(harborFound.compactMap(\.id))
+        == Set(model.clients.filter { $0.value.branch == harbor }.keys))
+
+    // Renaming and removing clients deletes their entries from whichever run holds
+    // them; a search inside the write transaction sees that transaction's writes.
+    let renamed = Array(
+      model.clients.keys.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+        .prefix(5))
+    try store.write(actor: owner) { tx throws(VaultError) in
+      for id in renamed {
+        var record = try tx.get(.clients, id, scope: .organization)!
+        record["displayName"] = .string("Quentin Ferreira")
+        try tx.update(record, scope: .organization)
+      }
+      #expect(
+        try tx.source.search(.clients, "ferreira", scope: .organization, limit: 50).records.count
+          == 5)
+    }
+    #expect(try store.indexProblems() == [], "seed \(seed)")
+    #expect(Set(try store.all(.clients, search: "ferreira").compactMap(\.id)) == Set(renamed))
+    #expect(try store.all(.clients, search: "okafor").count == model.clients.count)
+    #expect(try store.all(.clients, search: "okafor quentin").count == 5)
+  }
+
+  /// Kind-5 search entries (written by earlier builds) are still found, removed when
+  /// their record changes, and verified; a run entry no record accounts for, or an
+  /// entry stored twice, is reported.
+  @Test func searchEntriesOutsideRunsAreReadAndVerified() throws {
+    let dir = TemporaryDirectory()
+    let (store, owner, downtown, _) = try studioStore(dir)
+    let id = try store.write(actor: owner) { tx throws(VaultError) in
+      var record = Record(.clients, branch: downtown)
+      record["displayName"] = .string("Maya Lindqvist")
+      return try tx.insert(record, scope: .organization).id!
+    }
+    // Move every run entry into the index tree as kind 5, the layout of earlier builds.
+    try store.sealed.write { tx throws(VaultError) in
+      let index = try tx.tree(RecordIndexes.treeName(.clients))
+      for run in try tx.searchRuns(.clients) {
+        let name = SearchRuns.treeName(.clients, run: run)
+        var keys = [[UInt8]]()
+        try tx.tree(name).scanTyped { key, _ in
+          keys.append(key)
+          return true
+        }
+        for key in keys { try index.insert([], forKey: [RecordIndexes.Kind.search.rawValue] + key) }
+        #expect(try tx.transaction.dropAnyTree(named: name))
+        #expect(try index.removeValue(forKey: SearchRuns.directoryKey(run)))
+      }
+    }
+    #expect(
+      try store.read { snapshot throws(VaultError) in
+        try snapshot.source.searchRuns(.clients)
+      }.isEmpty)
+    #expect(try store.indexProblems() == [])
+    #expect(try store.all(.clients, search: "lindq").compactMap(\.id) == [id])
+    try store.write(actor: owner) { tx throws(VaultError) in
+      var record = try tx.get(.clients, id, scope: .organization)!
+      record["displayName"] = .string("Maya Berg")
+      try tx.update(record, scope: .organization)
+    }
+    #expect(try store.indexProblems() == [])
+    #expect(try store.all(.clients, search: "lindq").isEmpty)
+    #expect(try store.all(.clients, search: "berg").compactMap(\.id) == [id])
+
+    // A stray entry in a run, then the same entry stored twice.
+    let stray = [UInt8](repeating: 7, count: 32)
+    let run = try store.read { snapshot throws(VaultError) in
+      try snapshot.source.searchRuns(.clients).last!
+    }
+    try store.sealed.write { tx throws(VaultError) in
+      try tx.tree(SearchRuns.treeName(.clients, run: run)).insert([], forKey: stray)
+    }
+    #expect(try store.indexProblems() == ["clients: 1 index entries match no record"])
+    try store.sealed.write { tx throws(VaultError) in
+      try tx.tree(RecordIndexes.treeName(.clients)).insert(
+        [], forKey: [RecordIndexes.Kind.search.rawValue] + stray)
+    }
+    #expect(
+      try store.indexProblems() == [
+        "clients: 1 search entries stored twice", "clients: 1 index entries match no record",
+      ])
+  }
 }

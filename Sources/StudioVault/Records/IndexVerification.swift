@@ -41,6 +41,9 @@ extension RecordStore {
               problems.append("\(collection): a unique name maps to the wrong record")
             }
             names[key] = nil
+          case .searchRun?:
+            // The run's entries are checked below, with the index tree's own.
+            _ = try SearchRuns.run(fromDirectoryKey: key)
           case .deletedProject?, .erased?:
             if !records.contains(Array(key.dropFirst())) {
               problems.append("\(collection): a mark of a missing record")
@@ -60,6 +63,30 @@ extension RecordStore {
           }
           return true
         }
+        // Search entries in runs count as the kind-5 entries they replace; an entry
+        // stored twice (in two runs, or a run and the index tree) is a problem too.
+        var doubled = 0
+        for run in try source.searchRuns(collection) {
+          guard
+            try source.sealed.snapshot.anyTree(named: SearchRuns.treeName(collection, run: run))
+              != nil
+          else {
+            problems.append("\(collection): search run \(run) is listed but missing")
+            continue
+          }
+          var position = [UInt8]()
+          while true {
+            let keys = try source.searchRunKeys(
+              collection, run: run, from: position, to: nil, limit: 1024)
+            for key in keys where !found.insert([RecordIndexes.Kind.search.rawValue] + key).inserted
+            {
+              doubled += 1
+            }
+            guard keys.count == 1024, let last = keys.last else { break }
+            position = last + [0]
+          }
+        }
+        if doubled > 0 { problems.append("\(collection): \(doubled) search entries stored twice") }
         let missing = expected.subtracting(found).count
         let stray = found.subtracting(expected).count
         if missing > 0 { problems.append("\(collection): \(missing) index entries missing") }

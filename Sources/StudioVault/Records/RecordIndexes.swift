@@ -20,6 +20,9 @@ struct RecordIndexes {
     case deletedProject = 7
     /// An erased record (its key destroyed), mapped to the branch it belonged to.
     case erased = 8
+    /// A run of search entries (SearchRuns.swift): the directory of the
+    /// `$search:COLLECTION:RUN` trees, which hold what kind 5 held.
+    case searchRun = 9
   }
 
   /// The prefix lengths a word is indexed under: its first 3 characters, and its first

@@ -62,6 +62,14 @@ protocol RecordSource {
   func scanIndex(
     _ collection: RecordCollection, from start: [UInt8], to end: [UInt8]?,
     _ body: ([UInt8], [UInt8]) throws(VaultError) -> Bool) throws(VaultError)
+  /// The search runs of `collection` (FORMAT.md 19.3, kind 9), ascending.
+  func searchRuns(_ collection: RecordCollection) throws(VaultError) -> [UInt64]
+  /// Keys (`token ‖ id`) of search run `run` of `collection` in `start ..< end`, at
+  /// most `limit`.
+  func searchRunKeys(
+    _ collection: RecordCollection, run: UInt64, from start: [UInt8], to end: [UInt8]?,
+    limit: Int
+  ) throws(VaultError) -> [[UInt8]]
   /// Keys (record ids) of `collection`'s record tree from `start` on.
   func scanIDs(
     _ collection: RecordCollection, from start: [UInt8]?,
@@ -280,8 +288,9 @@ extension RecordSource {
     let ranges = try branches(in: scope).map { branch in
       Self.prefixRange(indexes.searchPrefix(collection, branch: branch, word: probe))
     }.sorted { Self.less($0.0, $1.0) }
-    return try pagedIndexScan(collection, ranges: ranges, after: start, limit: limit, scope: scope)
-    { (record: Record, _: [UInt8]) throws(VaultError) -> Bool in
+    return try pagedIndexScan(
+      collection, ranges: ranges, after: start, limit: limit, scope: scope, searchEntries: true
+    ) { (record: Record, _: [UInt8]) throws(VaultError) -> Bool in
       let recordWords = try RecordIndexes.searchWords(
         of: record, names: names, emails: emails, phones: phones)
       return words.allSatisfy { word in recordWords.contains { $0.hasPrefix(word) } }
@@ -303,9 +312,12 @@ extension RecordSource {
 
   /// Walks index key ranges (sorted, disjoint) from after `cursor`, opening each
   /// record and keeping those in scope that `accept` takes, until `limit`.
+  ///
+  /// - Parameter searchEntries: the ranges hold search entries, which are read from
+  ///   the index tree and every search run (``scanSearchEntries(_:from:to:_:)``).
   private func pagedIndexScan(
     _ collection: RecordCollection, ranges: [([UInt8], [UInt8])], after cursor: [UInt8]?,
-    limit: Int, scope: Scope,
+    limit: Int, scope: Scope, searchEntries: Bool = false,
     accept: (Record, [UInt8]) throws(VaultError) -> Bool
   ) throws(VaultError) -> RecordPage {
     var page = RecordPage(records: [], nextCursor: nil)
@@ -314,7 +326,16 @@ extension RecordSource {
       let from = cursor.map { Self.less(rangeStart, $0) ? $0 + [0] : rangeStart } ?? rangeStart
       var full = false
       var failure: VaultError?
-      try scanIndex(collection, from: from, to: rangeEnd) { key, value throws(VaultError) in
+      func scan(_ body: ([UInt8], [UInt8]) throws(VaultError) -> Bool) throws(VaultError) {
+        if searchEntries {
+          try scanSearchEntries(collection, from: from, to: rangeEnd) { key throws(VaultError) in
+            try body(key, [])
+          }
+        } else {
+          try scanIndex(collection, from: from, to: rangeEnd, body)
+        }
+      }
+      try scan { key, value throws(VaultError) in
         guard key.count >= 16 else {
           throw VaultError(.corrupt, "an index key of \(collection) is too short")
         }

@@ -496,6 +496,25 @@ struct SnapshotSource: RecordSource {
     try tree.scanTyped(from: start, to: end, body)
   }
 
+  func searchRuns(_ collection: RecordCollection) throws(VaultError) -> [UInt64] {
+    try directoryRuns(collection)
+  }
+
+  func searchRunKeys(
+    _ collection: RecordCollection, run: UInt64, from start: [UInt8], to end: [UInt8]?,
+    limit: Int
+  ) throws(VaultError) -> [[UInt8]] {
+    guard
+      let tree = try sealed.snapshot.anyTree(named: SearchRuns.treeName(collection, run: run))
+    else { return [] }
+    var keys = [[UInt8]]()
+    try tree.scanTyped(from: start, to: end) { key, _ in
+      keys.append(key)
+      return keys.count < limit
+    }
+    return keys
+  }
+
   func scanIDs(
     _ collection: RecordCollection, from start: [UInt8]?,
     _ body: ([UInt8]) throws(VaultError) -> Bool

@@ -435,14 +435,16 @@ public final class RecordTransaction {
       try previous.map { (previous) throws(VaultError) in try source.indexes.entries(of: previous) }
       ?? (keys: [], names: [])
     let tree = try source.indexTree(record.collection)
-    for key in old.keys where !new.keys.contains(key) { try tree.removeValue(forKey: key) }
+    for key in old.keys where !new.keys.contains(key) {
+      try source.removeIndexEntry(record.collection, key, from: tree)
+    }
     for key in new.keys {
       // Day entries keep a copy of the sealed record (FORMAT.md 19.3): rewritten with
       // every version, so a date range reads the index alone.
       if RecordIndexes.isCovering(key) {
         try tree.insert(source.indexes.coveringValue(sealed), forKey: key)
       } else if !old.keys.contains(key) {
-        try tree.insert([], forKey: key)
+        try source.addIndexEntry(record.collection, key, to: tree)
       }
     }
     for name in old.names where !new.names.contains(name) { try tree.removeValue(forKey: name) }
@@ -461,7 +463,7 @@ public final class RecordTransaction {
     guard let id = record.id else { return }
     let entries = try source.indexes.entries(of: record)
     let tree = try source.indexTree(record.collection)
-    for key in entries.keys { try tree.removeValue(forKey: key) }
+    for key in entries.keys { try source.removeIndexEntry(record.collection, key, from: tree) }
     for name in entries.names { try tree.removeValue(forKey: name) }
     _ = try tree.removeValue(forKey: RecordIndexes.deletedProjectKey(id.bytes))
     try source.sealed.remove(id.bytes, in: record.collection.rawValue)
@@ -663,6 +665,28 @@ struct TransactionSource: RecordSource {
     guard let tree = try sealed.transaction.anyTree(named: RecordIndexes.treeName(collection))
     else { return }
     try Self.scanInBatches(tree, from: start, to: end, body)
+  }
+
+  /// Flushes the transaction's pending search entries first, so a search inside the
+  /// transaction sees its own writes.
+  func searchRuns(_ collection: RecordCollection) throws(VaultError) -> [UInt64] {
+    try sealed.flushSearchEntries()
+    return try directoryRuns(collection)
+  }
+
+  func searchRunKeys(
+    _ collection: RecordCollection, run: UInt64, from start: [UInt8], to end: [UInt8]?,
+    limit: Int
+  ) throws(VaultError) -> [[UInt8]] {
+    guard
+      let tree = try sealed.transaction.anyTree(named: SearchRuns.treeName(collection, run: run))
+    else { return [] }
+    var keys = [[UInt8]]()
+    try tree.scanTyped(from: start, to: end) { key, _ in
+      keys.append(key)
+      return keys.count < limit
+    }
+    return keys
   }
 
   func scanIDs(

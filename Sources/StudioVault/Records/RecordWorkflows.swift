@@ -315,7 +315,7 @@ extension RecordStore {
       }
       let entries = try source.indexes.entries(of: client)
       let tree = try source.indexTree(.clients)
-      for key in entries.keys { try tree.removeValue(forKey: key) }
+      for key in entries.keys { try source.removeIndexEntry(.clients, key, from: tree) }
       // The branch stays known (a clear id, no personal data), so that only that
       // branch's readers are told the client was erased.
       try tree.insert(
