@@ -19,9 +19,13 @@ import VaultStorage
   /// The audit log, once this transaction appends to it.
   private var auditAppender: AuditAppender?
   /// Search entries (FORMAT.md 19.3, in the form `05 ‖ token ‖ id`) the records layer
-  /// added in this transaction: written as one sorted run per collection by
-  /// ``finish()``, instead of one random index page each (see SearchRuns.swift).
-  var pendingSearchEntries: [RecordCollection: Set<[UInt8]>] = [:]
+  /// added in this transaction, in the order added: written as one sorted run per
+  /// collection by ``finish()``, instead of one random index page each (see
+  /// SearchRuns.swift).
+  var pendingSearchEntries: [RecordCollection: [[UInt8]]] = [:]
+  /// Pending search entries removed again before the end (a record written twice in
+  /// one transaction): left out of the run.
+  var withdrawnSearchEntries: [RecordCollection: Set<[UInt8]>] = [:]
 
   init(store: SealedStore, transaction: WriteTransaction) {
     self.store = store

@@ -11,12 +11,35 @@ public enum SearchTokens {
 
   /// `text` lower-cased and stripped of accents and other marks (`Zoë` → `zoe`).
   public static func fold(_ text: String) -> String {
-    text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil).lowercased()
+    if let folded = asciiFolded(text) { return folded }
+    return text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil)
+      .lowercased()
+  }
+
+  /// `text` lower-cased if it is all ASCII (which has no marks to strip), else nil:
+  /// most names and every email address, folded without Foundation's Unicode tables.
+  static func asciiFolded(_ text: String) -> String? {
+    var bytes = [UInt8]()
+    bytes.reserveCapacity(text.utf8.count)
+    for byte in text.utf8 {
+      guard byte < 0x80 else { return nil }
+      bytes.append(byte &- UInt8(ascii: "A") < 26 ? byte + 32 : byte)
+    }
+    return String(decoding: bytes, as: UTF8.self)
   }
 
   /// The words of a name: letters and digits, anything else separates.
   public static func words(ofName name: String) -> [String] {
-    split(fold(name)) { !$0.isLetter && !$0.isNumber }
+    let folded = fold(name)
+    // ASCII letters and digits are the only ASCII characters that are letters or
+    // numbers: split by bytes, without grapheme breaking.
+    if folded.utf8.allSatisfy({ $0 < 0x80 }) {
+      return folded.utf8.split { byte in
+        !(byte &- UInt8(ascii: "a") < 26 || byte &- UInt8(ascii: "A") < 26
+          || byte &- UInt8(ascii: "0") < 10)
+      }.map { String(decoding: $0, as: UTF8.self) }
+    }
+    return split(folded) { !$0.isLetter && !$0.isNumber }
   }
 
   /// The words of an email address: split at `.`, `@`, `-`, `_` (and anything not a

@@ -321,6 +321,22 @@ func expectQueriesMatch(
     }
     #expect(try store.indexProblems() == [], "seed \(seed)")
     #expect(Set(try store.all(.clients, search: "ferreira").compactMap(\.id)) == Set(renamed))
+    // A client inserted and renamed (twice) in one transaction: only the last name's
+    // entries reach the run.
+    let twice = try store.write(actor: owner) { tx throws(VaultError) in
+      var record = Record(.clients, branch: downtown)
+      record["displayName"] = .string("Xavier Pemberton")
+      let id = try tx.insert(record, scope: .organization).id!
+      for name in ["Yolanda Pemberton", "Xavier Pemberton"] {
+        var renamed = try tx.get(.clients, id, scope: .organization)!
+        renamed["displayName"] = .string(name)
+        try tx.update(renamed, scope: .organization)
+      }
+      return id
+    }
+    #expect(try store.indexProblems() == [], "seed \(seed)")
+    #expect(try store.all(.clients, search: "yolanda").isEmpty)
+    #expect(try store.all(.clients, search: "xavier pember").compactMap(\.id) == [twice])
     #expect(try store.all(.clients, search: "okafor").count == model.clients.count)
     #expect(try store.all(.clients, search: "okafor quentin").count == 5)
   }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import VaultCore
 import VaultCrypto
@@ -18,6 +19,27 @@ import VaultCrypto
       ])
     #expect(SearchTokens.words(ofPhone: "5550100") == ["5550100"])
     #expect(SearchTokens.words(ofPhone: "n/a") == [])
+  }
+
+  /// The ASCII fast path folds and splits exactly as Foundation's Unicode path does.
+  @Test func asciiTextFoldsAsUnicodeTextDoes() {
+    let seed = testSeed(0xF01D)
+    var random = SeededGenerator(seed: seed)
+    let alphabet = Array("aZ09 .-_@'+()/\tÄ".unicodeScalars).map(Character.init)
+    for _ in 0..<2000 {
+      let text = String(
+        (0..<Int.random(in: 0...24, using: &random)).map { _ in
+          Int.random(in: 0..<4, using: &random) == 0
+            ? Character(UnicodeScalar(UInt8.random(in: 0...127, using: &random)))
+            : alphabet.randomElement(using: &random)!
+        })
+      let slowFold = text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil)
+        .lowercased()
+      let slowWords = slowFold.split { !$0.isLetter && !$0.isNumber }.map(String.init)
+      #expect(SearchTokens.fold(text) == slowFold, "seed \(seed): \(text.debugDescription)")
+      #expect(
+        SearchTokens.words(ofName: text) == slowWords, "seed \(seed): \(text.debugDescription)")
+    }
   }
 
   @Test func wordsAreIndexedUnderEveryPrefixOfThreeOrMore() {

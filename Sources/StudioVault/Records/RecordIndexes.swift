@@ -70,7 +70,7 @@ struct RecordIndexes {
     }
     let schema = record.schema
     let branch = record.branch?.bytes ?? Self.noBranch
-    var keys = Set<[UInt8]>()
+    var keys = Set<[UInt8]>(minimumCapacity: 32)
     var names = [[UInt8]]()
     for index in schema.indexes {
       switch index {

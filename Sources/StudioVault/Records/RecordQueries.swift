@@ -402,7 +402,7 @@ extension RecordSource {
     (prefix, prefix + [UInt8](repeating: 0xFF, count: 33))
   }
 
-  static func less(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool { lhs.lexicographicallyPrecedes(rhs) }
+  static func less(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool { KeyOrder.less(lhs, rhs) }
 
   static func encodeCursor(_ key: [UInt8]) -> String { Hex.encode(key) }
 

@@ -58,33 +58,43 @@ enum SearchRuns {
     read: (_ source: Int, _ from: [UInt8], _ limit: Int) throws(VaultError) -> [[UInt8]],
     _ body: ([UInt8]) throws(VaultError) -> Bool
   ) throws(VaultError) {
-    var position = start
-    var active = Array(0..<sourceCount)
-    while !active.isEmpty {
-      var gathered = [[UInt8]]()
-      // Every key at or below the frontier has been gathered: sources that filled
-      // their batch may hold more keys, but only above their last one.
-      var frontier: [UInt8]?
-      var stillActive = [Int]()
-      for index in active {
-        let keys = try read(index, position, batch)
-        if keys.count >= batch, let last = keys.last {
-          stillActive.append(index)
-          if frontier.map({ last.lexicographicallyPrecedes($0) }) ?? true { frontier = last }
+    // Each source's current batch and how far the merge has taken from it; a source
+    // whose batch came back short has nothing more.
+    struct Cursor {
+      var keys: [[UInt8]]
+      var next = 0
+      var hasMore: Bool
+    }
+    var cursors = [Cursor]()
+    for source in 0..<sourceCount {
+      let keys = try read(source, start, batch)
+      cursors.append(Cursor(keys: keys, hasMore: keys.count >= batch))
+    }
+    var previous: [UInt8]?
+    while true {
+      // The source with the smallest next key (a few dozen sources at most).
+      var smallest: Int?
+      for index in cursors.indices {
+        if cursors[index].next == cursors[index].keys.count {
+          guard cursors[index].hasMore, let last = cursors[index].keys.last else { continue }
+          let keys = try read(index, last + [0], batch)  // the keys after `last`
+          cursors[index] = Cursor(keys: keys, hasMore: keys.count >= batch)
+          if keys.isEmpty { continue }
         }
-        gathered += keys
+        if let best = smallest,
+          !KeyOrder.less(
+            cursors[index].keys[cursors[index].next], cursors[best].keys[cursors[best].next])
+        {
+          continue
+        }
+        smallest = index
       }
-      gathered.sort { $0.lexicographicallyPrecedes($1) }
-      var previous: [UInt8]?
-      for key in gathered {
-        if let frontier, frontier.lexicographicallyPrecedes(key) { break }
-        if key == previous { continue }
-        previous = key
-        if try !body(key) { return }
-      }
-      guard let frontier else { return }
-      position = frontier + [0]  // the next key after the frontier
-      active = stillActive
+      guard let smallest else { return }
+      let key = cursors[smallest].keys[cursors[smallest].next]
+      cursors[smallest].next += 1
+      if key == previous { continue }
+      previous = key
+      if try !body(key) { return }
     }
   }
 }
@@ -142,7 +152,10 @@ extension TransactionSource {
     throws(VaultError)
   {
     if key.first == RecordIndexes.Kind.search.rawValue {
-      sealed.pendingSearchEntries[collection, default: []].insert(key)
+      sealed.pendingSearchEntries[collection, default: []].append(key)
+      if sealed.withdrawnSearchEntries[collection]?.isEmpty == false {
+        sealed.withdrawnSearchEntries[collection]?.remove(key)
+      }
     } else {
       try tree.insert([], forKey: key)
     }
@@ -155,7 +168,6 @@ extension TransactionSource {
   {
     if try tree.removeValue(forKey: key) { return }
     guard key.first == RecordIndexes.Kind.search.rawValue else { return }
-    if sealed.pendingSearchEntries[collection]?.remove(key) != nil { return }
     let runKey = Array(key.dropFirst())
     for run in try directoryRuns(collection) {
       let name = SearchRuns.treeName(collection, run: run)
@@ -163,6 +175,8 @@ extension TransactionSource {
         return
       }
     }
+    // Not stored yet: added earlier in this transaction (or nowhere at all).
+    sealed.withdrawnSearchEntries[collection, default: []].insert(key)
   }
 }
 
@@ -171,12 +185,19 @@ extension SealedTransaction {
   /// of a size class that has ``SearchRuns/fanIn`` of them.
   func flushSearchEntries() throws(VaultError) {
     let pending = pendingSearchEntries
+    let withdrawn = withdrawnSearchEntries
     pendingSearchEntries = [:]
-    for (collection, entries) in pending.sorted(by: { $0.key.rawValue < $1.key.rawValue })
-    where !entries.isEmpty {
-      let keys = entries.map { Array($0.dropFirst()) }.sorted {
-        $0.lexicographicallyPrecedes($1)
+    withdrawnSearchEntries = [:]
+    for (collection, entries) in pending.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+      // Sorted in kind-5 form: the same order as without the kind byte.
+      var keys = [[UInt8]]()
+      keys.reserveCapacity(entries.count)
+      var previous: [UInt8]?
+      for key in entries.sorted(by: { KeyOrder.less($0, $1) }) where key != previous {
+        previous = key
+        if withdrawn[collection]?.contains(key) != true { keys.append(Array(key.dropFirst())) }
       }
+      guard !keys.isEmpty else { continue }
       var runs = try searchRuns(collection)
       let run = (runs.last ?? 0) + 1
       let output = try tree(SearchRuns.treeName(collection, run: run))
