@@ -52,8 +52,10 @@ public enum SearchTokens {
   /// written (`+1 (555) 010-0199` → `15550100199`, `1`, `555`, `010`, `0199`), so a
   /// search finds it by the full number or by the local part people remember.
   public static func words(ofPhone phone: String) -> [String] {
-    let groups = phone.unicodeScalars.split { !("0"..."9").contains($0) }.map {
-      String(String.UnicodeScalarView($0))
+    // Digits are ASCII: bytes of other characters (UTF-8 continuation bytes included)
+    // never fall in "0"..."9".
+    let groups = phone.utf8.split { $0 &- UInt8(ascii: "0") >= 10 }.map {
+      String(decoding: $0, as: UTF8.self)
     }
     let digits = groups.joined()
     guard !digits.isEmpty else { return [] }
@@ -96,9 +98,20 @@ public struct BlindIndex: Sendable {
   /// The 16-byte blind token of `token` in the index `label` names (a collection and
   /// field, so equal words in two fields do not collide).
   public func token(_ token: String, label: String) -> [UInt8] {
-    let labelBytes = Array(label.utf8)
-    // Length-prefixed label: no label ‖ token pair can be read as another.
-    let message = [UInt8(truncatingIfNeeded: labelBytes.count)] + labelBytes + Array(token.utf8)
+    self.token(token, labelPrefix: Self.labelPrefix(label))
+  }
+
+  /// The bytes `label` puts in front of every token it blinds: its length, then its
+  /// UTF-8 (so no label ‖ token pair can be read as another). Computed once for many
+  /// tokens of one label.
+  static func labelPrefix(_ label: String) -> [UInt8] {
+    [UInt8(truncatingIfNeeded: label.utf8.count)] + Array(label.utf8)
+  }
+
+  /// ``token(_:label:)`` under a label given by its ``labelPrefix(_:)``.
+  func token(_ token: String, labelPrefix: [UInt8]) -> [UInt8] {
+    var message = labelPrefix
+    message.append(contentsOf: token.utf8)
     return key.keyedHash(message, byteCount: 16)
   }
 }

@@ -341,6 +341,26 @@ func expectQueriesMatch(
     #expect(try store.all(.clients, search: "okafor quentin").count == 5)
   }
 
+  /// A run's keys come out sorted and unique, whether every entry is 33 bytes (the fast
+  /// path) or not.
+  @Test func runKeysAreSortedAndUnique() {
+    let seed = testSeed(0x5027)
+    var random = SeededGenerator(seed: seed)
+    for odd in [false, true] {
+      var entries = (0..<500).map { _ in
+        // Few distinct bytes, so keys share long prefixes and repeat.
+        [RecordIndexes.Kind.search.rawValue]
+          + (0..<32).map { _ in UInt8.random(in: 0...1, using: &random) * 0x80 }
+      }
+      entries += entries.prefix(50)
+      if odd { entries.append([RecordIndexes.Kind.search.rawValue, 1, 2]) }
+      let expected = Set(entries.map { Array($0.dropFirst()) }).sorted {
+        $0.lexicographicallyPrecedes($1)
+      }
+      #expect(SearchRuns.runKeys(entries.shuffled(using: &random)) == expected, "seed \(seed)")
+    }
+  }
+
   /// Kind-5 search entries (written by earlier builds) are still found, removed when
   /// their record changes, and verified; a run entry no record accounts for, or an
   /// entry stored twice, is reported.

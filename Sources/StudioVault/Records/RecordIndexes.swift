@@ -95,14 +95,18 @@ struct RecordIndexes {
           keys.insert(Self.choicePrefix(tag: tag, branch: branch) + [position] + id)
         }
       case .search(let nameFields, let emailFields, let phoneFields):
-        let label = Self.searchLabel(record.collection, branch: branch)
+        let label = BlindIndex.labelPrefix(Self.searchLabel(record.collection, branch: branch))
         // Words shorter than 3 characters are never searched for (queries refuse
         // them): searchPrefixes gives them none.
         for word in try Self.searchWords(
           of: record, names: nameFields, emails: emailFields, phones: phoneFields)
         {
           for prefix in Self.searchPrefixes(of: word) {
-            keys.insert(searchPrefix(label: label, word: prefix) + id)
+            var key = [Kind.search.rawValue]
+            key.reserveCapacity(1 + 16 + id.count)
+            key += blind.token(prefix, labelPrefix: label)
+            key += id
+            keys.insert(key)
           }
         }
       case .uniqueName(let field):

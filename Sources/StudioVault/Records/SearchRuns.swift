@@ -49,6 +49,44 @@ enum SearchRuns {
     count < 4 ? 0 : (UInt64.bitWidth - 1 - count.leadingZeroBitCount) / 2
   }
 
+  /// The run keys (`token ‖ id`) of search entries `entries` (`05 ‖ token ‖ id`),
+  /// sorted, each once.
+  static func runKeys(_ entries: [[UInt8]]) -> [[UInt8]] {
+    // Every search entry is 33 bytes: sorting them as four big-endian words is several
+    // times faster than comparing arrays.
+    guard entries.allSatisfy({ $0.count == 33 }) else {
+      var sorted = entries.map { Array($0.dropFirst()) }
+      sorted.sort { KeyOrder.less($0, $1) }
+      return sorted.enumerated().filter { $0.offset == 0 || $0.element != sorted[$0.offset - 1] }
+        .map(\.element)
+    }
+    var words = entries.map { entry in
+      entry.withUnsafeBytes { raw in
+        (
+          UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 1, as: UInt64.self)),
+          UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 9, as: UInt64.self)),
+          UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 17, as: UInt64.self)),
+          UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 25, as: UInt64.self))
+        )
+      }
+    }
+    words.sort { $0 < $1 }
+    var keys = [[UInt8]]()
+    keys.reserveCapacity(words.count)
+    for (index, word) in words.enumerated() where index == 0 || word != words[index - 1] {
+      keys.append(
+        [UInt8](unsafeUninitializedCapacity: 32) { buffer, count in
+          let raw = UnsafeMutableRawBufferPointer(buffer)
+          raw.storeBytes(of: word.0.bigEndian, toByteOffset: 0, as: UInt64.self)
+          raw.storeBytes(of: word.1.bigEndian, toByteOffset: 8, as: UInt64.self)
+          raw.storeBytes(of: word.2.bigEndian, toByteOffset: 16, as: UInt64.self)
+          raw.storeBytes(of: word.3.bigEndian, toByteOffset: 24, as: UInt64.self)
+          count = 32
+        })
+    }
+    return keys
+  }
+
   /// Calls `body` with the union of the keys of `sourceCount` sorted sources from
   /// `start` on, in order, each key once, until `body` returns false. `read(source,
   /// from, limit)` gives up to `limit` keys of one source from `from` on, in order:
@@ -189,13 +227,9 @@ extension SealedTransaction {
     pendingSearchEntries = [:]
     withdrawnSearchEntries = [:]
     for (collection, entries) in pending.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-      // Sorted in kind-5 form: the same order as without the kind byte.
-      var keys = [[UInt8]]()
-      keys.reserveCapacity(entries.count)
-      var previous: [UInt8]?
-      for key in entries.sorted(by: { KeyOrder.less($0, $1) }) where key != previous {
-        previous = key
-        if withdrawn[collection]?.contains(key) != true { keys.append(Array(key.dropFirst())) }
+      let withdrawn = withdrawn[collection] ?? []
+      let keys = SearchRuns.runKeys(entries).filter {
+        withdrawn.isEmpty || !withdrawn.contains([RecordIndexes.Kind.search.rawValue] + $0)
       }
       guard !keys.isEmpty else { continue }
       var runs = try searchRuns(collection)
