@@ -419,5 +419,37 @@ func expectQueriesMatch(
       try store.indexProblems() == [
         "clients: 1 search entries stored twice", "clients: 1 index entries match no record",
       ])
+    try store.sealed.write { tx throws(VaultError) in
+      #expect(try tx.tree(SearchRuns.treeName(.clients, run: run)).removeValue(forKey: stray))
+      #expect(
+        try tx.tree(RecordIndexes.treeName(.clients)).removeValue(
+          forKey: [RecordIndexes.Kind.search.rawValue] + stray))
+    }
+    #expect(try store.indexProblems() == [])
+
+    // A real entry stored twice is removed twice: a rename leaves no copy behind.
+    try store.sealed.write { tx throws(VaultError) in
+      var first: [UInt8]?
+      try tx.tree(SearchRuns.treeName(.clients, run: run)).scanTyped { key, _ in
+        first = key
+        return false
+      }
+      try tx.tree(RecordIndexes.treeName(.clients)).insert(
+        [], forKey: [RecordIndexes.Kind.search.rawValue] + first!)
+    }
+    #expect(try store.indexProblems() == ["clients: 1 search entries stored twice"])
+    try store.write(actor: owner) { tx throws(VaultError) in
+      var record = try tx.get(.clients, id, scope: .organization)!
+      record["displayName"] = .string("Maya Novak")
+      try tx.update(record, scope: .organization)
+    }
+    #expect(try store.indexProblems() == [])
+    #expect(try store.all(.clients, search: "berg").isEmpty)
+
+    // A run tree the directory does not list is reported.
+    try store.sealed.write { tx throws(VaultError) in
+      try tx.tree(SearchRuns.treeName(.clients, run: 0xFF)).insert([], forKey: stray)
+    }
+    #expect(try store.indexProblems() == ["clients: 1 search runs are not listed"])
   }
 }

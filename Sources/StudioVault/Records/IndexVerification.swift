@@ -44,6 +44,9 @@ extension RecordStore {
           case .searchRun?:
             // The run's entries are checked below, with the index tree's own.
             _ = try SearchRuns.run(fromDirectoryKey: key)
+            if !value.isEmpty {
+              problems.append("\(collection): a search-run entry has an unexpected value")
+            }
           case .deletedProject?, .erased?:
             if !records.contains(Array(key.dropFirst())) {
               problems.append("\(collection): a mark of a missing record")
@@ -66,7 +69,16 @@ extension RecordStore {
         // Search entries in runs count as the kind-5 entries they replace; an entry
         // stored twice (in two runs, or a run and the index tree) is a problem too.
         var doubled = 0
-        for run in try source.searchRuns(collection) {
+        let runs = try source.searchRuns(collection)
+        // A run tree the directory does not list would escape searches and erasures.
+        let listed = Set(runs.map { SearchRuns.treeName(collection, run: $0) })
+        let unlisted = try source.sealed.snapshot.allTreeNames().filter {
+          $0.hasPrefix("$search:\(collection.rawValue):") && !listed.contains($0)
+        }
+        if !unlisted.isEmpty {
+          problems.append("\(collection): \(unlisted.count) search runs are not listed")
+        }
+        for run in runs {
           guard
             try source.sealed.snapshot.anyTree(named: SearchRuns.treeName(collection, run: run))
               != nil
@@ -78,9 +90,9 @@ extension RecordStore {
           while true {
             let keys = try source.searchRunKeys(
               collection, run: run, from: position, to: nil, limit: 1024)
-            for key in keys where !found.insert([RecordIndexes.Kind.search.rawValue] + key).inserted
-            {
-              doubled += 1
+            for key in keys {
+              // `found` then holds a malformed key as a stray entry.
+              if !found.insert([RecordIndexes.Kind.search.rawValue] + key).inserted { doubled += 1 }
             }
             guard keys.count == 1024, let last = keys.last else { break }
             position = last + [0]

@@ -199,21 +199,21 @@ extension TransactionSource {
     }
   }
 
-  /// Removes index entry `key` of `collection` wherever it is: not yet written, in the
-  /// index tree, or (a search entry) in a run.
+  /// Removes index entry `key` of `collection` wherever it is: in the index tree, or (a
+  /// search entry) in a run or among those this transaction has not written yet. A
+  /// search entry is looked for everywhere, not only until found: were it ever stored
+  /// twice, an erasure must still leave no copy.
   func removeIndexEntry(_ collection: RecordCollection, _ key: [UInt8], from tree: WriteTree)
     throws(VaultError)
   {
-    if try tree.removeValue(forKey: key) { return }
+    try tree.removeValue(forKey: key)
     guard key.first == RecordIndexes.Kind.search.rawValue else { return }
     let runKey = Array(key.dropFirst())
     for run in try directoryRuns(collection) {
       let name = SearchRuns.treeName(collection, run: run)
-      if try sealed.transaction.anyTree(named: name)?.removeValue(forKey: runKey) == true {
-        return
-      }
+      _ = try sealed.transaction.anyTree(named: name)?.removeValue(forKey: runKey)
     }
-    // Not stored yet: added earlier in this transaction (or nowhere at all).
+    // Added earlier in this transaction, perhaps: kept out of its run.
     sealed.withdrawnSearchEntries[collection, default: []].insert(key)
   }
 }
