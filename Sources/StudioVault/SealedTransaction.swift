@@ -305,6 +305,18 @@ extension ScannableTree {
       throw VaultError(.internal, "unexpected error while scanning: \(error)")
     }
   }
+
+  /// Up to `limit` keys in `start ..< end`, in order.
+  func keys(from start: [UInt8]?, to end: [UInt8]? = nil, limit: Int) throws(VaultError)
+    -> [[UInt8]]
+  {
+    var keys = [[UInt8]]()
+    try scanTyped(from: start, to: end) { key, _ in
+      keys.append(key)
+      return keys.count < limit
+    }
+    return keys
+  }
 }
 
 /// Sealed records as one snapshot sees them.

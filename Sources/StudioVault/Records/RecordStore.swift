@@ -497,22 +497,16 @@ struct SnapshotSource: RecordSource {
   }
 
   func searchRuns(_ collection: RecordCollection) throws(VaultError) -> [UInt64] {
-    try directoryRuns(collection)
+    try SearchRuns.runs(
+      listedIn: sealed.snapshot.anyTree(named: RecordIndexes.treeName(collection)))
   }
 
   func searchRunKeys(
     _ collection: RecordCollection, run: UInt64, from start: [UInt8], to end: [UInt8]?,
     limit: Int
   ) throws(VaultError) -> [[UInt8]] {
-    guard
-      let tree = try sealed.snapshot.anyTree(named: SearchRuns.treeName(collection, run: run))
-    else { return [] }
-    var keys = [[UInt8]]()
-    try tree.scanTyped(from: start, to: end) { key, _ in
-      keys.append(key)
-      return keys.count < limit
-    }
-    return keys
+    try sealed.snapshot.anyTree(named: SearchRuns.treeName(collection, run: run))?.keys(
+      from: start, to: end, limit: limit) ?? []
   }
 
   func scanIDs(

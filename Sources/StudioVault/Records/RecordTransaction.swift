@@ -671,22 +671,15 @@ struct TransactionSource: RecordSource {
   /// transaction sees its own writes.
   func searchRuns(_ collection: RecordCollection) throws(VaultError) -> [UInt64] {
     try sealed.flushSearchEntries()
-    return try directoryRuns(collection)
+    return try sealed.searchRuns(collection)
   }
 
   func searchRunKeys(
     _ collection: RecordCollection, run: UInt64, from start: [UInt8], to end: [UInt8]?,
     limit: Int
   ) throws(VaultError) -> [[UInt8]] {
-    guard
-      let tree = try sealed.transaction.anyTree(named: SearchRuns.treeName(collection, run: run))
-    else { return [] }
-    var keys = [[UInt8]]()
-    try tree.scanTyped(from: start, to: end) { key, _ in
-      keys.append(key)
-      return keys.count < limit
-    }
-    return keys
+    try sealed.transaction.anyTree(named: SearchRuns.treeName(collection, run: run))?.keys(
+      from: start, to: end, limit: limit) ?? []
   }
 
   func scanIDs(

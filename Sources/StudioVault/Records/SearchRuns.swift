@@ -43,6 +43,17 @@ enum SearchRuns {
     return key.dropFirst().reduce(0) { $0 << 8 | UInt64($1) }
   }
 
+  /// The runs `index` (a collection's index tree, if it has one) lists, ascending.
+  static func runs(listedIn index: (some ScannableTree)?) throws(VaultError) -> [UInt64] {
+    var runs = [UInt64]()
+    try index?.scanTyped(from: directoryRange.start, to: directoryRange.end) {
+      key, _ throws(VaultError) in
+      runs.append(try run(fromDirectoryKey: key))
+      return true
+    }
+    return runs
+  }
+
   /// Runs whose sizes share a class (powers of ``fanIn``) are merged together:
   /// 0–3 entries are class 0, 4–15 class 1, 16–63 class 2, …
   static func sizeClass(_ count: UInt64) -> Int {
@@ -169,18 +180,6 @@ extension RecordSource {
       try body(key)
     }
   }
-
-  /// The runs listed in `collection`'s index tree, ascending.
-  func directoryRuns(_ collection: RecordCollection) throws(VaultError) -> [UInt64] {
-    var runs = [UInt64]()
-    try scanIndex(
-      collection, from: SearchRuns.directoryRange.start, to: SearchRuns.directoryRange.end
-    ) { key, _ throws(VaultError) in
-      runs.append(try SearchRuns.run(fromDirectoryKey: key))
-      return true
-    }
-    return runs
-  }
 }
 
 extension TransactionSource {
@@ -209,7 +208,7 @@ extension TransactionSource {
     try tree.removeValue(forKey: key)
     guard key.first == RecordIndexes.Kind.search.rawValue else { return }
     let runKey = Array(key.dropFirst())
-    for run in try directoryRuns(collection) {
+    for run in try sealed.searchRuns(collection) {
       let name = SearchRuns.treeName(collection, run: run)
       _ = try sealed.transaction.anyTree(named: name)?.removeValue(forKey: runKey)
     }
@@ -244,17 +243,7 @@ extension SealedTransaction {
 
   /// The runs listed in `collection`'s index tree, ascending.
   func searchRuns(_ collection: RecordCollection) throws(VaultError) -> [UInt64] {
-    guard let index = try transaction.anyTree(named: RecordIndexes.treeName(collection)) else {
-      return []
-    }
-    var runs = [UInt64]()
-    try index.scanTyped(
-      from: SearchRuns.directoryRange.start, to: SearchRuns.directoryRange.end
-    ) { key, _ throws(VaultError) in
-      runs.append(try SearchRuns.run(fromDirectoryKey: key))
-      return true
-    }
-    return runs
+    try SearchRuns.runs(listedIn: transaction.anyTree(named: RecordIndexes.treeName(collection)))
   }
 
   /// Merges runs of `collection` while some size class holds ``SearchRuns/fanIn`` of
@@ -281,12 +270,7 @@ extension SealedTransaction {
       // Each batch is read before `body` writes: no scan sees a change.
       try SearchRuns.mergedScan(sourceCount: inputs.count, from: []) {
         (source, from, limit) throws(VaultError) in
-        var keys = [[UInt8]]()
-        try inputs[source]?.scanTyped(from: from) { key, _ in
-          keys.append(key)
-          return keys.count < limit
-        }
-        return keys
+        try inputs[source]?.keys(from: from, limit: limit) ?? []
       } _: { key throws(VaultError) in
         try output.insert([], forKey: key)
         return true
