@@ -43,29 +43,43 @@ static void compress(uint32_t state[8], const uint8_t *data, size_t blocks) {
   __m128i abef = _mm_alignr_epi8(cdab, efgh, 8);
   __m128i cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);
 
+  // Written out in full rather than as a loop over the 16 groups: with the schedule in
+  // four named registers the compiler keeps everything in registers and overlaps the
+  // schedule of later groups with the rounds of earlier ones (about 20% faster than
+  // the loop, which it did not unroll).
   while (blocks--) {
     const __m128i abef_before = abef, cdgh_before = cdgh;
-    __m128i words[4];  // the schedule's last 16 words, four per vector
-    for (int group = 0; group < 16; group++) {
-      __m128i w;
-      if (group < 4) {
-        w = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 16 * group)), byte_swap);
-      } else {
-        // W[t] from W[t-16] (sigma0 of W[t-15] by msg1), W[t-7] and sigma1 of W[t-2].
-        const __m128i w16 = words[group & 3];
-        const __m128i w12 = words[(group + 1) & 3];
-        const __m128i w8 = words[(group + 2) & 3];
-        const __m128i w4 = words[(group + 3) & 3];
-        w = _mm_add_epi32(_mm_sha256msg1_epu32(w16, w12), _mm_alignr_epi8(w4, w8, 4));
-        w = _mm_sha256msg2_epu32(w, w4);
-      }
-      words[group & 3] = w;
-      __m128i message =
-        _mm_add_epi32(w, _mm_loadu_si128((const __m128i *)&round_constants[4 * group]));
-      cdgh = _mm_sha256rnds2_epu32(cdgh, abef, message);
-      message = _mm_shuffle_epi32(message, 0x0E);
-      abef = _mm_sha256rnds2_epu32(abef, cdgh, message);
-    }
+    // The schedule's last 16 words, four per vector.
+    __m128i w0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 0)), byte_swap);
+    __m128i w1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 16)), byte_swap);
+    __m128i w2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 32)), byte_swap);
+    __m128i w3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 48)), byte_swap);
+    __m128i message;
+// Four rounds of group `group`, whose words are `w`.
+#define ROUNDS(w, group)                                                                 \
+  message = _mm_add_epi32(w, _mm_loadu_si128((const __m128i *)&round_constants[4 * (group)])); \
+  cdgh = _mm_sha256rnds2_epu32(cdgh, abef, message);                                     \
+  abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(message, 0x0E));
+// The next four words into `w16` (which holds W[t-16..t-13]): from W[t-16] (sigma0 of
+// W[t-15] by msg1), W[t-7] (from w8 and w4) and sigma1 of W[t-2] (msg2).
+#define SCHEDULE(w16, w12, w8, w4) \
+  w16 = _mm_sha256msg2_epu32(      \
+      _mm_add_epi32(_mm_sha256msg1_epu32(w16, w12), _mm_alignr_epi8(w4, w8, 4)), w4);
+    ROUNDS(w0, 0) ROUNDS(w1, 1) ROUNDS(w2, 2) ROUNDS(w3, 3)
+    SCHEDULE(w0, w1, w2, w3) ROUNDS(w0, 4)
+    SCHEDULE(w1, w2, w3, w0) ROUNDS(w1, 5)
+    SCHEDULE(w2, w3, w0, w1) ROUNDS(w2, 6)
+    SCHEDULE(w3, w0, w1, w2) ROUNDS(w3, 7)
+    SCHEDULE(w0, w1, w2, w3) ROUNDS(w0, 8)
+    SCHEDULE(w1, w2, w3, w0) ROUNDS(w1, 9)
+    SCHEDULE(w2, w3, w0, w1) ROUNDS(w2, 10)
+    SCHEDULE(w3, w0, w1, w2) ROUNDS(w3, 11)
+    SCHEDULE(w0, w1, w2, w3) ROUNDS(w0, 12)
+    SCHEDULE(w1, w2, w3, w0) ROUNDS(w1, 13)
+    SCHEDULE(w2, w3, w0, w1) ROUNDS(w2, 14)
+    SCHEDULE(w3, w0, w1, w2) ROUNDS(w3, 15)
+#undef SCHEDULE
+#undef ROUNDS
     abef = _mm_add_epi32(abef, abef_before);
     cdgh = _mm_add_epi32(cdgh, cdgh_before);
     data += 64;
