@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VaultCore
+import VaultFormat
 
 @testable import VaultStorage
 
@@ -67,6 +68,32 @@ import VaultCore
       }
     }
     #expect(Checker.check(path: path, credential: testCredential).ok, "seed \(seed)")
+  }
+
+  /// The pages next to each meta page hold only nodes the last two commits wrote, so
+  /// that a small commit writes its meta page and hot nodes as one run. A tree fed by
+  /// appends (data keys, the audit log) leaves its first leaf behind, full, when it
+  /// grows a second: that leaf must not stay in a hot area.
+  @Test func leavesLeftBehindByAppendsStayOutOfTheHotAreas() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.file("v.vault")
+    let store = try VaultStore.create(at: path, credential: testCredential)
+    for index in 0..<300 {
+      try store.write { tx in
+        var key = [UInt8](repeating: 0, count: 8)
+        for byte in 0..<8 { key[byte] = UInt8(truncatingIfNeeded: index >> (56 - 8 * byte)) }
+        try tx.openTree(named: "log").insert([UInt8](repeating: 7, count: 100), forKey: key)
+      }
+    }
+    let inspection = try store.read { Inspection(snapshot: $0) }
+    let newest = inspection.meta.transaction
+    let hotPages = Set(FileFormat.hotArea(for: newest)).union(FileFormat.hotArea(for: newest.next))
+    for (page, info) in inspection.reachable where hotPages.contains(page) {
+      #expect(
+        info.transaction.rawValue + 2 >= newest.rawValue,
+        "page \(page) (\(info.type), transaction \(info.transaction)) stays live in a hot area")
+    }
+    #expect(inspection.reachable.count > 8)
   }
 
   @Test func droppingATreeFreesItsPages() throws {
