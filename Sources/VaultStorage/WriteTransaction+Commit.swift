@@ -391,11 +391,12 @@ struct PageOutput {
   /// Hot are the nodes rewritten commit after commit: a tree's root, or a node on its
   /// right edge (where sequential keys append: data keys, the audit log), whose page
   /// one of the last two commits wrote. A node changed once in a while is not: it would
-  /// stay in the hot area, live, and split the run. Nor is a right-edge leaf nearly
-  /// full, even a root: appends soon leave it behind for a new one and never rewrite it
-  /// (the new leaf goes beside it), so in the hot area it would split the run of
-  /// every later commit of its parity. (A hot node's ancestors are hot too:
-  /// ``prepare(_:tree:depth:onRightEdge:)`` writes the others at once.)
+  /// stay in the hot area, live, and split the run. Nor is a nearly full node on the
+  /// right edge below the root, or a nearly full root leaf: appends soon leave it behind
+  /// for a new one, and a leaf left behind is never rewritten (the new leaf goes beside
+  /// it), so in the hot area it would split the run of every later commit of its
+  /// parity. (A hot node's ancestors are hot too: ``prepare(_:tree:depth:onRightEdge:)``
+  /// writes the others at once.)
   static func isHot(
     _ node: MutableNode, depth: Int, onRightEdge: Bool, transaction: TransactionID,
     pageSize: Int
