@@ -30,16 +30,14 @@ public enum SearchTokens {
 
   /// The words of a name: letters and digits, anything else separates.
   public static func words(ofName name: String) -> [String] {
-    let folded = fold(name)
-    // ASCII letters and digits are the only ASCII characters that are letters or
-    // numbers: split by bytes, without grapheme breaking.
-    if folded.utf8.allSatisfy({ $0 < 0x80 }) {
-      return folded.utf8.split { byte in
-        !(byte &- UInt8(ascii: "a") < 26 || byte &- UInt8(ascii: "A") < 26
-          || byte &- UInt8(ascii: "0") < 10)
-      }.map { String(decoding: $0, as: UTF8.self) }
+    guard let folded = asciiFolded(name) else {
+      return split(fold(name)) { !$0.isLetter && !$0.isNumber }
     }
-    return split(folded) { !$0.isLetter && !$0.isNumber }
+    // Lower-case letters and digits are the only folded ASCII characters that are
+    // letters or numbers: split by bytes, without grapheme breaking.
+    return folded.utf8.split { byte in
+      !(byte &- UInt8(ascii: "a") < 26 || byte &- UInt8(ascii: "0") < 10)
+    }.map { String(decoding: $0, as: UTF8.self) }
   }
 
   /// The words of an email address: split at `.`, `@`, `-`, `_` (and anything not a
